@@ -1,0 +1,172 @@
+"""The ASGI application: routes, middleware and the store it serves."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lrs.api.alternate import AlternateRequestSyntax
+from lrs.api.xapi import about, agents, documents, statements
+from lrs.api.xapi.common import json_response
+from lrs.auth import Authenticator
+from lrs.config import Settings
+from lrs.storage import open_store
+from lrs.storage.base import Store
+
+log = logging.getLogger("lrs.api")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-Experience-API-Version",
+    "If-Match",
+    "If-None-Match",
+    "Accept-Language",
+]
+EXPOSED_HEADERS = [
+    "ETag",
+    "Last-Modified",
+    "X-Experience-API-Version",
+    "X-Experience-API-Consistent-Through",
+]
+
+
+def dispatch(handlers: dict[str, Endpoint]) -> Endpoint:
+    """One endpoint per path; HEAD answers like GET without the body."""
+
+    async def endpoint(request: Request) -> Response:
+        method = request.method
+        handler = handlers.get("GET" if method == "HEAD" else method)
+        if handler is None:
+            return json_response(
+                {"error": {"code": "method_not_allowed", "message": f"{method} is not allowed here"}},
+                405,
+            )
+        response = await handler(request)
+        if method == "HEAD":
+            response.body = b""
+        return response
+
+    return endpoint
+
+
+def _methods(handlers: dict[str, Endpoint]) -> list[str]:
+    methods = list(handlers)
+    if "GET" in methods:
+        methods.append("HEAD")
+    return methods
+
+
+class Metrics:
+    """Request counts for /metrics, in Prometheus text format."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[tuple[str, int]] = Counter()
+        self.started = time.time()
+
+    def render(self) -> str:
+        lines = [
+            "# HELP lrs_http_requests_total HTTP requests answered, by method and status.",
+            "# TYPE lrs_http_requests_total counter",
+        ]
+        for (method, status), count in sorted(self.requests.items()):
+            lines.append(f'lrs_http_requests_total{{method="{method}",status="{status}"}} {count}')
+        lines += [
+            "# HELP lrs_uptime_seconds Seconds since the process started.",
+            "# TYPE lrs_uptime_seconds gauge",
+            f"lrs_uptime_seconds {time.time() - self.started:.0f}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+class CountRequests:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def counting_send(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                self.metrics.requests[(scope["method"], message["status"])] += 1
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    store = store if store is not None else open_store(settings.store_url)
+    metrics = Metrics()
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        try:
+            store.consistent_through()
+        except Exception as exc:  # the store is down: not ready, say why
+            return json_response({"status": "unavailable", "reason": str(exc)}, 503)
+        return json_response({"status": "ready"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return json_response(
+            {"error": {"code": "internal", "message": "internal error; the request was not applied"}},
+            500,
+        )
+
+    routes = []
+    for path, handlers in (
+        ("/xapi/statements", {"GET": statements.get, "PUT": statements.put, "POST": statements.post}),
+        ("/xapi/activities/state", documents.handlers(documents.STATE)),
+        ("/xapi/activities/profile", documents.handlers(documents.ACTIVITY_PROFILE)),
+        ("/xapi/agents/profile", documents.handlers(documents.AGENT_PROFILE)),
+        ("/xapi/agents", {"GET": agents.agents}),
+        ("/xapi/activities", {"GET": agents.activities}),
+        ("/xapi/about", {"GET": about.about}),
+    ):
+        routes.append(Route(path, dispatch(handlers), methods=_methods(handlers)))
+        routes.append(Route(path + "/", dispatch(handlers), methods=_methods(handlers)))
+    routes += [
+        Route("/health", health),
+        Route("/ready", ready),
+        Route("/metrics", metrics_endpoint),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(CountRequests, metrics=metrics),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"],
+                allow_headers=CORS_HEADERS,
+                expose_headers=EXPOSED_HEADERS,
+                max_age=86400,
+            ),
+            Middleware(AlternateRequestSyntax),
+        ],
+        exception_handlers={Exception: server_error},
+    )
+    app.state.store = store
+    app.state.settings = settings
+    app.state.authenticator = Authenticator(store)
+    app.state.metrics = metrics
+    return app

@@ -1,0 +1,1 @@
+"""xAPI resources, one module each; `common` holds what every resource shares."""

@@ -1,0 +1,47 @@
+"""The Agents resource (Person objects) and the Activities resource (canonical definitions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from lrs.api.xapi.common import (
+    XAPIContext,
+    agent_param,
+    check_params,
+    in_thread,
+    iri_param,
+    json_response,
+    xapi_endpoint,
+)
+from lrs.xapi.identity import IFI_PROPERTIES
+
+
+async def get_person(ctx: XAPIContext) -> Response:
+    check_params(ctx.params, {"agent"}, ("agent",))
+    agent, key = agent_param(ctx.params)
+    person: dict[str, Any] = {"objectType": "Person"}
+    names = await in_thread(ctx.store.get_agent_names, key)
+    if isinstance(agent.get("name"), str) and agent["name"] not in names:
+        names.append(agent["name"])
+    if names:
+        person["name"] = names
+    for prop in IFI_PROPERTIES:
+        if prop in agent:
+            person[prop] = [agent[prop]]
+    return json_response(person)
+
+
+async def get_activity(ctx: XAPIContext) -> Response:
+    check_params(ctx.params, {"activityId"}, ("activityId",))
+    activity_id = iri_param(ctx.params, "activityId")
+    definition = await in_thread(ctx.store.get_activity, activity_id)
+    activity: dict[str, Any] = {"objectType": "Activity", "id": activity_id}
+    if definition:
+        activity["definition"] = definition
+    return json_response(activity)
+
+
+agents = xapi_endpoint("define")(get_person)
+activities = xapi_endpoint("define")(get_activity)

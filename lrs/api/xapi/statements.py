@@ -1,0 +1,273 @@
+"""The Statement resource: PUT, POST (JSON or multipart with attachments), GET, HEAD."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from lrs.api.xapi.common import (
+    XAPIContext,
+    agent_param,
+    check_params,
+    http_date,
+    in_thread,
+    iri_param,
+    json_response,
+    parse_json,
+    raw_json_response,
+    timestamp_param,
+    uuid_param,
+    xapi_endpoint,
+)
+from lrs.auth import authority_for, reads_only_own
+from lrs.storage.base import Attachment, StatementQuery
+from lrs.xapi.attachments import build_multipart, check_attachments, parse_multipart
+from lrs.xapi.errors import NotFound, ValidationError
+from lrs.xapi.signature import verify_signed_statement
+from lrs.xapi.statements import format_ids
+from lrs.xapi.time import normalize_timestamp
+from lrs.xapi.validation import validate_statement_batch
+
+QUERY_PARAMS = {
+    "agent",
+    "verb",
+    "activity",
+    "registration",
+    "related_activities",
+    "related_agents",
+    "since",
+    "until",
+    "limit",
+    "format",
+    "attachments",
+    "ascending",
+}
+SINGLE_PARAMS = {"statementId", "voidedStatementId", "format", "attachments"}
+FORMATS = ("exact", "ids", "canonical")
+
+
+# writing -------------------------------------------------------------------------------------
+async def _read_statements(ctx: XAPIContext) -> tuple[Any, list[Attachment]]:
+    """The posted statement(s) and attachments, from a JSON or a multipart/mixed body."""
+    content_type = ctx.request.headers.get("content-type", "")
+    body = await ctx.request.body()
+    if len(body) > ctx.settings.max_body_bytes:
+        raise ValidationError("the request body is too large", "body", status=413, code="too_large")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "multipart/mixed":
+        json_part, parts = parse_multipart(body, content_type)
+        value = parse_json(json_part)
+        attachments = [Attachment(p.sha2, p.content_type, p.data) for p in parts.values()]
+        return (value, parts), attachments
+    if media != "application/json":
+        raise ValidationError(
+            "statements must be sent as application/json or multipart/mixed", "Content-Type"
+        )
+    return (parse_json(body), {}), []
+
+
+def _complete(ctx: XAPIContext, value: Any, parts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Validate, check attachments and signatures, normalise: the batch as it will be stored."""
+    batch = validate_statement_batch(value, ctx.version)
+    if len(batch) > ctx.settings.max_batch:
+        raise ValidationError(
+            f"a batch holds at most {ctx.settings.max_batch} statements", "body", status=413
+        )
+    check_attachments(batch, parts)
+    for index, statement in enumerate(batch):
+        if statement.get("attachments"):
+            try:
+                verify_signed_statement(statement, parts)
+            except ValidationError as exc:
+                exc.field = f"[{index}].{exc.field}" if exc.field else f"[{index}]"
+                raise
+        if ctx.is_v2 and "timestamp" in statement:
+            statement["timestamp"] = normalize_timestamp(statement["timestamp"], ctx.version)
+    return batch
+
+
+async def _save(ctx: XAPIContext, batch: list[dict[str, Any]], attachments: list[Attachment]) -> list[str]:
+    return await in_thread(
+        ctx.store.save_statements,
+        batch,
+        authority=authority_for(ctx.credential, ctx.settings.public_url),
+        credential=ctx.credential.key,
+        version=ctx.version,
+        attachments=attachments,
+    )
+
+
+async def put_statement(ctx: XAPIContext) -> Response:
+    check_params(ctx.params, {"statementId"}, ("statementId",))
+    statement_id = uuid_param(ctx.params, "statementId")
+    (value, parts), attachments = await _read_statements(ctx)
+    if not isinstance(value, dict):
+        raise ValidationError("PUT takes a single statement object", "body")
+    if "id" in value and str(value["id"]).lower() != statement_id:
+        raise ValidationError("the statement id differs from the statementId parameter", "id")
+    value = {**value, "id": statement_id}
+    batch = _complete(ctx, value, parts)
+    await _save(ctx, batch, attachments)
+    return Response(status_code=204)
+
+
+async def post_statements(ctx: XAPIContext) -> Response:
+    check_params(ctx.params, set())
+    (value, parts), attachments = await _read_statements(ctx)
+    batch = _complete(ctx, value, parts)
+    ids = await _save(ctx, batch, attachments)
+    return json_response(ids)
+
+
+# reading -------------------------------------------------------------------------------------
+def _flag(params: dict[str, str], name: str) -> bool:
+    value = params.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise ValidationError(f"parameter {name} must be true or false", name)
+    return value == "true"
+
+
+def _format(params: dict[str, str]) -> str:
+    fmt = params.get("format", "exact")
+    if fmt not in FORMATS:
+        raise ValidationError("format must be exact, ids or canonical", "format")
+    return fmt
+
+
+def _render(statement: bytes, fmt: str) -> bytes:
+    if fmt == "ids":
+        return orjson.dumps(format_ids(orjson.loads(statement)))
+    return statement
+
+
+def _attachment_hashes(statements: list[bytes]) -> list[str]:
+    hashes: list[str] = []
+    for raw in statements:
+        statement = orjson.loads(raw)
+        for attachment in statement.get("attachments") or []:
+            if isinstance(attachment, dict) and "sha2" in attachment:
+                hashes.append(attachment["sha2"])
+        substatement = statement.get("object") or {}
+        for attachment in substatement.get("attachments") or []:
+            if isinstance(attachment, dict) and "sha2" in attachment:
+                hashes.append(attachment["sha2"])
+    return list(dict.fromkeys(hashes))
+
+
+def _headers(ctx: XAPIContext, consistent: str, last_modified: str | None) -> dict[str, str]:
+    headers = {"X-Experience-API-Consistent-Through": consistent}
+    if last_modified:
+        headers["Last-Modified"] = http_date(last_modified)
+    return headers
+
+
+async def _respond(
+    ctx: XAPIContext, body: bytes, statements: list[bytes], attachments: bool, headers: dict[str, str]
+) -> Response:
+    if not attachments:
+        return raw_json_response(body, headers=headers)
+    found = await in_thread(ctx.store.get_attachments, _attachment_hashes(statements))
+    multipart, content_type = build_multipart(body, found)
+    return Response(multipart, 200, {**headers, "Content-Type": content_type})
+
+
+async def get_statements(ctx: XAPIContext) -> Response:
+    params = ctx.params
+    store = ctx.store
+    consistent = await in_thread(store.consistent_through)
+    if "statementId" in params or "voidedStatementId" in params:
+        check_params(params, SINGLE_PARAMS)
+        if "statementId" in params and "voidedStatementId" in params:
+            raise ValidationError("give statementId or voidedStatementId, not both", "statementId")
+        voided = "voidedStatementId" in params
+        name = "voidedStatementId" if voided else "statementId"
+        statement_id = uuid_param(params, name)
+        fmt = _format(params)
+        attachments = _flag(params, "attachments")
+        raw = await in_thread(store.get_statement, statement_id, voided=voided)
+        if raw is None:
+            raise NotFound(f"no {'voided ' if voided else ''}statement {statement_id}", name)
+        if reads_only_own(ctx.credential) and not await _is_own(ctx, raw):
+            raise NotFound(f"no statement {statement_id}", name)
+        stored = orjson.loads(raw).get("stored")
+        return await _respond(
+            ctx, _render(raw, fmt), [raw], attachments, _headers(ctx, consistent, stored)
+        )
+
+    if "more" in params:
+        check_params(params, {"more"})
+        query, fmt, attachments = _decode_more(params["more"])
+    else:
+        check_params(params, QUERY_PARAMS)
+        query, fmt, attachments = _parse_query(ctx)
+    if reads_only_own(ctx.credential):
+        query.authority = ctx.credential.key
+    page = await in_thread(store.query_statements, query)
+    rendered = [_render(s, fmt) for s in page.statements]
+    more = ""
+    if page.cursor is not None:
+        query.cursor = page.cursor
+        more = "/xapi/statements?more=" + _encode_more(query, fmt, attachments)
+    body = b'{"statements":[' + b",".join(rendered) + b'],"more":' + orjson.dumps(more) + b"}"
+    return await _respond(
+        ctx, body, page.statements, attachments, _headers(ctx, consistent, consistent)
+    )
+
+
+async def _is_own(ctx: XAPIContext, raw: bytes) -> bool:
+    authority = orjson.loads(raw).get("authority") or {}
+    return (authority.get("account") or {}).get("name") == ctx.credential.key
+
+
+def _parse_query(ctx: XAPIContext) -> tuple[StatementQuery, str, bool]:
+    params = ctx.params
+    query = StatementQuery()
+    if "agent" in params:
+        query.agent = agent_param(params)[1]
+    if "verb" in params:
+        query.verb = iri_param(params, "verb")
+    if "activity" in params:
+        query.activity = iri_param(params, "activity")
+    if "registration" in params:
+        query.registration = uuid_param(params, "registration")
+    query.related_agents = _flag(params, "related_agents")
+    query.related_activities = _flag(params, "related_activities")
+    query.ascending = _flag(params, "ascending")
+    if "since" in params:
+        query.since = timestamp_param(params, "since", ctx.version)
+    if "until" in params:
+        query.until = timestamp_param(params, "until", ctx.version)
+    limit = params.get("limit", "0")
+    if not limit.isdigit():
+        raise ValidationError("limit must be a non-negative integer", "limit")
+    page_size = ctx.settings.page_size
+    query.limit = min(int(limit), page_size) if int(limit) > 0 else page_size
+    return query, _format(params), _flag(params, "attachments")
+
+
+def _encode_more(query: StatementQuery, fmt: str, attachments: bool) -> str:
+    state = {k: v for k, v in asdict(query).items() if v not in (None, False)}
+    state.pop("authority", None)
+    state["format"] = fmt
+    state["attachments"] = attachments
+    return base64.urlsafe_b64encode(orjson.dumps(state)).decode().rstrip("=")
+
+
+def _decode_more(token: str) -> tuple[StatementQuery, str, bool]:
+    try:
+        state = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        fmt = state.pop("format")
+        attachments = state.pop("attachments")
+        return StatementQuery(**state), fmt, attachments
+    except (binascii.Error, orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+        raise ValidationError("the more token is not one this LRS issued", "more") from None
+
+
+put = xapi_endpoint("statements")(put_statement)
+post = xapi_endpoint("statements")(post_statements)
+get = xapi_endpoint("statements")(get_statements)

@@ -1,0 +1,136 @@
+"""Credentials: creation, storage form and checking, and what each scope allows.
+
+Secrets are 256-bit random tokens, so a salted SHA-256 is enough to make a stolen table
+useless; a deliberately slow KDF protects guessable human passwords, which these are not,
+and would cost more per request than storing a statement.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from lrs.storage.base import Credential, Store
+from lrs.xapi.errors import Forbidden, Unauthorized
+
+XAPI_SCOPES = (
+    "statements/write",
+    "statements/read",
+    "statements/read/mine",
+    "state",
+    "define",
+    "profile",
+    "all/read",
+    "all",
+)
+SCOPES = XAPI_SCOPES + ("auditor", "admin")
+
+# What a request needs, by resource family and whether it only reads.
+_ALLOWS: dict[tuple[str, bool], frozenset[str]] = {
+    ("statements", True): frozenset(
+        {"statements/read", "statements/read/mine", "all/read", "all", "admin", "auditor"}
+    ),
+    ("statements", False): frozenset({"statements/write", "all", "admin"}),
+    ("state", True): frozenset({"state", "all/read", "all", "admin", "auditor"}),
+    ("state", False): frozenset({"state", "all", "admin"}),
+    ("profile", True): frozenset({"profile", "all/read", "all", "admin", "auditor"}),
+    ("profile", False): frozenset({"profile", "all", "admin"}),
+    ("define", True): frozenset(
+        {"define", "all/read", "all", "admin", "auditor", "statements/read", "profile"}
+    ),
+    ("define", False): frozenset({"define", "all", "admin"}),
+}
+
+
+@dataclass(frozen=True)
+class NewCredential:
+    credential: Credential
+    secret: str
+
+
+def hash_secret(secret: str, salt: str | None = None) -> str:
+    salt = salt or secrets.token_hex(8)
+    digest = hashlib.sha256((salt + ":" + secret).encode()).hexdigest()
+    return f"sha256${salt}${digest}"
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    try:
+        _, salt, _ = stored_hash.split("$", 2)
+    except ValueError:
+        return False
+    return hmac.compare_digest(hash_secret(secret, salt), stored_hash)
+
+
+def create_credential(
+    store: Store, name: str, scopes: list[str], org: str | None = None
+) -> NewCredential:
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scope(s) {', '.join(unknown)}; choose from {', '.join(SCOPES)}")
+    if not scopes:
+        raise ValueError("give at least one --scope")
+    key = secrets.token_hex(10)
+    secret = secrets.token_urlsafe(32)
+    credential = Credential(key, name, tuple(scopes), org, hash_secret(secret))
+    store.save_credential(credential)
+    return NewCredential(credential, secret)
+
+
+class Authenticator:
+    """Checks HTTP Basic credentials; remembers good ones so each request costs one HMAC."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._verified: dict[str, tuple[str, Credential]] = {}
+
+    def authenticate(self, header: str | None) -> Credential:
+        if not header:
+            raise Unauthorized("send HTTP Basic credentials (lrs credentials create)", "Authorization")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            raise Unauthorized("only HTTP Basic authentication is supported", "Authorization")
+        try:
+            key, _, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise Unauthorized("malformed Basic credentials", "Authorization") from None
+        fingerprint = hashlib.sha256(value.strip().encode()).hexdigest()
+        cached = self._verified.get(key)
+        if cached is not None and hmac.compare_digest(cached[0], fingerprint):
+            return cached[1]
+        credential = self.store.get_credential(key)
+        if credential is None or not secret_matches(secret, credential.secret_hash):
+            raise Unauthorized("unknown key or wrong secret", "Authorization")
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[key] = (fingerprint, credential)
+        return credential
+
+
+def authorize(credential: Credential, resource: str, read_only: bool) -> None:
+    if not _ALLOWS[(resource, read_only)].intersection(credential.scopes):
+        action = "read" if read_only else "write"
+        raise Forbidden(
+            f"credential {credential.key} has no scope to {action} {resource}", "Authorization"
+        )
+
+
+def reads_only_own(credential: Credential) -> bool:
+    """statements/read/mine without a wider read scope: only statements this credential stored."""
+    wider = {"statements/read", "all/read", "all", "admin", "auditor"}
+    return "statements/read/mine" in credential.scopes and not wider.intersection(
+        credential.scopes
+    )
+
+
+def authority_for(credential: Credential, base_url: str) -> dict[str, Any]:
+    """The authority the LRS puts on statements stored with this credential."""
+    return {
+        "objectType": "Agent",
+        "name": credential.name,
+        "account": {"homePage": base_url.rstrip("/") + "/credentials", "name": credential.key},
+    }

@@ -1,0 +1,175 @@
+"""The storage port: what the API and processors need from a store, whatever the database.
+
+Adapters (`sqlite`, later `mongodb`) implement `Store`; the shared contract tests in
+tests/contract run unchanged against each. Decisions that must not differ between adapters
+(statement comparison, preconditions, JSON merge) are pure functions here or in lrs.xapi.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lrs.xapi.errors import Conflict, PreconditionFailed
+
+
+@dataclass(frozen=True)
+class Attachment:
+    sha2: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class StatementQuery:
+    """One page of a statement query. Agents are learner keys (lrs.xapi.identity.agent_key)."""
+
+    agent: str | None = None
+    verb: str | None = None
+    activity: str | None = None
+    registration: str | None = None
+    related_agents: bool = False
+    related_activities: bool = False
+    since: str | None = None  # stored > since (stored-format UTC timestamp)
+    until: str | None = None  # stored <= until
+    limit: int = 100
+    ascending: bool = False
+    cursor: int | None = None  # continue after this position (opaque to clients, in `more`)
+    authority: str | None = None  # statements/read/mine: only what this credential stored
+
+
+@dataclass
+class StatementPage:
+    statements: list[bytes]  # stored JSON documents, in query order
+    cursor: int | None  # where the next page starts; None when this page is the last
+
+
+@dataclass(frozen=True)
+class Document:
+    content: bytes
+    content_type: str
+    etag: str
+    updated: str  # stored-format UTC timestamp
+
+
+@dataclass(frozen=True)
+class Credential:
+    key: str
+    name: str
+    scopes: tuple[str, ...]
+    org: str | None = None
+    secret_hash: str = field(default="", repr=False)
+
+
+class DocumentKind:
+    STATE = "state"
+    ACTIVITY_PROFILE = "activity_profile"
+    AGENT_PROFILE = "agent_profile"
+
+
+class Store(Protocol):
+    # statements ----------------------------------------------------------------------------
+    def save_statements(
+        self,
+        statements: list[dict[str, Any]],
+        *,
+        authority: dict[str, Any],
+        credential: str,
+        version: str,
+        attachments: list[Attachment],
+    ) -> list[str]:
+        """Store a validated batch atomically; return the ids in order.
+
+        A statement whose id is stored already with the same content is not stored again;
+        with different content the whole batch fails with Conflict (409).
+        """
+
+    def get_statement(self, statement_id: str, *, voided: bool) -> bytes | None: ...
+
+    def query_statements(self, query: StatementQuery) -> StatementPage: ...
+
+    def get_attachments(self, sha2s: list[str]) -> list[Attachment]: ...
+
+    def consistent_through(self) -> str: ...
+
+    def get_activity(self, activity_id: str) -> dict[str, Any] | None: ...
+
+    def get_agent_names(self, key: str) -> list[str]: ...
+
+    # documents ------------------------------------------------------------------------------
+    def get_document(self, kind: str, scope: str, doc_id: str) -> Document | None: ...
+
+    def list_documents(self, kind: str, scope: str, since: str | None) -> list[str]: ...
+
+    def put_document(
+        self,
+        kind: str,
+        scope: str,
+        doc_id: str,
+        content: bytes,
+        content_type: str,
+        *,
+        merge: bool,
+        preconditions: Preconditions,
+    ) -> Document: ...
+
+    def delete_document(
+        self, kind: str, scope: str, doc_id: str, preconditions: Preconditions
+    ) -> None: ...
+
+    def delete_documents(self, kind: str, scope: str) -> None: ...
+
+    # credentials ----------------------------------------------------------------------------
+    def save_credential(self, credential: Credential) -> None: ...
+
+    def get_credential(self, key: str) -> Credential | None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    """HTTP concurrency headers of a document write (xAPI Communication 3.1)."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+    required: bool = False  # PUT with neither header on an existing document -> 409
+
+    def check(self, current: Document | None) -> None:
+        if self.if_match is not None:
+            tags = {t.strip() for t in self.if_match.split(",")}
+            if current is None or ("*" not in tags and current.etag not in tags):
+                raise PreconditionFailed("If-Match does not match the document's ETag", "If-Match")
+        if self.if_none_match is not None and current is not None:
+            tags = {t.strip() for t in self.if_none_match.split(",")}
+            if "*" in tags or current.etag in tags:
+                raise PreconditionFailed(
+                    "If-None-Match matches the existing document", "If-None-Match"
+                )
+        if (
+            self.required
+            and current is not None
+            and self.if_match is None
+            and self.if_none_match is None
+        ):
+            raise Conflict(
+                "the document exists: send If-Match with its ETag (or If-None-Match: *) "
+                "to say whether to overwrite it",
+                "If-Match",
+            )
+
+
+def format_stored(moment: datetime) -> str:
+    """Stored times: UTC, millisecond precision, lexically ordered like the instants."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_stored(stored: str) -> datetime:
+    return datetime.strptime(stored, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def etag_for(content: bytes) -> str:
+    return '"' + hashlib.sha1(content).hexdigest() + '"'

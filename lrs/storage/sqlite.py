@@ -1,0 +1,538 @@
+"""The embedded store: one SQLite file in WAL mode, no server.
+
+Writes go through one connection under a lock (SQLite allows one writer); reads use one
+connection per thread and never wait for writes. The statements table's `seq` is the
+stored order, which is also the order of the embedded event log.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lrs.storage.base import (
+    Attachment,
+    Credential,
+    Document,
+    Preconditions,
+    StatementPage,
+    StatementQuery,
+    etag_for,
+    format_stored,
+    parse_stored,
+)
+from lrs.xapi import statements as xs
+from lrs.xapi.documents import merge_documents
+from lrs.xapi.errors import Conflict, NotFound, ValidationError
+from lrs.xapi.statements import Term
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS statements (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    stored TEXT NOT NULL,
+    voided INTEGER NOT NULL DEFAULT 0,
+    voiding INTEGER NOT NULL DEFAULT 0,
+    ref_target TEXT,
+    credential TEXT NOT NULL,
+    learner TEXT NOT NULL,
+    terms BLOB NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS statements_stored ON statements(stored);
+CREATE INDEX IF NOT EXISTS statements_ref ON statements(ref_target) WHERE ref_target IS NOT NULL;
+CREATE TABLE IF NOT EXISTS terms (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS statement_index (
+    kind INTEGER NOT NULL, term INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (kind, term, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attachments (
+    sha2 TEXT PRIMARY KEY, content_type TEXT NOT NULL, data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS activities (id TEXT PRIMARY KEY, definition BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS agent_names (
+    key TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (key, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS documents (
+    kind TEXT NOT NULL, scope TEXT NOT NULL, doc_id TEXT NOT NULL,
+    content BLOB NOT NULL, content_type TEXT NOT NULL, etag TEXT NOT NULL, updated TEXT NOT NULL,
+    PRIMARY KEY (kind, scope, doc_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS credentials (
+    key TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL, org TEXT,
+    secret_hash TEXT NOT NULL, created TEXT NOT NULL
+);
+"""
+
+# Order in which a query's filters are tried as the driving index range: most selective first.
+_DRIVER_ORDER = (
+    Term.REGISTRATION,
+    Term.AGENT,
+    Term.RELATED_AGENT,
+    Term.ACTIVITY,
+    Term.RELATED_ACTIVITY,
+    Term.VERB,
+)
+
+
+def _pack_terms(terms: Iterable[tuple[int, int]]) -> bytes:
+    return orjson.dumps(sorted(set(terms)))
+
+
+def _unpack_terms(blob: bytes) -> list[tuple[int, int]]:
+    return [(k, t) for k, t in orjson.loads(blob)]
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._synchronous = synchronous
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._writer = self._connect()
+        self._writer.executescript(SCHEMA)
+        self._term_cache: dict[str, int] = {}
+        self._last_stored = ""
+        self._writing_since: str | None = None
+        self._known_definitions: dict[str, bytes] = {}
+        self._known_names: set[tuple[str, str]] = set()
+
+    # connections -----------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA cache_size=-65536")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=1")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self._term_cache.clear()
+                self._known_definitions.clear()
+                self._known_names.clear()
+                raise
+            else:
+                conn.execute("COMMIT")
+            finally:
+                self._writing_since = None
+
+    def close(self) -> None:
+        self._writer.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+    def _now_stored(self) -> str:
+        """A stored time never earlier than the last one, so stored order equals `seq` order."""
+        stored = max(format_stored(datetime.now(UTC)), self._last_stored)
+        self._last_stored = stored
+        return stored
+
+    # terms -----------------------------------------------------------------------------------
+    def _term_id(self, conn: sqlite3.Connection, value: str) -> int:
+        term = self._term_cache.get(value)
+        if term is not None:
+            return term
+        row = conn.execute("SELECT id FROM terms WHERE value = ?", (value,)).fetchone()
+        if row is None:
+            term = conn.execute("INSERT INTO terms(value) VALUES (?)", (value,)).lastrowid
+        else:
+            term = row[0]
+        if len(self._term_cache) > 500_000:
+            self._term_cache.clear()
+        self._term_cache[value] = term
+        return term
+
+    def _lookup_term(self, conn: sqlite3.Connection, value: str) -> int | None:
+        row = conn.execute("SELECT id FROM terms WHERE value = ?", (value,)).fetchone()
+        return None if row is None else row[0]
+
+    # statements ------------------------------------------------------------------------------
+    def save_statements(
+        self,
+        statements: list[dict[str, Any]],
+        *,
+        authority: dict[str, Any],
+        credential: str,
+        version: str,
+        attachments: list[Attachment],
+    ) -> list[str]:
+        with self._transaction() as conn:
+            stored = self._now_stored()
+            self._writing_since = stored
+            prepared = [
+                xs.prepare(s, stored=stored, authority=authority, version=version)
+                for s in statements
+            ]
+            ids = [s["id"] for s in prepared]
+            existing = self._existing(conn, ids)
+            batch_by_id = {s["id"]: s for s in prepared}
+            for statement in prepared:
+                old = existing.get(statement["id"])
+                if old is not None and not xs.same_statement(old, statement):
+                    raise Conflict(
+                        f"statement {statement['id']} is stored already with different content",
+                        "id",
+                    )
+            for statement in prepared:
+                target = xs.statement_ref_target(statement) if xs.is_voiding(statement) else None
+                if target is None:
+                    continue
+                in_batch = batch_by_id.get(target)
+                row = conn.execute(
+                    "SELECT voiding FROM statements WHERE id = ?", (target,)
+                ).fetchone()
+                if (row is not None and row[0]) or (in_batch is not None and xs.is_voiding(in_batch)):
+                    raise ValidationError(
+                        f"statement {target} is a voiding statement and cannot be voided",
+                        "object.id",
+                    )
+            for statement in prepared:
+                if statement["id"] in existing:
+                    continue
+                self._insert(conn, statement, stored, credential)
+            for attachment in attachments:
+                conn.execute(
+                    "INSERT OR IGNORE INTO attachments(sha2, content_type, data) VALUES (?,?,?)",
+                    (attachment.sha2, attachment.content_type, attachment.data),
+                )
+            return ids
+
+    def _existing(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for sid, data in conn.execute(
+                f"SELECT id, data FROM statements WHERE id IN ({marks})", chunk
+            ):
+                found[sid] = orjson.loads(data)
+        return found
+
+    def _insert(
+        self, conn: sqlite3.Connection, statement: dict[str, Any], stored: str, credential: str
+    ) -> None:
+        sid = statement["id"]
+        target = xs.statement_ref_target(statement)
+        voiding = xs.is_voiding(statement)
+        terms = {(int(kind), self._term_id(conn, value)) for kind, value in xs.index_terms(statement)}
+        if target is not None:
+            row = conn.execute("SELECT terms FROM statements WHERE id = ?", (target,)).fetchone()
+            if row is not None:
+                terms.update(_unpack_terms(row[0]))
+        voided = (
+            not voiding
+            and conn.execute(
+                "SELECT 1 FROM statements WHERE ref_target = ? AND voiding = 1", (sid,)
+            ).fetchone()
+            is not None
+        )
+        cursor = conn.execute(
+            "INSERT INTO statements(id, stored, voided, voiding, ref_target, credential, learner,"
+            " terms, data) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                sid,
+                stored,
+                int(voided),
+                int(voiding),
+                target,
+                credential,
+                xs.learner_key(statement),
+                _pack_terms(terms),
+                orjson.dumps(statement),
+            ),
+        )
+        seq = cursor.lastrowid
+        conn.executemany(
+            "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
+            [(kind, term, seq) for kind, term in terms],
+        )
+        if voiding and target is not None:
+            conn.execute(
+                "UPDATE statements SET voided = 1 WHERE id = ? AND voiding = 0", (target,)
+            )
+        self._propagate_to_referrers(conn, sid, terms)
+        for activity_id, definition in xs.activity_definitions(statement):
+            self._merge_activity(conn, activity_id, definition)
+        for key, agent in xs.agents_named(statement):
+            name = agent.get("name")
+            if isinstance(name, str) and (key, name) not in self._known_names:
+                conn.execute(
+                    "INSERT OR IGNORE INTO agent_names(key, name) VALUES (?,?)", (key, name)
+                )
+                if len(self._known_names) > 100_000:
+                    self._known_names.clear()
+                self._known_names.add((key, name))
+
+    def _propagate_to_referrers(
+        self, conn: sqlite3.Connection, sid: str, terms: set[tuple[int, int]]
+    ) -> None:
+        """Statements stored earlier that target this one now match its filters too."""
+        pending = [sid]
+        seen = {sid}
+        while pending:
+            current = pending.pop()
+            for seq, ref_id, ref_terms in conn.execute(
+                "SELECT seq, id, terms FROM statements WHERE ref_target = ?", (current,)
+            ).fetchall():
+                if ref_id in seen:
+                    continue
+                seen.add(ref_id)
+                merged = set(_unpack_terms(ref_terms)) | terms
+                conn.execute(
+                    "UPDATE statements SET terms = ? WHERE seq = ?", (_pack_terms(merged), seq)
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
+                    [(kind, term, seq) for kind, term in terms],
+                )
+                pending.append(ref_id)
+
+    def _merge_activity(
+        self, conn: sqlite3.Connection, activity_id: str, definition: dict[str, Any]
+    ) -> None:
+        encoded = orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)
+        if self._known_definitions.get(activity_id) == encoded:
+            return
+        row = conn.execute(
+            "SELECT definition FROM activities WHERE id = ?", (activity_id,)
+        ).fetchone()
+        merged = xs.merge_definition(orjson.loads(row[0]) if row else None, definition)
+        conn.execute(
+            "INSERT OR REPLACE INTO activities(id, definition) VALUES (?,?)",
+            (activity_id, orjson.dumps(merged)),
+        )
+        if len(self._known_definitions) > 100_000:
+            self._known_definitions.clear()
+        self._known_definitions[activity_id] = encoded
+
+    def get_statement(self, statement_id: str, *, voided: bool) -> bytes | None:
+        row = self._reader().execute(
+            "SELECT data FROM statements WHERE id = ? AND voided = ?",
+            (statement_id.lower(), int(voided)),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def query_statements(self, query: StatementQuery) -> StatementPage:
+        conn = self._reader()
+        filters: list[tuple[int, str]] = []
+        if query.agent is not None:
+            filters.append((Term.RELATED_AGENT if query.related_agents else Term.AGENT, query.agent))
+        if query.verb is not None:
+            filters.append((Term.VERB, query.verb))
+        if query.activity is not None:
+            filters.append(
+                (Term.RELATED_ACTIVITY if query.related_activities else Term.ACTIVITY, query.activity)
+            )
+        if query.registration is not None:
+            filters.append((Term.REGISTRATION, query.registration.lower()))
+        resolved: list[tuple[int, int]] = []
+        for kind, value in filters:
+            term = self._lookup_term(conn, value)
+            if term is None:
+                return StatementPage([], None)
+            resolved.append((int(kind), term))
+        resolved.sort(key=lambda f: _DRIVER_ORDER.index(Term(f[0])))
+
+        low, high = self._seq_bounds(conn, query)
+        if query.cursor is not None:
+            if query.ascending:
+                low = max(low, query.cursor + 1)
+            else:
+                high = min(high, query.cursor - 1)
+        order = "ASC" if query.ascending else "DESC"
+        limit = query.limit + 1
+        where = ["s.voided = 0"]
+        params: list[Any] = []
+        if query.authority is not None:
+            where.append("s.credential = ?")
+        if resolved:
+            kind, term = resolved[0]
+            sql = (
+                "SELECT s.seq, s.data FROM statement_index d JOIN statements s ON s.seq = d.seq"
+                " WHERE d.kind = ? AND d.term = ? AND d.seq BETWEEN ? AND ?"
+            )
+            params = [kind, term, low, high]
+            for kind, term in resolved[1:]:
+                sql += (
+                    " AND EXISTS (SELECT 1 FROM statement_index x"
+                    " WHERE x.kind = ? AND x.term = ? AND x.seq = d.seq)"
+                )
+                params += [kind, term]
+            sql += " AND " + " AND ".join(where)
+            if query.authority is not None:
+                params.append(query.authority)
+            sql += f" ORDER BY d.seq {order} LIMIT ?"
+        else:
+            sql = "SELECT s.seq, s.data FROM statements s WHERE s.seq BETWEEN ? AND ? AND " + (
+                " AND ".join(where)
+            )
+            params = [low, high]
+            if query.authority is not None:
+                params.append(query.authority)
+            sql += f" ORDER BY s.seq {order} LIMIT ?"
+        params.append(limit)
+        rows = conn.execute(sql, params).fetchall()
+        if len(rows) > query.limit:
+            rows = rows[: query.limit]
+            return StatementPage([r[1] for r in rows], rows[-1][0])
+        return StatementPage([r[1] for r in rows], None)
+
+    def _seq_bounds(self, conn: sqlite3.Connection, query: StatementQuery) -> tuple[int, int]:
+        low, high = 0, 2**62
+        if query.since is not None:
+            row = conn.execute(
+                "SELECT seq FROM statements WHERE stored > ? ORDER BY stored, seq LIMIT 1",
+                (query.since,),
+            ).fetchone()
+            low = row[0] if row else 2**62
+        if query.until is not None:
+            row = conn.execute(
+                "SELECT seq FROM statements WHERE stored <= ? ORDER BY stored DESC, seq DESC LIMIT 1",
+                (query.until,),
+            ).fetchone()
+            high = row[0] if row else -1
+        return low, high
+
+    def get_attachments(self, sha2s: list[str]) -> list[Attachment]:
+        if not sha2s:
+            return []
+        marks = ",".join("?" * len(sha2s))
+        rows = self._reader().execute(
+            f"SELECT sha2, content_type, data FROM attachments WHERE sha2 IN ({marks})", sha2s
+        )
+        return [Attachment(sha2, content_type, bytes(data)) for sha2, content_type, data in rows]
+
+    def consistent_through(self) -> str:
+        writing = self._writing_since
+        now = datetime.now(UTC)
+        if writing is not None:
+            return format_stored(parse_stored(writing) - timedelta(milliseconds=1))
+        return format_stored(now)
+
+    def get_activity(self, activity_id: str) -> dict[str, Any] | None:
+        row = self._reader().execute(
+            "SELECT definition FROM activities WHERE id = ?", (activity_id,)
+        ).fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    def get_agent_names(self, key: str) -> list[str]:
+        rows = self._reader().execute("SELECT name FROM agent_names WHERE key = ?", (key,))
+        return [r[0] for r in rows]
+
+    # documents -------------------------------------------------------------------------------
+    def _read_document(
+        self, conn: sqlite3.Connection, kind: str, scope: str, doc_id: str
+    ) -> Document | None:
+        row = conn.execute(
+            "SELECT content, content_type, etag, updated FROM documents"
+            " WHERE kind = ? AND scope = ? AND doc_id = ?",
+            (kind, scope, doc_id),
+        ).fetchone()
+        return None if row is None else Document(bytes(row[0]), row[1], row[2], row[3])
+
+    def get_document(self, kind: str, scope: str, doc_id: str) -> Document | None:
+        return self._read_document(self._reader(), kind, scope, doc_id)
+
+    def list_documents(self, kind: str, scope: str, since: str | None) -> list[str]:
+        sql = "SELECT doc_id FROM documents WHERE kind = ? AND scope = ?"
+        params: list[Any] = [kind, scope]
+        if since is not None:
+            sql += " AND updated > ?"
+            params.append(since)
+        return [r[0] for r in self._reader().execute(sql + " ORDER BY doc_id", params)]
+
+    def put_document(
+        self,
+        kind: str,
+        scope: str,
+        doc_id: str,
+        content: bytes,
+        content_type: str,
+        *,
+        merge: bool,
+        preconditions: Preconditions,
+    ) -> Document:
+        with self._transaction() as conn:
+            current = self._read_document(conn, kind, scope, doc_id)
+            preconditions.check(current)
+            if merge:
+                content = merge_documents(
+                    current.content if current else None,
+                    current.content_type if current else None,
+                    content,
+                    content_type,
+                )
+                content_type = "application/json"
+            document = Document(content, content_type, etag_for(content), self._now_stored())
+            conn.execute(
+                "INSERT OR REPLACE INTO documents(kind, scope, doc_id, content, content_type,"
+                " etag, updated) VALUES (?,?,?,?,?,?,?)",
+                (kind, scope, doc_id, content, content_type, document.etag, document.updated),
+            )
+            return document
+
+    def delete_document(
+        self, kind: str, scope: str, doc_id: str, preconditions: Preconditions
+    ) -> None:
+        with self._transaction() as conn:
+            current = self._read_document(conn, kind, scope, doc_id)
+            preconditions.check(current)
+            if current is None:
+                raise NotFound("no such document", "stateId" if kind == "state" else "profileId")
+            conn.execute(
+                "DELETE FROM documents WHERE kind = ? AND scope = ? AND doc_id = ?",
+                (kind, scope, doc_id),
+            )
+
+    def delete_documents(self, kind: str, scope: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM documents WHERE kind = ? AND scope = ?", (kind, scope))
+
+    # credentials -----------------------------------------------------------------------------
+    def save_credential(self, credential: Credential) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO credentials(key, name, scopes, org, secret_hash, created)"
+                " VALUES (?,?,?,?,?,?)",
+                (
+                    credential.key,
+                    credential.name,
+                    " ".join(credential.scopes),
+                    credential.org,
+                    credential.secret_hash,
+                    format_stored(datetime.now(UTC)),
+                ),
+            )
+
+    def get_credential(self, key: str) -> Credential | None:
+        row = self._reader().execute(
+            "SELECT key, name, scopes, org, secret_hash FROM credentials WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Credential(row[0], row[1], tuple(row[2].split()), row[3], row[4])
