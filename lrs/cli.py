@@ -13,7 +13,8 @@ from lrs.config import Settings, load_settings
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
-        name: getattr(args, name, None) for name in ("host", "port", "data", "store", "bus", "base_url")
+        name: getattr(args, name, None)
+        for name in ("host", "port", "data", "store", "bus", "base_url", "default_xapi_version")
     }
     return load_settings(getattr(args, "config", None), **overrides)
 
@@ -75,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--bus", help="event bus: local or kafka://host:port (env LRS_BUS)")
     serve.add_argument("--base-url", dest="base_url", help="public URL of this LRS")
+    serve.add_argument(
+        "--default-xapi-version",
+        choices=["2.0.0", "1.0.3"],
+        help="version named in answers to requests that name none (default 2.0.0)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=cmd_serve)
 

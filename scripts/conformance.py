@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--key")
     parser.add_argument("--secret")
     parser.add_argument("--store", help="store URL for the LRS started here (default: temp SQLite)")
+    parser.add_argument("--log", help="where to write the suite's output (default: a temp file)")
     args = parser.parse_args()
     if not args.suite or not (Path(args.suite) / "bin" / "console_runner.js").exists():
         print("error: give --suite or LRS_CONFORMANCE_SUITE: a checkout of "
@@ -62,7 +63,8 @@ def main() -> int:
             key, secret = credential["key"], credential["secret"]
             log = open(Path(data) / "serve.log", "w")
             server = subprocess.Popen(
-                [*lrs, "serve", "--data", data, "--port", str(port), "--log-level", "warning"],
+                [*lrs, "serve", "--data", data, "--port", str(port), "--log-level", "warning",
+                 "--default-xapi-version", args.xapi],
                 stdout=log, stderr=subprocess.STDOUT, env=env,
             )
             endpoint = f"http://127.0.0.1:{port}/xapi"
@@ -88,13 +90,14 @@ def main() -> int:
             output = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
             print(f"error: the suite ran past {args.timeout}s", file=sys.stderr)
         summary = [line for line in output.splitlines() if line.startswith('{"total"')]
-        Path(data, "suite.log").write_text(output)
+        log_path = Path(args.log or tempfile.mkstemp(prefix="conformance-", suffix=".log")[1])
+        log_path.write_text(output)
         if not summary:
             print(output[-4000:])
-            print("error: no summary line; full output in", Path(data, "suite.log"), file=sys.stderr)
+            print("error: no summary line; full output in", log_path, file=sys.stderr)
             return 1
         print(summary[-1])
-        print("full output:", Path(data, "suite.log"), file=sys.stderr)
+        print("full output:", log_path, file=sys.stderr)
         counts = json.loads(summary[-1])
         return 0 if counts.get("failed", 1) == 0 else 1
     finally:

@@ -93,6 +93,8 @@ def _rewrite(scope: Scope, query: list[tuple[str, str]], body: bytes) -> tuple[S
             params.append((name, value))
     if method in ("PUT", "POST") and not content and method != "POST":
         raise _Refused("the form has no content field")
+    if headers.get("x-experience-api-version", "").startswith("2."):
+        raise _Refused("xAPI 2.0 removed the alternate request syntax: send a plain request")
     if content and "content-type" not in headers:
         headers["content-type"] = "application/json"
     headers["content-length"] = str(len(content))

@@ -8,11 +8,11 @@ tests/contract run unchanged against each. Decisions that must not differ betwee
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from lrs.xapi.errors import Conflict, PreconditionFailed
+from lrs.xapi.errors import Conflict, PreconditionFailed, ValidationError
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,7 @@ class Preconditions:
     if_match: str | None = None
     if_none_match: str | None = None
     required: bool = False  # PUT with neither header on an existing document -> 409
+    required_when_new: bool = False  # xAPI 1.0.3 profiles: ... and on a new one -> 400
 
     def check(self, current: Document | None) -> None:
         if self.if_match is not None:
@@ -158,6 +159,16 @@ class Preconditions:
                 "the document exists: send If-Match with its ETag (or If-None-Match: *) "
                 "to say whether to overwrite it",
                 "If-Match",
+            )
+        if (
+            self.required_when_new
+            and current is None
+            and self.if_match is None
+            and self.if_none_match is None
+        ):
+            raise ValidationError(
+                "send If-None-Match: * to create this document (or If-Match to replace one)",
+                "If-None-Match",
             )
 
 

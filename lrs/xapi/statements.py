@@ -37,7 +37,7 @@ def prepare(
 
     The caller has validated it; timestamp normalisation to UTC is the caller's (version-aware).
     """
-    prepared = dict(statement)
+    prepared = normalise_context_activities(dict(statement))
     if "id" not in prepared:
         prepared["id"] = str(uuid.uuid4())
     else:
@@ -49,6 +49,31 @@ def prepare(
     if "version" not in prepared:
         prepared["version"] = "2.0.0" if version.startswith("2.") else "1.0.0"
     return prepared
+
+
+def normalise_context_activities(statement: dict[str, Any]) -> dict[str, Any]:
+    """A single context activity is stored as a one-element list, as the spec returns it."""
+
+    def fix(stmt: dict[str, Any]) -> dict[str, Any]:
+        context = stmt.get("context")
+        if isinstance(context, dict) and isinstance(context.get("contextActivities"), dict):
+            groups = context["contextActivities"]
+            if any(isinstance(v, dict) for v in groups.values()):
+                stmt = {
+                    **stmt,
+                    "context": {
+                        **context,
+                        "contextActivities": {
+                            k: [v] if isinstance(v, dict) else v for k, v in groups.items()
+                        },
+                    },
+                }
+        obj = stmt.get("object")
+        if isinstance(obj, dict) and obj.get("objectType") == "SubStatement":
+            stmt = {**stmt, "object": fix(obj)}
+        return stmt
+
+    return fix(statement)
 
 
 def same_statement(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -229,10 +254,7 @@ def format_ids(statement: dict[str, Any]) -> dict[str, Any]:
         if object_type in ("Agent", "Group"):
             return ifi_only(obj)
         if object_type == "Activity":
-            reduced = {"id": obj["id"]}
-            if "objectType" in obj:
-                reduced["objectType"] = "Activity"
-            return reduced
+            return {"id": obj["id"]}
         if object_type == "SubStatement":
             return format_ids(obj)
         return obj
@@ -242,7 +264,10 @@ def format_ids(statement: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("verb"), dict):
         out["verb"] = {"id": out["verb"]["id"]}
     if isinstance(out.get("object"), dict):
-        out["object"] = reduce_object(out["object"])
+        if out["object"].get("objectType") == "SubStatement":
+            out["object"] = {**format_ids(out["object"]), "objectType": "SubStatement"}
+        else:
+            out["object"] = reduce_object(out["object"])
     if isinstance(out.get("authority"), dict):
         out["authority"] = ifi_only(out["authority"])
     context = out.get("context")
@@ -258,3 +283,40 @@ def format_ids(statement: dict[str, Any]) -> dict[str, Any]:
             }
         out["context"] = context
     return out
+
+
+def format_canonical(statement: dict[str, Any], languages: list[str]) -> dict[str, Any]:
+    """The `format=canonical` view: every language map reduced to the best requested language."""
+
+    def pick(language_map: dict[str, Any]) -> dict[str, Any]:
+        if not language_map:
+            return language_map
+        lowered = {k.lower(): k for k in language_map}
+        for wanted in languages:
+            wanted = wanted.lower()
+            if wanted == "*":
+                break
+            if wanted in lowered:
+                key = lowered[wanted]
+                return {key: language_map[key]}
+            for lower, key in lowered.items():
+                if lower.split("-")[0] == wanted.split("-")[0]:
+                    return {key: language_map[key]}
+        key = next(iter(language_map))
+        return {key: language_map[key]}
+
+    def walk(value: Any, key: str | None = None) -> Any:
+        if isinstance(value, dict):
+            if key in _LANGUAGE_MAPS and all(isinstance(v, str) for v in value.values()):
+                return pick(value)
+            return {k: walk(v, k) for k, v in value.items() if k != "extensions"} | (
+                {"extensions": value["extensions"]} if "extensions" in value else {}
+            )
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        return value
+
+    return walk(statement)
+
+
+_LANGUAGE_MAPS = frozenset({"display", "name", "description"})

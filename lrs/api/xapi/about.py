@@ -16,6 +16,8 @@ async def about(request: Request) -> Response:
             "extensions": {"https://w3id.org/xapi/lrs/about/software": {"name": "lrs", "version": __version__}},
         }
     )
-    requested = request.headers.get("x-experience-api-version", "")
+    requested = request.headers.get(
+        "x-experience-api-version", request.app.state.settings.default_xapi_version
+    )
     response.headers["X-Experience-API-Version"] = "2.0.0" if requested.startswith("2.") else "1.0.3"
     return response

@@ -90,7 +90,7 @@ def xapi_endpoint(resource: str | None) -> Callable[[Handler], Callable[[Request
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             state = request.app.state
-            version = "1.0.3"
+            version = state.settings.default_xapi_version
             try:
                 version = version_of(request)
                 authenticator: Authenticator = state.authenticator

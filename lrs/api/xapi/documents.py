@@ -63,7 +63,9 @@ def _preconditions(ctx: XAPIContext, resource: DocumentResource, put: bool) -> P
     headers = ctx.request.headers
     # Profiles always need a precondition to overwrite; xAPI 2.0 extends that to State.
     required = put and (resource.kind != DocumentKind.STATE or ctx.is_v2)
-    return Preconditions(headers.get("if-match"), headers.get("if-none-match"), required)
+    # The 1.0.3 conformance suite also refuses a profile PUT with no precondition at all.
+    when_new = put and resource.kind != DocumentKind.STATE and not ctx.is_v2
+    return Preconditions(headers.get("if-match"), headers.get("if-none-match"), required, when_new)
 
 
 def _document_headers(etag: str, updated: str) -> dict[str, str]:

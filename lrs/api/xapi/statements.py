@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 from lrs.api.xapi.common import (
@@ -28,8 +30,7 @@ from lrs.auth import authority_for, reads_only_own
 from lrs.storage.base import Attachment, StatementQuery
 from lrs.xapi.attachments import build_multipart, check_attachments, parse_multipart
 from lrs.xapi.errors import NotFound, ValidationError
-from lrs.xapi.signature import verify_signed_statement
-from lrs.xapi.statements import format_ids
+from lrs.xapi.statements import format_canonical, format_ids
 from lrs.xapi.time import normalize_timestamp
 from lrs.xapi.validation import validate_statement_batch
 
@@ -62,7 +63,7 @@ async def _read_statements(ctx: XAPIContext) -> tuple[Any, list[Attachment]]:
     if media == "multipart/mixed":
         json_part, parts = parse_multipart(body, content_type)
         value = parse_json(json_part)
-        attachments = [Attachment(p.sha2, p.content_type, p.data) for p in parts.values()]
+        attachments = [Attachment(p.sha2.lower(), p.content_type, p.data) for p in parts.values()]
         return (value, parts), attachments
     if media != "application/json":
         raise ValidationError(
@@ -78,14 +79,8 @@ def _complete(ctx: XAPIContext, value: Any, parts: dict[str, Any]) -> list[dict[
         raise ValidationError(
             f"a batch holds at most {ctx.settings.max_batch} statements", "body", status=413
         )
-    check_attachments(batch, parts)
-    for index, statement in enumerate(batch):
-        if statement.get("attachments"):
-            try:
-                verify_signed_statement(statement, parts)
-            except ValidationError as exc:
-                exc.field = f"[{index}].{exc.field}" if exc.field else f"[{index}]"
-                raise
+    check_attachments(batch, parts)  # also verifies signed statements
+    for statement in batch:
         if ctx.is_v2 and "timestamp" in statement:
             statement["timestamp"] = normalize_timestamp(statement["timestamp"], ctx.version)
     return batch
@@ -139,10 +134,30 @@ def _format(params: dict[str, str]) -> str:
     return fmt
 
 
-def _render(statement: bytes, fmt: str) -> bytes:
+def _languages(ctx: XAPIContext) -> list[str]:
+    """Accept-Language as a list of tags, best first."""
+    weighted: list[tuple[float, int, str]] = []
+    for index, item in enumerate(ctx.request.headers.get("accept-language", "").split(",")):
+        tag, _, params = item.strip().partition(";")
+        if not tag:
+            continue
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        weighted.append((-quality, index, tag.strip()))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+def _renderer(ctx: XAPIContext, fmt: str) -> Callable[[bytes], bytes]:
     if fmt == "ids":
-        return orjson.dumps(format_ids(orjson.loads(statement)))
-    return statement
+        return lambda raw: orjson.dumps(format_ids(orjson.loads(raw)))
+    if fmt == "canonical":
+        languages = _languages(ctx)
+        return lambda raw: orjson.dumps(format_canonical(orjson.loads(raw), languages))
+    return lambda raw: raw
 
 
 def _attachment_hashes(statements: list[bytes]) -> list[str]:
@@ -151,11 +166,11 @@ def _attachment_hashes(statements: list[bytes]) -> list[str]:
         statement = orjson.loads(raw)
         for attachment in statement.get("attachments") or []:
             if isinstance(attachment, dict) and "sha2" in attachment:
-                hashes.append(attachment["sha2"])
+                hashes.append(str(attachment["sha2"]).lower())
         substatement = statement.get("object") or {}
         for attachment in substatement.get("attachments") or []:
             if isinstance(attachment, dict) and "sha2" in attachment:
-                hashes.append(attachment["sha2"])
+                hashes.append(str(attachment["sha2"]).lower())
     return list(dict.fromkeys(hashes))
 
 
@@ -196,7 +211,7 @@ async def get_statements(ctx: XAPIContext) -> Response:
             raise NotFound(f"no statement {statement_id}", name)
         stored = orjson.loads(raw).get("stored")
         return await _respond(
-            ctx, _render(raw, fmt), [raw], attachments, _headers(ctx, consistent, stored)
+            ctx, _renderer(ctx, fmt)(raw), [raw], attachments, _headers(ctx, consistent, stored)
         )
 
     if "more" in params:
@@ -208,7 +223,8 @@ async def get_statements(ctx: XAPIContext) -> Response:
     if reads_only_own(ctx.credential):
         query.authority = ctx.credential.key
     page = await in_thread(store.query_statements, query)
-    rendered = [_render(s, fmt) for s in page.statements]
+    render = _renderer(ctx, fmt)
+    rendered = [render(s) for s in page.statements]
     more = ""
     if page.cursor is not None:
         query.cursor = page.cursor
@@ -270,4 +286,13 @@ def _decode_more(token: str) -> tuple[StatementQuery, str, bool]:
 
 put = xapi_endpoint("statements")(put_statement)
 post = xapi_endpoint("statements")(post_statements)
-get = xapi_endpoint("statements")(get_statements)
+_get = xapi_endpoint("statements")(get_statements)
+
+
+async def get(request: Request) -> Response:
+    """Every statement GET answer, errors too, says how far the store is consistent."""
+    response = await _get(request)
+    if "X-Experience-API-Consistent-Through" not in response.headers:
+        consistent = await in_thread(request.app.state.store.consistent_through)
+        response.headers["X-Experience-API-Consistent-Through"] = consistent
+    return response
