@@ -1,0 +1,351 @@
+"""The storage contract: behaviour every adapter must share, whatever the database."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+from lrs.storage.base import (
+    Attachment,
+    Credential,
+    DocumentKind,
+    Preconditions,
+    StatementQuery,
+    Store,
+)
+from lrs.xapi.errors import Conflict, PreconditionFailed, ValidationError
+from lrs.xapi.identity import agent_key
+
+AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k1"}}
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+
+
+def statement(
+    learner: str = "a", verb: str = "completed", activity: str = "act/1", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "actor": {"mbox": f"mailto:{learner}@example.org", "name": learner.upper()},
+        "verb": {"id": f"http://adlnet.gov/expapi/verbs/{verb}"},
+        "object": {"id": f"http://example.org/{activity}"},
+        **extra,
+    }
+
+
+def save(store: Store, *statements: dict[str, Any], credential: str = "k1") -> list[str]:
+    return store.save_statements(
+        list(statements),
+        authority=AUTHORITY,
+        credential=credential,
+        version="1.0.3",
+        attachments=[],
+    )
+
+
+def ids(store: Store, **filters: Any) -> list[str]:
+    page = store.query_statements(StatementQuery(**filters))
+    return [orjson.loads(s)["id"] for s in page.statements]
+
+
+def key(learner: str) -> str:
+    key = agent_key({"mbox": f"mailto:{learner}@example.org"})
+    assert key is not None
+    return key
+
+
+def test_saved_statement_reads_back_with_lrs_properties(store: Store) -> None:
+    s = statement()
+    [sid] = save(store, s)
+    stored = orjson.loads(store.get_statement(sid, voided=False) or b"null")
+    assert stored["actor"] == s["actor"]
+    assert stored["authority"] == AUTHORITY
+    assert stored["stored"].endswith("Z")
+    assert stored["timestamp"] == stored["stored"]
+    assert stored["version"] == "1.0.0"
+
+
+def test_same_id_same_content_is_stored_once(store: Store) -> None:
+    s = statement()
+    save(store, s)
+    save(store, s)
+    assert ids(store) == [s["id"]]
+
+
+def test_same_id_different_content_conflicts_and_changes_nothing(store: Store) -> None:
+    s = statement()
+    save(store, s)
+    other = statement(learner="b")
+    with pytest.raises(Conflict):
+        save(store, other, {**s, "verb": {"id": "http://example.org/other"}})
+    assert ids(store) == [s["id"]]
+
+
+def test_filters_agent_verb_activity_registration(store: Store) -> None:
+    registration = str(uuid.uuid4())
+    a1 = statement("a", "completed", "act/1")
+    a2 = statement("a", "passed", "act/2", context={"registration": registration})
+    b1 = statement("b", "completed", "act/2")
+    save(store, a1, a2, b1)
+    assert set(ids(store, agent=key("a"))) == {a1["id"], a2["id"]}
+    assert ids(store, agent=key("a"), verb="http://adlnet.gov/expapi/verbs/completed") == [a1["id"]]
+    assert set(ids(store, activity="http://example.org/act/2")) == {a2["id"], b1["id"]}
+    assert ids(store, registration=registration) == [a2["id"]]
+    assert ids(store, agent=key("nobody")) == []
+
+
+def test_related_activities_and_agents(store: Store) -> None:
+    s = statement(
+        "a",
+        context={
+            "contextActivities": {"parent": [{"id": "http://example.org/course"}]},
+            "instructor": {"mbox": "mailto:teacher@example.org"},
+        },
+    )
+    save(store, s)
+    assert ids(store, activity="http://example.org/course") == []
+    assert ids(store, activity="http://example.org/course", related_activities=True) == [s["id"]]
+    assert ids(store, agent=key("teacher")) == []
+    assert ids(store, agent=key("teacher"), related_agents=True) == [s["id"]]
+
+
+def test_order_limit_and_cursor_cover_every_statement_once(store: Store) -> None:
+    statements = [statement(str(i)) for i in range(7)]
+    for s in statements:
+        save(store, s)
+    for ascending in (False, True):
+        seen: list[str] = []
+        query = StatementQuery(limit=3, ascending=ascending)
+        while True:
+            page = store.query_statements(query)
+            seen += [orjson.loads(s)["id"] for s in page.statements]
+            if page.cursor is None:
+                break
+            query.cursor = page.cursor
+            save(store, statement("late"))  # arrivals between pages must not shift the pages
+        expected = [s["id"] for s in statements]
+        if ascending:
+            assert seen[: len(expected)] == expected
+        else:
+            assert seen == expected[::-1]
+
+
+def test_since_and_until_use_stored_time(store: Store) -> None:
+    first = statement()
+    save(store, first)
+    stored = orjson.loads(store.get_statement(first["id"], voided=False) or b"{}")["stored"]
+    time.sleep(0.003)  # stored has millisecond precision
+    second = statement()
+    save(store, second)
+    assert first["id"] not in ids(store, since=stored)
+    assert ids(store, until=stored) == [first["id"]]
+
+
+def test_voiding_hides_the_target_and_keeps_the_voiding_statement(store: Store) -> None:
+    target = statement()
+    save(store, target)
+    voiding = statement(verb="voided", object={"objectType": "StatementRef", "id": target["id"]})
+    voiding["verb"] = {"id": VOIDED}
+    save(store, voiding)
+    assert store.get_statement(target["id"], voided=False) is None
+    assert store.get_statement(target["id"], voided=True) is not None
+    assert ids(store) == [voiding["id"]]
+    # the voiding statement matches the voided statement's filters (statement-ref rule)
+    assert ids(store, activity="http://example.org/act/1") == [voiding["id"]]
+
+
+def test_voiding_that_arrives_first_still_voids(store: Store) -> None:
+    target = statement()
+    voiding = {
+        **statement(),
+        "verb": {"id": VOIDED},
+        "object": {"objectType": "StatementRef", "id": target["id"]},
+    }
+    save(store, voiding)
+    save(store, target)
+    assert store.get_statement(target["id"], voided=True) is not None
+    assert ids(store, agent=key("a"), verb="http://adlnet.gov/expapi/verbs/completed") == [
+        voiding["id"]
+    ]
+
+
+def test_a_voiding_statement_cannot_be_voided(store: Store) -> None:
+    target = statement()
+    voiding = {
+        **statement(),
+        "verb": {"id": VOIDED},
+        "object": {"objectType": "StatementRef", "id": target["id"]},
+    }
+    save(store, target, voiding)
+    again = {
+        **statement(),
+        "verb": {"id": VOIDED},
+        "object": {"objectType": "StatementRef", "id": voiding["id"]},
+    }
+    with pytest.raises(ValidationError):
+        save(store, again)
+    assert store.get_statement(voiding["id"], voided=False) is not None
+
+
+def test_references_match_recursively(store: Store) -> None:
+    c = statement("c", "experienced", "act/c")
+    b = statement("b", "liked", object={"objectType": "StatementRef", "id": c["id"]})
+    a = statement("x", "shared", object={"objectType": "StatementRef", "id": b["id"]})
+    save(store, a)  # stored before what it targets
+    save(store, b, c)
+    assert set(ids(store, verb="http://adlnet.gov/expapi/verbs/experienced")) == {
+        a["id"],
+        b["id"],
+        c["id"],
+    }
+
+
+def test_read_mine_sees_only_its_own(store: Store) -> None:
+    mine, theirs = statement(), statement()
+    save(store, mine, credential="k1")
+    save(store, theirs, credential="k2")
+    assert ids(store, authority="k1") == [mine["id"]]
+
+
+def test_batch_is_all_or_nothing(store: Store) -> None:
+    existing = statement()
+    save(store, existing)
+    fresh = statement()
+    with pytest.raises(Conflict):
+        save(store, fresh, {**existing, "verb": {"id": "http://example.org/changed"}})
+    assert store.get_statement(fresh["id"], voided=False) is None
+
+
+def test_attachments_are_kept_by_hash(store: Store) -> None:
+    s = statement()
+    store.save_statements(
+        [s],
+        authority=AUTHORITY,
+        credential="k1",
+        version="1.0.3",
+        attachments=[Attachment("ab" * 32, "text/plain", b"hello")],
+    )
+    assert store.get_attachments(["ab" * 32]) == [Attachment("ab" * 32, "text/plain", b"hello")]
+    assert store.get_attachments(["cd" * 32]) == []
+
+
+def test_activity_definitions_merge_language_maps(store: Store) -> None:
+    first = statement(object={"id": "http://example.org/a", "definition": {"name": {"en": "One"}}})
+    second = statement(object={"id": "http://example.org/a", "definition": {"name": {"vi": "Một"}}})
+    save(store, first)
+    save(store, second)
+    assert store.get_activity("http://example.org/a") == {"name": {"en": "One", "vi": "Một"}}
+
+
+def test_documents_put_get_list_delete(store: Store) -> None:
+    kind, scope = DocumentKind.STATE, "act\x1fagent\x1f"
+    document = store.put_document(
+        kind, scope, "s1", b"hello", "text/plain", merge=False, preconditions=Preconditions()
+    )
+    assert document.etag.startswith('"') and document.etag.endswith('"')
+    got = store.get_document(kind, scope, "s1")
+    assert got is not None and got.content == b"hello" and got.content_type == "text/plain"
+    store.put_document(
+        kind, scope, "s2", b"{}", "application/json", merge=False, preconditions=Preconditions()
+    )
+    assert store.list_documents(kind, scope, None) == ["s1", "s2"]
+    assert store.list_documents(kind, "other", None) == []
+    store.delete_documents(kind, scope)
+    assert store.list_documents(kind, scope, None) == []
+
+
+def test_document_preconditions(store: Store) -> None:
+    kind, scope = DocumentKind.AGENT_PROFILE, "agent"
+    first = store.put_document(
+        kind, scope, "p", b"1", "text/plain", merge=False, preconditions=Preconditions()
+    )
+    with pytest.raises(PreconditionFailed):
+        store.put_document(
+            kind,
+            scope,
+            "p",
+            b"2",
+            "text/plain",
+            merge=False,
+            preconditions=Preconditions(if_match='"nope"'),
+        )
+    with pytest.raises(PreconditionFailed):
+        store.put_document(
+            kind,
+            scope,
+            "p",
+            b"2",
+            "text/plain",
+            merge=False,
+            preconditions=Preconditions(if_none_match="*"),
+        )
+    with pytest.raises(Conflict):
+        store.put_document(
+            kind,
+            scope,
+            "p",
+            b"2",
+            "text/plain",
+            merge=False,
+            preconditions=Preconditions(required=True),
+        )
+    store.put_document(
+        kind,
+        scope,
+        "p",
+        b"3",
+        "text/plain",
+        merge=False,
+        preconditions=Preconditions(if_match=first.etag),
+    )
+    got = store.get_document(kind, scope, "p")
+    assert got is not None and got.content == b"3"
+
+
+def test_document_post_merges_json_objects(store: Store) -> None:
+    kind, scope = DocumentKind.ACTIVITY_PROFILE, "act"
+    store.put_document(
+        kind,
+        scope,
+        "p",
+        b'{"a": 1, "b": 1}',
+        "application/json",
+        merge=True,
+        preconditions=Preconditions(),
+    )
+    store.put_document(
+        kind,
+        scope,
+        "p",
+        b'{"b": 2, "c": 3}',
+        "application/json",
+        merge=True,
+        preconditions=Preconditions(),
+    )
+    got = store.get_document(kind, scope, "p")
+    assert got is not None and orjson.loads(got.content) == {"a": 1, "b": 2, "c": 3}
+    store.put_document(
+        kind, scope, "t", b"text", "text/plain", merge=False, preconditions=Preconditions()
+    )
+    with pytest.raises(ValidationError):
+        store.put_document(
+            kind,
+            scope,
+            "t",
+            b'{"x": 1}',
+            "application/json",
+            merge=True,
+            preconditions=Preconditions(),
+        )
+
+
+def test_credentials_round_trip(store: Store) -> None:
+    credential = Credential(
+        "key1", "Moodle", ("statements/write", "state"), "school-1", "sha256$s$h"
+    )
+    store.save_credential(credential)
+    assert store.get_credential("key1") == credential
+    assert store.get_credential("missing") is None
