@@ -42,6 +42,11 @@ _RFC3339 = re.compile(
 )
 
 
+def _invalid(field: str | None, message: str) -> ValidationError:
+    """A ValidationError whose message leads with the field, so logs read on their own."""
+    return ValidationError(f"{field}: {message}" if field else message, field)
+
+
 def is_v2(version: str) -> bool:
     """Whether a request's X-Experience-API-Version selects the 2.0 rules."""
     return version.startswith("2.")
@@ -55,7 +60,7 @@ def parse_timestamp(value: str, version: str, field: str = "timestamp") -> datet
     the spec only asks for millisecond precision to be kept.
     """
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string timestamp", field)
+        raise _invalid(field, "must be a string timestamp")
     if is_v2(version):
         match = _RFC3339.fullmatch(value)
         expected = "an RFC 3339 date-time with a time zone offset"
@@ -63,17 +68,17 @@ def parse_timestamp(value: str, version: str, field: str = "timestamp") -> datet
         match = _ISO_EXTENDED.fullmatch(value) or _ISO_BASIC.fullmatch(value)
         expected = "an ISO 8601 date-time"
     if match is None:
-        raise ValidationError(f"{field} must be {expected}, got {value!r}", field)
+        raise _invalid(field, f"must be {expected}, got {value!r}")
     parts = match.groupdict()
     if parts["sign"] == "-" and int(parts["oh"]) == 0 and int(parts["om"] or 0) == 0:
         # RFC 3339 reads "-00:00" as "offset unknown" and ISO 8601 forbids a negative
         # zero; the conformance suite (XAPI-00123) requires rejecting -00, -0000 and
         # -00:00 under both versions.
-        raise ValidationError(f"{field} must not use a negative zero UTC offset", field)
+        raise _invalid(field, "must not use a negative zero UTC offset (-00:00)")
     try:
         return _to_datetime(parts)
     except ValueError as exc:
-        raise ValidationError(f"{field} is not a valid date-time: {exc}", field) from exc
+        raise _invalid(field, f"is not a valid date-time: {exc}") from exc
 
 
 def _to_datetime(parts: dict[str, str | None]) -> datetime:

@@ -47,7 +47,7 @@ _SCHEMA_FILES = {
 _COMPONENT_LISTS = ("choices", "scale", "source", "target", "steps")
 _CONTEXT_ACTIVITY_KEYS = ("parent", "grouping", "category", "other")
 _DURATION_COMPONENT = re.compile(r"([0-9]+(?:[.,][0-9]+)?)([YMWDHS])", re.ASCII)
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
 # Validators whose failure says little on its own; a sibling error usually says more.
 _WEAK = frozenset({"anyOf", "oneOf", "allOf", "if", "then", "else"})
 
@@ -59,6 +59,11 @@ class _Rules:
     schema: Mapping[str, Any]
     fast: Any
     slow: jsonschema.Draft7Validator
+
+
+def _invalid(field: str | None, message: str) -> ValidationError:
+    """A ValidationError whose message leads with the field, so logs read on their own."""
+    return ValidationError(f"{field}: {message}" if field else message, field)
 
 
 def _rules_key(version: str) -> str:
@@ -84,8 +89,8 @@ def schema_for(version: str) -> Mapping[str, Any]:
 @cache
 def _definition_validator(key: str, definition: str) -> tuple[Any, jsonschema.Draft7Validator]:
     """Validators for one named definition, for values that arrive outside a statement."""
-    schema = dict(_load_rules(key).schema)
-    sub = {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
+    definitions = _load_rules(key).schema["definitions"]
+    sub = {"$ref": f"#/definitions/{definition}", "definitions": definitions}
     return jsonschema_rs.Draft7Validator(sub), jsonschema.Draft7Validator(sub)
 
 
@@ -107,7 +112,7 @@ def validate_statement_batch(statements: object, version: str) -> list[dict[str,
         validate_statement(statements, version)
         return [statements]  # type: ignore[list-item]
     if not isinstance(statements, list):
-        raise ValidationError("a statement batch must be a JSON object or an array of them", None)
+        raise _invalid(None, "a statement batch must be a JSON object or an array of them")
     seen: dict[str, int] = {}
     for index, statement in enumerate(statements):
         prefix = f"[{index}]"
@@ -116,9 +121,8 @@ def validate_statement_batch(statements: object, version: str) -> list[dict[str,
         if statement_id is not None:
             key = statement_id.lower()
             if key in seen:
-                raise ValidationError(
-                    f"{prefix}.id duplicates the id of statement [{seen[key]}] in the same batch",
-                    f"{prefix}.id",
+                raise _invalid(
+                    f"{prefix}.id", f"duplicates the id of statement [{seen[key]}] in this batch"
                 )
             seen[key] = index
     return statements
@@ -131,16 +135,16 @@ def validate_agent(agent: object, field: str = "agent", version: str = "2.0.0") 
     so exactly one inverse functional identifier is required even for a Group.
     """
     if not isinstance(agent, Mapping):
-        raise ValidationError(f"{field} must be a JSON object (an Agent)", field)
+        raise _invalid(field, "must be a JSON object (an Agent or identified Group)")
     definition = "group" if agent.get("objectType") == "Group" else "agent"
     _run_definition(agent, version, definition, field)
     if definition == "group" and not any(
         k in agent for k in ("mbox", "mbox_sha1sum", "openid", "account")
     ):
-        raise ValidationError(
-            f"{field} must be identified by one inverse functional identifier "
-            "(mbox, mbox_sha1sum, openid, account)",
+        raise _invalid(
             field,
+            "must be identified by one inverse functional identifier "
+            "(mbox, mbox_sha1sum, openid, account)",
         )
 
 
@@ -205,8 +209,7 @@ def _explain(
             best, best_rank = error, rank
     if best is None:
         # The Rust and Python regex engines disagree on some corner; say what we can.
-        where = prefix or "statement"
-        return ValidationError(f"{where} does not conform to the xAPI schema", prefix or None)
+        return _invalid(prefix or None, "does not conform to the xAPI statement schema")
     return _to_validation_error(best, prefix)
 
 
@@ -265,8 +268,7 @@ def _to_validation_error(error: jsonschema.ValidationError, prefix: str) -> Vali
         message = f"has an invalid key {instance!r}: {_x_message(error) or _describe(error)}"
     else:
         message = _x_message(error) or _describe(error)
-    where = field or "statement"
-    return ValidationError(f"{where} {message}", field or None)
+    return _invalid(field or None, message)
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
@@ -301,15 +303,13 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def _check_statement(statement: Mapping[str, Any], version: str, path: str) -> None:
     _check_statement_body(statement, version, path)
-    for key in ("stored",):
-        if key in statement:
-            parse_timestamp(statement[key], version, _join(path, [key]))
+    if "stored" in statement:
+        parse_timestamp(statement["stored"], version, _join(path, ["stored"]))
     verb = statement["verb"]
     target = statement["object"]
     if verb["id"] == VOIDED_VERB and target.get("objectType") != "StatementRef":
-        raise ValidationError(
-            f"{_join(path, ['object'])} of a voiding statement must be a StatementRef",
-            _join(path, ["object"]),
+        raise _invalid(
+            _join(path, ["object"]), "a voiding statement's object must be a StatementRef"
         )
 
 
@@ -343,9 +343,7 @@ def _check_activity(activity: Mapping[str, Any], path: str) -> None:
             component_id = component["id"]
             if component_id in seen:
                 field = _join(path, ["definition", key, index, "id"])
-                raise ValidationError(
-                    f"{field} {component_id!r} repeats an id in the same component list", field
-                )
+                raise _invalid(field, f"{component_id!r} repeats an id in the same list")
             seen.add(component_id)
 
 
@@ -358,13 +356,13 @@ def _check_result(result: Mapping[str, Any], path: str) -> None:
     low, high, raw = score.get("min"), score.get("max"), score.get("raw")
     if low is not None and high is not None and not low < high:
         field = _join(path, ["score", "min"])
-        raise ValidationError(f"{field} must be less than score.max", field)
+        raise _invalid(field, "must be less than score.max")
     if raw is not None and low is not None and raw < low:
         field = _join(path, ["score", "raw"])
-        raise ValidationError(f"{field} must not be less than score.min", field)
+        raise _invalid(field, "must not be less than score.min")
     if raw is not None and high is not None and raw > high:
         field = _join(path, ["score", "raw"])
-        raise ValidationError(f"{field} must not be greater than score.max", field)
+        raise _invalid(field, "must not be greater than score.max")
 
 
 def _check_context(context: Mapping[str, Any], object_type: str, path: str) -> None:
@@ -372,9 +370,7 @@ def _check_context(context: Mapping[str, Any], object_type: str, path: str) -> N
         for key in ("revision", "platform"):
             if key in context:
                 field = _join(path, [key])
-                raise ValidationError(
-                    f"{field} may only be used when the statement's object is an Activity", field
-                )
+                raise _invalid(field, "may only be used when the statement's object is an Activity")
     activities = context.get("contextActivities") or {}
     for key in _CONTEXT_ACTIVITY_KEYS:
         value = activities.get(key)
@@ -393,6 +389,4 @@ def _check_duration(value: str, field: str) -> None:
     components = _DURATION_COMPONENT.findall(value)
     for number, _unit in components[:-1]:
         if "." in number or "," in number:
-            raise ValidationError(
-                f"{field} may only have a decimal fraction on its smallest component", field
-            )
+            raise _invalid(field, "may only have a decimal fraction on its smallest component")
