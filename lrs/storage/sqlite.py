@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,18 @@ def _unpack_terms(blob: bytes) -> list[tuple[int, int]]:
     return [(k, t) for k, t in orjson.loads(blob)]
 
 
+@dataclass
+class _PendingWrite:
+    statements: list[dict[str, Any]]
+    authority: dict[str, Any]
+    credential: str
+    version: str
+    attachments: list[Attachment]
+    ids: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+    done: bool = False
+
+
 class SQLiteStore:
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
         self.path = Path(path)
@@ -97,6 +110,8 @@ class SQLiteStore:
         self._synchronous = synchronous
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_PendingWrite] = []
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
         self._term_cache: dict[str, int] = {}
@@ -131,9 +146,7 @@ class SQLiteStore:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
-                self._term_cache.clear()
-                self._known_definitions.clear()
-                self._known_names.clear()
+                self._forget_caches()
                 raise
             else:
                 conn.execute("COMMIT")
@@ -181,46 +194,91 @@ class SQLiteStore:
         version: str,
         attachments: list[Attachment],
     ) -> list[str]:
-        with self._transaction() as conn:
+        """Group commit: concurrent callers share one transaction and one fsync.
+
+        Whoever takes the write lock first commits every request queued so far, each inside
+        its own savepoint, so one request's conflict never fails another's statements.
+        """
+        write = _PendingWrite(statements, authority, credential, version, attachments)
+        with self._queue_lock:
+            self._queue.append(write)
+        with self._write_lock:
+            if not write.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(group)
+        if write.error is not None:
+            raise write.error
+        return write.ids
+
+    def _commit_group(self, group: list[_PendingWrite]) -> None:
+        conn = self._writer
+        try:
+            conn.execute("BEGIN IMMEDIATE")
             stored = self._now_stored()
             self._writing_since = stored
-            prepared = [
-                xs.prepare(s, stored=stored, authority=authority, version=version)
-                for s in statements
-            ]
-            ids = [s["id"] for s in prepared]
-            existing = self._existing(conn, ids)
-            batch_by_id = {s["id"]: s for s in prepared}
-            for statement in prepared:
-                old = existing.get(statement["id"])
-                if old is not None and not xs.same_statement(old, statement):
-                    raise Conflict(
-                        f"statement {statement['id']} is stored already with different content",
-                        "id",
-                    )
-            for statement in prepared:
-                target = xs.statement_ref_target(statement) if xs.is_voiding(statement) else None
-                if target is None:
-                    continue
-                in_batch = batch_by_id.get(target)
-                row = conn.execute(
-                    "SELECT voiding FROM statements WHERE id = ?", (target,)
-                ).fetchone()
-                if (row is not None and row[0]) or (in_batch is not None and xs.is_voiding(in_batch)):
-                    raise ValidationError(
-                        f"statement {target} is a voiding statement and cannot be voided",
-                        "object.id",
-                    )
-            for statement in prepared:
-                if statement["id"] in existing:
-                    continue
-                self._insert(conn, statement, stored, credential)
-            for attachment in attachments:
-                conn.execute(
-                    "INSERT OR IGNORE INTO attachments(sha2, content_type, data) VALUES (?,?,?)",
-                    (attachment.sha2, attachment.content_type, attachment.data),
+            for write in group:
+                conn.execute("SAVEPOINT request")
+                try:
+                    write.ids = self._save_request(conn, write, stored)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO request")
+                    self._forget_caches()
+                    write.error = exc
+                conn.execute("RELEASE request")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._forget_caches()
+            for write in group:
+                write.error = write.error or exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self._writing_since = None
+            for write in group:
+                write.done = True
+
+    def _forget_caches(self) -> None:
+        """After a rollback, cached term ids and definitions may name rows that are gone."""
+        self._term_cache.clear()
+        self._known_definitions.clear()
+        self._known_names.clear()
+
+    def _save_request(self, conn: sqlite3.Connection, write: _PendingWrite, stored: str) -> list[str]:
+        prepared = [
+            xs.prepare(s, stored=stored, authority=write.authority, version=write.version)
+            for s in write.statements
+        ]
+        ids = [s["id"] for s in prepared]
+        existing = self._existing(conn, ids)
+        batch_by_id = {s["id"]: s for s in prepared}
+        for statement, incoming in zip(prepared, write.statements, strict=True):
+            old = existing.get(statement["id"])
+            if old is not None and not xs.same_statement(old, incoming):
+                raise Conflict(
+                    f"statement {statement['id']} is stored already with different content", "id"
                 )
-            return ids
+        for statement in prepared:
+            target = xs.statement_ref_target(statement) if xs.is_voiding(statement) else None
+            if target is None:
+                continue
+            in_batch = batch_by_id.get(target)
+            row = conn.execute("SELECT voiding FROM statements WHERE id = ?", (target,)).fetchone()
+            if (row is not None and row[0]) or (in_batch is not None and xs.is_voiding(in_batch)):
+                raise ValidationError(
+                    f"statement {target} is a voiding statement and cannot be voided", "object.id"
+                )
+        for statement in prepared:
+            if statement["id"] not in existing:
+                self._insert(conn, statement, stored, write.credential)
+        for attachment in write.attachments:
+            conn.execute(
+                "INSERT OR IGNORE INTO attachments(sha2, content_type, data) VALUES (?,?,?)",
+                (attachment.sha2, attachment.content_type, attachment.data),
+            )
+        return ids
 
     def _existing(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -244,13 +302,10 @@ class SQLiteStore:
             row = conn.execute("SELECT terms FROM statements WHERE id = ?", (target,)).fetchone()
             if row is not None:
                 terms.update(_unpack_terms(row[0]))
-        voided = (
-            not voiding
-            and conn.execute(
-                "SELECT 1 FROM statements WHERE ref_target = ? AND voiding = 1", (sid,)
-            ).fetchone()
-            is not None
-        )
+        referrers = conn.execute(
+            "SELECT seq, id, terms, voiding FROM statements WHERE ref_target = ?", (sid,)
+        ).fetchall()
+        voided = not voiding and any(r[3] for r in referrers)
         cursor = conn.execute(
             "INSERT INTO statements(id, stored, voided, voiding, ref_target, credential, learner,"
             " terms, data) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -275,7 +330,8 @@ class SQLiteStore:
             conn.execute(
                 "UPDATE statements SET voided = 1 WHERE id = ? AND voiding = 0", (target,)
             )
-        self._propagate_to_referrers(conn, sid, terms)
+        if referrers:
+            self._propagate_to_referrers(conn, sid, terms, referrers)
         for activity_id, definition in xs.activity_definitions(statement):
             self._merge_activity(conn, activity_id, definition)
         for key, agent in xs.agents_named(statement):
@@ -289,16 +345,18 @@ class SQLiteStore:
                 self._known_names.add((key, name))
 
     def _propagate_to_referrers(
-        self, conn: sqlite3.Connection, sid: str, terms: set[tuple[int, int]]
+        self,
+        conn: sqlite3.Connection,
+        sid: str,
+        terms: set[tuple[int, int]],
+        referrers: list[tuple[int, str, bytes, int]],
     ) -> None:
         """Statements stored earlier that target this one now match its filters too."""
-        pending = [sid]
+        pending: list[str] = []
         seen = {sid}
-        while pending:
-            current = pending.pop()
-            for seq, ref_id, ref_terms in conn.execute(
-                "SELECT seq, id, terms FROM statements WHERE ref_target = ?", (current,)
-            ).fetchall():
+        rows = referrers
+        while True:
+            for seq, ref_id, ref_terms, _ in rows:
                 if ref_id in seen:
                     continue
                 seen.add(ref_id)
@@ -311,6 +369,12 @@ class SQLiteStore:
                     [(kind, term, seq) for kind, term in terms],
                 )
                 pending.append(ref_id)
+            if not pending:
+                return
+            rows = conn.execute(
+                "SELECT seq, id, terms, voiding FROM statements WHERE ref_target = ?",
+                (pending.pop(),),
+            ).fetchall()
 
     def _merge_activity(
         self, conn: sqlite3.Connection, activity_id: str, definition: dict[str, Any]

@@ -76,17 +76,19 @@ def normalise_context_activities(statement: dict[str, Any]) -> dict[str, Any]:
     return fix(statement)
 
 
-def same_statement(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """xAPI statement comparison: equal apart from what the LRS itself sets."""
+def same_statement(stored: dict[str, Any], incoming: dict[str, Any]) -> bool:
+    """Is `incoming` (as a client sent it) the statement already stored under its id?
+
+    Equal apart from what the LRS itself sets; a timestamp the LRS filled in is not compared.
+    """
 
     def strip(s: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in s.items() if k not in _LRS_PROPERTIES}
 
-    sa, sb = strip(a), strip(b)
-    if "timestamp" not in b or "timestamp" not in a:
-        sa.pop("timestamp", None)
-        sb.pop("timestamp", None)
-    return sa == sb
+    a, b = strip(stored), strip(normalise_context_activities(incoming))
+    if "timestamp" not in incoming:
+        a.pop("timestamp", None)
+    return a == b
 
 
 def learner_key(statement: dict[str, Any]) -> str:
