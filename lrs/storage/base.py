@@ -47,6 +47,15 @@ class StatementPage:
 
 
 @dataclass(frozen=True)
+class LogRecord:
+    """One stored statement as an event: its position in the store's log and its learner key."""
+
+    offset: int
+    key: str
+    value: bytes  # the stored statement JSON
+
+
+@dataclass(frozen=True)
 class Document:
     content: bytes
     content_type: str
@@ -97,6 +106,21 @@ class Store(Protocol):
     def get_activity(self, activity_id: str) -> dict[str, Any] | None: ...
 
     def get_agent_names(self, key: str) -> list[str]: ...
+
+    # the log and the outbox -----------------------------------------------------------------
+    def read_log(self, after: int, limit: int) -> list[LogRecord]:
+        """Stored statements with offset > after, in stored order (the embedded event log)."""
+
+    def unpublished(self, limit: int) -> list[LogRecord]:
+        """Stored statements not yet confirmed published to the event bus, oldest first."""
+
+    def mark_published(self, records: list[LogRecord]) -> None:
+        """Confirm records returned by `unpublished` (in that order) as published."""
+
+    def get_offset(self, consumer: str) -> int:
+        """Where a named consumer of the embedded log stands (0 before its first record)."""
+
+    def set_offset(self, consumer: str, offset: int) -> None: ...
 
     # documents ------------------------------------------------------------------------------
     def get_document(self, kind: str, scope: str, doc_id: str) -> Document | None: ...

@@ -22,6 +22,7 @@ from lrs.storage.base import (
     Attachment,
     Credential,
     Document,
+    LogRecord,
     Preconditions,
     StatementPage,
     StatementQuery,
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS documents (
     content BLOB NOT NULL, content_type TEXT NOT NULL, etag TEXT NOT NULL, updated TEXT NOT NULL,
     PRIMARY KEY (kind, scope, doc_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS offsets (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS credentials (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL, org TEXT,
     secret_hash TEXT NOT NULL, created TEXT NOT NULL
@@ -393,6 +395,38 @@ class SQLiteStore:
         if len(self._known_definitions) > 100_000:
             self._known_definitions.clear()
         self._known_definitions[activity_id] = encoded
+
+    # the log and the outbox ------------------------------------------------------------------
+    # One writer commits in seq order, so "published" is a single high-water mark.
+    _PUBLISHED = "outbox:published"
+
+    def read_log(self, after: int, limit: int) -> list[LogRecord]:
+        rows = self._reader().execute(
+            "SELECT seq, learner, data FROM statements WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit),
+        )
+        return [LogRecord(seq, learner, bytes(data)) for seq, learner, data in rows]
+
+    def unpublished(self, limit: int) -> list[LogRecord]:
+        return self.read_log(self.get_offset(self._PUBLISHED), limit)
+
+    def mark_published(self, records: list[LogRecord]) -> None:
+        if records:
+            self.set_offset(self._PUBLISHED, max(r.offset for r in records))
+
+    def get_offset(self, consumer: str) -> int:
+        row = self._reader().execute(
+            "SELECT position FROM offsets WHERE name = ?", (consumer,)
+        ).fetchone()
+        return 0 if row is None else row[0]
+
+    def set_offset(self, consumer: str, offset: int) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO offsets(name, position) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET position = MAX(position, excluded.position)",
+                (consumer, offset),
+            )
 
     def get_statement(self, statement_id: str, *, voided: bool) -> bytes | None:
         row = self._reader().execute(

@@ -165,7 +165,7 @@ def uuid_param(params: dict[str, str], name: str) -> str:
 
 def timestamp_param(params: dict[str, str], name: str, version: str) -> str:
     """A since/until parameter as a stored-format UTC timestamp, comparable with `stored`."""
-    return format_stored(parse_timestamp(params[name], version))
+    return format_stored(parse_timestamp(params[name], version, name))
 
 
 def http_date(stored: str) -> str:

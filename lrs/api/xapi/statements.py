@@ -80,9 +80,16 @@ def _complete(ctx: XAPIContext, value: Any, parts: dict[str, Any]) -> list[dict[
             f"a batch holds at most {ctx.settings.max_batch} statements", "body", status=413
         )
     check_attachments(batch, parts)  # also verifies signed statements
-    for statement in batch:
-        if ctx.is_v2 and "timestamp" in statement:
-            statement["timestamp"] = normalize_timestamp(statement["timestamp"], ctx.version)
+    if ctx.is_v2:
+        for statement in batch:
+            if "timestamp" in statement:
+                statement["timestamp"] = normalize_timestamp(statement["timestamp"], ctx.version)
+            sub = statement.get("object")
+            if isinstance(sub, dict) and sub.get("objectType") == "SubStatement" and "timestamp" in sub:
+                statement["object"] = {
+                    **sub,
+                    "timestamp": normalize_timestamp(sub["timestamp"], ctx.version, "object.timestamp"),
+                }
     return batch
 
 
