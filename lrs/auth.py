@@ -43,6 +43,8 @@ _ALLOWS: dict[tuple[str, bool], frozenset[str]] = {
         {"define", "all/read", "all", "admin", "auditor", "statements/read", "profile"}
     ),
     ("define", False): frozenset({"define", "all", "admin"}),
+    # the query API (/api/v1): derived learner data
+    ("learners", True): frozenset({"statements/read", "all/read", "all", "admin", "auditor"}),
 }
 
 

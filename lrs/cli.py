@@ -14,7 +14,16 @@ from lrs.config import Settings, load_settings
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
         name: getattr(args, name, None)
-        for name in ("host", "port", "data", "store", "bus", "base_url", "default_xapi_version")
+        for name in (
+            "host",
+            "port",
+            "data",
+            "store",
+            "bus",
+            "base_url",
+            "default_xapi_version",
+            "processors",
+        )
     }
     return load_settings(getattr(args, "config", None), **overrides)
 
@@ -31,7 +40,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "create credentials with: lrs credentials create --name NAME --scope all",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False
+    )
     return 0
 
 
@@ -51,19 +62,29 @@ def cmd_credentials_create(args: argparse.Namespace) -> int:
     if args.json:
         print(
             orjson.dumps(
-                {"key": new.credential.key, "secret": new.secret, "scopes": list(new.credential.scopes)}
+                {
+                    "key": new.credential.key,
+                    "secret": new.secret,
+                    "scopes": list(new.credential.scopes),
+                }
             ).decode()
         )
     else:
-        print(f"key:    {new.credential.key}\nsecret: {new.secret}\nscopes: {' '.join(new.credential.scopes)}")
-        print("Use them as HTTP Basic credentials (user = key, password = secret).", file=sys.stderr)
+        print(
+            f"key:    {new.credential.key}\nsecret: {new.secret}\nscopes: {' '.join(new.credential.scopes)}"
+        )
+        print(
+            "Use them as HTTP Basic credentials (user = key, password = secret).", file=sys.stderr
+        )
     return 0
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML file with an [lrs] table of settings")
     parser.add_argument("--data", help="data directory for the embedded store (default ./lrs-data)")
-    parser.add_argument("--store", help="store URL: sqlite:///path or mongodb://... (env LRS_STORE)")
+    parser.add_argument(
+        "--store", help="store URL: sqlite:///path or mongodb://... (env LRS_STORE)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--bus", help="event bus: local or kafka://host:port (env LRS_BUS)")
     serve.add_argument("--base-url", dest="base_url", help="public URL of this LRS")
+    serve.add_argument(
+        "--no-processors",
+        dest="processors",
+        action="store_false",
+        default=None,
+        help="do not run the stream processors in this process (scaled out: `lrs process`)",
+    )
     serve.add_argument(
         "--default-xapi-version",
         choices=["2.0.0", "1.0.3"],

@@ -16,6 +16,7 @@ class Settings:
     data: str = "./lrs-data"
     store: str = ""  # LRS_STORE; default sqlite:///<data>/lrs.db
     bus: str = "local"  # LRS_BUS: local or kafka://host:port
+    processors: bool = True  # run the stream processors in this process (embedded mode)
     base_url: str = ""  # public URL, used in authority homePage and `more` links
     max_body_bytes: int = 64 * 1024 * 1024
     max_batch: int = 10_000
@@ -53,4 +54,6 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
     for name, value in list(values.items()):
         if known[name] == "int" and not isinstance(value, int):
             values[name] = int(value)
+        elif known[name] == "bool" and isinstance(value, str):
+            values[name] = value.strip().lower() in ("1", "true", "yes", "on")
     return replace(settings, **values)

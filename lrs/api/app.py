@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -15,7 +16,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from consumers.profiles import REDUCER as PROFILES
+from consumers.runner import LocalRunner
 from lrs.api.alternate import AlternateRequestSyntax
+from lrs.api.v1 import learners, openapi
 from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import json_response
 from lrs.auth import Authenticator
@@ -145,11 +149,28 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         routes.append(Route(path, dispatch(handlers), methods=_methods(handlers)))
         routes.append(Route(path + "/", dispatch(handlers), methods=_methods(handlers)))
     routes += [
+        Route("/api/v1/openapi.json", openapi.openapi),
+        Route("/api/v1/learners", learners.learners),
+        Route("/api/v1/learners/profile", learners.profile),
+        Route("/api/v1/learners/{learner:path}/profile", learners.profile),
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
     ]
+    runner = _processors(settings, store)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if runner is not None:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=routes,
         middleware=[
             Middleware(CountRequests, metrics=metrics),
@@ -169,4 +190,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.settings = settings
     app.state.authenticator = Authenticator(store)
     app.state.metrics = metrics
+    app.state.stored_hooks = [runner.wake] if runner is not None else []
     return app
+
+
+def _processors(settings: Settings, store: Store) -> LocalRunner | None:
+    """The in-process runner, when this process runs the processors over the embedded log."""
+    if not settings.processors or settings.bus != "local":
+        return None
+    return LocalRunner(store, [PROFILES])

@@ -56,6 +56,32 @@ class LogRecord:
 
 
 @dataclass(frozen=True)
+class Contribution:
+    """What one statement adds to one key's state in a projection (profiles, competencies)."""
+
+    statement_id: str
+    key: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """A voided statement: whatever it contributed must be taken back."""
+
+    statement_id: str
+
+
+@dataclass
+class StateQuery:
+    """A page of projection states, filtered on the values the reducer indexes."""
+
+    equals: dict[str, Any] = field(default_factory=dict)
+    at_least: dict[str, Any] = field(default_factory=dict)
+    limit: int = 100
+    after: str | None = None  # the last key of the previous page
+
+
+@dataclass(frozen=True)
 class Document:
     content: bytes
     content_type: str
@@ -144,6 +170,22 @@ class Store(Protocol):
     ) -> None: ...
 
     def delete_documents(self, kind: str, scope: str) -> None: ...
+
+    # projections (derived state: learner profiles, competency status) ---------------------
+    def apply_changes(self, reducer: Any, changes: list[Contribution | Retraction]) -> None:
+        """Apply a projection's changes atomically and idempotently (see consumers.projection).
+
+        A contribution already applied, or whose statement is retracted, changes nothing; a
+        retraction rebuilds the key's state from its remaining contributions.
+        """
+
+    def get_state(self, projection: str, key: str) -> dict[str, Any] | None: ...
+
+    def list_states(self, projection: str, query: StateQuery) -> list[tuple[str, dict[str, Any]]]:
+        """(key, state) pairs in key order, after `query.after`."""
+
+    def clear_projection(self, projection: str) -> None:
+        """Forget a projection's state and contributions (before a replay)."""
 
     # credentials ----------------------------------------------------------------------------
     def save_credential(self, credential: Credential) -> None: ...

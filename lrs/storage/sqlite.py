@@ -20,12 +20,15 @@ import orjson
 
 from lrs.storage.base import (
     Attachment,
+    Contribution,
     Credential,
     Document,
     LogRecord,
     Preconditions,
+    Retraction,
     StatementPage,
     StatementQuery,
+    StateQuery,
     etag_for,
     format_stored,
     parse_stored,
@@ -67,6 +70,23 @@ CREATE TABLE IF NOT EXISTS documents (
     content BLOB NOT NULL, content_type TEXT NOT NULL, etag TEXT NOT NULL, updated TEXT NOT NULL,
     PRIMARY KEY (kind, scope, doc_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS contributions (
+    n INTEGER PRIMARY KEY, projection TEXT NOT NULL, statement_id TEXT NOT NULL,
+    key TEXT NOT NULL, data BLOB NOT NULL, voided INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (projection, statement_id, key)
+);
+CREATE INDEX IF NOT EXISTS contributions_key ON contributions(projection, key, n);
+CREATE TABLE IF NOT EXISTS retractions (
+    projection TEXT NOT NULL, statement_id TEXT NOT NULL, PRIMARY KEY (projection, statement_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS states (
+    projection TEXT NOT NULL, key TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (projection, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state_index (
+    projection TEXT NOT NULL, field TEXT NOT NULL, value, key TEXT NOT NULL,
+    PRIMARY KEY (projection, field, value, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS state_index_key ON state_index(projection, key);
 CREATE TABLE IF NOT EXISTS offsets (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS credentials (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL, org TEXT,
@@ -610,6 +630,108 @@ class SQLiteStore:
     def delete_documents(self, kind: str, scope: str) -> None:
         with self._transaction() as conn:
             conn.execute("DELETE FROM documents WHERE kind = ? AND scope = ?", (kind, scope))
+
+    # projections -----------------------------------------------------------------------------
+    def apply_changes(self, reducer: Any, changes: list[Contribution | Retraction]) -> None:
+        name = reducer.name
+        with self._transaction() as conn:
+            states: dict[str, dict[str, Any] | None] = {}
+
+            def state_of(key: str) -> dict[str, Any] | None:
+                if key not in states:
+                    row = conn.execute(
+                        "SELECT state FROM states WHERE projection = ? AND key = ?", (name, key)
+                    ).fetchone()
+                    states[key] = None if row is None else orjson.loads(row[0])
+                return states[key]
+
+            for change in changes:
+                if isinstance(change, Contribution):
+                    if conn.execute(
+                        "SELECT 1 FROM retractions WHERE projection = ? AND statement_id = ?",
+                        (name, change.statement_id),
+                    ).fetchone():
+                        continue
+                    inserted = conn.execute(
+                        "INSERT OR IGNORE INTO contributions(projection, statement_id, key, data)"
+                        " VALUES (?,?,?,?)",
+                        (name, change.statement_id, change.key, orjson.dumps(change.data)),
+                    ).rowcount
+                    if inserted:
+                        states[change.key] = reducer.fold(state_of(change.key), change)
+                    continue
+                if not conn.execute(
+                    "INSERT OR IGNORE INTO retractions(projection, statement_id) VALUES (?,?)",
+                    (name, change.statement_id),
+                ).rowcount:
+                    continue
+                keys = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT DISTINCT key FROM contributions"
+                        " WHERE projection = ? AND statement_id = ? AND voided = 0",
+                        (name, change.statement_id),
+                    )
+                ]
+                conn.execute(
+                    "UPDATE contributions SET voided = 1 WHERE projection = ? AND statement_id = ?",
+                    (name, change.statement_id),
+                )
+                for key in keys:
+                    remaining = [
+                        Contribution(sid, key, orjson.loads(data))
+                        for sid, data in conn.execute(
+                            "SELECT statement_id, data FROM contributions"
+                            " WHERE projection = ? AND key = ? AND voided = 0 ORDER BY n",
+                            (name, key),
+                        )
+                    ]
+                    states[key] = reducer.rebuild(key, remaining)
+            for key, state in states.items():
+                conn.execute(
+                    "DELETE FROM state_index WHERE projection = ? AND key = ?", (name, key)
+                )
+                if state is None:
+                    conn.execute("DELETE FROM states WHERE projection = ? AND key = ?", (name, key))
+                    continue
+                conn.execute(
+                    "INSERT OR REPLACE INTO states(projection, key, state) VALUES (?,?,?)",
+                    (name, key, orjson.dumps(state)),
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO state_index(projection, field, value, key)"
+                    " VALUES (?,?,?,?)",
+                    [
+                        (name, field_name, value, key)
+                        for field_name, values in reducer.index(state).items()
+                        for value in values
+                    ],
+                )
+
+    def get_state(self, projection: str, key: str) -> dict[str, Any] | None:
+        row = self._reader().execute(
+            "SELECT state FROM states WHERE projection = ? AND key = ?", (projection, key)
+        ).fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    def list_states(self, projection: str, query: StateQuery) -> list[tuple[str, dict[str, Any]]]:
+        sql = "SELECT s.key, s.state FROM states s WHERE s.projection = ? AND s.key > ?"
+        params: list[Any] = [projection, query.after or ""]
+        for op, filters in (("=", query.equals), (">=", query.at_least)):
+            for field_name, value in filters.items():
+                sql += (
+                    " AND EXISTS (SELECT 1 FROM state_index i WHERE i.projection = s.projection"
+                    f" AND i.key = s.key AND i.field = ? AND i.value {op} ?)"
+                )
+                params += [field_name, value]
+        sql += " ORDER BY s.key LIMIT ?"
+        params.append(query.limit)
+        return [(key, orjson.loads(state)) for key, state in self._reader().execute(sql, params)]
+
+    def clear_projection(self, projection: str) -> None:
+        with self._transaction() as conn:
+            for table in ("contributions", "retractions", "states", "state_index"):
+                conn.execute(f"DELETE FROM {table} WHERE projection = ?", (projection,))
 
     # credentials -----------------------------------------------------------------------------
     def save_credential(self, credential: Credential) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from lrs.xapi.errors import ValidationError
 
-__all__ = ["format_timestamp", "is_v2", "normalize_timestamp", "parse_timestamp"]
+__all__ = ["duration_seconds", "format_timestamp", "is_v2", "normalize_timestamp", "parse_timestamp"]
 
 # An ISO 8601:2004 offset. Strictly, +hhmm belongs to the basic format only, but common
 # clients (Java's "Z" pattern) pair it with extended dates, so either spelling is taken.
@@ -130,3 +130,35 @@ def normalize_timestamp(value: str, version: str, field: str = "timestamp") -> s
     if is_v2(version):
         return format_timestamp(parsed)
     return value
+
+
+_DURATION = re.compile(
+    r"P(?:(?P<years>[0-9.,]+)Y)?(?:(?P<months>[0-9.,]+)M)?(?:(?P<weeks>[0-9.,]+)W)?"
+    r"(?:(?P<days>[0-9.,]+)D)?(?:T(?:(?P<hours>[0-9.,]+)H)?(?:(?P<minutes>[0-9.,]+)M)?"
+    r"(?:(?P<seconds>[0-9.,]+)S)?)?",
+    re.ASCII,
+)
+_SECONDS_PER = {
+    "years": 365.25 * 86400,
+    "months": 30.44 * 86400,
+    "weeks": 7 * 86400,
+    "days": 86400,
+    "hours": 3600,
+    "minutes": 60,
+    "seconds": 1,
+}
+
+
+def duration_seconds(value: str) -> float:
+    """An ISO 8601 duration in seconds (years and months at their average length).
+
+    Used to sum time spent; the statement was validated, so an unreadable value counts 0.
+    """
+    match = _DURATION.fullmatch(value)
+    if match is None:
+        return 0.0
+    total = 0.0
+    for unit, amount in match.groupdict().items():
+        if amount:
+            total += float(amount.replace(",", ".")) * _SECONDS_PER[unit]
+    return total

@@ -94,7 +94,7 @@ def _complete(ctx: XAPIContext, value: Any, parts: dict[str, Any]) -> list[dict[
 
 
 async def _save(ctx: XAPIContext, batch: list[dict[str, Any]], attachments: list[Attachment]) -> list[str]:
-    return await in_thread(
+    ids = await in_thread(
         ctx.store.save_statements,
         batch,
         authority=authority_for(ctx.credential, ctx.settings.public_url),
@@ -102,6 +102,9 @@ async def _save(ctx: XAPIContext, batch: list[dict[str, Any]], attachments: list
         version=ctx.version,
         attachments=attachments,
     )
+    for hook in ctx.request.app.state.stored_hooks:
+        hook()
+    return ids
 
 
 async def put_statement(ctx: XAPIContext) -> Response:

@@ -1,0 +1,66 @@
+"""What every stream processor is: statements in, contributions and retractions out.
+
+A processor never writes state itself. It turns each statement into changes (pure), and a
+reducer folds contributions into per-key state (pure). The store applies them idempotently:
+a contribution is folded once however often it is delivered, and a retraction (voiding)
+rebuilds the key's state from the contributions that remain. That makes every effect
+exactly-once and a replay from offset zero give the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from lrs.storage.base import Contribution, Retraction
+from lrs.xapi.statements import is_voiding, statement_ref_target
+
+Change = Contribution | Retraction
+
+
+class Reducer(Protocol):
+    """Pure state logic of one projection (profiles, competencies, ...)."""
+
+    name: str
+
+    def contributions(self, statement: dict[str, Any]) -> list[Contribution]:
+        """What a (non-voiding) statement adds to the projection; often one, maybe none."""
+        ...
+
+    def fold(self, state: dict[str, Any] | None, contribution: Contribution) -> dict[str, Any]:
+        """State after one more contribution; may update `state` in place (the caller owns it).
+
+        The result must not depend on the order of contributions.
+        """
+        ...
+
+    def rebuild(self, key: str, contributions: list[Contribution]) -> dict[str, Any] | None:
+        """State from scratch; None when nothing remains."""
+        ...
+
+    def index(self, state: dict[str, Any]) -> dict[str, list[Any]]:
+        """Values the state can be listed by (field -> values), for the query API."""
+        ...
+
+
+def changes_for(reducer: Reducer, statements: Iterable[dict[str, Any]]) -> list[Change]:
+    """The changes a run of statements makes to one projection, in log order."""
+    changes: list[Change] = []
+    for statement in statements:
+        if is_voiding(statement):
+            target = statement_ref_target(statement)
+            if target:
+                changes.append(Retraction(target))
+        else:
+            changes.extend(reducer.contributions(statement))
+    return changes
+
+
+def rebuild_by_folding(
+    reducer: Reducer, contributions: list[Contribution]
+) -> dict[str, Any] | None:
+    """`rebuild` for any reducer whose fold is order-independent."""
+    state: dict[str, Any] | None = None
+    for contribution in contributions:
+        state = reducer.fold(state, contribution)
+    return state

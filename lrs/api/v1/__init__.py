@@ -1,0 +1,1 @@
+"""The query API: learner profiles and, later, competency status; OpenAPI-described."""
