@@ -9,6 +9,7 @@ exactly-once and a replay from offset zero give the same state.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -16,6 +17,7 @@ from lrs.storage.base import Contribution, Retraction
 from lrs.xapi.statements import is_voiding, statement_ref_target
 
 Change = Contribution | Retraction
+log = logging.getLogger("lrs.processors")
 
 
 class Reducer(Protocol):
@@ -47,6 +49,11 @@ def changes_for(reducer: Reducer, statements: Iterable[dict[str, Any]]) -> list[
     """The changes a run of statements makes to one projection, in log order."""
     changes: list[Change] = []
     for statement in statements:
+        if not isinstance(statement, dict) or not isinstance(statement.get("id"), str):
+            # Only the store publishes to the statements topic; anything else is noise that
+            # must not stop the stream (a poison record would otherwise crash every retry).
+            log.warning("skipping a record that is not a stored statement: %.200r", statement)
+            continue
         if is_voiding(statement):
             target = statement_ref_target(statement)
             if target:

@@ -46,6 +46,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_process(args: argparse.Namespace) -> int:
+    from consumers.app import run_worker
+
+    settings = _settings(args)
+    if not settings.bus.startswith("kafka://"):
+        print(
+            "error: `lrs process` runs the processors on Kafka: set LRS_BUS=kafka://host:port "
+            "(or --bus). In the embedded mode `lrs serve` runs them itself.",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"processors on {settings.bus}, store {settings.store_url}", file=sys.stderr)
+    run_worker(settings)
+    return 0
+
+
 def cmd_credentials_create(args: argparse.Namespace) -> int:
     from lrs.auth import create_credential
     from lrs.storage import open_store
@@ -111,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=cmd_serve)
+
+    process = commands.add_parser(
+        "process", help="run the stream processors as a faust worker (scaled out, Kafka)"
+    )
+    _add_common(process)
+    process.add_argument("--bus", help="kafka://host:port (env LRS_BUS)")
+    process.set_defaults(func=cmd_process)
 
     credentials = commands.add_parser("credentials", help="manage API credentials")
     credential_commands = credentials.add_subparsers(dest="action", required=True)

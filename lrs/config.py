@@ -17,6 +17,11 @@ class Settings:
     store: str = ""  # LRS_STORE; default sqlite:///<data>/lrs.db
     bus: str = "local"  # LRS_BUS: local or kafka://host:port
     processors: bool = True  # run the stream processors in this process (embedded mode)
+    processor_batch: int = 500  # statements a processor folds per store transaction
+    processor_wait: float = 0.1  # seconds a processor waits to fill a batch
+    kafka_partitions: int = 6
+    kafka_session_timeout: float = 10.0
+    log_level: str = "info"
     base_url: str = ""  # public URL, used in authority homePage and `more` links
     max_body_bytes: int = 64 * 1024 * 1024
     max_batch: int = 10_000
@@ -54,6 +59,8 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
     for name, value in list(values.items()):
         if known[name] == "int" and not isinstance(value, int):
             values[name] = int(value)
+        elif known[name] == "float" and not isinstance(value, float):
+            values[name] = float(value)
         elif known[name] == "bool" and isinstance(value, str):
             values[name] = value.strip().lower() in ("1", "true", "yes", "on")
     return replace(settings, **values)

@@ -24,6 +24,8 @@ from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import json_response
 from lrs.auth import Authenticator
 from lrs.config import Settings
+from lrs.events import open_bus
+from lrs.outbox import OutboxRelay
 from lrs.storage import open_store
 from lrs.storage.base import Store
 
@@ -157,17 +159,17 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
     ]
-    runner = _processors(settings, store)
+    background = _background(settings, store)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if runner is not None:
-            runner.start()
+        for task in background:
+            task.start()
         try:
             yield
         finally:
-            if runner is not None:
-                runner.stop()
+            for task in background:
+                task.stop()
 
     app = Starlette(
         lifespan=lifespan,
@@ -190,12 +192,16 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.settings = settings
     app.state.authenticator = Authenticator(store)
     app.state.metrics = metrics
-    app.state.stored_hooks = [runner.wake] if runner is not None else []
+    app.state.stored_hooks = [task.wake for task in background]
+    app.state.background = background
     return app
 
 
-def _processors(settings: Settings, store: Store) -> LocalRunner | None:
-    """The in-process runner, when this process runs the processors over the embedded log."""
-    if not settings.processors or settings.bus != "local":
-        return None
-    return LocalRunner(store, [PROFILES])
+def _background(settings: Settings, store: Store) -> list[LocalRunner | OutboxRelay]:
+    """Embedded: the processors run here over the store's log. Kafka: the outbox relay."""
+    bus = open_bus(settings.bus)
+    if bus is not None:
+        return [OutboxRelay(store, bus)]
+    if settings.processors:
+        return [LocalRunner(store, [PROFILES])]
+    return []

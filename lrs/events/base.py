@@ -1,0 +1,34 @@
+"""The event-bus port: publish keyed records to a topic, durably.
+
+The embedded mode needs no bus: the store's ordered statement log is the topic and
+consumers keep offsets in the store. Scaled out, statements are published to Kafka.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+STATEMENTS = "xapi.statements"  # every stored statement, key = learner key
+INBOUND = "xapi.inbound"  # what connectors emit, not yet validated or stored
+DLQ = "xapi.dlq"  # inbound records that were refused, with the reason
+TOPICS = (STATEMENTS, INBOUND, DLQ)
+
+
+@dataclass(frozen=True)
+class Event:
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+class BusUnavailable(Exception):
+    """The bus did not acknowledge a publish; the caller keeps the records and retries."""
+
+
+class EventBus(Protocol):
+    def publish(self, topic: str, events: Sequence[Event]) -> None:
+        """Return only once every event is acknowledged by the bus; else BusUnavailable."""
+
+    def close(self) -> None: ...

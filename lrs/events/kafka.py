@@ -1,0 +1,76 @@
+"""Kafka adapter of the event bus: kafka-python's idempotent producer, acks from all replicas."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from lrs.events.base import TOPICS, BusUnavailable, Event
+
+log = logging.getLogger("lrs.events.kafka")
+
+
+class KafkaBus:
+    def __init__(self, bootstrap: str, *, timeout: float = 10.0) -> None:
+        self.bootstrap = bootstrap
+        self.timeout = timeout
+        self._producer: KafkaProducer | None = None
+
+    def _connect(self) -> KafkaProducer:
+        if self._producer is None:
+            try:
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self.bootstrap.split(","),
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=5,
+                    retries=5,
+                    request_timeout_ms=int(self.timeout * 1000),
+                    max_block_ms=int(self.timeout * 1000),
+                )
+            except KafkaError as exc:
+                raise BusUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
+        return self._producer
+
+    def publish(self, topic: str, events: Sequence[Event]) -> None:
+        producer = self._connect()
+        try:
+            futures = [
+                producer.send(topic, key=e.key, value=e.value, headers=e.headers or None)
+                for e in events
+            ]
+            producer.flush(timeout=self.timeout)
+            for future in futures:
+                future.get(timeout=self.timeout)
+        except KafkaError as exc:
+            # A broken producer may hold stale state about the cluster: start afresh next time.
+            self._reset()
+            raise BusUnavailable(f"Kafka did not acknowledge {len(events)} records: {exc}") from exc
+
+    def _reset(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=1)
+            except Exception:  # closing a broken producer can fail in many ways; nothing to do
+                log.debug("closing a failed producer", exc_info=True)
+
+    def close(self) -> None:
+        self._reset()
+
+
+def ensure_topics(bootstrap: str, partitions: int = 6, replication: int = 1) -> None:
+    """Create the LRS topics if they are missing (deployments may pre-create them)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    try:
+        for topic in TOPICS:
+            try:
+                admin.create_topics([NewTopic(topic, partitions, replication)])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
