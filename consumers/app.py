@@ -138,7 +138,7 @@ def run_worker(settings: Settings) -> None:
 
     ensure_topics(settings.bus.removeprefix("kafka://"), settings.kafka_partitions)
     app = create_faust_app(settings)
-    bus = open_bus(settings.bus)
+    bus = open_bus(settings.bus, settings.kafka_partitions)
     assert bus is not None
     relay = OutboxRelay(app.conf.lrs_store, bus)
     relay.start()

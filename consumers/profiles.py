@@ -70,7 +70,9 @@ def contribution(statement: dict[str, Any]) -> Contribution:
         "score": normalised_score(result.get("score")),
         "success": result.get("success"),
         "completion": result.get("completion"),
-        "duration": duration_seconds(duration) if isinstance(duration, str) else 0.0,
+        # Milliseconds, like the sums: adding sub-millisecond values (TinCanPython writes
+        # microseconds) and rounding each sum would make the total depend on the order.
+        "duration": round(duration_seconds(duration), 3) if isinstance(duration, str) else 0.0,
         "courses": courses,
         "registration": context.get("registration"),
     }

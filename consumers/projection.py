@@ -71,3 +71,26 @@ def rebuild_by_folding(
     for contribution in contributions:
         state = reducer.fold(state, contribution)
     return state
+
+
+def replay(reducer: Reducer, statements: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The projection's states from a statement log, computed in memory.
+
+    Same semantics as the stores' `apply_changes` (each statement counted once, retractions
+    win whichever comes first): the reference that live state is checked against.
+    """
+    contributions: dict[str, list[Contribution]] = {}
+    retracted: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    for change in changes_for(reducer, statements):
+        if isinstance(change, Retraction):
+            retracted.add(change.statement_id)
+        elif (change.statement_id, change.key) not in seen:
+            seen.add((change.statement_id, change.key))
+            contributions.setdefault(change.key, []).append(change)
+    states: dict[str, dict[str, Any]] = {}
+    for key, items in contributions.items():
+        state = reducer.rebuild(key, [c for c in items if c.statement_id not in retracted])
+        if state is not None:
+            states[key] = state
+    return states

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from lrs.events.base import STATEMENTS, BusUnavailable, Event, EventBus
 from lrs.storage.base import Store
@@ -27,8 +28,17 @@ def relay_once(store: Store, bus: EventBus, batch: int = 500) -> int:
 
 
 class OutboxRelay:
-    def __init__(self, store: Store, bus: EventBus, *, batch: int = 500, idle: float = 0.02) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        *,
+        batch: int = 500,
+        idle: float = 0.02,
+        check_every: float = 5.0,
+    ) -> None:
         self.store = store
+        self.check_every = check_every
         self.bus = bus
         self.batch = batch
         self.idle = idle
@@ -51,10 +61,24 @@ class OutboxRelay:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def check_log(self) -> None:
+        """If the bus lost the statements topic (a broker that lost its data), republish all.
+
+        Consumers are idempotent, so replaying the whole log costs time, never correctness.
+        """
+        if not self.bus.has_topic(STATEMENTS):
+            log.warning("the bus has no %s topic: recreating it and republishing", STATEMENTS)
+            self.bus.create_topics()
+            self.store.reset_published()
+
     def _run(self) -> None:
         outage = 0
+        last_check = 0.0
         while not self._stop.is_set():
             try:
+                if outage or time.monotonic() - last_check > self.check_every:
+                    self.check_log()
+                    last_check = time.monotonic()
                 sent = relay_once(self.store, self.bus, self.batch)
                 if outage:
                     log.warning("event bus is back after %d failed attempts", outage)

@@ -199,7 +199,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
 def _background(settings: Settings, store: Store) -> list[LocalRunner | OutboxRelay]:
     """Embedded: the processors run here over the store's log. Kafka: the outbox relay."""
-    bus = open_bus(settings.bus)
+    bus = open_bus(settings.bus, settings.kafka_partitions)
     if bus is not None:
         return [OutboxRelay(store, bus)]
     if settings.processors:

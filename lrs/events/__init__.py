@@ -5,14 +5,14 @@ from __future__ import annotations
 from lrs.events.base import EventBus
 
 
-def open_bus(url: str) -> EventBus | None:
+def open_bus(url: str, partitions: int = 6) -> EventBus | None:
     """`kafka://host:port[,host:port]` or `local` (None: the store's own log is the bus)."""
     if url == "local":
         return None
     if url.startswith("kafka://"):
         from lrs.events.kafka import KafkaBus
 
-        return KafkaBus(url.removeprefix("kafka://"))
+        return KafkaBus(url.removeprefix("kafka://"), partitions=partitions)
     raise ValueError(f"unknown bus {url!r}: use local or kafka://host:port")
 
 

@@ -31,4 +31,10 @@ class EventBus(Protocol):
     def publish(self, topic: str, events: Sequence[Event]) -> None:
         """Return only once every event is acknowledged by the bus; else BusUnavailable."""
 
+    def has_topic(self, topic: str) -> bool:
+        """Whether the topic exists (a bus that lost its data no longer has it)."""
+
+    def create_topics(self) -> None:
+        """Create the LRS topics that are missing."""
+
     def close(self) -> None: ...

@@ -15,9 +15,10 @@ log = logging.getLogger("lrs.events.kafka")
 
 
 class KafkaBus:
-    def __init__(self, bootstrap: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, *, timeout: float = 10.0, partitions: int = 6) -> None:
         self.bootstrap = bootstrap
         self.timeout = timeout
+        self.partitions = partitions
         self._producer: KafkaProducer | None = None
 
     def _connect(self) -> KafkaProducer:
@@ -58,6 +59,27 @@ class KafkaBus:
                 producer.close(timeout=1)
             except Exception:  # closing a broken producer can fail in many ways; nothing to do
                 log.debug("closing a failed producer", exc_info=True)
+
+    def has_topic(self, topic: str) -> bool:
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.bootstrap.split(","),
+                request_timeout_ms=int(self.timeout * 1000),
+            )
+        except KafkaError as exc:
+            raise BusUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
+        try:
+            return topic in admin.list_topics()
+        except KafkaError as exc:
+            raise BusUnavailable(f"cannot list Kafka topics: {exc}") from exc
+        finally:
+            admin.close()
+
+    def create_topics(self) -> None:
+        try:
+            ensure_topics(self.bootstrap, self.partitions)
+        except KafkaError as exc:
+            raise BusUnavailable(f"cannot create Kafka topics: {exc}") from exc
 
     def close(self) -> None:
         self._reset()

@@ -143,6 +143,9 @@ class Store(Protocol):
     def mark_published(self, records: list[LogRecord]) -> None:
         """Confirm records returned by `unpublished` (in that order) as published."""
 
+    def reset_published(self) -> None:
+        """Mark every stored statement unpublished: the bus lost its log, publish it all again."""
+
     def get_offset(self, consumer: str) -> int:
         """Where a named consumer of the embedded log stands (0 before its first record)."""
 

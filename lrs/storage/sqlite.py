@@ -434,6 +434,10 @@ class SQLiteStore:
         if records:
             self.set_offset(self._PUBLISHED, max(r.offset for r in records))
 
+    def reset_published(self) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM offsets WHERE name = ?", (self._PUBLISHED,))
+
     def get_offset(self, consumer: str) -> int:
         row = self._reader().execute(
             "SELECT position FROM offsets WHERE name = ?", (consumer,)

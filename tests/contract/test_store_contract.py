@@ -379,3 +379,10 @@ def test_consumer_offsets_only_move_forward(store: Store) -> None:
     store.set_offset("profiles", 3)
     assert store.get_offset("profiles") == 5
     assert store.get_offset("other") == 0
+
+
+def test_reset_published_republishes_everything(store: Store) -> None:
+    save(store, statement("a"), statement("b"))
+    store.mark_published(store.unpublished(10))
+    store.reset_published()
+    assert len(store.unpublished(10)) == 2

