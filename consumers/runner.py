@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 
@@ -39,6 +39,29 @@ def catch_up(store: Store, reducers: Sequence[Reducer], batch: int = 1000) -> in
     for reducer in reducers:
         while read := process_once(store, reducer, batch):
             total += read
+    return total
+
+
+def rebuild(
+    store: Store,
+    reducer: Reducer,
+    batch: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Replay the whole log from offset zero into empty projection storage.
+
+    Safe beside a live runner: applying is idempotent, and offsets only move forward.
+    """
+    store.clear_projection(reducer.name)
+    position, total = 0, 0
+    while records := store.read_log(position, batch):
+        statements = [orjson.loads(record.value) for record in records]
+        store.apply_changes(reducer, changes_for(reducer, statements))
+        position = records[-1].offset
+        total += len(records)
+        if progress is not None:
+            progress(len(records))
+    store.set_offset(offset_name(reducer), position)
     return total
 
 
