@@ -62,6 +62,42 @@ def cmd_process(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from consumers.app import REDUCERS
+    from consumers.runner import rebuild
+    from lrs.storage import open_store
+
+    settings = _settings(args)
+    reducers = [r for r in REDUCERS if args.projection in (None, r.name)]
+    if not reducers:
+        names = ", ".join(r.name for r in REDUCERS)
+        print(f"error: no projection {args.projection!r}; choose from {names}", file=sys.stderr)
+        return 2
+    store = open_store(settings.store_url)
+    try:
+        for reducer in reducers:
+            with Progress(
+                TextColumn(f"rebuilding {reducer.name}"),
+                BarColumn(),
+                TextColumn("{task.completed} statements"),
+                TextColumn("{task.fields[rate]}/s"),
+            ) as progress:
+                task = progress.add_task(reducer.name, total=None, rate="-")
+
+                def advance(n: int, task: int = task) -> None:
+                    progress.advance(task, n)
+                    speed = progress.tasks[0].speed
+                    progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
+
+                done = rebuild(store, reducer, progress=advance)
+            print(f"{reducer.name}: replayed {done} statements", file=sys.stderr)
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_credentials_create(args: argparse.Namespace) -> int:
     from lrs.auth import create_credential
     from lrs.storage import open_store
@@ -134,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(process)
     process.add_argument("--bus", help="kafka://host:port (env LRS_BUS)")
     process.set_defaults(func=cmd_process)
+
+    rebuild = commands.add_parser(
+        "rebuild", help="replay the statement log into empty projection storage (profiles, ...)"
+    )
+    _add_common(rebuild)
+    rebuild.add_argument("projection", nargs="?", help="only this projection (default: all)")
+    rebuild.set_defaults(func=cmd_rebuild)
 
     credentials = commands.add_parser("credentials", help="manage API credentials")
     credential_commands = credentials.add_subparsers(dest="action", required=True)
