@@ -76,9 +76,12 @@ def parse_timestamp(value: str, version: str, field: str = "timestamp") -> datet
         # -00:00 under both versions.
         raise _invalid(field, "must not use a negative zero UTC offset (-00:00)")
     try:
-        return _to_datetime(parts)
-    except ValueError as exc:
+        moment = _to_datetime(parts)
+        # Its UTC form must exist too: storing, comparing and the processors convert to UTC.
+        moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise _invalid(field, f"is not a valid date-time: {exc}") from exc
+    return moment
 
 
 def _to_datetime(parts: dict[str, str | None]) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 import orjson
@@ -227,6 +227,7 @@ async def get_statements(ctx: XAPIContext) -> Response:
     if "more" in params:
         check_params(params, {"more"})
         query, fmt, attachments = _decode_more(params["more"])
+        query.limit = min(query.limit, ctx.settings.page_size)
     else:
         check_params(params, QUERY_PARAMS)
         query, fmt, attachments = _parse_query(ctx)
@@ -269,7 +270,7 @@ def _parse_query(ctx: XAPIContext) -> tuple[StatementQuery, str, bool]:
     if "until" in params:
         query.until = timestamp_param(params, "until", ctx.version)
     limit = params.get("limit", "0")
-    if not limit.isdigit():
+    if not (limit.isascii() and limit.isdigit()):
         raise ValidationError("limit must be a non-negative integer", "limit")
     page_size = ctx.settings.page_size
     query.limit = min(int(limit), page_size) if int(limit) > 0 else page_size
@@ -284,14 +285,26 @@ def _encode_more(query: StatementQuery, fmt: str, attachments: bool) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(state)).decode().rstrip("=")
 
 
+# A client can decode, edit and send back a `more` token: its values are checked like parameters.
+_MORE_TYPES = {"limit": int, "cursor": int, "ascending": bool, "related_agents": bool, "related_activities": bool}
+
+
 def _decode_more(token: str) -> tuple[StatementQuery, str, bool]:
     try:
         state = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         fmt = state.pop("format")
         attachments = state.pop("attachments")
-        return StatementQuery(**state), fmt, attachments
-    except (binascii.Error, orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+        query = StatementQuery(**state)
+    except (binascii.Error, orjson.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError):
         raise ValidationError("the more token is not one this LRS issued", "more") from None
+    well_formed = fmt in FORMATS and isinstance(attachments, bool) and all(
+        type(getattr(query, f.name)) is _MORE_TYPES.get(f.name, str)
+        for f in fields(StatementQuery)
+        if getattr(query, f.name) is not None
+    )
+    if not well_formed or query.limit < 1 or not 0 <= (query.cursor or 0) <= 2**62:
+        raise ValidationError("the more token is not one this LRS issued", "more")
+    return query, fmt, attachments
 
 
 put = xapi_endpoint("statements")(put_statement)

@@ -1,0 +1,162 @@
+"""Fixtures for the HTTP API tests: a real `lrs serve` process and an in-process client."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from lrs.api.app import create_app
+from lrs.auth import create_credential
+from lrs.config import load_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+XAPI_VERSION = "1.0.3"
+
+
+def basic_auth(key: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without LRS_* settings, which would override --data (LRS_STORE)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("LRS_")}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli_create_credential(data_dir: Path, name: str, scopes: list[str]) -> tuple[str, str]:
+    command = [
+        sys.executable, "-m", "lrs.cli", "credentials", "create",
+        "--data", str(data_dir), "--name", name, "--json",
+    ]
+    for scope in scopes:
+        command += ["--scope", scope]
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, env=_clean_env(), capture_output=True, text=True, timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"lrs credentials create failed: {done.stderr}")
+    created = json.loads(done.stdout)
+    return str(created["key"]), str(created["secret"])
+
+
+@dataclass(frozen=True)
+class LiveLRS:
+    endpoint: str  # the xAPI base URL, ending in /xapi/
+    key: str
+    secret: str
+    data_dir: Path
+
+    @property
+    def root(self) -> str:
+        return self.endpoint.removesuffix("/xapi/")
+
+    def create_credential(self, scopes: list[str], name: str = "extra") -> tuple[str, str]:
+        """A new (key, secret), made the way an operator makes one: with the CLI."""
+        return _cli_create_credential(self.data_dir, name, scopes)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_lrs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLRS]:
+    data_dir = tmp_path_factory.mktemp("live-lrs")
+    key, secret = _cli_create_credential(data_dir, "tests", ["all"])
+    port = _free_port()
+    log_path = data_dir / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "lrs.cli", "serve",
+                "--data", str(data_dir), "--port", str(port), "--log-level", "warning",
+            ],
+            cwd=REPO_ROOT,
+            env=_clean_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        endpoint = f"http://127.0.0.1:{port}/xapi/"
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"lrs serve exited early:\n{log_path.read_text()}")
+            try:
+                if httpx.get(endpoint + "about", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"lrs serve did not answer in 30s:\n{log_path.read_text()}")
+            time.sleep(0.05)
+        yield LiveLRS(endpoint, key, secret, data_dir)
+    finally:
+        _stop(process)
+
+
+@dataclass(frozen=True)
+class APIClient:
+    """The in-process client, and what a test needs to make other credentials."""
+
+    http: TestClient
+    key: str
+    secret: str
+
+    def credential(self, scopes: list[str], name: str = "other") -> tuple[str, str]:
+        new = create_credential(self.http.app.state.store, name, scopes)  # type: ignore[attr-defined]
+        return new.credential.key, new.secret
+
+
+@pytest.fixture
+def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[APIClient]:
+    for name in [k for k in os.environ if k.startswith("LRS_")]:
+        monkeypatch.delenv(name)
+    # No lifespan runs without `with TestClient(...)`, so no processors either: say so.
+    app = create_app(load_settings(data=str(tmp_path), processors=False))
+    store = app.state.store
+    new = create_credential(store, "tests", ["all"])
+    http = TestClient(
+        app,
+        headers={
+            "Authorization": basic_auth(new.credential.key, new.secret),
+            "X-Experience-API-Version": XAPI_VERSION,
+        },
+        raise_server_exceptions=False,
+    )
+    try:
+        yield APIClient(http, new.credential.key, new.secret)
+    finally:
+        http.close()
+        store.close()
+
+
+@pytest.fixture
+def client(api: APIClient) -> TestClient:
+    """Authenticated with an `all` credential, sending X-Experience-API-Version 1.0.3."""
+    return api.http
