@@ -142,6 +142,19 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This OpenAPI document",
+                "operationId": "getOpenAPI",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "the OpenAPI 3.1 document of the query API",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
         "/api/v1/learners": {
             "get": {
                 "summary": "Learners with a profile, filtered and paginated by learner key",
