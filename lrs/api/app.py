@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -131,6 +132,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def metrics_endpoint(request: Request) -> Response:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = {404: f"no resource at {request.url.path}"}.get(exc.status_code, exc.detail)
+        response = json_response({"error": {"code": code, "message": message}}, exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
+
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return json_response(
@@ -186,7 +195,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             ),
             Middleware(AlternateRequestSyntax),
         ],
-        exception_handlers={Exception: server_error},
+        exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.store = store
     app.state.settings = settings

@@ -204,11 +204,6 @@ def test_unsupported_method_is_405(client: TestClient) -> None:
     assert client.get("/xapi/statementz").status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Starlette's router answers 405 and 404 itself, in text/plain: lrs/api/app.py needs a "
-    "JSON handler for HTTPException (not fixed here: that file is being changed by others)",
-)
 def test_unsupported_method_and_unknown_path_answer_json_errors(client: TestClient) -> None:
     assert_json_error(client.delete("/xapi/statements"), 405)
     assert_json_error(client.get("/xapi/statementz"), 404)
