@@ -33,6 +33,13 @@ def agent_key(agent: Any) -> str | None:
     return None
 
 
+def normalise_key(key: str) -> str:
+    """A learner key as `agent_key` would have produced it (mailboxes are case-insensitive)."""
+    if key.startswith(("mbox:", "mbox_sha1sum:")):
+        return key.lower()
+    return key
+
+
 def ifi_only(agent: dict[str, Any]) -> dict[str, Any]:
     """The agent reduced to objectType and its IFI (the `ids` statement format)."""
     reduced: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from lrs.api.xapi.common import error_response, in_thread, json_response
 from lrs.auth import authorize
 from lrs.storage.base import StateQuery, Store, format_stored
 from lrs.xapi.errors import NotFound, ValidationError, XAPIError
-from lrs.xapi.identity import agent_key
+from lrs.xapi.identity import agent_key, normalise_key
 from lrs.xapi.time import parse_timestamp
 from lrs.xapi.validation import validate_agent
 
@@ -58,7 +58,7 @@ def learner_from(request: Request) -> str:
             "give a learner key (mbox:mailto:..., account:<homePage>|<name>, ...) or ?agent=",
             "learner",
         )
-    return learner
+    return normalise_key(learner)
 
 
 @query_endpoint
