@@ -1,0 +1,1 @@
+"""Competency frameworks: data, loading and import (see lrs.competency.framework)."""

@@ -1,0 +1,1 @@
+"""Bundled competency framework data files (JSON); read through importlib.resources."""
