@@ -13,6 +13,7 @@ from typing import Any
 from consumers.projection import rebuild_by_folding
 from lrs.storage.base import Contribution, format_stored
 from lrs.xapi.errors import ValidationError
+from lrs.xapi.identity import agent_key
 from lrs.xapi.statements import learner_key
 from lrs.xapi.time import duration_seconds, parse_timestamp
 
@@ -75,6 +76,7 @@ def contribution(statement: dict[str, Any]) -> Contribution:
         "duration": round(duration_seconds(duration), 3) if isinstance(duration, str) else 0.0,
         "courses": courses,
         "registration": context.get("registration"),
+        "team": agent_key(context.get("team")),
     }
     return Contribution(statement["id"], learner_key(statement), data)
 
@@ -123,6 +125,8 @@ def fold(state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
     profile["courses"] = _union(profile["courses"], c["courses"])
     if c["registration"]:
         profile["registrations"] = _union(profile["registrations"], [c["registration"]])
+    if c.get("team"):
+        profile["teams"] = _union(profile.get("teams", []), [c["team"]])
     if c["activity"]:
         activity = profile["activities"].setdefault(
             c["activity"],
@@ -183,6 +187,7 @@ class ProfileReducer:
             "course": state["courses"],
             "last_active": [state["last_activity"]] if state["last_activity"] else [],
             "completed": [state["completed"]],
+            "team": state.get("teams", []),
         }
 
 

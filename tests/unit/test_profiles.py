@@ -397,7 +397,15 @@ def test_index_values() -> None:
         "course": ["http://example.org/course/1"],
         "last_active": ["2024-04-01T00:00:00.000Z"],
         "completed": [2],
+        "team": [],
     }
+
+
+def test_context_team_is_kept_and_indexed() -> None:
+    team = {"objectType": "Group", "mbox": "mailto:class-7a@school.example.org"}
+    profile = fold_all([statement("completed", context={"team": team})])
+    assert profile["teams"] == ["mbox:mailto:class-7a@school.example.org"]
+    assert REDUCER.index(profile)["team"] == ["mbox:mailto:class-7a@school.example.org"]
     empty = profiles._empty(LEARNER)
     assert REDUCER.index(empty) == {"course": [], "last_active": [], "completed": [0]}
 
