@@ -407,7 +407,7 @@ def test_context_team_is_kept_and_indexed() -> None:
     assert profile["teams"] == ["mbox:mailto:class-7a@school.example.org"]
     assert REDUCER.index(profile)["team"] == ["mbox:mailto:class-7a@school.example.org"]
     empty = profiles._empty(LEARNER)
-    assert REDUCER.index(empty) == {"course": [], "last_active": [], "completed": [0]}
+    assert REDUCER.index(empty) == {"course": [], "last_active": [], "completed": [0], "team": []}
 
 
 # order independence and rebuild -------------------------------------------------------------
