@@ -12,7 +12,9 @@ def open_store(url: str) -> Store:
 
         return SQLiteStore(url.removeprefix("sqlite://"))
     if url.startswith(("mongodb://", "mongodb+srv://")):
-        raise ValueError("the MongoDB store is not available yet; use sqlite:///path")
+        from lrs.storage.mongodb import MongoStore
+
+        return MongoStore(url)
     raise ValueError(f"unknown store URL {url!r}: use sqlite:///path or mongodb://host/db")
 
 

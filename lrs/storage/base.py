@@ -8,11 +8,13 @@ tests/contract run unchanged against each. Decisions that must not differ betwee
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from lrs.xapi.errors import Conflict, PreconditionFailed, ValidationError
+from lrs.xapi.statements import Term
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,91 @@ class Store(Protocol):
     def get_credential(self, key: str) -> Credential | None: ...
 
     def close(self) -> None: ...
+
+
+# Order in which a query's filters drive the index lookup: most selective first.
+_DRIVER_ORDER = (
+    Term.REGISTRATION,
+    Term.AGENT,
+    Term.RELATED_AGENT,
+    Term.ACTIVITY,
+    Term.RELATED_ACTIVITY,
+    Term.VERB,
+)
+
+
+def query_terms(query: StatementQuery) -> list[tuple[Term, str]]:
+    """The index terms a statement must carry to match the query, most selective first.
+
+    Shared so that every store reads `related_*` and registration case the same way, and
+    can drive its lookup by the first term.
+    """
+    terms: list[tuple[Term, str]] = []
+    if query.agent is not None:
+        terms.append((Term.RELATED_AGENT if query.related_agents else Term.AGENT, query.agent))
+    if query.verb is not None:
+        terms.append((Term.VERB, query.verb))
+    if query.activity is not None:
+        terms.append(
+            (Term.RELATED_ACTIVITY if query.related_activities else Term.ACTIVITY, query.activity)
+        )
+    if query.registration is not None:
+        terms.append((Term.REGISTRATION, query.registration.lower()))
+    terms.sort(key=lambda term: _DRIVER_ORDER.index(term[0]))
+    return terms
+
+
+class ProjectionTransaction(Protocol):
+    """What `apply_projection_changes` reads and writes, inside one adapter transaction."""
+
+    def load_state(self, key: str) -> dict[str, Any] | None: ...
+
+    def is_retracted(self, statement_id: str) -> bool: ...
+
+    def add_contribution(self, contribution: Contribution) -> bool:
+        """Record a contribution; False when it was recorded already (nothing to fold)."""
+        ...
+
+    def add_retraction(self, statement_id: str) -> bool:
+        """Record a retraction; False when it was recorded already (nothing to rebuild)."""
+        ...
+
+    def retract_contributions(self, statement_id: str) -> Iterable[str]:
+        """Mark the statement's contributions retracted; the keys that had live ones."""
+        ...
+
+    def live_contributions(self, key: str) -> list[Contribution]:
+        """The key's contributions that are not retracted, in the order they were recorded."""
+        ...
+
+
+def apply_projection_changes(
+    reducer: Any, changes: list[Contribution | Retraction], tx: ProjectionTransaction
+) -> dict[str, dict[str, Any] | None]:
+    """Which states a run of changes produces (None: delete the key), whatever the store.
+
+    Kept out of the adapters so that idempotence and retraction-by-rebuild cannot differ
+    between them; each adapter only supplies `tx` and writes the returned states.
+    """
+    states: dict[str, dict[str, Any] | None] = {}
+
+    def state_of(key: str) -> dict[str, Any] | None:
+        if key not in states:
+            states[key] = tx.load_state(key)
+        return states[key]
+
+    for change in changes:
+        if isinstance(change, Contribution):
+            if tx.is_retracted(change.statement_id):
+                continue
+            if tx.add_contribution(change):
+                states[change.key] = reducer.fold(state_of(change.key), change)
+            continue
+        if not tx.add_retraction(change.statement_id):
+            continue
+        for key in tx.retract_contributions(change.statement_id):
+            states[key] = reducer.rebuild(key, tx.live_contributions(key))
+    return states
 
 
 @dataclass(frozen=True)

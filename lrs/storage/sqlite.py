@@ -29,14 +29,15 @@ from lrs.storage.base import (
     StatementPage,
     StatementQuery,
     StateQuery,
+    apply_projection_changes,
     etag_for,
     format_stored,
     parse_stored,
+    query_terms,
 )
 from lrs.xapi import statements as xs
 from lrs.xapi.documents import merge_documents
-from lrs.xapi.errors import Conflict, NotFound, ValidationError
-from lrs.xapi.statements import Term
+from lrs.xapi.errors import NotFound
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS statements (
@@ -93,17 +94,6 @@ CREATE TABLE IF NOT EXISTS credentials (
     secret_hash TEXT NOT NULL, created TEXT NOT NULL
 );
 """
-
-# Order in which a query's filters are tried as the driving index range: most selective first.
-_DRIVER_ORDER = (
-    Term.REGISTRATION,
-    Term.AGENT,
-    Term.RELATED_AGENT,
-    Term.ACTIVITY,
-    Term.RELATED_ACTIVITY,
-    Term.VERB,
-)
-
 
 def _pack_terms(terms: Iterable[tuple[int, int]]) -> bytes:
     return orjson.dumps(sorted(set(terms)))
@@ -275,23 +265,12 @@ class SQLiteStore:
         ]
         ids = [s["id"] for s in prepared]
         existing = self._existing(conn, ids)
-        batch_by_id = {s["id"]: s for s in prepared}
-        for statement, incoming in zip(prepared, write.statements, strict=True):
-            old = existing.get(statement["id"])
-            if old is not None and not xs.same_statement(old, incoming):
-                raise Conflict(
-                    f"statement {statement['id']} is stored already with different content", "id"
-                )
-        for statement in prepared:
-            target = xs.statement_ref_target(statement) if xs.is_voiding(statement) else None
-            if target is None:
-                continue
-            in_batch = batch_by_id.get(target)
+        stored_voiding: set[str] = set()
+        for target in xs.voiding_targets(prepared):
             row = conn.execute("SELECT voiding FROM statements WHERE id = ?", (target,)).fetchone()
-            if (row is not None and row[0]) or (in_batch is not None and xs.is_voiding(in_batch)):
-                raise ValidationError(
-                    f"statement {target} is a voiding statement and cannot be voided", "object.id"
-                )
+            if row is not None and row[0]:
+                stored_voiding.add(target)
+        xs.check_batch(prepared, write.statements, existing, stored_voiding)
         for statement in prepared:
             if statement["id"] not in existing:
                 self._insert(conn, statement, stored, write.credential)
@@ -461,24 +440,12 @@ class SQLiteStore:
 
     def query_statements(self, query: StatementQuery) -> StatementPage:
         conn = self._reader()
-        filters: list[tuple[int, str]] = []
-        if query.agent is not None:
-            filters.append((Term.RELATED_AGENT if query.related_agents else Term.AGENT, query.agent))
-        if query.verb is not None:
-            filters.append((Term.VERB, query.verb))
-        if query.activity is not None:
-            filters.append(
-                (Term.RELATED_ACTIVITY if query.related_activities else Term.ACTIVITY, query.activity)
-            )
-        if query.registration is not None:
-            filters.append((Term.REGISTRATION, query.registration.lower()))
         resolved: list[tuple[int, int]] = []
-        for kind, value in filters:
+        for kind, value in query_terms(query):  # most selective first: resolved[0] drives
             term = self._lookup_term(conn, value)
             if term is None:
                 return StatementPage([], None)
             resolved.append((int(kind), term))
-        resolved.sort(key=lambda f: _DRIVER_ORDER.index(Term(f[0])))
 
         low, high = self._seq_bounds(conn, query)
         if query.cursor is not None:
@@ -639,58 +606,7 @@ class SQLiteStore:
     def apply_changes(self, reducer: Any, changes: list[Contribution | Retraction]) -> None:
         name = reducer.name
         with self._transaction() as conn:
-            states: dict[str, dict[str, Any] | None] = {}
-
-            def state_of(key: str) -> dict[str, Any] | None:
-                if key not in states:
-                    row = conn.execute(
-                        "SELECT state FROM states WHERE projection = ? AND key = ?", (name, key)
-                    ).fetchone()
-                    states[key] = None if row is None else orjson.loads(row[0])
-                return states[key]
-
-            for change in changes:
-                if isinstance(change, Contribution):
-                    if conn.execute(
-                        "SELECT 1 FROM retractions WHERE projection = ? AND statement_id = ?",
-                        (name, change.statement_id),
-                    ).fetchone():
-                        continue
-                    inserted = conn.execute(
-                        "INSERT OR IGNORE INTO contributions(projection, statement_id, key, data)"
-                        " VALUES (?,?,?,?)",
-                        (name, change.statement_id, change.key, orjson.dumps(change.data)),
-                    ).rowcount
-                    if inserted:
-                        states[change.key] = reducer.fold(state_of(change.key), change)
-                    continue
-                if not conn.execute(
-                    "INSERT OR IGNORE INTO retractions(projection, statement_id) VALUES (?,?)",
-                    (name, change.statement_id),
-                ).rowcount:
-                    continue
-                keys = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT DISTINCT key FROM contributions"
-                        " WHERE projection = ? AND statement_id = ? AND voided = 0",
-                        (name, change.statement_id),
-                    )
-                ]
-                conn.execute(
-                    "UPDATE contributions SET voided = 1 WHERE projection = ? AND statement_id = ?",
-                    (name, change.statement_id),
-                )
-                for key in keys:
-                    remaining = [
-                        Contribution(sid, key, orjson.loads(data))
-                        for sid, data in conn.execute(
-                            "SELECT statement_id, data FROM contributions"
-                            " WHERE projection = ? AND key = ? AND voided = 0 ORDER BY n",
-                            (name, key),
-                        )
-                    ]
-                    states[key] = reducer.rebuild(key, remaining)
+            states = apply_projection_changes(reducer, changes, _SQLiteProjection(conn, name))
             for key, state in states.items():
                 conn.execute(
                     "DELETE FROM state_index WHERE projection = ? AND key = ?", (name, key)
@@ -760,3 +676,73 @@ class SQLiteStore:
         if row is None:
             return None
         return Credential(row[0], row[1], tuple(row[2].split()), row[3], row[4])
+
+
+class _SQLiteProjection:
+    """`ProjectionTransaction` on the writer connection, inside `apply_changes`' transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+        self.conn = conn
+        self.name = name
+
+    def load_state(self, key: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT state FROM states WHERE projection = ? AND key = ?", (self.name, key)
+        ).fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    def is_retracted(self, statement_id: str) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM retractions WHERE projection = ? AND statement_id = ?",
+                (self.name, statement_id),
+            ).fetchone()
+            is not None
+        )
+
+    def add_contribution(self, contribution: Contribution) -> bool:
+        return bool(
+            self.conn.execute(
+                "INSERT OR IGNORE INTO contributions(projection, statement_id, key, data)"
+                " VALUES (?,?,?,?)",
+                (
+                    self.name,
+                    contribution.statement_id,
+                    contribution.key,
+                    orjson.dumps(contribution.data),
+                ),
+            ).rowcount
+        )
+
+    def add_retraction(self, statement_id: str) -> bool:
+        return bool(
+            self.conn.execute(
+                "INSERT OR IGNORE INTO retractions(projection, statement_id) VALUES (?,?)",
+                (self.name, statement_id),
+            ).rowcount
+        )
+
+    def retract_contributions(self, statement_id: str) -> list[str]:
+        keys = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT DISTINCT key FROM contributions"
+                " WHERE projection = ? AND statement_id = ? AND voided = 0",
+                (self.name, statement_id),
+            )
+        ]
+        self.conn.execute(
+            "UPDATE contributions SET voided = 1 WHERE projection = ? AND statement_id = ?",
+            (self.name, statement_id),
+        )
+        return keys
+
+    def live_contributions(self, key: str) -> list[Contribution]:
+        return [
+            Contribution(sid, key, orjson.loads(data))
+            for sid, data in self.conn.execute(
+                "SELECT statement_id, data FROM contributions"
+                " WHERE projection = ? AND key = ? AND voided = 0 ORDER BY n",
+                (self.name, key),
+            )
+        ]

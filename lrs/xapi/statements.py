@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from enum import IntEnum
 from typing import Any
 
+from lrs.xapi.errors import Conflict, ValidationError
 from lrs.xapi.identity import agent_key, ifi_only
 
 VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
@@ -114,6 +115,43 @@ def is_voiding(statement: dict[str, Any]) -> bool:
     return (statement.get("verb") or {}).get("id") == VOIDED_VERB and statement_ref_target(
         statement
     ) is not None
+
+
+def voiding_targets(prepared: list[dict[str, Any]]) -> list[str]:
+    """Ids the batch voids: a store looks these up to tell `check_batch` which are voiding."""
+    return [
+        target
+        for statement in prepared
+        if is_voiding(statement) and (target := statement_ref_target(statement)) is not None
+    ]
+
+
+def check_batch(
+    prepared: list[dict[str, Any]],
+    incoming: list[dict[str, Any]],
+    existing: Mapping[str, dict[str, Any]],
+    stored_voiding: Collection[str],
+) -> None:
+    """Refuse a whole batch before any of it is written, with the same error in every store.
+
+    `prepared` are the batch's statements as `prepare` completed them, `incoming` the same
+    statements as the client sent them; `existing` maps the batch's ids that are stored
+    already to their stored JSON; `stored_voiding` holds the `voiding_targets` that are
+    stored voiding statements.
+    """
+    for statement, sent in zip(prepared, incoming, strict=True):
+        old = existing.get(statement["id"])
+        if old is not None and not same_statement(old, sent):
+            raise Conflict(
+                f"statement {statement['id']} is stored already with different content", "id"
+            )
+    batch_by_id = {s["id"]: s for s in prepared}
+    for target in voiding_targets(prepared):
+        in_batch = batch_by_id.get(target)
+        if target in stored_voiding or (in_batch is not None and is_voiding(in_batch)):
+            raise ValidationError(
+                f"statement {target} is a voiding statement and cannot be voided", "object.id"
+            )
 
 
 def _agents_in(obj: Any) -> Iterator[str]:

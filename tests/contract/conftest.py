@@ -1,25 +1,59 @@
-"""Every storage adapter runs the same contract tests; add an adapter to ADAPTERS."""
+"""Every storage adapter runs the same contract tests; add an adapter to ADAPTERS.
+
+An adapter factory gets the test's request (to ask for server fixtures only when that
+adapter runs) and a fresh temporary directory, and returns an empty store.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pymongo import MongoClient
 
 from lrs.storage.base import Store
+from lrs.storage.mongodb import MongoStore
 from lrs.storage.sqlite import SQLiteStore
+from tests.servers import MongoServer
 
 
-def _sqlite(tmp_path: Path) -> Store:
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
+    """One SecantusDB per test process (each xdist worker has its own, on its own port)."""
+    with MongoServer(tmp_path_factory.mktemp("secantus") / "data") as server:
+        yield server
+
+
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return SQLiteStore(tmp_path / "contract.db", synchronous="OFF")
 
 
-ADAPTERS = {"sqlite": _sqlite}
+def _mongodb(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A fresh database per test on the shared server, dropped afterwards."""
+    server: MongoServer = request.getfixturevalue("mongo_server")
+    url = server.url(f"contract_{uuid.uuid4().hex[:16]}")
+
+    def drop() -> None:
+        client: MongoClient[dict[str, object]] = MongoClient(url)
+        try:
+            client.drop_database(client.get_default_database())
+        finally:
+            client.close()
+
+    request.addfinalizer(drop)
+    return MongoStore(url)
+
+
+ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
+    "sqlite": _sqlite,
+    "mongodb": _mongodb,
+}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    adapter = ADAPTERS[request.param](tmp_path)
+    adapter = ADAPTERS[request.param](request, tmp_path)
     yield adapter
     adapter.close()

@@ -1,0 +1,913 @@
+"""The scaled-out store: MongoDB (a replica set: multi-document transactions need one).
+
+Several API processes may write at once, each with its own `MongoStore`. What SQLite gets
+from its single writer, this adapter gets from the database:
+
+* A batch is one multi-document transaction, committed with `w="majority", j=True`, so the
+  API answers only once the batch is journaled on a majority (a kill -9 loses nothing
+  acknowledged). Whatever one writer reads to decide something (is the target stored? is it
+  voiding? which statements target this one?) is paired with a write to the same document,
+  so two writers deciding from each other's absence always collide (WriteConflict) and one
+  of them is retried by `with_transaction`: see `_save_batch`.
+* `seq` (the log and cursor position) comes from a counter document, incremented outside
+  the transaction by the batch size so writers do not queue behind one another. Seqs
+  therefore commit out of order (and a failed batch leaves a gap); readers only look below
+  a *settled* watermark, computed from a small collection of writes in flight (`_settled`),
+  so a cursor or a log consumer never steps past a seq that commits later.
+* Statements are kept as the stored JSON bytes (orjson) in a binary field, never as a BSON
+  document: extension keys are IRIs with dots, and may contain `$`. The other fields exist
+  for queries only.
+
+Collections (all created with their indexes at start, idempotently):
+
+statements      _id = statement id; seq, stored, voided, voiding, ref_target (only when the
+                object is a StatementRef), credential, learner, terms (["<Term>:<value>"]),
+                published, referenced (bumped by each statement that targets this one),
+                data (stored JSON). A document with no `data` is a placeholder for a statement
+                that was targeted before it arrived (see `_save_batch`); queries never see it.
+                Indexes: (terms, seq), (seq) unique, (stored), (ref_target) sparse,
+                (credential, seq), (published, seq) partial on published = false.
+counters        {_id: "statements", value}: the last seq handed out.
+writes          the batches in flight: {_id, floor, stored, at}; a batch deletes its own
+                document inside its transaction.
+attachments     {_id: sha2, content_type, length, chunks} and attachment_chunks
+                {_id: "<sha2>:<n>", data}: written inside the batch's transaction (GridFS
+                cannot be), in chunks well under the 16 MiB document limit.
+activities      {_id: activity id, definition (JSON bytes)}: the merged canonical definition.
+agent_names     {key, name, since}, unique (key, name).
+documents       {kind, scope, doc_id, content, content_type, etag, updated}, unique
+                (kind, scope, doc_id).
+contributions   {projection, statement_id, key, data, voided}, unique (projection,
+                statement_id, key); (projection, key, voided).
+retractions     {projection, statement_id}, unique.
+states          {projection, key, state, idx: [{f, v}]}, unique (projection, key);
+                (projection, idx.f, idx.v).
+offsets         {_id: consumer, position}; credentials {_id: key, ...}.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import orjson
+from bson import Binary, ObjectId
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference, ReplaceOne, UpdateOne
+from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from lrs.storage.base import (
+    Attachment,
+    Contribution,
+    Credential,
+    Document,
+    LogRecord,
+    Preconditions,
+    Retraction,
+    StatementPage,
+    StatementQuery,
+    StateQuery,
+    apply_projection_changes,
+    etag_for,
+    format_stored,
+    parse_stored,
+    query_terms,
+)
+from lrs.xapi import statements as xs
+from lrs.xapi.documents import merge_documents
+from lrs.xapi.errors import NotFound
+from lrs.xapi.statements import Term
+
+T = TypeVar("T")
+
+# Journaled on a majority before the API answers: SERVICES.md, kill -9 loses unjournaled writes.
+DURABLE = WriteConcern(w="majority", j=True)
+_COUNTER = "statements"
+_CHUNK = 8 * 1024 * 1024  # attachment chunk: half the BSON document limit
+
+
+class WriteExpired(RuntimeError):
+    """A batch stayed in flight longer than `write_timeout`; readers stopped waiting for it.
+
+    Its transaction is refused so that it can never become visible behind a watermark that
+    readers already moved past. Nothing was stored: the client may send the batch again.
+    """
+
+
+def _term(kind: Term | int, value: str) -> str:
+    return f"{int(kind)}:{value}"
+
+
+def _chain_terms(bases: dict[str, set[str]], links: dict[str, str | None]) -> dict[str, set[str]]:
+    """Each statement's terms: its own and those of every statement down its target chain.
+
+    The fixpoint SQLite reaches one insert at a time (inherit the target's terms, push your
+    own to whoever targets you), computed for a whole batch. `bases` holds the graph the
+    batch touches; a chain that leaves it adds nothing, because a stored statement's terms
+    already include those of its stored target. Chains may loop (ids are client-chosen).
+    """
+    terms: dict[str, set[str]] = {}
+    for start in bases:
+        union: set[str] = set()
+        node: str | None = start
+        seen: set[str] = set()
+        while node is not None and node in bases and node not in seen:
+            seen.add(node)
+            union |= bases[node]
+            node = links.get(node)
+        terms[start] = union
+    return terms
+
+
+class MongoStore:
+    """`Store` on MongoDB. `url` is a MongoDB connection string naming the database.
+
+    `clock_skew` is how far the clocks of the API hosts may disagree (NTP); `write_timeout`
+    is how long a batch may stay in flight before readers stop holding the watermark for it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock_skew: timedelta = timedelta(milliseconds=100),
+        write_timeout: float = 60.0,
+    ) -> None:
+        self._client: MongoClient[dict[str, Any]] = MongoClient(url)
+        self._db = self._client.get_default_database(
+            default="lrs",
+            write_concern=DURABLE,
+            read_concern=ReadConcern("majority"),
+            read_preference=ReadPreference.PRIMARY,
+        )
+        db = self._db
+        self._statements: Collection[dict[str, Any]] = db["statements"]
+        self._counters: Collection[dict[str, Any]] = db["counters"]
+        self._writes: Collection[dict[str, Any]] = db["writes"]
+        self._attachments: Collection[dict[str, Any]] = db["attachments"]
+        self._chunks: Collection[dict[str, Any]] = db["attachment_chunks"]
+        self._activities: Collection[dict[str, Any]] = db["activities"]
+        self._names: Collection[dict[str, Any]] = db["agent_names"]
+        self._documents: Collection[dict[str, Any]] = db["documents"]
+        self._contributions: Collection[dict[str, Any]] = db["contributions"]
+        self._retractions: Collection[dict[str, Any]] = db["retractions"]
+        self._states: Collection[dict[str, Any]] = db["states"]
+        self._offsets: Collection[dict[str, Any]] = db["offsets"]
+        self._credentials: Collection[dict[str, Any]] = db["credentials"]
+        self._clock_skew = clock_skew
+        self._write_timeout = write_timeout
+        self._lock = threading.Lock()
+        self._last_stored = ""
+        self._seq_mark = 0  # every seq at or below it is committed or abandoned
+        self._stored_mark = ""  # the last consistent_through this process answered
+        self._create_indexes()
+        try:  # before any batch: concurrent first upserts of one document may fail
+            self._counters.update_one(
+                {"_id": _COUNTER}, {"$setOnInsert": {"value": 0}}, upsert=True
+            )
+        except DuplicateKeyError:  # another process created it at the same moment
+            pass
+
+    def _create_indexes(self) -> None:
+        s = self._statements
+        s.create_index([("terms", ASCENDING), ("seq", ASCENDING)], name="terms_seq")
+        s.create_index(
+            [("seq", ASCENDING)],
+            name="seq",
+            unique=True,
+            partialFilterExpression={"seq": {"$exists": True}},  # placeholders have none
+        )
+        s.create_index([("stored", ASCENDING)], name="stored")
+        s.create_index([("ref_target", ASCENDING)], name="ref_target", sparse=True)
+        s.create_index([("credential", ASCENDING), ("seq", ASCENDING)], name="credential_seq")
+        s.create_index(
+            [("published", ASCENDING), ("seq", ASCENDING)],
+            name="unpublished_seq",
+            partialFilterExpression={"published": False},
+        )
+        self._names.create_index([("key", ASCENDING), ("name", ASCENDING)], unique=True)
+        self._documents.create_index(
+            [("kind", ASCENDING), ("scope", ASCENDING), ("doc_id", ASCENDING)], unique=True
+        )
+        self._contributions.create_index(
+            [("projection", ASCENDING), ("statement_id", ASCENDING), ("key", ASCENDING)],
+            unique=True,
+        )
+        self._contributions.create_index(
+            [("projection", ASCENDING), ("key", ASCENDING), ("voided", ASCENDING)]
+        )
+        self._retractions.create_index(
+            [("projection", ASCENDING), ("statement_id", ASCENDING)], unique=True
+        )
+        self._states.create_index([("projection", ASCENDING), ("key", ASCENDING)], unique=True)
+        self._states.create_index(
+            [("projection", ASCENDING), ("idx.f", ASCENDING), ("idx.v", ASCENDING)]
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _transaction(self, work: Callable[[ClientSession], T]) -> T:
+        """Run `work` in one transaction; `with_transaction` retries it on write conflicts."""
+        with self._client.start_session() as session:
+            return session.with_transaction(
+                work,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=DURABLE,
+                read_preference=ReadPreference.PRIMARY,
+            )
+
+    def _now_stored(self) -> str:
+        """Stored times never go backwards in this process, even if the wall clock does."""
+        with self._lock:
+            self._last_stored = max(format_stored(datetime.now(UTC)), self._last_stored)
+            return self._last_stored
+
+    # writes in flight ------------------------------------------------------------------------
+    def _begin_write(self) -> tuple[ObjectId, str]:
+        """Announce a batch before it takes seqs or a stored time; return (token, stored).
+
+        `floor` is the counter read now, so below every seq the batch will take (a stale
+        value would be as safe, but would hold readers back further); the batch's stored
+        time is taken after the announcement is durable, so it is not earlier than the
+        announced one. `_settled` relies on both.
+        """
+        token = ObjectId()
+        floor = self._read_counter()
+        self._writes.insert_one(
+            {"_id": token, "floor": floor, "stored": self._now_stored(), "at": time.time()}
+        )
+        return token, self._now_stored()
+
+    def _read_counter(self) -> int:
+        counter = self._counters.find_one({"_id": _COUNTER})
+        return 0 if counter is None else int(counter["value"])
+
+    def _allocate(self, count: int) -> int:
+        """Take `count` consecutive seqs; return the first. Outside any transaction, so
+        concurrent writers never conflict on the counter."""
+        counter = self._counters.find_one_and_update(
+            {"_id": _COUNTER}, {"$inc": {"value": count}}, upsert=True, return_document=True
+        )
+        return int(counter["value"]) - count + 1
+
+    def _settled(self) -> tuple[int, str]:
+        """(seq, stored) such that nothing at or below either can still appear.
+
+        Read the clock, then the counter, then the writes in flight: a batch that is not in
+        flight any more has committed (it deletes its announcement in its transaction) or
+        been given up; one announced after this read takes a seq above the counter value
+        read here and a stored time after this clock reading (up to `clock_skew` between
+        hosts). Announcements older than `write_timeout` are deleted, which makes their
+        transactions fail (`WriteExpired`) instead of committing late. Both marks only move
+        forward in this process: a settled seq stays settled.
+        """
+        now = datetime.now(UTC)
+        seq = self._read_counter()
+        pending = list(self._writes.find({}, {"floor": 1, "stored": 1, "at": 1}))
+        expired = [w["_id"] for w in pending if w["at"] < time.time() - self._write_timeout]
+        if expired:
+            self._writes.delete_many({"_id": {"$in": expired}})
+            pending = [w for w in pending if w["_id"] not in expired]
+        seq = min([seq] + [int(w["floor"]) for w in pending])
+        stored = min(
+            [format_stored(now - self._clock_skew)]
+            + [
+                format_stored(parse_stored(w["stored"]) - timedelta(milliseconds=1))
+                for w in pending
+            ]
+        )
+        with self._lock:
+            self._seq_mark = max(self._seq_mark, seq)
+            self._stored_mark = max(self._stored_mark, stored)
+            return self._seq_mark, self._stored_mark
+
+    # statements ------------------------------------------------------------------------------
+    def save_statements(
+        self,
+        statements: list[dict[str, Any]],
+        *,
+        authority: dict[str, Any],
+        credential: str,
+        version: str,
+        attachments: list[Attachment],
+    ) -> list[str]:
+        """Announce, take seqs, then write everything in one transaction (see the module)."""
+        if not statements and not attachments:
+            return []
+        token, stored = self._begin_write()
+        try:
+            prepared = [
+                xs.prepare(s, stored=stored, authority=authority, version=version)
+                for s in statements
+            ]
+            first = self._allocate(len(prepared)) if prepared else 0
+            return self._transaction(
+                lambda session: self._save_batch(
+                    session, token, prepared, statements, first, credential, attachments
+                )
+            )
+        except BaseException:
+            try:  # a committed batch deleted it already; an unreachable server expires it
+                self._writes.delete_one({"_id": token})
+            except PyMongoError:
+                pass
+            raise
+
+    def _save_batch(
+        self,
+        session: ClientSession,
+        token: ObjectId,
+        prepared: list[dict[str, Any]],
+        incoming: list[dict[str, Any]],
+        first: int,
+        credential: str,
+        attachments: list[Attachment],
+    ) -> list[str]:
+        """One attempt at the batch's transaction; may run again after a write conflict.
+
+        Decisions about other statements (voiding, terms inherited through StatementRefs)
+        are made from reads, so each is paired with a write to the document read:
+        a statement targeting an absent one upserts a placeholder with the target's id (the
+        target's own insert then collides with it), and one targeting a stored statement
+        bumps that statement's `referenced` (colliding with term propagation into it).
+        """
+        statements = self._statements
+        if not self._writes.delete_one({"_id": token}, session=session).deleted_count:
+            raise WriteExpired("the batch took longer than the write timeout; send it again")
+        ids = [s["id"] for s in prepared]
+        found = {
+            d["_id"]: d
+            for d in statements.find({"_id": {"$in": list(set(ids))}}, {"data": 1}, session=session)
+            if "data" in d
+        }
+        existing = {sid: orjson.loads(d["data"]) for sid, d in found.items()}
+        targets = {t for s in prepared if (t := xs.statement_ref_target(s)) is not None}
+        stored_targets = {
+            d["_id"]: d
+            for d in statements.find(
+                {"_id": {"$in": list(targets)}, "data": {"$exists": True}},
+                {"voiding": 1, "terms": 1, "ref_target": 1},
+                session=session,
+            )
+        }
+        stored_voiding = {t for t, d in stored_targets.items() if d.get("voiding")}
+        xs.check_batch(prepared, incoming, existing, stored_voiding)
+
+        new = [s for s in prepared if s["id"] not in existing]
+        seqs = {s["id"]: first + i for i, s in enumerate(prepared)}
+        new_ids = {s["id"] for s in new}
+        target_of = {s["id"]: xs.statement_ref_target(s) for s in new}
+        voided_by_batch = set(xs.voiding_targets(new))
+        own_terms = {s["id"]: {_term(k, v) for k, v in xs.index_terms(s)} for s in new}
+
+        # The StatementRef graph the batch touches: the new statements, their stored targets,
+        # and every stored statement whose chain of targets reaches a new one (found upwards).
+        bases = {t: set(d["terms"]) for t, d in stored_targets.items()}
+        links = {t: d.get("ref_target") for t, d in stored_targets.items()}
+        bases.update(own_terms)
+        links.update(target_of)
+        stored_voiders: set[str] = set()  # new statements voided by a stored statement
+        expanded = set(new_ids)
+        frontier = sorted(new_ids)
+        while frontier:
+            following: list[str] = []
+            for ref in statements.find(
+                {"ref_target": {"$in": frontier}},
+                {"ref_target": 1, "voiding": 1, "terms": 1},
+                session=session,
+            ):
+                rid = ref["_id"]
+                if ref["ref_target"] in new_ids and ref.get("voiding"):
+                    stored_voiders.add(ref["ref_target"])
+                bases.setdefault(rid, set(ref["terms"]))
+                links[rid] = ref["ref_target"]
+                if rid not in expanded:
+                    expanded.add(rid)
+                    following.append(rid)
+            frontier = following
+        terms = _chain_terms(bases, links)
+        additions = {
+            sid: terms[sid] - base
+            for sid, base in bases.items()
+            if sid not in new_ids and terms[sid] - base
+        }
+
+        touches = [
+            UpdateOne({"_id": t}, {"$inc": {"referenced": 1}}, upsert=True)
+            for t in sorted({t for t in target_of.values() if t is not None} - new_ids)
+        ]
+        if touches:
+            statements.bulk_write(touches, ordered=False, session=session)
+        void_stored = sorted(voided_by_batch & stored_targets.keys())
+        if void_stored:
+            statements.update_many(
+                {"_id": {"$in": void_stored}, "voiding": False},
+                {"$set": {"voided": True}},
+                session=session,
+            )
+        if new:
+            writes = []
+            for s in new:
+                sid = s["id"]
+                voiding = xs.is_voiding(s)
+                doc: dict[str, Any] = {
+                    "seq": seqs[sid],
+                    "stored": s["stored"],
+                    "voided": not voiding and (sid in voided_by_batch or sid in stored_voiders),
+                    "voiding": voiding,
+                    "credential": credential,
+                    "learner": xs.learner_key(s),
+                    "terms": sorted(terms[sid]),
+                    "published": False,
+                    "data": Binary(orjson.dumps(s)),
+                }
+                if target_of[sid] is not None:
+                    doc["ref_target"] = target_of[sid]
+                writes.append(ReplaceOne({"_id": sid}, doc, upsert=True))
+            statements.bulk_write(writes, session=session)
+        if additions:
+            statements.bulk_write(
+                [
+                    UpdateOne({"_id": rid}, {"$addToSet": {"terms": {"$each": sorted(add)}}})
+                    for rid, add in additions.items()
+                ],
+                ordered=False,
+                session=session,
+            )
+        self._merge_activities(session, new)
+        names = sorted(
+            {
+                (key, agent["name"])
+                for s in new
+                for key, agent in xs.agents_named(s)
+                if isinstance(agent.get("name"), str)
+            }
+        )
+        if names:
+            self._names.bulk_write(
+                [
+                    UpdateOne(
+                        {"key": key, "name": name},
+                        {"$setOnInsert": {"since": prepared[0]["stored"]}},
+                        upsert=True,
+                    )
+                    for key, name in names
+                ],
+                ordered=False,
+                session=session,
+            )
+        self._save_attachments(session, attachments)
+        return ids
+
+    def _merge_activities(self, session: ClientSession, new: list[dict[str, Any]]) -> None:
+        """Merge every definition in statement order; write only definitions that changed."""
+        definitions = [d for s in new for d in xs.activity_definitions(s)]
+        if not definitions:
+            return
+        current = {
+            d["_id"]: orjson.loads(d["definition"])
+            for d in self._activities.find(
+                {"_id": {"$in": list({aid for aid, _ in definitions})}}, session=session
+            )
+        }
+        merged = dict(current)
+        for activity_id, definition in definitions:
+            merged[activity_id] = xs.merge_definition(merged.get(activity_id), definition)
+        changed = [aid for aid, d in merged.items() if current.get(aid) != d]
+        if changed:
+            self._activities.bulk_write(
+                [
+                    ReplaceOne(
+                        {"_id": aid},
+                        {"definition": Binary(orjson.dumps(merged[aid]))},
+                        upsert=True,
+                    )
+                    for aid in changed
+                ],
+                ordered=False,
+                session=session,
+            )
+
+    def _save_attachments(self, session: ClientSession, attachments: list[Attachment]) -> None:
+        """Content-addressed and immutable: the first stored copy of a hash is kept."""
+        unique = {a.sha2: a for a in reversed(attachments)}
+        if not unique:
+            return
+        have = {
+            d["_id"]
+            for d in self._attachments.find(
+                {"_id": {"$in": list(unique)}}, {"_id": 1}, session=session
+            )
+        }
+        for sha2, attachment in unique.items():
+            if sha2 in have:
+                continue
+            data = attachment.data
+            count = (len(data) + _CHUNK - 1) // _CHUNK
+            if count:
+                self._chunks.bulk_write(
+                    [
+                        ReplaceOne(
+                            {"_id": f"{sha2}:{n}"},
+                            {"data": Binary(data[n * _CHUNK : (n + 1) * _CHUNK])},
+                            upsert=True,
+                        )
+                        for n in range(count)
+                    ],
+                    session=session,
+                )
+            self._attachments.replace_one(
+                {"_id": sha2},
+                {"content_type": attachment.content_type, "length": len(data), "chunks": count},
+                upsert=True,
+                session=session,
+            )
+
+    def get_statement(self, statement_id: str, *, voided: bool) -> bytes | None:
+        doc = self._statements.find_one(
+            {"_id": statement_id.lower(), "voided": voided}, {"data": 1}
+        )
+        return None if doc is None else bytes(doc["data"])
+
+    def query_statements(self, query: StatementQuery) -> StatementPage:
+        """Pages by seq, below the settled watermark; since/until filter on `stored` itself,
+        which is not in seq order across processes."""
+        high, _ = self._settled()
+        low = 0
+        if query.cursor is not None:
+            if query.ascending:
+                low = max(low, query.cursor + 1)
+            else:
+                high = min(high, query.cursor - 1)
+        selector: dict[str, Any] = {"seq": {"$gte": low, "$lte": high}, "voided": False}
+        terms = [_term(kind, value) for kind, value in query_terms(query)]
+        if len(terms) == 1:
+            selector["terms"] = terms[0]
+        elif terms:
+            selector["terms"] = {"$all": terms}  # the first, most selective, drives the index
+        if query.authority is not None:
+            selector["credential"] = query.authority
+        stored: dict[str, str] = {}
+        if query.since is not None:
+            stored["$gt"] = query.since
+        if query.until is not None:
+            stored["$lte"] = query.until
+        if stored:
+            selector["stored"] = stored
+        rows = list(
+            self._statements.find(selector, {"seq": 1, "data": 1})
+            .sort("seq", ASCENDING if query.ascending else DESCENDING)
+            .limit(query.limit + 1)
+        )
+        if len(rows) > query.limit:
+            rows = rows[: query.limit]
+            return StatementPage([bytes(r["data"]) for r in rows], int(rows[-1]["seq"]))
+        return StatementPage([bytes(r["data"]) for r in rows], None)
+
+    def get_attachments(self, sha2s: list[str]) -> list[Attachment]:
+        if not sha2s:
+            return []
+        found: list[Attachment] = []
+        metas = {d["_id"]: d for d in self._attachments.find({"_id": {"$in": list(set(sha2s))}})}
+        for sha2 in dict.fromkeys(sha2s):
+            meta = metas.get(sha2)
+            if meta is None:
+                continue
+            names = [f"{sha2}:{n}" for n in range(int(meta["chunks"]))]
+            chunks = {
+                d["_id"]: bytes(d["data"]) for d in self._chunks.find({"_id": {"$in": names}})
+            }
+            found.append(
+                Attachment(sha2, meta["content_type"], b"".join(chunks[name] for name in names))
+            )
+        return found
+
+    def consistent_through(self) -> str:
+        """Every statement stored at or before this time is visible now, whichever process
+        stored it: the earliest stored time of the batches in flight (minus 1 ms), or now
+        minus `clock_skew` when none is (see `_settled`)."""
+        return self._settled()[1]
+
+    def get_activity(self, activity_id: str) -> dict[str, Any] | None:
+        doc = self._activities.find_one({"_id": activity_id})
+        return None if doc is None else orjson.loads(doc["definition"])
+
+    def get_agent_names(self, key: str) -> list[str]:
+        return [d["name"] for d in self._names.find({"key": key}).sort("name", ASCENDING)]
+
+    # the log and the outbox ------------------------------------------------------------------
+    def read_log(self, after: int, limit: int) -> list[LogRecord]:
+        """Only below the settled watermark, so a consumer's offset never passes a statement
+        that commits later."""
+        high, _ = self._settled()
+        rows = (
+            self._statements.find(
+                {"seq": {"$gt": after, "$lte": high}}, {"seq": 1, "learner": 1, "data": 1}
+            )
+            .sort("seq", ASCENDING)
+            .limit(limit)
+        )
+        return [LogRecord(int(r["seq"]), r["learner"], bytes(r["data"])) for r in rows]
+
+    def unpublished(self, limit: int) -> list[LogRecord]:
+        """A flag per statement, not a high-water mark: seqs commit out of order here."""
+        rows = (
+            self._statements.find({"published": False}, {"seq": 1, "learner": 1, "data": 1})
+            .sort("seq", ASCENDING)
+            .limit(limit)
+        )
+        return [LogRecord(int(r["seq"]), r["learner"], bytes(r["data"])) for r in rows]
+
+    def mark_published(self, records: list[LogRecord]) -> None:
+        if records:
+            self._statements.update_many(
+                {"seq": {"$in": [r.offset for r in records]}}, {"$set": {"published": True}}
+            )
+
+    def reset_published(self) -> None:
+        self._statements.update_many({"published": True}, {"$set": {"published": False}})
+
+    def get_offset(self, consumer: str) -> int:
+        doc = self._offsets.find_one({"_id": consumer})
+        return 0 if doc is None else int(doc["position"])
+
+    def set_offset(self, consumer: str, offset: int) -> None:
+        self._offsets.update_one({"_id": consumer}, {"$max": {"position": offset}}, upsert=True)
+
+    # documents -------------------------------------------------------------------------------
+    def _read_document(
+        self, kind: str, scope: str, doc_id: str, session: ClientSession | None = None
+    ) -> Document | None:
+        doc = self._documents.find_one(
+            {"kind": kind, "scope": scope, "doc_id": doc_id}, session=session
+        )
+        if doc is None:
+            return None
+        return Document(bytes(doc["content"]), doc["content_type"], doc["etag"], doc["updated"])
+
+    def get_document(self, kind: str, scope: str, doc_id: str) -> Document | None:
+        return self._read_document(kind, scope, doc_id)
+
+    def list_documents(self, kind: str, scope: str, since: str | None) -> list[str]:
+        selector: dict[str, Any] = {"kind": kind, "scope": scope}
+        if since is not None:
+            selector["updated"] = {"$gt": since}
+        rows = self._documents.find(selector, {"doc_id": 1}).sort("doc_id", ASCENDING)
+        return [r["doc_id"] for r in rows]
+
+    def put_document(
+        self,
+        kind: str,
+        scope: str,
+        doc_id: str,
+        content: bytes,
+        content_type: str,
+        *,
+        merge: bool,
+        preconditions: Preconditions,
+    ) -> Document:
+        """Read, check and write in one transaction: a concurrent write to the same document
+        conflicts, and the retry checks the preconditions against what it wrote."""
+
+        def work(session: ClientSession) -> Document:
+            current = self._read_document(kind, scope, doc_id, session)
+            preconditions.check(current)
+            body, body_type = content, content_type
+            if merge:
+                body = merge_documents(
+                    current.content if current else None,
+                    current.content_type if current else None,
+                    content,
+                    content_type,
+                )
+                body_type = "application/json"
+            document = Document(body, body_type, etag_for(body), self._now_stored())
+            self._documents.replace_one(
+                {"kind": kind, "scope": scope, "doc_id": doc_id},
+                {
+                    "kind": kind,
+                    "scope": scope,
+                    "doc_id": doc_id,
+                    "content": Binary(document.content),
+                    "content_type": document.content_type,
+                    "etag": document.etag,
+                    "updated": document.updated,
+                },
+                upsert=True,
+                session=session,
+            )
+            return document
+
+        return self._transaction(work)
+
+    def delete_document(
+        self, kind: str, scope: str, doc_id: str, preconditions: Preconditions
+    ) -> None:
+        def work(session: ClientSession) -> None:
+            current = self._read_document(kind, scope, doc_id, session)
+            preconditions.check(current)
+            if current is None:
+                raise NotFound("no such document", "stateId" if kind == "state" else "profileId")
+            self._documents.delete_one(
+                {"kind": kind, "scope": scope, "doc_id": doc_id}, session=session
+            )
+
+        self._transaction(work)
+
+    def delete_documents(self, kind: str, scope: str) -> None:
+        self._transaction(
+            lambda session: self._documents.delete_many(
+                {"kind": kind, "scope": scope}, session=session
+            )
+        )
+
+    # projections -----------------------------------------------------------------------------
+    def apply_changes(self, reducer: Any, changes: list[Contribution | Retraction]) -> None:
+        name = reducer.name
+
+        def work(session: ClientSession) -> None:
+            tx = _MongoProjection(self, session, name, changes)
+            states = apply_projection_changes(reducer, changes, tx)
+            tx.flush()
+            writes: list[ReplaceOne[dict[str, Any]]] = []
+            gone: list[str] = []
+            for key, state in states.items():
+                if state is None:
+                    gone.append(key)
+                    continue
+                index = [
+                    {"f": field_name, "v": value}
+                    for field_name, values in reducer.index(state).items()
+                    for value in values
+                ]
+                writes.append(
+                    ReplaceOne(
+                        {"projection": name, "key": key},
+                        {
+                            "projection": name,
+                            "key": key,
+                            "state": Binary(orjson.dumps(state)),
+                            "idx": index,
+                        },
+                        upsert=True,
+                    )
+                )
+            if gone:
+                self._states.delete_many(
+                    {"projection": name, "key": {"$in": gone}}, session=session
+                )
+            if writes:
+                self._states.bulk_write(writes, ordered=False, session=session)
+
+        self._transaction(work)
+
+    def get_state(self, projection: str, key: str) -> dict[str, Any] | None:
+        doc = self._states.find_one({"projection": projection, "key": key}, {"state": 1})
+        return None if doc is None else orjson.loads(doc["state"])
+
+    def list_states(self, projection: str, query: StateQuery) -> list[tuple[str, dict[str, Any]]]:
+        conditions: list[dict[str, Any]] = [
+            {"idx": {"$elemMatch": {"f": field_name, "v": value}}}
+            for field_name, value in query.equals.items()
+        ] + [
+            {"idx": {"$elemMatch": {"f": field_name, "v": {"$gte": value}}}}
+            for field_name, value in query.at_least.items()
+        ]
+        selector: dict[str, Any] = {"projection": projection, "key": {"$gt": query.after or ""}}
+        if conditions:
+            selector["$and"] = conditions
+        rows = (
+            self._states.find(selector, {"key": 1, "state": 1})
+            .sort("key", ASCENDING)
+            .limit(query.limit)
+        )
+        return [(r["key"], orjson.loads(r["state"])) for r in rows]
+
+    def clear_projection(self, projection: str) -> None:
+        def work(session: ClientSession) -> None:
+            for collection in (self._contributions, self._retractions, self._states):
+                collection.delete_many({"projection": projection}, session=session)
+
+        self._transaction(work)
+
+    # credentials -----------------------------------------------------------------------------
+    def save_credential(self, credential: Credential) -> None:
+        self._credentials.replace_one(
+            {"_id": credential.key},
+            {
+                "name": credential.name,
+                "scopes": list(credential.scopes),
+                "org": credential.org,
+                "secret_hash": credential.secret_hash,
+                "created": format_stored(datetime.now(UTC)),
+            },
+            upsert=True,
+        )
+
+    def get_credential(self, key: str) -> Credential | None:
+        doc = self._credentials.find_one({"_id": key})
+        if doc is None:
+            return None
+        return Credential(
+            doc["_id"], doc["name"], tuple(doc["scopes"]), doc["org"], doc["secret_hash"]
+        )
+
+
+class _MongoProjection:
+    """`ProjectionTransaction` inside `apply_changes`' transaction.
+
+    What is already recorded for the changes' statements is read once up front, and new
+    contributions are inserted in one go, so a batch costs a few round trips, not a few per
+    change; a retraction flushes first, because it reads the contributions back.
+    """
+
+    def __init__(
+        self,
+        store: MongoStore,
+        session: ClientSession,
+        name: str,
+        changes: Iterable[Contribution | Retraction],
+    ) -> None:
+        self.store = store
+        self.session = session
+        self.name = name
+        ids = list({change.statement_id for change in changes})
+        self.retracted = {
+            d["statement_id"]
+            for d in store._retractions.find(
+                {"projection": name, "statement_id": {"$in": ids}}, session=session
+            )
+        }
+        self.recorded = {
+            (d["statement_id"], d["key"])
+            for d in store._contributions.find(
+                {"projection": name, "statement_id": {"$in": ids}},
+                {"statement_id": 1, "key": 1},
+                session=session,
+            )
+        }
+        self.pending: list[dict[str, Any]] = []
+
+    def flush(self) -> None:
+        if self.pending:
+            self.store._contributions.insert_many(self.pending, session=self.session)
+            self.pending = []
+
+    def load_state(self, key: str) -> dict[str, Any] | None:
+        doc = self.store._states.find_one(
+            {"projection": self.name, "key": key}, {"state": 1}, session=self.session
+        )
+        return None if doc is None else orjson.loads(doc["state"])
+
+    def is_retracted(self, statement_id: str) -> bool:
+        return statement_id in self.retracted
+
+    def add_contribution(self, contribution: Contribution) -> bool:
+        recorded = (contribution.statement_id, contribution.key)
+        if recorded in self.recorded:
+            return False
+        self.recorded.add(recorded)
+        self.pending.append(
+            {
+                "projection": self.name,
+                "statement_id": contribution.statement_id,
+                "key": contribution.key,
+                "data": Binary(orjson.dumps(contribution.data)),
+                "voided": False,
+            }
+        )
+        return True
+
+    def add_retraction(self, statement_id: str) -> bool:
+        if statement_id in self.retracted:
+            return False
+        self.retracted.add(statement_id)
+        self.store._retractions.insert_one(
+            {"projection": self.name, "statement_id": statement_id}, session=self.session
+        )
+        return True
+
+    def retract_contributions(self, statement_id: str) -> list[str]:
+        self.flush()
+        selector = {"projection": self.name, "statement_id": statement_id, "voided": False}
+        keys = sorted(self.store._contributions.distinct("key", selector, session=self.session))
+        self.store._contributions.update_many(
+            selector, {"$set": {"voided": True}}, session=self.session
+        )
+        return keys
+
+    def live_contributions(self, key: str) -> list[Contribution]:
+        self.flush()
+        rows = self.store._contributions.find(
+            {"projection": self.name, "key": key, "voided": False},
+            {"statement_id": 1, "data": 1},
+            session=self.session,
+        ).sort("_id", ASCENDING)
+        return [Contribution(r["statement_id"], key, orjson.loads(r["data"])) for r in rows]

@@ -1,0 +1,133 @@
+"""Real database servers for tests: SecantusDB, a MongoDB-wire server (test-only, GPL).
+
+A `MongoServer` is a child process on a free loopback port with its data in a directory,
+so it can be stopped and started again on the same data (restart and fault tests), or killed
+hard to simulate a crash. It is always stopped by its own PID, never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MongoServer:
+    """`with MongoServer(path) as server:` ... `server.url("db")`; `restart()`, `kill()`."""
+
+    def __init__(
+        self,
+        storage_path: Path,
+        *,
+        port: int | None = None,
+        timeout: float = 30,
+        sync_on_commit: bool = True,
+    ) -> None:
+        """`sync_on_commit`: SecantusDB ignores `j: true` on commitTransaction (it honours it
+        on single writes), so without this flag a batch acknowledged as journaled can be lost
+        to a kill -9, which MongoDB would not do. Keep it on wherever a test kills the server.
+        """
+        self.sync_on_commit = sync_on_commit
+        self.storage_path = Path(storage_path)
+        self.storage_path.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.timeout = timeout
+        self.log_path = self.storage_path.parent / f"{self.storage_path.name}-secantus.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/{database}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start the process and wait until it answers a ping."""
+        if self.running:
+            return
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "secantus",
+                    "--host", "127.0.0.1", "--port", str(self.port),
+                    "--storage-path", str(self.storage_path),
+                    "--log-level", "WARNING",
+                    *(["--sync-on-commit"] if self.sync_on_commit else []),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"secantus exited with {self.process.returncode}:\n{self.log_path.read_text()}"
+                )
+            if self._answers():
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"secantus did not answer in {self.timeout}s")
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        client: MongoClient[dict[str, object]] = MongoClient(
+            self.url("admin"), directConnection=True, serverSelectionTimeoutMS=300
+        )
+        try:
+            client.admin.command("ping")
+            return True
+        except PyMongoError:
+            return False
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM), escalating to SIGKILL after 10 s."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no chance to flush anything."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> MongoServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
