@@ -192,6 +192,34 @@ class Store(Protocol):
     def clear_projection(self, projection: str) -> None:
         """Forget a projection's state and contributions (before a replay)."""
 
+    def get_contributions(self, projection: str, keys: list[str]) -> list[Contribution]:
+        """Live (not retracted) contributions filed under any of `keys`, in recorded order.
+
+        A person's view folds the contributions of all their learner keys together.
+        """
+
+    # definitions: imported frameworks and alignment rules ---------------------------------
+    def put_definition(self, kind: str, definition_id: str, data: dict[str, Any]) -> None: ...
+
+    def get_definition(self, kind: str, definition_id: str) -> dict[str, Any] | None: ...
+
+    def list_definitions(self, kind: str) -> list[dict[str, Any]]:
+        """Every definition of a kind, ordered by id."""
+
+    def delete_definition(self, kind: str, definition_id: str) -> bool: ...
+
+    # identity: learner keys linked into persons --------------------------------------------
+    def link_keys(self, person: str, keys: list[str]) -> None:
+        """Link keys to a person; a key belongs to one person at most, so linking moves it."""
+
+    def unlink_key(self, key: str) -> str | None:
+        """Unlink a key; the person it belonged to, if any."""
+
+    def person_of(self, key: str) -> str | None: ...
+
+    def keys_of(self, person: str) -> list[str]:
+        """The person's keys, sorted; empty for an unknown person."""
+
     # credentials ----------------------------------------------------------------------------
     def save_credential(self, credential: Credential) -> None: ...
 

@@ -160,6 +160,8 @@ class MongoStore:
         self._states: Collection[dict[str, Any]] = db["states"]
         self._offsets: Collection[dict[str, Any]] = db["offsets"]
         self._credentials: Collection[dict[str, Any]] = db["credentials"]
+        self._definitions: Collection[dict[str, Any]] = db["definitions"]
+        self._links: Collection[dict[str, Any]] = db["identity_links"]
         self._clock_skew = clock_skew
         self._write_timeout = write_timeout
         self._lock = threading.Lock()
@@ -206,6 +208,7 @@ class MongoStore:
             [("projection", ASCENDING), ("statement_id", ASCENDING)], unique=True
         )
         self._states.create_index([("projection", ASCENDING), ("key", ASCENDING)], unique=True)
+        self._links.create_index([("person", ASCENDING)])
         self._states.create_index(
             [("projection", ASCENDING), ("idx.f", ASCENDING), ("idx.v", ASCENDING)]
         )
@@ -796,6 +799,58 @@ class MongoStore:
                 collection.delete_many({"projection": projection}, session=session)
 
         self._transaction(work)
+
+    def get_contributions(self, projection: str, keys: list[str]) -> list[Contribution]:
+        rows = self._contributions.find(
+            {"projection": projection, "key": {"$in": keys}, "voided": False},
+            {"statement_id": 1, "key": 1, "data": 1},
+        ).sort("_id", ASCENDING)
+        return [Contribution(r["statement_id"], r["key"], orjson.loads(r["data"])) for r in rows]
+
+    # definitions -----------------------------------------------------------------------------
+    def put_definition(self, kind: str, definition_id: str, data: dict[str, Any]) -> None:
+        self._definitions.replace_one(
+            {"_id": {"kind": kind, "id": definition_id}},
+            {
+                "_id": {"kind": kind, "id": definition_id},
+                "kind": kind,
+                "id": definition_id,
+                "data": Binary(orjson.dumps(data)),
+            },
+            upsert=True,
+        )
+
+    def get_definition(self, kind: str, definition_id: str) -> dict[str, Any] | None:
+        doc = self._definitions.find_one({"_id": {"kind": kind, "id": definition_id}})
+        return None if doc is None else orjson.loads(doc["data"])
+
+    def list_definitions(self, kind: str) -> list[dict[str, Any]]:
+        docs = self._definitions.find({"_id.kind": kind}).sort("_id.id", ASCENDING)
+        return [orjson.loads(doc["data"]) for doc in docs]
+
+    def delete_definition(self, kind: str, definition_id: str) -> bool:
+        return bool(self._definitions.delete_one({"_id": {"kind": kind, "id": definition_id}}).deleted_count)
+
+    # identity ----------------------------------------------------------------------------------
+    def link_keys(self, person: str, keys: list[str]) -> None:
+        def work(session: ClientSession) -> None:
+            for key in keys:
+                self._links.replace_one(
+                    {"_id": key}, {"_id": key, "person": person}, upsert=True, session=session
+                )
+
+        self._transaction(work)
+
+    def unlink_key(self, key: str) -> str | None:
+        doc = self._links.find_one_and_delete({"_id": key})
+        return None if doc is None else str(doc["person"])
+
+    def person_of(self, key: str) -> str | None:
+        doc = self._links.find_one({"_id": key})
+        return None if doc is None else str(doc["person"])
+
+    def keys_of(self, person: str) -> list[str]:
+        return sorted(doc["_id"] for doc in self._links.find({"person": person}, {"_id": 1}))
 
     # credentials -----------------------------------------------------------------------------
     def save_credential(self, credential: Credential) -> None:

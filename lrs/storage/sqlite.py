@@ -89,11 +89,17 @@ CREATE TABLE IF NOT EXISTS state_index (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS state_index_key ON state_index(projection, key);
 CREATE TABLE IF NOT EXISTS offsets (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS definitions (
+    kind TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identity_links (key TEXT PRIMARY KEY, person TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS identity_links_person ON identity_links(person);
 CREATE TABLE IF NOT EXISTS credentials (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL, org TEXT,
     secret_hash TEXT NOT NULL, created TEXT NOT NULL
 );
 """
+
 
 def _pack_terms(terms: Iterable[tuple[int, int]]) -> bytes:
     return orjson.dumps(sorted(set(terms)))
@@ -258,7 +264,9 @@ class SQLiteStore:
         self._known_definitions.clear()
         self._known_names.clear()
 
-    def _save_request(self, conn: sqlite3.Connection, write: _PendingWrite, stored: str) -> list[str]:
+    def _save_request(
+        self, conn: sqlite3.Connection, write: _PendingWrite, stored: str
+    ) -> list[str]:
         prepared = [
             xs.prepare(s, stored=stored, authority=write.authority, version=write.version)
             for s in write.statements
@@ -298,7 +306,9 @@ class SQLiteStore:
         sid = statement["id"]
         target = xs.statement_ref_target(statement)
         voiding = xs.is_voiding(statement)
-        terms = {(int(kind), self._term_id(conn, value)) for kind, value in xs.index_terms(statement)}
+        terms = {
+            (int(kind), self._term_id(conn, value)) for kind, value in xs.index_terms(statement)
+        }
         if target is not None:
             row = conn.execute("SELECT terms FROM statements WHERE id = ?", (target,)).fetchone()
             if row is not None:
@@ -328,9 +338,7 @@ class SQLiteStore:
             [(kind, term, seq) for kind, term in terms],
         )
         if voiding and target is not None:
-            conn.execute(
-                "UPDATE statements SET voided = 1 WHERE id = ? AND voiding = 0", (target,)
-            )
+            conn.execute("UPDATE statements SET voided = 1 WHERE id = ? AND voiding = 0", (target,))
         if referrers:
             self._propagate_to_referrers(conn, sid, terms, referrers)
         for activity_id, definition in xs.activity_definitions(statement):
@@ -418,9 +426,11 @@ class SQLiteStore:
             conn.execute("DELETE FROM offsets WHERE name = ?", (self._PUBLISHED,))
 
     def get_offset(self, consumer: str) -> int:
-        row = self._reader().execute(
-            "SELECT position FROM offsets WHERE name = ?", (consumer,)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT position FROM offsets WHERE name = ?", (consumer,))
+            .fetchone()
+        )
         return 0 if row is None else row[0]
 
     def set_offset(self, consumer: str, offset: int) -> None:
@@ -432,10 +442,14 @@ class SQLiteStore:
             )
 
     def get_statement(self, statement_id: str, *, voided: bool) -> bytes | None:
-        row = self._reader().execute(
-            "SELECT data FROM statements WHERE id = ? AND voided = ?",
-            (statement_id.lower(), int(voided)),
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT data FROM statements WHERE id = ? AND voided = ?",
+                (statement_id.lower(), int(voided)),
+            )
+            .fetchone()
+        )
         return None if row is None else row[0]
 
     def query_statements(self, query: StatementQuery) -> StatementPage:
@@ -524,9 +538,11 @@ class SQLiteStore:
         return format_stored(now)
 
     def get_activity(self, activity_id: str) -> dict[str, Any] | None:
-        row = self._reader().execute(
-            "SELECT definition FROM activities WHERE id = ?", (activity_id,)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT definition FROM activities WHERE id = ?", (activity_id,))
+            .fetchone()
+        )
         return None if row is None else orjson.loads(row[0])
 
     def get_agent_names(self, key: str) -> list[str]:
@@ -629,9 +645,11 @@ class SQLiteStore:
                 )
 
     def get_state(self, projection: str, key: str) -> dict[str, Any] | None:
-        row = self._reader().execute(
-            "SELECT state FROM states WHERE projection = ? AND key = ?", (projection, key)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT state FROM states WHERE projection = ? AND key = ?", (projection, key))
+            .fetchone()
+        )
         return None if row is None else orjson.loads(row[0])
 
     def list_states(self, projection: str, query: StateQuery) -> list[tuple[str, dict[str, Any]]]:
@@ -653,6 +671,77 @@ class SQLiteStore:
             for table in ("contributions", "retractions", "states", "state_index"):
                 conn.execute(f"DELETE FROM {table} WHERE projection = ?", (projection,))
 
+    def get_contributions(self, projection: str, keys: list[str]) -> list[Contribution]:
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        rows = self._reader().execute(
+            "SELECT statement_id, key, data FROM contributions WHERE projection = ?"
+            f" AND key IN ({marks}) AND voided = 0 ORDER BY n",
+            [projection, *keys],
+        )
+        return [Contribution(sid, key, orjson.loads(data)) for sid, key, data in rows]
+
+    # definitions -----------------------------------------------------------------------------
+    def put_definition(self, kind: str, definition_id: str, data: dict[str, Any]) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO definitions(kind, id, data) VALUES (?,?,?)",
+                (kind, definition_id, orjson.dumps(data)),
+            )
+
+    def get_definition(self, kind: str, definition_id: str) -> dict[str, Any] | None:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT data FROM definitions WHERE kind = ? AND id = ?", (kind, definition_id)
+            )
+            .fetchone()
+        )
+        return None if row is None else orjson.loads(row[0])
+
+    def list_definitions(self, kind: str) -> list[dict[str, Any]]:
+        rows = self._reader().execute(
+            "SELECT data FROM definitions WHERE kind = ? ORDER BY id", (kind,)
+        )
+        return [orjson.loads(row[0]) for row in rows]
+
+    def delete_definition(self, kind: str, definition_id: str) -> bool:
+        with self._transaction() as conn:
+            return bool(
+                conn.execute(
+                    "DELETE FROM definitions WHERE kind = ? AND id = ?", (kind, definition_id)
+                ).rowcount
+            )
+
+    # identity ----------------------------------------------------------------------------------
+    def link_keys(self, person: str, keys: list[str]) -> None:
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO identity_links(key, person) VALUES (?,?)",
+                [(key, person) for key in keys],
+            )
+
+    def unlink_key(self, key: str) -> str | None:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT person FROM identity_links WHERE key = ?", (key,)).fetchone()
+            conn.execute("DELETE FROM identity_links WHERE key = ?", (key,))
+            return None if row is None else str(row[0])
+
+    def person_of(self, key: str) -> str | None:
+        row = (
+            self._reader()
+            .execute("SELECT person FROM identity_links WHERE key = ?", (key,))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def keys_of(self, person: str) -> list[str]:
+        rows = self._reader().execute(
+            "SELECT key FROM identity_links WHERE person = ? ORDER BY key", (person,)
+        )
+        return [row[0] for row in rows]
+
     # credentials -----------------------------------------------------------------------------
     def save_credential(self, credential: Credential) -> None:
         with self._transaction() as conn:
@@ -670,9 +759,13 @@ class SQLiteStore:
             )
 
     def get_credential(self, key: str) -> Credential | None:
-        row = self._reader().execute(
-            "SELECT key, name, scopes, org, secret_hash FROM credentials WHERE key = ?", (key,)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT key, name, scopes, org, secret_hash FROM credentials WHERE key = ?", (key,)
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         return Credential(row[0], row[1], tuple(row[2].split()), row[3], row[4])

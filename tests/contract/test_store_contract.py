@@ -357,7 +357,11 @@ def test_log_lists_every_stored_statement_in_order_once(store: Store) -> None:
     save(store, first)  # re-sent: not a new event
     save(store, third)
     records = store.read_log(0, 10)
-    assert [orjson.loads(r.value)["id"] for r in records] == [first["id"], second["id"], third["id"]]
+    assert [orjson.loads(r.value)["id"] for r in records] == [
+        first["id"],
+        second["id"],
+        third["id"],
+    ]
     assert [r.key for r in records] == [key("a"), key("b"), key("c")]
     assert store.read_log(records[0].offset, 1) == [records[1]]
 
@@ -386,3 +390,52 @@ def test_reset_published_republishes_everything(store: Store) -> None:
     store.mark_published(store.unpublished(10))
     store.reset_published()
     assert len(store.unpublished(10)) == 2
+
+
+def test_definitions_round_trip_and_list_by_kind(store: Store) -> None:
+    store.put_definition("framework", "https://f/b", {"id": "https://f/b", "v": 1})
+    store.put_definition("framework", "https://f/a", {"id": "https://f/a"})
+    store.put_definition("alignment", "rules-1", {"id": "rules-1"})
+    store.put_definition("framework", "https://f/b", {"id": "https://f/b", "v": 2})
+    assert store.get_definition("framework", "https://f/b") == {"id": "https://f/b", "v": 2}
+    assert [d["id"] for d in store.list_definitions("framework")] == ["https://f/a", "https://f/b"]
+    assert store.list_definitions("alignment") == [{"id": "rules-1"}]
+    assert store.delete_definition("framework", "https://f/a") is True
+    assert store.delete_definition("framework", "https://f/a") is False
+    assert store.get_definition("framework", "https://f/a") is None
+
+
+def test_identity_links_join_keys_into_one_person(store: Store) -> None:
+    lms, school, eid = (
+        "account:https://lms|7",
+        "account:https://sis|A12",
+        "account:https://vneid.gov.vn|9f",
+    )
+    store.link_keys("person-1", [lms, school])
+    store.link_keys("person-1", [eid])
+    assert store.keys_of("person-1") == sorted([lms, school, eid])
+    assert store.person_of(school) == "person-1"
+    store.link_keys("person-2", [school])  # a key belongs to one person: linking moves it
+    assert store.person_of(school) == "person-2"
+    assert store.keys_of("person-1") == sorted([lms, eid])
+    assert store.unlink_key(lms) == "person-1"
+    assert store.unlink_key(lms) is None
+    assert store.person_of(lms) is None
+    assert store.keys_of("nobody") == []
+
+
+def test_contributions_by_keys_skip_retracted_ones(store: Store) -> None:
+    from consumers.profiles import REDUCER
+    from consumers.projection import changes_for
+
+    a, b, c = statement("a"), statement("b"), statement("c")
+    voiding = {
+        "id": str(uuid.uuid4()),
+        "actor": a["actor"],
+        "verb": {"id": VOIDED},
+        "object": {"objectType": "StatementRef", "id": a["id"]},
+    }
+    store.apply_changes(REDUCER, changes_for(REDUCER, [a, b, c, voiding]))
+    found = store.get_contributions(REDUCER.name, [key("a"), key("b")])
+    assert [x.statement_id for x in found] == [b["id"]]
+    assert store.get_contributions(REDUCER.name, []) == []
