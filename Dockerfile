@@ -22,21 +22,15 @@ RUN groupadd --system --gid 10001 lrs \
 
 WORKDIR /opt/lrs
 COPY pyproject.toml README.md ./
-COPY schemas ./schemas
 COPY lrs ./lrs
 COPY consumers ./consumers
 COPY connectors ./connectors
 
-# `pip install .[kafka,mongodb]`, as an editable install on purpose: the code reads the JSON
-# Schemas from <source root>/schemas (lrs/xapi/validation.py, lrs/competency/alignment.py),
-# and neither they nor other data files (lrs/competency/frameworks/*.json) are declared as
-# package data yet, so a plain (copying) install into site-packages answers every statement
-# POST with a 500 (checked). Editable keeps the modules in /opt/lrs beside schemas/; switch to
-# a plain install once pyproject.toml ships the data files. Every dependency comes as a binary
-# wheel for CPython 3.11 on linux/amd64 (checked with pip --only-binary=:all:), so the slim
-# image needs no compiler.
-RUN pip install --editable ".[kafka,mongodb]" \
- && python -m compileall -q lrs consumers connectors
+# The JSON Schemas (lrs/schemas, linked from schemas/) and the bundled frameworks ship as
+# package data, so a plain install works. Every dependency comes as a binary wheel for
+# CPython 3.11 on linux/amd64 (checked with pip --only-binary=:all:): no compiler needed.
+RUN pip install ".[kafka,mongodb]" \
+ && rm -rf /opt/lrs/build
 
 # Root owns the code; the service can write only its data directory. `lrs process` (faust)
 # keeps a small working directory (lrs-processors-data/) in the current directory.

@@ -15,8 +15,8 @@ import faust
 import orjson
 
 from consumers.ingest import Rejected, connector_authority, triage
-from consumers.profiles import REDUCER as PROFILES
 from consumers.projection import Reducer, changes_for
+from consumers.registry import reducers
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, STATEMENTS
 from lrs.storage import open_store
@@ -24,7 +24,6 @@ from lrs.storage.base import Store
 from lrs.xapi.errors import XAPIError
 
 log = logging.getLogger("lrs.processors")
-REDUCERS: list[Reducer] = [PROFILES]
 
 
 def create_faust_app(settings: Settings, store: Store | None = None) -> faust.App:
@@ -49,7 +48,7 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     dlq = app.topic(DLQ, key_serializer="raw", value_serializer="raw")
     batch, within = settings.processor_batch, settings.processor_wait
 
-    for reducer in REDUCERS:
+    for reducer in reducers(store):
 
         async def project(stream: Any, reducer: Reducer = reducer) -> None:
             async for values in stream.take(batch, within=within):

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from lrs.config import Settings, load_settings
+from lrs.xapi.errors import XAPIError
+
+if TYPE_CHECKING:
+    from lrs.storage.base import Store
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -65,17 +70,19 @@ def cmd_process(args: argparse.Namespace) -> int:
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn
 
-    from consumers.app import REDUCERS
+    from consumers.registry import reducers as all_reducers
     from consumers.runner import rebuild
     from lrs.storage import open_store
 
     settings = _settings(args)
-    reducers = [r for r in REDUCERS if args.projection in (None, r.name)]
-    if not reducers:
-        names = ", ".join(r.name for r in REDUCERS)
-        print(f"error: no projection {args.projection!r}; choose from {names}", file=sys.stderr)
-        return 2
     store = open_store(settings.store_url)
+    known = all_reducers(store)
+    reducers = [r for r in known if args.projection in (None, r.name)]
+    if not reducers:
+        names = ", ".join(r.name for r in known)
+        print(f"error: no projection {args.projection!r}; choose from {names}", file=sys.stderr)
+        store.close()
+        return 2
     try:
         for reducer in reducers:
             with Progress(
@@ -93,6 +100,131 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
                 done = rebuild(store, reducer, progress=advance)
             print(f"{reducer.name}: replayed {done} statements", file=sys.stderr)
+    finally:
+        store.close()
+    return 0
+
+
+def _open(args: argparse.Namespace) -> Store:
+    from lrs.storage import open_store
+
+    return open_store(_settings(args).store_url)
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path, "rb") as handle:
+            return orjson.loads(handle.read())
+    except OSError as exc:
+        raise SystemExit(f"error: cannot read {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise SystemExit(f"error: {path} is not JSON: {exc}") from None
+
+
+def _fail(exc: XAPIError) -> int:
+    where = f" (at {exc.field})" if exc.field else ""
+    print(f"error: {exc.message}{where}", file=sys.stderr)
+    return 2
+
+
+def cmd_frameworks(args: argparse.Namespace) -> int:
+    from lrs.competency.case import import_case
+    from lrs.competency.registry import find_framework, frameworks, import_framework
+
+    store = _open(args)
+    try:
+        if args.action == "list":
+            for framework in frameworks(store).values():
+                print(
+                    f"{framework.id}  {framework.title.text('en')}  "
+                    f"({len(framework.areas)} areas, {len(framework.competences)} competences, "
+                    f"{len(framework.levels)} levels)"
+                )
+        elif args.action == "show":
+            framework = find_framework(store, args.id)
+            if framework is None:
+                print(
+                    f"error: no framework {args.id!r}; see `lrs frameworks list`", file=sys.stderr
+                )
+                return 2
+            print(orjson.dumps(framework.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        else:
+            data = _read_json(args.file)
+            if args.case or "CFDocument" in data:
+                data = import_case(data)
+            framework = import_framework(store, data)
+            print(f"imported {framework.id}: {len(framework.competences)} competences")
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_alignments(args: argparse.Namespace) -> int:
+    from lrs.competency.registry import ALIGNMENT, import_rules
+
+    store = _open(args)
+    try:
+        if args.action == "list":
+            for data in store.list_definitions(ALIGNMENT):
+                print(f"{data['id']}  framework {data['framework']}  {len(data['rules'])} rules")
+            return 0
+        ruleset = import_rules(store, _read_json(args.file))
+        print(f"imported rule set {ruleset.id}: {len(ruleset.rules)} rules for {ruleset.framework}")
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    if args.no_rebuild:
+        print(
+            "statements already processed keep their old evidence until `lrs rebuild competencies`"
+        )
+        return 0
+    args.projection = "competencies"
+    return cmd_rebuild(args)
+
+
+def cmd_identity(args: argparse.Namespace) -> int:
+    import os
+
+    from lrs.identity import DEFAULT_HOME_PAGE, pseudonymise
+    from lrs.xapi.identity import normalise_key
+
+    if args.action == "pseudonymise":
+        secret = os.environ.get("LRS_IDENTITY_SECRET", "")
+        if not secret:
+            print(
+                "error: set LRS_IDENTITY_SECRET to the deployment secret (the same everywhere "
+                "accounts must match; keep it out of version control)",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            account = pseudonymise(
+                args.number, secret.encode(), args.home_page or DEFAULT_HOME_PAGE
+            )
+        except XAPIError as exc:
+            return _fail(exc)
+        print(orjson.dumps({"objectType": "Agent", "account": account}).decode())
+        return 0
+    store = _open(args)
+    try:
+        if args.action == "link":
+            store.link_keys(args.person, [normalise_key(k) for k in args.keys])
+        elif args.action == "unlink":
+            former = store.unlink_key(normalise_key(args.key))
+            if former is None:
+                print(f"error: {args.key} is not linked to anyone", file=sys.stderr)
+                return 2
+            print(f"unlinked {args.key} from {former}")
+            return 0
+        person = args.person
+        keys = store.keys_of(person)
+        if not keys:
+            print(f"error: no person {person!r}", file=sys.stderr)
+            return 2
+        print(orjson.dumps({"person": person, "keys": keys}).decode())
     finally:
         store.close()
     return 0
@@ -177,6 +309,48 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(rebuild)
     rebuild.add_argument("projection", nargs="?", help="only this projection (default: all)")
     rebuild.set_defaults(func=cmd_rebuild)
+
+    frameworks = commands.add_parser("frameworks", help="competency frameworks")
+    framework_actions = frameworks.add_subparsers(dest="action", required=True)
+    _add_common(framework_actions.add_parser("list", help="bundled and imported frameworks"))
+    show = framework_actions.add_parser("show", help="print a framework as JSON")
+    _add_common(show)
+    show.add_argument("id", help="framework id (IRI) or bundled name, e.g. digcomp-2.2")
+    imported = framework_actions.add_parser("import", help="import our JSON format or 1EdTech CASE")
+    _add_common(imported)
+    imported.add_argument("file")
+    imported.add_argument("--case", action="store_true", help="the file is a CASE CFPackage")
+    frameworks.set_defaults(func=cmd_frameworks)
+
+    alignments = commands.add_parser("alignments", help="alignment rules: evidence -> competence")
+    alignment_actions = alignments.add_subparsers(dest="action", required=True)
+    _add_common(alignment_actions.add_parser("list", help="imported rule sets"))
+    rules = alignment_actions.add_parser(
+        "import", help="import a rule set (schemas/alignment-rules.schema.json), then rebuild"
+    )
+    _add_common(rules)
+    rules.add_argument("file")
+    rules.add_argument("--no-rebuild", action="store_true", help="do not replay the log now")
+    alignments.set_defaults(func=cmd_alignments)
+
+    identity = commands.add_parser("identity", help="link learner keys into persons")
+    identity_actions = identity.add_subparsers(dest="action", required=True)
+    link = identity_actions.add_parser("link", help="link learner keys to a person")
+    _add_common(link)
+    link.add_argument("--person", required=True)
+    link.add_argument("keys", nargs="+", help="learner keys, e.g. account:https://lms|42")
+    unlink = identity_actions.add_parser("unlink", help="unlink a learner key")
+    _add_common(unlink)
+    unlink.add_argument("key")
+    shown = identity_actions.add_parser("show", help="a person's keys")
+    _add_common(shown)
+    shown.add_argument("person")
+    pseudo = identity_actions.add_parser(
+        "pseudonymise", help="the xAPI account for a national ID number (HMAC, never in clear)"
+    )
+    pseudo.add_argument("number")
+    pseudo.add_argument("--home-page", help="account homePage (default https://vneid.gov.vn)")
+    identity.set_defaults(func=cmd_identity)
 
     credentials = commands.add_parser("credentials", help="manage API credentials")
     credential_commands = credentials.add_subparsers(dest="action", required=True)

@@ -17,10 +17,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from consumers.profiles import REDUCER as PROFILES
+from consumers.registry import reducers
 from consumers.runner import LocalRunner
 from lrs.api.alternate import AlternateRequestSyntax
-from lrs.api.v1 import learners, openapi
+from lrs.api.v1 import competencies, learners, openapi, persons
 from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import json_response
 from lrs.auth import Authenticator
@@ -164,6 +164,18 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/learners", learners.learners),
         Route("/api/v1/learners/profile", learners.profile),
         Route("/api/v1/learners/{learner:path}/profile", learners.profile),
+        Route("/api/v1/learners/competencies", competencies.learner_competencies),
+        Route("/api/v1/learners/{learner:path}/competencies", competencies.learner_competencies),
+        Route("/api/v1/learners/person", persons.person_of_learner),
+        Route("/api/v1/learners/{learner:path}/person", persons.person_of_learner),
+        Route("/api/v1/persons/{person}", persons.show),
+        Route("/api/v1/persons/{person}/keys", persons.link, methods=["POST"]),
+        Route("/api/v1/persons/{person}/keys/{key:path}", persons.unlink, methods=["DELETE"]),
+        Route("/api/v1/persons/{person}/profile", persons.profile),
+        Route("/api/v1/persons/{person}/competencies", competencies.person_competencies),
+        Route("/api/v1/groups/{group:path}/competencies", competencies.group_competencies),
+        Route("/api/v1/frameworks", competencies.list_frameworks),
+        Route("/api/v1/frameworks/{framework:path}", competencies.get_framework),
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
@@ -212,5 +224,5 @@ def _background(settings: Settings, store: Store) -> list[LocalRunner | OutboxRe
     if bus is not None:
         return [OutboxRelay(store, bus)]
     if settings.processors:
-        return [LocalRunner(store, [PROFILES])]
+        return [LocalRunner(store, reducers(store))]
     return []

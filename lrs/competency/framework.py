@@ -46,7 +46,7 @@ __all__ = [
     "load_framework",
 ]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "competency-framework.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "competency-framework.schema.json"
 
 Relation = Literal["exactMatch", "related"]
 

@@ -37,7 +37,7 @@ __all__ = [
     "validate_uuid",
 ]
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
 
 _SCHEMA_FILES = {

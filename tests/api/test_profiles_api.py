@@ -478,13 +478,18 @@ def test_learners_rejects_bad_parameters(lrs: LRS, params: dict[str, str], field
 # the OpenAPI document -----------------------------------------------------------------------
 
 
-def served_api_paths(app: Starlette) -> set[str]:
-    """The /api/v1 paths the app routes, in OpenAPI template form."""
-    paths = set()
+def served_api_methods(app: Starlette) -> dict[str, set[str]]:
+    """The /api/v1 paths the app routes, in OpenAPI template form, with their methods."""
+    methods: dict[str, set[str]] = {}
     for route in app.routes:
         if isinstance(route, Route) and route.path.startswith("/api/v1/"):
-            paths.add(route.path.replace(":path}", "}"))
-    return paths
+            served = {m.lower() for m in (route.methods or set())} - {"head"}
+            methods.setdefault(route.path.replace(":path}", "}"), set()).update(served)
+    return methods
+
+
+def served_api_paths(app: Starlette) -> set[str]:
+    return set(served_api_methods(app))
 
 
 def test_openapi_document_is_valid_openapi_3_1(lrs: LRS) -> None:
@@ -505,8 +510,8 @@ def test_openapi_document_describes_every_served_path(lrs: LRS) -> None:
         "/api/v1/learners/{learner}/profile",
     } <= served
     assert served <= set(document["paths"])
-    for path in served:
-        assert "get" in document["paths"][path], path
+    for path, methods in served_api_methods(lrs.app).items():
+        assert set(document["paths"][path]) == methods, path
     # and documents nothing the app does not serve
     assert set(document["paths"]) <= served
     # the document itself is public: it says so, and it is

@@ -108,8 +108,10 @@ def test_schema_for_selects_by_major_version() -> None:
     assert schema_for("1.0.0") is schema_for("1.0.3")
 
 
-def test_schema_directory_is_the_repository_one() -> None:
-    assert SCHEMA_DIR == Path(__file__).resolve().parents[2] / "schemas"
+def test_schema_directory_ships_in_the_package_and_is_published_at_the_root() -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert SCHEMA_DIR == root / "lrs" / "schemas"  # package data: works in an installed wheel
+    assert (root / "schemas").resolve() == SCHEMA_DIR  # `schemas/` is a link to it
 
 
 # --------------------------------------------------------------------- accepted shapes

@@ -205,5 +205,198 @@ DOCUMENT: dict[str, Any] = {
 }
 
 
+def _param(name: str, where: str, description: str, required: bool = True) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _get(
+    summary: str,
+    operation: str,
+    parameters: list[dict[str, Any]],
+    schema: str,
+    content_type: str = "application/json",
+) -> dict[str, Any]:
+    ok: dict[str, Any] = {
+        "description": summary,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+    if content_type != "application/json":
+        ok["content"][content_type] = {"schema": {"type": "string"}}
+    return {
+        "get": {
+            "summary": summary,
+            "operationId": operation,
+            "parameters": parameters,
+            "responses": {"200": ok, **_ERRORS},
+        }
+    }
+
+
+_FRAMEWORK_QUERY = _param("framework", "query", "framework id (IRI) or bundled name (digcomp-2.2)")
+_PERSON = _param("person", "path", "a person id (identity links join learner keys into it)")
+_OBJECT = {"type": "object"}
+
+DOCUMENT["components"]["schemas"].update(
+    {
+        "CompetencyStatus": {
+            "type": "object",
+            "required": ["framework", "competences", "areas", "summary"],
+            "properties": {
+                "learner": {"type": "string"},
+                "framework": {"type": "string"},
+                "competences": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "code": {"type": "string"},
+                            "state": {"enum": ["not_started", "in_progress", "achieved"]},
+                            "level": {"type": ["string", "null"]},
+                            "evidence": {"type": "array", "items": {"type": "string"}},
+                            "first_evidence": {"type": ["string", "null"]},
+                            "last_evidence": {"type": ["string", "null"]},
+                        },
+                    },
+                },
+                "areas": {"type": "array", "items": _OBJECT},
+                "summary": _OBJECT,
+            },
+        },
+        "GroupStatus": {
+            "type": "object",
+            "properties": {
+                "group": {"type": "string"},
+                "framework": {"type": "string"},
+                "count": {"type": "integer"},
+                "learners": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/CompetencyStatus"},
+                },
+            },
+        },
+        "Person": {
+            "type": "object",
+            "properties": {
+                "person": {"type": "string"},
+                "keys": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "Framework": _OBJECT,
+        "FrameworkList": {
+            "type": "object",
+            "properties": {"frameworks": {"type": "array", "items": _OBJECT}},
+        },
+    }
+)
+DOCUMENT["paths"].update(
+    {
+        "/api/v1/learners/{learner}/competencies": _get(
+            "A learner key's competency status in a framework",
+            "getLearnerCompetencies",
+            [_LEARNER, _FRAMEWORK_QUERY],
+            "CompetencyStatus",
+        ),
+        "/api/v1/learners/competencies": _get(
+            "Competency status, the learner given as an xAPI Agent (?agent=)",
+            "getCompetenciesByAgent",
+            [_param("agent", "query", "an xAPI Agent as JSON"), _FRAMEWORK_QUERY],
+            "CompetencyStatus",
+        ),
+        "/api/v1/learners/{learner}/person": _get(
+            "The person a learner key is linked to",
+            "getPersonOfLearner",
+            [_LEARNER],
+            "Person",
+        ),
+        "/api/v1/learners/person": _get(
+            "The person a learner (?agent=) is linked to",
+            "getPersonOfAgent",
+            [_param("agent", "query", "an xAPI Agent as JSON")],
+            "Person",
+        ),
+        "/api/v1/persons/{person}": _get(
+            "A person's learner keys", "getPerson", [_PERSON], "Person"
+        ),
+        "/api/v1/persons/{person}/keys": {
+            "post": {
+                "summary": "Link learner keys (or xAPI agents) to a person (admin)",
+                "operationId": "linkKeys",
+                "parameters": [_PERSON],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "keys": {"type": "array", "items": {"type": "string"}},
+                                    "agents": {"type": "array", "items": _OBJECT},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "the person's keys",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Person"}}
+                        },
+                    },
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/v1/persons/{person}/keys/{key}": {
+            "delete": {
+                "summary": "Unlink a learner key from a person (admin)",
+                "operationId": "unlinkKey",
+                "parameters": [_PERSON, _param("key", "path", "URL-encoded learner key")],
+                "responses": {"204": {"description": "unlinked"}, **_ERRORS},
+            }
+        },
+        "/api/v1/persons/{person}/profile": _get(
+            "A person's profile: every linked key's activity folded together",
+            "getPersonProfile",
+            [_PERSON],
+            "Profile",
+        ),
+        "/api/v1/persons/{person}/competencies": _get(
+            "A person's competency status: evidence of all linked keys",
+            "getPersonCompetencies",
+            [_PERSON, _FRAMEWORK_QUERY],
+            "CompetencyStatus",
+        ),
+        "/api/v1/groups/{group}/competencies": _get(
+            "A class's competency status (format=csv: a learner x competence matrix)",
+            "getGroupCompetencies",
+            [
+                _param("group", "path", "a class: context grouping/parent activity id or team key"),
+                _FRAMEWORK_QUERY,
+                _param("format", "query", "json (default) or csv", required=False),
+            ],
+            "GroupStatus",
+            content_type="text/csv",
+        ),
+        "/api/v1/frameworks": _get(
+            "Bundled and imported competency frameworks", "listFrameworks", [], "FrameworkList"
+        ),
+        "/api/v1/frameworks/{framework}": _get(
+            "A framework in full (areas, competences, levels, crosswalks)",
+            "getFramework",
+            [_param("framework", "path", "framework id (URL-encoded IRI) or bundled name")],
+            "Framework",
+        ),
+    }
+)
+
+
 async def openapi(request: Request) -> Response:
     return json_response(DOCUMENT)

@@ -1,0 +1,169 @@
+"""Competency status: per learner and framework, folded from aligned evidence (pure).
+
+A statement that an alignment rule matches is evidence for the rule's competence. It
+counts toward the rule's level when it also meets the rule's condition; a rule holds once
+enough distinct activities met it. The attained level of a competence is the highest rank
+among its rules that hold. Every part is a set union or a max, so the fold is commutative
+and a rebuild after voiding equals a fold over what remains.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from consumers.profiles import normalised_score
+from consumers.projection import rebuild_by_folding
+from lrs.competency.alignment import RuleSet, matches, meets
+from lrs.storage.base import Contribution, format_stored
+from lrs.xapi.errors import ValidationError
+from lrs.xapi.statements import learner_key
+from lrs.xapi.time import parse_timestamp
+
+NAME = "competencies"
+NOT_STARTED, IN_PROGRESS, ACHIEVED = "not_started", "in_progress", "achieved"
+
+
+def state_key(framework: str, learner: str) -> str:
+    """One state per (framework, learner): the order makes a framework's states one range."""
+    return f"{framework}|{learner}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    framework, _, learner = key.partition("|")
+    return framework, learner
+
+
+def _at(statement: dict[str, Any]) -> str | None:
+    for prop in ("timestamp", "stored"):
+        value = statement.get(prop)
+        if isinstance(value, str):
+            try:
+                return format_stored(parse_timestamp(value, "1.0.3"))
+            except ValidationError:
+                continue
+    return None
+
+
+class CompetencyReducer:
+    """The competencies projection for a fixed set of alignment rule sets."""
+
+    name = NAME
+
+    def __init__(
+        self, rulesets: Iterable[RuleSet] | Callable[[], list[RuleSet]], refresh: float = 2.0
+    ) -> None:
+        """`rulesets` is fixed, or a provider asked again every `refresh` seconds, so that
+        running processors pick up imported rules (older evidence needs `lrs rebuild`)."""
+        self._provider = rulesets if callable(rulesets) else None
+        self._rulesets: list[RuleSet] = [] if callable(rulesets) else list(rulesets)
+        self._refresh = refresh
+        self._loaded = -float("inf")
+
+    @property
+    def rulesets(self) -> list[RuleSet]:
+        if self._provider is not None and time.monotonic() - self._loaded > self._refresh:
+            self._rulesets = self._provider()
+            self._loaded = time.monotonic()
+        return self._rulesets
+
+    def contributions(self, statement: dict[str, Any]) -> list[Contribution]:
+        found: list[Contribution] = []
+        learner = learner_key(statement)
+        score = normalised_score((statement.get("result") or {}).get("score"))
+        obj = statement.get("object") or {}
+        activity = obj.get("id") if obj.get("objectType", "Activity") == "Activity" else None
+        for ruleset in self.rulesets:
+            evidence = [
+                {
+                    "rule": f"{ruleset.id}#{rule.id}",
+                    "competence": rule.competence,
+                    "level": rule.level,
+                    "rank": rule.rank,
+                    "needs": rule.distinct_activities,
+                    "met": meets(rule, statement, score),
+                }
+                for rule in ruleset.rules
+                if matches(rule, statement)
+            ]
+            if evidence:
+                data = {
+                    "framework": ruleset.framework,
+                    "activity": activity,
+                    "at": _at(statement),
+                    "evidence": evidence,
+                }
+                key = state_key(ruleset.framework, learner)
+                found.append(Contribution(statement["id"], key, data))
+        return found
+
+    def fold(self, state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
+        return fold(state, item)
+
+    def rebuild(self, key: str, contributions: list[Contribution]) -> dict[str, Any] | None:
+        return rebuild_by_folding(self, contributions)
+
+    def index(self, state: dict[str, Any]) -> dict[str, list[Any]]:
+        return {
+            "framework": [state["framework"]],
+            "achieved": sorted(
+                c for c, s in state["competences"].items() if s["state"] == ACHIEVED
+            ),
+        }
+
+
+def fold(state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
+    """State with one more piece of evidence; updates `state` in place (the caller owns it)."""
+    framework, learner = split_key(item.key)
+    status = state if state is not None else {
+        "learner": learner,
+        "framework": framework,
+        "competences": {},
+    }
+    data = item.data
+    at = data["at"]
+    for evidence in data["evidence"]:
+        competence = status["competences"].setdefault(
+            evidence["competence"],
+            {
+                "state": IN_PROGRESS,
+                "level": None,
+                "rank": 0,
+                "evidence": [],
+                "first_evidence": None,
+                "last_evidence": None,
+                "rules": {},
+            },
+        )
+        if item.statement_id not in competence["evidence"]:
+            competence["evidence"] = sorted([*competence["evidence"], item.statement_id])
+        if at is not None:
+            if competence["first_evidence"] is None or at < competence["first_evidence"]:
+                competence["first_evidence"] = at
+            if competence["last_evidence"] is None or at > competence["last_evidence"]:
+                competence["last_evidence"] = at
+        rule = competence["rules"].setdefault(
+            evidence["rule"],
+            {
+                "level": evidence["level"],
+                "rank": evidence["rank"],
+                "needs": evidence["needs"],
+                "met_by": [],
+            },
+        )
+        if evidence["met"] and data["activity"] and data["activity"] not in rule["met_by"]:
+            rule["met_by"] = sorted([*rule["met_by"], data["activity"]])
+        if len(rule["met_by"]) >= rule["needs"] and rule["rank"] > competence["rank"]:
+            competence["rank"] = rule["rank"]
+            competence["level"] = rule["level"]
+            competence["state"] = ACHIEVED
+    return status
+
+
+def fold_contributions(contributions: Iterable[Contribution]) -> dict[str, Any] | None:
+    """One status from evidence filed under several keys (a person's linked learner keys)."""
+    state: dict[str, Any] | None = None
+    for item in contributions:
+        state = fold(state, item)
+    return state

@@ -1,0 +1,118 @@
+"""Persons: several learner keys (LMS account, school account, national e-ID) as one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from consumers.profiles import NAME as PROFILES
+from consumers.profiles import REDUCER as PROFILE_REDUCER
+from lrs.api.v1.learners import query_endpoint
+from lrs.api.xapi.common import error_response, in_thread, json_response
+from lrs.storage.base import Store
+from lrs.xapi.errors import NotFound, ValidationError, XAPIError
+from lrs.xapi.identity import agent_key, normalise_key
+from lrs.xapi.validation import validate_agent
+
+
+def keys_from_body(body: bytes) -> list[str]:
+    """`{"keys": [learner keys]}` and/or `{"agents": [xAPI agents]}`."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ValidationError(
+            'the body must be JSON: {"keys": [...]} or {"agents": [...]}', "body"
+        ) from None
+    if not isinstance(value, dict) or not (value.get("keys") or value.get("agents")):
+        raise ValidationError("give keys (learner keys) or agents (xAPI agents)", "body")
+    keys: list[str] = []
+    for index, key in enumerate(value.get("keys") or []):
+        if not isinstance(key, str) or ":" not in key:
+            raise ValidationError(
+                "a learner key looks like mbox:mailto:... or account:<homePage>|<name>",
+                f"keys[{index}]",
+            )
+        keys.append(normalise_key(key))
+    for index, agent in enumerate(value.get("agents") or []):
+        validate_agent(agent, f"agents[{index}]")
+        key = agent_key(agent)
+        assert key is not None
+        keys.append(key)
+    return sorted(set(keys))
+
+
+def admin_endpoint(handler: Any) -> Any:
+    """Changing who is who is an administrator's act."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            credential = request.app.state.authenticator.authenticate(
+                request.headers.get("authorization")
+            )
+            if not {"admin", "all"}.intersection(credential.scopes):
+                raise XAPIError(
+                    "linking identities needs the admin scope",
+                    "Authorization",
+                    status=403,
+                    code="forbidden",
+                )
+            return await handler(request, request.app.state.store)
+        except XAPIError as exc:
+            return error_response(exc)
+
+    return endpoint
+
+
+@admin_endpoint
+async def link(request: Request, store: Store) -> Response:
+    person = request.path_params["person"]
+    keys = keys_from_body(await request.body())
+    await in_thread(store.link_keys, person, keys)
+    return json_response({"person": person, "keys": await in_thread(store.keys_of, person)})
+
+
+@admin_endpoint
+async def unlink(request: Request, store: Store) -> Response:
+    person = request.path_params["person"]
+    key = normalise_key(request.path_params["key"])
+    if await in_thread(store.person_of, key) != person:
+        raise NotFound(f"{key} is not linked to {person}", "key")
+    await in_thread(store.unlink_key, key)
+    return Response(status_code=204)
+
+
+@query_endpoint
+async def show(request: Request, store: Store) -> Response:
+    person = request.path_params["person"]
+    keys = await in_thread(store.keys_of, person)
+    if not keys:
+        raise NotFound(f"no person {person!r}", "person")
+    return json_response({"person": person, "keys": keys})
+
+
+@query_endpoint
+async def profile(request: Request, store: Store) -> Response:
+    person = request.path_params["person"]
+    keys = await in_thread(store.keys_of, person)
+    if not keys:
+        raise NotFound(f"no person {person!r}", "person")
+    contributions = await in_thread(store.get_contributions, PROFILES, keys)
+    state = PROFILE_REDUCER.rebuild(person, contributions)
+    if state is None:
+        raise NotFound(f"no activity yet for person {person!r}", "person")
+    return json_response({**state, "learner": None, "person": person, "keys": keys})
+
+
+@query_endpoint
+async def person_of_learner(request: Request, store: Store) -> Response:
+    from lrs.api.v1.learners import learner_from
+
+    key = learner_from(request)
+    person = await in_thread(store.person_of, key)
+    if person is None:
+        raise NotFound(f"{key} is not linked to a person", "learner")
+    return json_response({"person": person, "keys": await in_thread(store.keys_of, person)})
+

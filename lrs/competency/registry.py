@@ -1,0 +1,69 @@
+"""Which frameworks and alignment rules are in force: the bundled ones plus those imported.
+
+Imported definitions live in the store (every API and processor process sees the same);
+parsed objects are cached by content, so reading them on every request costs a lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from lrs.competency.alignment import RuleSet, load_rules
+from lrs.competency.framework import Framework, bundled_frameworks, load_framework
+from lrs.storage.base import Store
+
+FRAMEWORK = "framework"
+ALIGNMENT = "alignment"
+
+_parsed: dict[tuple[str, str], Any] = {}
+
+
+def _digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def frameworks(store: Store) -> dict[str, Framework]:
+    """Every framework by its id (IRI): bundled, then imported (an import may replace one)."""
+    found = {f.id: f for f in bundled_frameworks().values()}
+    for data in store.list_definitions(FRAMEWORK):
+        key = (FRAMEWORK, _digest(data))
+        if key not in _parsed:
+            _parsed[key] = load_framework(data)
+        framework = _parsed[key]
+        found[framework.id] = framework
+    return found
+
+
+def find_framework(store: Store, name: str) -> Framework | None:
+    """A framework by id, or by the short name of a bundled one (`digcomp-2.2`)."""
+    known = frameworks(store)
+    if name in known:
+        return known[name]
+    return bundled_frameworks().get(name)
+
+
+def rulesets(store: Store) -> list[RuleSet]:
+    known = frameworks(store)
+    found: list[RuleSet] = []
+    for data in store.list_definitions(ALIGNMENT):
+        key = (ALIGNMENT, _digest(data) + ":" + ",".join(sorted(known)))
+        if key not in _parsed:
+            _parsed[key] = load_rules(data, known)
+        found.append(_parsed[key])
+    return found
+
+
+def import_framework(store: Store, data: dict[str, Any]) -> Framework:
+    """Check and store a framework in our format; the stored form is the checked one."""
+    framework = load_framework(data)
+    store.put_definition(FRAMEWORK, framework.id, framework.as_dict())
+    return framework
+
+
+def import_rules(store: Store, data: dict[str, Any]) -> RuleSet:
+    ruleset = load_rules(data, frameworks(store))
+    store.put_definition(ALIGNMENT, ruleset.id, data)
+    return ruleset
