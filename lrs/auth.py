@@ -77,7 +77,7 @@ def create_credential(
     if not scopes:
         raise ValueError("give at least one --scope")
     key = secrets.token_hex(10)
-    secret = secrets.token_urlsafe(32)
+    secret = secrets.token_hex(32)  # hex: never starts with "-", which CLIs read as an option
     credential = Credential(key, name, tuple(scopes), org, hash_secret(secret))
     store.save_credential(credential)
     return NewCredential(credential, secret)

@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from lrs.xapi.errors import Conflict, PreconditionFailed, ValidationError
+from lrs.xapi.errors import Conflict, PreconditionFailed, ValidationError, XAPIError
 from lrs.xapi.statements import Term
+
+
+class StoreUnavailable(XAPIError):
+    """The database cannot be reached: nothing was stored, the client should retry."""
+
+    status = 503
+    code = "unavailable"
 
 
 @dataclass(frozen=True)

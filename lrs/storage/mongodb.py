@@ -47,6 +47,7 @@ offsets         {_id: consumer, position}; credentials {_id: key, ...}.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -58,7 +59,7 @@ from bson import Binary, ObjectId
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -73,6 +74,7 @@ from lrs.storage.base import (
     StatementPage,
     StatementQuery,
     StateQuery,
+    StoreUnavailable,
     apply_projection_changes,
     etag_for,
     format_stored,
@@ -125,6 +127,28 @@ def _chain_terms(bases: dict[str, set[str]], links: dict[str, str | None]) -> di
     return terms
 
 
+def _unavailable_as_503(cls: type[T]) -> type[T]:
+    """Wrap every public method: a database that cannot be reached is StoreUnavailable."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except ConnectionFailure as exc:
+                raise StoreUnavailable(
+                    f"the database is unavailable ({type(exc).__name__}); retry shortly", None
+                ) from exc
+
+        return call
+
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_"):
+            setattr(cls, name, wrap(value))
+    return cls
+
+
+@_unavailable_as_503
 class MongoStore:
     """`Store` on MongoDB. `url` is a MongoDB connection string naming the database.
 
@@ -139,7 +163,9 @@ class MongoStore:
         clock_skew: timedelta = timedelta(milliseconds=100),
         write_timeout: float = 60.0,
     ) -> None:
-        self._client: MongoClient[dict[str, Any]] = MongoClient(url)
+        # Fail fast while the database is away, so clients get a 503 to retry, not a hang.
+        options = {} if "serverSelectionTimeoutMS" in url else {"serverSelectionTimeoutMS": 5000}
+        self._client: MongoClient[dict[str, Any]] = MongoClient(url, **options)
         self._db = self._client.get_default_database(
             default="lrs",
             write_concern=DURABLE,

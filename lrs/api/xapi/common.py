@@ -120,6 +120,8 @@ def error_response(exc: XAPIError) -> Response:
     response = json_response(exc.body(), status=exc.status)
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="xAPI"'
+    elif exc.status == 503:
+        response.headers["Retry-After"] = "2"
     return response
 
 
