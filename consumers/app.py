@@ -19,7 +19,7 @@ from consumers.projection import Reducer, changes_for
 from consumers.registry import reducers
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, STATEMENTS
-from lrs.storage import open_store
+from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 from lrs.xapi.errors import XAPIError
 
@@ -32,7 +32,7 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
             "`lrs process` needs LRS_BUS=kafka://host:port (the embedded mode runs "
             "its processors inside `lrs serve`)"
         )
-    store = store if store is not None else open_store(settings.store_url)
+    store = store if store is not None else open_store_waiting(settings.store_url)
     app = faust.App(
         "lrs-processors",
         broker=settings.bus,

@@ -27,7 +27,7 @@ from lrs.auth import Authenticator
 from lrs.config import Settings
 from lrs.events import open_bus
 from lrs.outbox import OutboxRelay
-from lrs.storage import open_store
+from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.api")
@@ -116,7 +116,7 @@ class CountRequests:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
-    store = store if store is not None else open_store(settings.store_url)
+    store = store if store is not None else open_store_waiting(settings.store_url)
     metrics = Metrics()
 
     async def health(request: Request) -> Response:

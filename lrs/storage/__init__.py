@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
-from lrs.storage.base import Store
+import logging
+import time
+
+from lrs.storage.base import Store, StoreUnavailable
+
+log = logging.getLogger("lrs.storage")
+
+
+def open_store_waiting(url: str, patience: float = 300.0) -> Store:
+    """`open_store`, waiting for a database that is not up yet (a service starting first).
+
+    Processes of a scaled-out deployment start in any order; crashing because the database
+    is a few seconds late would only make the orchestrator restart them.
+    """
+    deadline = time.monotonic() + patience
+    delay = 0.5
+    while True:
+        try:
+            return open_store(url)
+        except StoreUnavailable as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("the store is not reachable yet (%s); retrying in %.1fs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def open_store(url: str) -> Store:
@@ -18,4 +42,4 @@ def open_store(url: str) -> Store:
     raise ValueError(f"unknown store URL {url!r}: use sqlite:///path or mongodb://host/db")
 
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "StoreUnavailable", "open_store", "open_store_waiting"]

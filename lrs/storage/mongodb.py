@@ -194,13 +194,17 @@ class MongoStore:
         self._last_stored = ""
         self._seq_mark = 0  # every seq at or below it is committed or abandoned
         self._stored_mark = ""  # the last consistent_through this process answered
-        self._create_indexes()
-        try:  # before any batch: concurrent first upserts of one document may fail
-            self._counters.update_one(
-                {"_id": _COUNTER}, {"$setOnInsert": {"value": 0}}, upsert=True
-            )
-        except DuplicateKeyError:  # another process created it at the same moment
-            pass
+        try:
+            self._create_indexes()
+            try:  # before any batch: concurrent first upserts of one document may fail
+                self._counters.update_one(
+                    {"_id": _COUNTER}, {"$setOnInsert": {"value": 0}}, upsert=True
+                )
+            except DuplicateKeyError:  # another process created it at the same moment
+                pass
+        except ConnectionFailure as exc:
+            self._client.close()
+            raise StoreUnavailable(f"cannot reach MongoDB: {exc}", None) from exc
 
     def _create_indexes(self) -> None:
         s = self._statements
