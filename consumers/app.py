@@ -14,14 +14,13 @@ from typing import Any
 import faust
 import orjson
 
-from consumers.ingest import Rejected, connector_authority, triage
+from consumers.ingest import Rejected, connector_authority, store_all, triage
 from consumers.projection import Reducer, changes_for
 from consumers.registry import reducers
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, STATEMENTS
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
-from lrs.xapi.errors import XAPIError
 
 log = logging.getLogger("lrs.processors")
 
@@ -70,7 +69,9 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
             for item in rejected:
                 await reject(item)
             if valid:
-                refused = await _until_done("ingest batch", _store_all, store, valid, authority)
+                refused = await _until_done(
+                    "ingest batch", store_all, store, valid, authority, "kafka"
+                )
                 for statement, error in refused:
                     await reject(Rejected(orjson.dumps(statement), error.message, error.field))
 
@@ -100,31 +101,6 @@ async def _until_done(what: str, func: Any, *args: Any) -> Any:
             attempt += 1
             log.exception("%s failed (attempt %d); retrying", what, attempt)
             await asyncio.sleep(min(0.2 * 2 ** min(attempt, 5), 5.0))
-
-
-def _store_all(
-    store: Store, statements: list[dict[str, Any]], authority: dict[str, Any]
-) -> list[tuple[dict[str, Any], XAPIError]]:
-    """Store a batch; if the store refuses it (a conflict), store one by one to isolate it."""
-    try:
-        store.save_statements(
-            statements, authority=authority, credential="kafka", version="1.0.3", attachments=[]
-        )
-        return []
-    except XAPIError:
-        refused = []
-        for statement in statements:
-            try:
-                store.save_statements(
-                    [statement],
-                    authority=authority,
-                    credential="kafka",
-                    version="1.0.3",
-                    attachments=[],
-                )
-            except XAPIError as exc:
-                refused.append((statement, exc))
-        return refused
 
 
 def run_worker(settings: Settings) -> None:

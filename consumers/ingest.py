@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from lrs.storage.base import Store
 from lrs.xapi.errors import XAPIError
 from lrs.xapi.validation import validate_statement
 
@@ -50,3 +51,33 @@ def connector_authority(source: str, base_url: str) -> dict[str, Any]:
         "name": source,
         "account": {"homePage": base_url.rstrip("/") + "/connectors", "name": source},
     }
+
+
+def store_all(
+    store: Store,
+    statements: list[dict[str, Any]],
+    authority: dict[str, Any],
+    credential: str,
+    version: str = "1.0.3",
+) -> list[tuple[dict[str, Any], XAPIError]]:
+    """Store validated statements; if the store refuses the batch (a conflict), store them
+    one by one so that only the refused ones are reported. Returns the refusals."""
+    try:
+        store.save_statements(
+            statements, authority=authority, credential=credential, version=version, attachments=[]
+        )
+        return []
+    except XAPIError:
+        refused = []
+        for statement in statements:
+            try:
+                store.save_statements(
+                    [statement],
+                    authority=authority,
+                    credential=credential,
+                    version=version,
+                    attachments=[],
+                )
+            except XAPIError as exc:
+                refused.append((statement, exc))
+        return refused

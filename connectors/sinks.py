@@ -1,0 +1,139 @@
+"""Where connectors deliver: the embedded store, Kafka `xapi.inbound`, any LRS over HTTP,
+or standard output (`--dry-run`)."""
+
+from __future__ import annotations
+
+import base64
+import sys
+import time
+from typing import Any, TextIO
+
+import httpx
+import orjson
+
+from connectors.base import Skipped
+from consumers.ingest import connector_authority, store_all, triage
+from lrs.events.base import INBOUND, Event
+from lrs.storage.base import Store
+from lrs.xapi.statements import learner_key
+
+
+class StoreSink:
+    """Validates and stores directly (embedded mode); refusals are reported, not raised."""
+
+    def __init__(self, store: Store, source: str, base_url: str = "http://localhost") -> None:
+        self.store = store
+        self.source = source
+        self.authority = connector_authority(source, base_url)
+        self.rejected: list[Skipped] = []
+
+    def send(self, statements: list[dict[str, Any]]) -> None:
+        valid, rejected = triage([orjson.dumps(s) for s in statements])
+        for item in rejected:
+            self.rejected.append(Skipped(_label(item.payload), item.reason))
+        for statement, error in store_all(self.store, valid, self.authority, self.source):
+            self.rejected.append(Skipped(statement.get("id", "?"), error.message))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class KafkaSink:
+    """Emits to `xapi.inbound`, keyed by learner; the ingest processor validates and stores."""
+
+    def __init__(self, bootstrap: str, source: str) -> None:
+        from lrs.events.kafka import KafkaBus
+
+        self.bus = KafkaBus(bootstrap)
+        self.source = source.encode()
+        self.rejected: list[Skipped] = []
+
+    def send(self, statements: list[dict[str, Any]]) -> None:
+        self.bus.publish(
+            INBOUND,
+            [
+                Event(learner_key(s).encode(), orjson.dumps(s), [("source", self.source)])
+                for s in statements
+            ],
+        )
+
+    def close(self) -> None:
+        self.bus.close()
+
+
+class HTTPSink:
+    """Posts batches to any conformant LRS, retrying with backoff on outages and 5xx."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        key: str,
+        secret: str,
+        *,
+        version: str = "1.0.3",
+        attempts: int = 8,
+        timeout: float = 30.0,
+    ) -> None:
+        token = base64.b64encode(f"{key}:{secret}".encode()).decode()
+        self.url = endpoint.rstrip("/") + "/statements"
+        self.client = httpx.Client(
+            headers={
+                "Authorization": f"Basic {token}",
+                "X-Experience-API-Version": version,
+                "Content-Type": "application/json",
+            },
+            timeout=timeout,
+        )
+        self.attempts = attempts
+        self.rejected: list[Skipped] = []
+
+    def send(self, statements: list[dict[str, Any]]) -> None:
+        body = orjson.dumps(statements)
+        delay = 0.5
+        for attempt in range(1, self.attempts + 1):
+            try:
+                response = self.client.post(self.url, content=body)
+            except httpx.TransportError as exc:
+                problem = f"cannot reach {self.url}: {exc}"
+            else:
+                if response.status_code in (200, 204):
+                    return
+                if response.status_code < 500 and response.status_code != 429:
+                    raise SinkRefused(
+                        f"{self.url} refused the batch ({response.status_code}): "
+                        f"{response.text[:500]}"
+                    )
+                problem = f"{self.url} answered {response.status_code}"
+            if attempt == self.attempts:
+                raise SinkRefused(f"{problem}; gave up after {attempt} attempts")
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class PrintSink:
+    """`--dry-run`: statements as JSON lines, nothing stored."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+        self.rejected: list[Skipped] = []
+
+    def send(self, statements: list[dict[str, Any]]) -> None:
+        for statement in statements:
+            self.out.write(orjson.dumps(statement).decode() + "\n")
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class SinkRefused(Exception):
+    """The destination refused or stayed unreachable: the run stops, the checkpoint stays."""
+
+
+def _label(payload: bytes) -> str:
+    try:
+        return str(orjson.loads(payload).get("id", "?"))
+    except (orjson.JSONDecodeError, AttributeError):
+        return "?"
