@@ -7,6 +7,9 @@ a crash between the two replays the batch, which the idempotent apply makes harm
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 from collections.abc import Callable, Sequence
 
@@ -28,8 +31,8 @@ def process_once(store: Store, reducer: Reducer, batch: int = 1000) -> int:
     if not records:
         return 0
     statements = [orjson.loads(record.value) for record in records]
-    store.apply_changes(reducer, changes_for(reducer, statements))
-    store.set_offset(offset_name(reducer), records[-1].offset)
+    offset = (offset_name(reducer), records[-1].offset)
+    store.apply_changes(reducer, changes_for(reducer, statements), offset=offset)
     return len(records)
 
 
@@ -107,3 +110,63 @@ class LocalRunner:
             if not busy:
                 self._wake.wait(self.idle)
                 self._wake.clear()
+
+
+class ProcessRunner:
+    """The embedded processors in a child process of `lrs serve`.
+
+    Folding is Python work: in a thread it would share the API's GIL and halve ingest on a
+    busy server. A child process has its own interpreter; the projections have their own
+    SQLite file, so it does not take the statement writer's lock either.
+    """
+
+    def __init__(self, store_url: str, *, batch: int = 1000) -> None:
+        self.store_url = store_url
+        self.batch = batch
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # no inherited threads or connections
+        self._process = context.Process(
+            target=_run_child,
+            args=(self.store_url, os.getpid(), self.batch),
+            name="lrs-processors",
+            daemon=True,
+        )
+        self._process.start()
+
+    def wake(self) -> None:
+        """The child polls the log every few milliseconds; nothing to signal."""
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout)
+
+
+def _run_child(store_url: str, parent: int, batch: int) -> None:
+    from consumers.registry import reducers
+    from lrs.storage import open_store_waiting
+
+    store = open_store_waiting(store_url)
+    runner = LocalRunner(store, reducers(store), batch=batch)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    runner.start()
+    try:
+        # Exit with the parent, even if it was killed and could not stop us.
+        while not stopping.wait(0.5):
+            if os.getppid() != parent:
+                break
+    finally:
+        runner.stop()
+        store.close()

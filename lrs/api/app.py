@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consumers.registry import reducers
-from consumers.runner import LocalRunner
+from consumers.runner import LocalRunner, ProcessRunner
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.v1 import competencies, learners, openapi, persons
 from lrs.api.xapi import about, agents, documents, statements
@@ -116,6 +116,7 @@ class CountRequests:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    own_store = store is None
     store = store if store is not None else open_store_waiting(settings.store_url)
     metrics = Metrics()
 
@@ -180,7 +181,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
     ]
-    background = _background(settings, store)
+    background = _background(settings, store, own_store)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -218,11 +219,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     return app
 
 
-def _background(settings: Settings, store: Store) -> list[LocalRunner | OutboxRelay]:
-    """Embedded: the processors run here over the store's log. Kafka: the outbox relay."""
+def _background(
+    settings: Settings, store: Store, own_store: bool
+) -> list[LocalRunner | ProcessRunner | OutboxRelay]:
+    """Embedded: the processors run beside the API over the store's log. Kafka: the relay."""
     bus = open_bus(settings.bus, settings.kafka_partitions)
     if bus is not None:
         return [OutboxRelay(store, bus)]
-    if settings.processors:
-        return [LocalRunner(store, reducers(store))]
-    return []
+    if not settings.processors:
+        return []
+    if own_store and settings.store_url.startswith("sqlite://") and settings.processor_process:
+        return [ProcessRunner(settings.store_url, batch=settings.processor_batch)]
+    return [LocalRunner(store, reducers(store), batch=settings.processor_batch)]

@@ -184,8 +184,16 @@ class Store(Protocol):
     def delete_documents(self, kind: str, scope: str) -> None: ...
 
     # projections (derived state: learner profiles, competency status) ---------------------
-    def apply_changes(self, reducer: Any, changes: list[Contribution | Retraction]) -> None:
+    def apply_changes(
+        self,
+        reducer: Any,
+        changes: list[Contribution | Retraction],
+        offset: tuple[str, int] | None = None,
+    ) -> None:
         """Apply a projection's changes atomically and idempotently (see consumers.projection).
+
+        `offset` (consumer, position): move that consumer's offset in the same transaction,
+        so a processor never re-reads a batch it applied (its retries stay harmless anyway).
 
         A contribution already applied, or whose statement is retracted, changes nothing; a
         retraction rebuilds the key's state from its remaining contributions.

@@ -762,7 +762,12 @@ class MongoStore:
         )
 
     # projections -----------------------------------------------------------------------------
-    def apply_changes(self, reducer: Any, changes: list[Contribution | Retraction]) -> None:
+    def apply_changes(
+        self,
+        reducer: Any,
+        changes: list[Contribution | Retraction],
+        offset: tuple[str, int] | None = None,
+    ) -> None:
         name = reducer.name
 
         def work(session: ClientSession) -> None:
@@ -798,6 +803,13 @@ class MongoStore:
                 )
             if writes:
                 self._states.bulk_write(writes, ordered=False, session=session)
+            if offset is not None:
+                self._offsets.update_one(
+                    {"_id": offset[0]},
+                    {"$max": {"position": offset[1]}},
+                    upsert=True,
+                    session=session,
+                )
 
         self._transaction(work)
 

@@ -71,6 +71,21 @@ CREATE TABLE IF NOT EXISTS documents (
     content BLOB NOT NULL, content_type TEXT NOT NULL, etag TEXT NOT NULL, updated TEXT NOT NULL,
     PRIMARY KEY (kind, scope, doc_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS definitions (
+    kind TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identity_links (key TEXT PRIMARY KEY, person TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS identity_links_person ON identity_links(person);
+CREATE TABLE IF NOT EXISTS credentials (
+    key TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL, org TEXT,
+    secret_hash TEXT NOT NULL, created TEXT NOT NULL
+);
+"""
+
+# Derived state (projections) and consumer offsets live in a second file with its own write
+# lock: folding statements into profiles never queues behind the writer that stores them,
+# nor holds it up, and a processor moves its offset in the same transaction as its state.
+PROJECTION_SCHEMA = """
 CREATE TABLE IF NOT EXISTS contributions (
     n INTEGER PRIMARY KEY, projection TEXT NOT NULL, statement_id TEXT NOT NULL,
     key TEXT NOT NULL, data BLOB NOT NULL, voided INTEGER NOT NULL DEFAULT 0,
@@ -89,15 +104,6 @@ CREATE TABLE IF NOT EXISTS state_index (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS state_index_key ON state_index(projection, key);
 CREATE TABLE IF NOT EXISTS offsets (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS definitions (
-    kind TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS identity_links (key TEXT PRIMARY KEY, person TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS identity_links_person ON identity_links(person);
-CREATE TABLE IF NOT EXISTS credentials (
-    key TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL, org TEXT,
-    secret_hash TEXT NOT NULL, created TEXT NOT NULL
-);
 """
 
 
@@ -130,8 +136,14 @@ class SQLiteStore:
         self._write_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_PendingWrite] = []
-        self._writer = self._connect()
+        self._writer = self._connect(self.path)
         self._writer.executescript(SCHEMA)
+        self.projections_path = self.path.with_name(
+            f"{self.path.stem}-projections{self.path.suffix}"
+        )
+        self._projection_lock = threading.Lock()
+        self._projection_writer = self._connect(self.projections_path)
+        self._projection_writer.executescript(PROJECTION_SCHEMA)
         self._term_cache: dict[str, int] = {}
         self._last_stored = ""
         self._writing_since: str | None = None
@@ -139,21 +151,41 @@ class SQLiteStore:
         self._known_names: set[tuple[str, str]] = set()
 
     # connections -----------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    def _connect(self, path: Path, cache_mib: int = 64) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
         return conn
 
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connect()
+            conn = self._connect(self.path, cache_mib=16)  # one per thread: keep them small
             conn.execute("PRAGMA query_only=1")
             self._local.conn = conn
         return conn
+
+    def _projection_reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "projection_conn", None)
+        if conn is None:
+            conn = self._connect(self.projections_path, cache_mib=16)
+            conn.execute("PRAGMA query_only=1")
+            self._local.projection_conn = conn
+        return conn
+
+    @contextmanager
+    def _projection_transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._projection_lock:
+            conn = self._projection_writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -173,9 +205,11 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._writer.close()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
+        self._projection_writer.close()
+        for name in ("conn", "projection_conn"):
+            conn = getattr(self._local, name, None)
+            if conn is not None:
+                conn.close()
 
     def _now_stored(self) -> str:
         """A stored time never earlier than the last one, so stored order equals `seq` order."""
@@ -422,24 +456,20 @@ class SQLiteStore:
             self.set_offset(self._PUBLISHED, max(r.offset for r in records))
 
     def reset_published(self) -> None:
-        with self._transaction() as conn:
+        with self._projection_transaction() as conn:
             conn.execute("DELETE FROM offsets WHERE name = ?", (self._PUBLISHED,))
 
     def get_offset(self, consumer: str) -> int:
         row = (
-            self._reader()
+            self._projection_reader()
             .execute("SELECT position FROM offsets WHERE name = ?", (consumer,))
             .fetchone()
         )
         return 0 if row is None else row[0]
 
     def set_offset(self, consumer: str, offset: int) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO offsets(name, position) VALUES (?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET position = MAX(position, excluded.position)",
-                (consumer, offset),
-            )
+        with self._projection_transaction() as conn:
+            _move_offset(conn, consumer, offset)
 
     def get_statement(self, statement_id: str, *, voided: bool) -> bytes | None:
         row = (
@@ -619,34 +649,47 @@ class SQLiteStore:
             conn.execute("DELETE FROM documents WHERE kind = ? AND scope = ?", (kind, scope))
 
     # projections -----------------------------------------------------------------------------
-    def apply_changes(self, reducer: Any, changes: list[Contribution | Retraction]) -> None:
+    def apply_changes(
+        self,
+        reducer: Any,
+        changes: list[Contribution | Retraction],
+        offset: tuple[str, int] | None = None,
+    ) -> None:
         name = reducer.name
-        with self._transaction() as conn:
+        with self._projection_transaction() as conn:
             states = apply_projection_changes(reducer, changes, _SQLiteProjection(conn, name))
             for key, state in states.items():
-                conn.execute(
-                    "DELETE FROM state_index WHERE projection = ? AND key = ?", (name, key)
-                )
-                if state is None:
-                    conn.execute("DELETE FROM states WHERE projection = ? AND key = ?", (name, key))
-                    continue
-                conn.execute(
-                    "INSERT OR REPLACE INTO states(projection, key, state) VALUES (?,?,?)",
-                    (name, key, orjson.dumps(state)),
+                old_rows = {
+                    (f, v)
+                    for f, v in conn.execute(
+                        "SELECT field, value FROM state_index WHERE projection = ? AND key = ?",
+                        (name, key),
+                    )
+                }
+                new_rows = _index_rows(reducer, state) if state is not None else set()
+                conn.executemany(  # only what changed: most folds move one or two values
+                    "DELETE FROM state_index WHERE projection = ? AND field = ? AND value = ?"
+                    " AND key = ?",
+                    [(name, f, v, key) for f, v in old_rows - new_rows],
                 )
                 conn.executemany(
                     "INSERT OR IGNORE INTO state_index(projection, field, value, key)"
                     " VALUES (?,?,?,?)",
-                    [
-                        (name, field_name, value, key)
-                        for field_name, values in reducer.index(state).items()
-                        for value in values
-                    ],
+                    [(name, f, v, key) for f, v in new_rows - old_rows],
                 )
+                if state is None:
+                    conn.execute("DELETE FROM states WHERE projection = ? AND key = ?", (name, key))
+                else:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO states(projection, key, state) VALUES (?,?,?)",
+                        (name, key, orjson.dumps(state)),
+                    )
+            if offset is not None:
+                _move_offset(conn, *offset)
 
     def get_state(self, projection: str, key: str) -> dict[str, Any] | None:
         row = (
-            self._reader()
+            self._projection_reader()
             .execute("SELECT state FROM states WHERE projection = ? AND key = ?", (projection, key))
             .fetchone()
         )
@@ -664,10 +707,13 @@ class SQLiteStore:
                 params += [field_name, value]
         sql += " ORDER BY s.key LIMIT ?"
         params.append(query.limit)
-        return [(key, orjson.loads(state)) for key, state in self._reader().execute(sql, params)]
+        return [
+            (key, orjson.loads(state))
+            for key, state in self._projection_reader().execute(sql, params)
+        ]
 
     def clear_projection(self, projection: str) -> None:
-        with self._transaction() as conn:
+        with self._projection_transaction() as conn:
             for table in ("contributions", "retractions", "states", "state_index"):
                 conn.execute(f"DELETE FROM {table} WHERE projection = ?", (projection,))
 
@@ -675,7 +721,7 @@ class SQLiteStore:
         if not keys:
             return []
         marks = ",".join("?" * len(keys))
-        rows = self._reader().execute(
+        rows = self._projection_reader().execute(
             "SELECT statement_id, key, data FROM contributions WHERE projection = ?"
             f" AND key IN ({marks}) AND voided = 0 ORDER BY n",
             [projection, *keys],
@@ -769,6 +815,19 @@ class SQLiteStore:
         if row is None:
             return None
         return Credential(row[0], row[1], tuple(row[2].split()), row[3], row[4])
+
+
+def _index_rows(reducer: Any, state: dict[str, Any]) -> set[tuple[str, Any]]:
+    return {(f, v) for f, values in reducer.index(state).items() for v in values}
+
+
+def _move_offset(conn: sqlite3.Connection, consumer: str, offset: int) -> None:
+    """Offsets only move forward."""
+    conn.execute(
+        "INSERT INTO offsets(name, position) VALUES (?, ?)"
+        " ON CONFLICT(name) DO UPDATE SET position = MAX(position, excluded.position)",
+        (consumer, offset),
+    )
 
 
 class _SQLiteProjection:
