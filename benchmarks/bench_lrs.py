@@ -217,7 +217,8 @@ def run_batches(
     if warm.errors:
         raise RuntimeError(f"warm-up failed: {warm.error_samples}")
     table = Table("batch", "statements", "requests", "statements/s", "req p50", "req p95",
-                  "server CPU", "client CPU", "other procs", "iowait", "errors")  # fmt: skip
+                  "server", "client", "others", "iowait", "errors",
+                  title="CPU columns in cores")  # fmt: skip
     for size, total in plan.batch_totals.items():
         prepared = list(bodies(next_index, total, size, population, args.seed))  # before the clock
         result = poster.run(prepared)
@@ -241,8 +242,8 @@ def run_batches(
         table.add_row(
             str(size), f"{result.statements:,}", f"{result.requests:,}", f"[bold]{result.rate:,.0f}[/]",
             f"{row['p50_ms']:.1f} ms", f"{row['p95_ms']:.1f} ms",
-            f"{result.server_load:.2f} core", f"{result.client_load:.2f} core",
-            f"{result.others_load:.2f} core", f"{result.iowait_load:.2f}", str(result.errors),
+            f"{result.server_load:.2f}", f"{result.client_load:.2f}",
+            f"{result.others_load:.2f}", f"{result.iowait_load:.2f}", str(result.errors),
         )  # fmt: skip
     poster.close()
     console.print(table)

@@ -27,7 +27,6 @@ class Settings:
     max_body_bytes: int = 64 * 1024 * 1024
     max_batch: int = 10_000
     page_size: int = 100  # statements per page when the client asks for limit=0
-    sqlite_synchronous: str = "FULL"
     # The version named in answers to requests that name none (they are refused anyway).
     # xAPI says "the latest version": 2.0.0, or 1.0.3 for a deployment serving 1.0.x clients.
     default_xapi_version: str = "2.0.0"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from typing import Any
 
 from lrs.xapi.errors import ValidationError
@@ -22,8 +23,10 @@ _SEPARATORS = re.compile(r"[\s.\-/]")
 
 def normalise_national_id(number: str) -> str:
     """The number as issued: separators people type are dropped, letters upper-cased."""
-    cleaned = _SEPARATORS.sub("", number).upper()
-    if not cleaned or not cleaned.isalnum():
+    # NFKC: full-width digits typed through an IME are the same number; anything else that
+    # is not ASCII would silently give the same person a second account, so it is refused
+    cleaned = _SEPARATORS.sub("", unicodedata.normalize("NFKC", number)).upper()
+    if not cleaned or not (cleaned.isascii() and cleaned.isalnum()):
         raise ValidationError("a national ID number has digits (and letters) only", "number")
     return cleaned
 

@@ -28,11 +28,15 @@ def free_port() -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--suite", default=os.environ.get("LRS_CONFORMANCE_SUITE"))
     parser.add_argument("--xapi", default="1.0.3", choices=["1.0.3", "2.0.0"])
     parser.add_argument("--grep", help="only tests whose title matches")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds before the suite is stopped")
+    parser.add_argument(
+        "--timeout", type=int, default=1800, help="seconds before the suite is stopped"
+    )
     parser.add_argument("--endpoint", help="test a running LRS instead (needs --key and --secret)")
     parser.add_argument("--key")
     parser.add_argument("--secret")
@@ -40,8 +44,11 @@ def main() -> int:
     parser.add_argument("--log", help="where to write the suite's output (default: a temp file)")
     args = parser.parse_args()
     if not args.suite or not (Path(args.suite) / "bin" / "console_runner.js").exists():
-        print("error: give --suite or LRS_CONFORMANCE_SUITE: a checkout of "
-              "adlnet/lrs-conformance-test-suite after `npm install`", file=sys.stderr)
+        print(
+            "error: give --suite or LRS_CONFORMANCE_SUITE: a checkout of "
+            "adlnet/lrs-conformance-test-suite after `npm install`",
+            file=sys.stderr,
+        )
         return 2
 
     server = None
@@ -55,17 +62,42 @@ def main() -> int:
                 env["LRS_STORE"] = args.store
             lrs = [sys.executable, "-m", "lrs.cli"]
             created = subprocess.run(
-                [*lrs, "credentials", "create", "--data", data, "--name", "conformance",
-                 "--scope", "all", "--json"],
-                check=True, capture_output=True, text=True, env=env,
+                [
+                    *lrs,
+                    "credentials",
+                    "create",
+                    "--data",
+                    data,
+                    "--name",
+                    "conformance",
+                    "--scope",
+                    "all",
+                    "--json",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
             )
             credential = json.loads(created.stdout)
             key, secret = credential["key"], credential["secret"]
             log = open(Path(data) / "serve.log", "w")
             server = subprocess.Popen(
-                [*lrs, "serve", "--data", data, "--port", str(port), "--log-level", "warning",
-                 "--default-xapi-version", args.xapi],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
+                [
+                    *lrs,
+                    "serve",
+                    "--data",
+                    data,
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                    "--default-xapi-version",
+                    args.xapi,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
             endpoint = f"http://127.0.0.1:{port}/xapi"
             for _ in range(100):
@@ -77,17 +109,41 @@ def main() -> int:
             else:
                 print("error: the LRS did not start; see", log.name, file=sys.stderr)
                 return 1
-        command = ["node", "bin/console_runner.js", "-e", endpoint, "-a", "-u", key, "-p", secret,
-                   "-x", args.xapi, "-z"]
+        command = [
+            "node",
+            "bin/console_runner.js",
+            "-e",
+            endpoint,
+            "-a",
+            "-u",
+            key,
+            "-p",
+            secret,
+            "-x",
+            args.xapi,
+            "-z",
+        ]
         if args.grep:
             command += ["-g", args.grep]
-        print("running:", " ".join(command[:2]), "against", endpoint, f"(xAPI {args.xapi})", file=sys.stderr)
+        print(
+            "running:",
+            " ".join(command[:2]),
+            "against",
+            endpoint,
+            f"(xAPI {args.xapi})",
+            file=sys.stderr,
+        )
         try:
-            result = subprocess.run(command, cwd=args.suite, capture_output=True, text=True,
-                                    timeout=args.timeout)
+            result = subprocess.run(
+                command, cwd=args.suite, capture_output=True, text=True, timeout=args.timeout
+            )
             output = result.stdout + result.stderr
         except subprocess.TimeoutExpired as exc:
-            output = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            output = (
+                (exc.stdout or b"").decode()
+                if isinstance(exc.stdout, bytes)
+                else (exc.stdout or "")
+            )
             print(f"error: the suite ran past {args.timeout}s", file=sys.stderr)
         summary = [line for line in output.splitlines() if line.startswith('{"total"')]
         log_path = Path(args.log or tempfile.mkstemp(prefix="conformance-", suffix=".log")[1])

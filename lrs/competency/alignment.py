@@ -58,7 +58,11 @@ def load_rules(data: Any, frameworks: dict[str, FrameworkLike]) -> RuleSet:
     errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
-        field = ".".join(str(p) for p in error.absolute_path) or None
+        path = list(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            # name the missing property itself, not the object that lacks it
+            path += [next(k for k in error.validator_value if k not in error.instance)]
+        field = ".".join(str(p) for p in path) or None
         raise ValidationError(f"{field or 'rules'}: {error.message}", field)
     framework = frameworks.get(data["framework"])
     if framework is None:

@@ -14,6 +14,7 @@ import orjson
 from lrs.competency.alignment import RuleSet, load_rules
 from lrs.competency.framework import Framework, bundled_frameworks, load_framework
 from lrs.storage.base import Store
+from lrs.xapi.errors import ValidationError
 
 FRAMEWORK = "framework"
 ALIGNMENT = "alignment"
@@ -57,8 +58,20 @@ def rulesets(store: Store) -> list[RuleSet]:
 
 
 def import_framework(store: Store, data: dict[str, Any]) -> Framework:
-    """Check and store a framework in our format; the stored form is the checked one."""
+    """Check and store a framework in our format; the stored form is the checked one.
+
+    A new version must keep what the stored alignment rules refer to: rules that no longer
+    load would stop every competencies processor."""
     framework = load_framework(data)
+    known = {**frameworks(store), framework.id: framework}
+    for rules in store.list_definitions(ALIGNMENT):
+        if rules.get("framework") == framework.id:
+            try:
+                load_rules(rules, known)
+            except ValidationError as exc:
+                raise ValidationError(
+                    f"alignment rule set {rules['id']!r} would no longer load: {exc.message}"
+                ) from None
     store.put_definition(FRAMEWORK, framework.id, framework.as_dict())
     return framework
 
