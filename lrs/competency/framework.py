@@ -16,8 +16,7 @@ from one of our competences towards another framework). Every refusal is a
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -28,6 +27,8 @@ from typing import Any, Literal
 import jsonschema
 
 from lrs.xapi.errors import ValidationError
+from lrs.xapi.schema_errors import explain
+from lrs.xapi.schema_errors import invalid as _invalid
 
 __all__ = [
     "SCHEMA_PATH",
@@ -50,8 +51,6 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "competency-fram
 
 Relation = Literal["exactMatch", "related"]
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
-_WEAK = frozenset({"anyOf", "oneOf", "allOf", "if", "then", "else"})
 
 
 # ------------------------------------------------------------------------------ model
@@ -406,88 +405,9 @@ def load_framework(data: Mapping[str, Any]) -> Framework:
 
 
 def _check_schema(data: Mapping[str, Any]) -> None:
-    best: jsonschema.ValidationError | None = None
-    best_rank = (-1, False, False)
-    for error in _leaf_errors(_validator().iter_errors(data)):
-        rank = (
-            len(error.absolute_path),
-            error.validator not in _WEAK,
-            _x_message(error) is not None,
-        )
-        if rank > best_rank:
-            best, best_rank = error, rank
-    if best is not None:
-        raise _schema_error(best)
-
-
-def _leaf_errors(
-    errors: Iterable[jsonschema.ValidationError],
-) -> Iterator[jsonschema.ValidationError]:
-    """Descend into anyOf/oneOf: the branch errors say more than "matches no branch"."""
-    for error in errors:
-        if error.context and error.validator in ("anyOf", "oneOf"):
-            yield from _leaf_errors(error.context)
-        else:
-            yield error
-
-
-def _x_message(error: jsonschema.ValidationError) -> str | None:
-    schema = error.schema
-    if isinstance(schema, Mapping):
-        message = schema.get("x-message")
-        if isinstance(message, str):
-            return message
-    return None
-
-
-def _schema_error(error: jsonschema.ValidationError) -> ValidationError:
-    path = _join("", error.absolute_path)
-    instance = error.instance
-    if error.validator == "required" and isinstance(instance, Mapping):
-        missing = next((k for k in error.validator_value if k not in instance), None)
-        if missing is not None:
-            return _invalid(_join(path, [missing]), "is required")
-    if error.validator == "additionalProperties" and isinstance(instance, Mapping):
-        allowed = error.schema.get("properties", {})
-        extra = next((k for k in instance if k not in allowed), None)
-        if extra is not None:
-            return _invalid(_join(path, [extra]), "is not an allowed property here")
-    if "propertyNames" in error.absolute_schema_path:
-        return _invalid(path or None, f"has an invalid key {instance!r}: {_x_message(error)}")
-    message = _x_message(error)
-    if message is None:
-        match error.validator:
-            case "type":
-                message = f"must be of type {error.validator_value}"
-            case "enum":
-                message = "must be one of " + ", ".join(
-                    json.dumps(v) for v in error.validator_value
-                )
-            case "minItems":
-                message = f"must have at least {error.validator_value} item(s)"
-            case "minimum":
-                message = f"must be >= {error.validator_value}"
-            case _:
-                message = error.message
-    return _invalid(path or None, message)
-
-
-def _join(prefix: str, path: Iterable[object]) -> str:
-    """Dotted field path in the style of the statement validator: `areas[0].competences`."""
-    out = prefix
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and _IDENTIFIER.fullmatch(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return out
-
-
-def _invalid(field_path: str | None, message: str) -> ValidationError:
-    """A ValidationError whose message leads with the field, so logs read on their own."""
-    return ValidationError(f"{field_path}: {message}" if field_path else message, field_path)
+    error = explain(_validator().iter_errors(data))
+    if error is not None:
+        raise error
 
 
 def _check_rules(data: Mapping[str, Any]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,6 +23,9 @@ import jsonschema
 import jsonschema_rs
 
 from lrs.xapi.errors import ValidationError
+from lrs.xapi.schema_errors import explain
+from lrs.xapi.schema_errors import invalid as _invalid
+from lrs.xapi.schema_errors import join as _join
 from lrs.xapi.time import is_v2, parse_timestamp
 
 __all__ = [
@@ -47,9 +50,7 @@ _SCHEMA_FILES = {
 _COMPONENT_LISTS = ("choices", "scale", "source", "target", "steps")
 _CONTEXT_ACTIVITY_KEYS = ("parent", "grouping", "category", "other")
 _DURATION_COMPONENT = re.compile(r"([0-9]+(?:[.,][0-9]+)?)([YMWDHS])", re.ASCII)
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
 # Validators whose failure says little on its own; a sibling error usually says more.
-_WEAK = frozenset({"anyOf", "oneOf", "allOf", "if", "then", "else"})
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,6 @@ class _Rules:
     schema: Mapping[str, Any]
     fast: Any
     slow: jsonschema.Draft7Validator
-
-
-def _invalid(field: str | None, message: str) -> ValidationError:
-    """A ValidationError whose message leads with the field, so logs read on their own."""
-    return ValidationError(f"{field}: {message}" if field else message, field)
 
 
 def _rules_key(version: str) -> str:
@@ -197,104 +193,11 @@ def _explain(
     validator: jsonschema.Draft7Validator, instance: object, prefix: str
 ) -> ValidationError:
     """Turn the most specific schema error into a message and a dotted field path."""
-    best: jsonschema.ValidationError | None = None
-    best_rank: tuple[int, int, int] = (-1, -1, -1)
-    for error in _leaf_errors(validator.iter_errors(instance)):
-        rank = (
-            len(error.absolute_path),
-            error.validator not in _WEAK,
-            _x_message(error) is not None,
-        )
-        if rank > best_rank:
-            best, best_rank = error, rank
-    if best is None:
+    error = explain(validator.iter_errors(instance), prefix)
+    if error is None:
         # The Rust and Python regex engines disagree on some corner; say what we can.
         return _invalid(prefix or None, "does not conform to the xAPI statement schema")
-    return _to_validation_error(best, prefix)
-
-
-def _leaf_errors(
-    errors: Iterable[jsonschema.ValidationError],
-) -> Iterable[jsonschema.ValidationError]:
-    """Yield errors, descending into anyOf/oneOf only when they carry no message of their own."""
-    for error in errors:
-        if error.context and error.validator in ("anyOf", "oneOf") and _x_message(error) is None:
-            yield from _leaf_errors(error.context)
-        else:
-            yield error
-
-
-def _x_message(error: jsonschema.ValidationError) -> str | None:
-    schema = error.schema
-    if isinstance(schema, Mapping):
-        message = schema.get("x-message")
-        if isinstance(message, str):
-            return message
-    return None
-
-
-def _join(prefix: str, path: Iterable[object]) -> str:
-    field = prefix
-    for part in path:
-        if isinstance(part, int):
-            field += f"[{part}]"
-        elif isinstance(part, str) and _IDENTIFIER.fullmatch(part):
-            field += f".{part}" if field else part
-        else:
-            field += f"[{json.dumps(part)}]"
-    return field
-
-
-def _to_validation_error(error: jsonschema.ValidationError, prefix: str) -> ValidationError:
-    field = _join(prefix, error.absolute_path)
-    in_key = "propertyNames" in error.absolute_schema_path
-    instance = error.instance
-    validator = error.validator
-    message: str
-    if validator == "required" and isinstance(instance, Mapping):
-        missing = next((k for k in error.validator_value if k not in instance), None)
-        if missing is not None and _x_message(error) is None:
-            field = _join(field, [missing])
-            message = "is required"
-        else:
-            message = _x_message(error) or error.message
-    elif validator == "additionalProperties" and isinstance(instance, Mapping):
-        allowed = error.schema.get("properties", {})
-        extra = next((k for k in instance if k not in allowed), None)
-        if extra is not None:
-            field = _join(field, [extra])
-        message = "is not an allowed property here"
-    elif in_key:
-        message = f"has an invalid key {instance!r}: {_x_message(error) or _describe(error)}"
-    else:
-        message = _x_message(error) or _describe(error)
-    return _invalid(field or None, message)
-
-
-def _describe(error: jsonschema.ValidationError) -> str:
-    """A short, client-facing wording for the standard validators."""
-    value = error.validator_value
-    match error.validator:
-        case "type":
-            return f"must be of type {value}"
-        case "const":
-            return f"must be {json.dumps(value)}"
-        case "enum":
-            return "must be one of " + ", ".join(json.dumps(v) for v in value)
-        case "minimum":
-            return f"must be >= {value}"
-        case "maximum":
-            return f"must be <= {value}"
-        case "minItems":
-            return f"must have at least {value} item(s)"
-        case "maxItems":
-            return f"must have at most {value} item(s)"
-        case "pattern":
-            return "is not in the expected format"
-        case "not":
-            return "is not allowed here"
-        case _:
-            return error.message
+    return error
 
 
 # --------------------------------------------------------------------- rule layer
