@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import orjson
 
 from consumers.projection import Reducer, changes_for
+from lrs.background import BackgroundLoop
 from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.processors")
@@ -68,48 +69,21 @@ def rebuild(
     return total
 
 
-class LocalRunner:
+class LocalRunner(BackgroundLoop):
     """A background thread running every processor over the embedded log."""
+
+    name = "lrs-processors"
 
     def __init__(
         self, store: Store, reducers: Sequence[Reducer], *, batch: int = 1000, idle: float = 0.02
     ) -> None:
+        super().__init__(idle=idle)
         self.store = store
         self.reducers = list(reducers)
         self.batch = batch
-        self.idle = idle
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="lrs-processors", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        """New statements were stored: look now rather than at the next poll."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                busy = sum(process_once(self.store, r, self.batch) for r in self.reducers)
-                failures = 0
-            except Exception:
-                failures += 1
-                log.exception("processor batch failed; retrying (attempt %d)", failures)
-                busy = 0
-                self._stop.wait(min(0.1 * 2**failures, 5.0))
-            if not busy:
-                self._wake.wait(self.idle)
-                self._wake.clear()
+    def step(self) -> int:
+        return sum(process_once(self.store, r, self.batch) for r in self.reducers)
 
 
 class ProcessRunner:

@@ -8,9 +8,9 @@ it. A crash between storing and publishing, or a bus outage, only delays publica
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
+from lrs.background import BackgroundLoop
 from lrs.events.base import STATEMENTS, BusUnavailable, Event, EventBus
 from lrs.storage.base import Store
 
@@ -27,7 +27,9 @@ def relay_once(store: Store, bus: EventBus, batch: int = 500) -> int:
     return len(records)
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
+    name = "lrs-outbox"
+
     def __init__(
         self,
         store: Store,
@@ -37,29 +39,14 @@ class OutboxRelay:
         idle: float = 0.02,
         check_every: float = 5.0,
     ) -> None:
+        super().__init__(idle=idle)
         self.store = store
-        self.check_every = check_every
         self.bus = bus
         self.batch = batch
-        self.idle = idle
+        self.check_every = check_every
         self.published = 0
-        self.failures = 0
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="lrs-outbox", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._last_check = 0.0
+        self._outage = False
 
     def check_log(self) -> None:
         """If the bus lost the statements topic (a broker that lost its data), republish all.
@@ -71,31 +58,22 @@ class OutboxRelay:
             self.bus.create_topics()
             self.store.reset_published()
 
-    def _run(self) -> None:
-        outage = 0
-        last_check = 0.0
-        while not self._stop.is_set():
-            try:
-                if outage or time.monotonic() - last_check > self.check_every:
-                    self.check_log()
-                    last_check = time.monotonic()
-                sent = relay_once(self.store, self.bus, self.batch)
-                if outage:
-                    log.warning("event bus is back after %d failed attempts", outage)
-                outage = 0
-                self.published += sent
-            except BusUnavailable as exc:
-                outage += 1
-                self.failures += 1
-                if outage == 1:
-                    log.warning("event bus unavailable, statements wait in the outbox: %s", exc)
-                self._stop.wait(min(0.2 * 2 ** min(outage, 5), 5.0))
-                continue
-            except Exception:
-                self.failures += 1
-                log.exception("outbox relay failed; retrying")
-                self._stop.wait(1.0)
-                continue
-            if not sent:
-                self._wake.wait(self.idle)
-                self._wake.clear()
+    def step(self) -> int:
+        if self._outage or time.monotonic() - self._last_check > self.check_every:
+            self.check_log()
+            self._last_check = time.monotonic()
+        sent = relay_once(self.store, self.bus, self.batch)
+        self._outage = False
+        self.published += sent
+        return sent
+
+    def failed(self, exc: Exception, attempt: int) -> float:
+        self._outage = True
+        if not isinstance(exc, BusUnavailable):
+            log.exception("outbox relay failed; retrying")
+        elif attempt == 1:
+            log.warning("event bus unavailable, statements wait in the outbox: %s", exc)
+        return min(0.2 * 2 ** min(attempt, 5), 5.0)
+
+    def recovered(self, attempts: int) -> None:
+        log.warning("event bus is back after %d failed attempts", attempts)
