@@ -592,6 +592,8 @@ def run_ralph(plan: Plan, population: gen.Population, args: argparse.Namespace, 
                 "errors": result.errors + warm.errors,
                 "server_cpu": round(result.server_load, 2),
                 "client_cpu": round(result.client_load, 2),
+                "others_cpu": round(result.others_load, 2),
+                "iowait": round(result.iowait_load, 2),
                 "p50_ms": round(h.percentile(result.latencies, 50) * 1000, 1),
                 "peak_rss_mib": round(server.memory_kib().get("VmHWM", 0) / 1024, 1),
             }
@@ -602,8 +604,8 @@ def run_ralph(plan: Plan, population: gen.Population, args: argparse.Namespace, 
         console.print(
             f"Ralph {peer_ralph.RALPH_VERSION} (filesystem backend), {total:,} statements in batches of 100 over "
             f"{args.connections} connections: [bold]{result.rate:,.0f} statements/s[/] "
-            f"(server {result.server_load:.2f} core, request p50 {report.ralph['p50_ms']:.0f} ms, "
-            f"{result.errors} errors)."
+            f"(server {result.server_load:.2f} core, other processes {result.others_load:.2f}, iowait "
+            f"{result.iowait_load:.2f}, request p50 {report.ralph['p50_ms']:.0f} ms, {result.errors} errors)."
         )
     finally:
         server.stop()
