@@ -25,8 +25,15 @@ def available() -> dict[str, ModuleType]:
     found: dict[str, ModuleType] = {}
     for name, module in MODULES.items():
         try:
-            found[name] = importlib.import_module(module)
+            loaded = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
+            continue
+        if all(hasattr(loaded, attribute) for attribute in REQUIRED):
+            found[name] = loaded
     return found
+
+
+# What `lrs connect` needs from a connector module.
+REQUIRED = ("NAME", "HELP", "add_arguments", "build")

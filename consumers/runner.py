@@ -87,19 +87,23 @@ class LocalRunner(BackgroundLoop):
 
 
 class ProcessRunner:
-    """The embedded processors in a child process of `lrs serve`.
+    """The embedded processors in a child process of `lrs serve`, restarted if it dies.
 
     Folding is Python work: in a thread it would share the API's GIL and halve ingest on a
     busy server. A child process has its own interpreter; the projections have their own
-    SQLite file, so it does not take the statement writer's lock either.
+    SQLite file, so it does not take the statement writer's lock either. A watchdog thread
+    starts a new child when one dies (a crash loses nothing: offsets move with the state).
     """
 
     def __init__(self, store_url: str, *, batch: int = 1000) -> None:
         self.store_url = store_url
         self.batch = batch
+        self.restarts = 0
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
 
-    def start(self) -> None:
+    def _spawn(self) -> None:
         context = multiprocessing.get_context("spawn")  # no inherited threads or connections
         self._process = context.Process(
             target=_run_child,
@@ -109,14 +113,38 @@ class ProcessRunner:
         )
         self._process.start()
 
+    def start(self) -> None:
+        self._spawn()
+        self._watchdog = threading.Thread(target=self._watch, name="lrs-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def _watch(self) -> None:
+        delay = 0.5
+        while not self._stopping.wait(0.2):
+            process = self._process
+            if process is not None and not process.is_alive():
+                log.error(
+                    "the processors' process exited (code %s); starting a new one",
+                    process.exitcode,
+                )
+                self._stopping.wait(delay)
+                if self._stopping.is_set():
+                    return
+                self.restarts += 1
+                self._spawn()
+                delay = min(delay * 2, 10.0)
+
     def wake(self) -> None:
         """The child polls the log every few milliseconds; nothing to signal."""
 
     @property
-    def alive(self) -> bool:
-        return self._process is not None and self._process.is_alive()
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout)
         process, self._process = self._process, None
         if process is None:
             return
