@@ -63,6 +63,49 @@ def proc_memory_kib(pid: int) -> dict[str, int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    """The process's children, grandchildren, ... (children of any of its threads)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except FileNotFoundError:
+                continue
+            found += children
+            pending += children
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its descendants (`lrs serve` folds in a child process)."""
+    total = 0.0
+    for member in [pid, *descendants(pid)]:
+        try:
+            total += proc_cpu_seconds(member)
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def tree_memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM summed over a process and its descendants (the peak: an upper bound)."""
+    total = {"VmRSS": 0, "VmHWM": 0}
+    for member in [pid, *descendants(pid)]:
+        try:
+            for name, value in proc_memory_kib(member).items():
+                total[name] += value
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, iowait) CPU seconds of the whole machine since boot, from /proc/stat.
 
@@ -81,7 +124,7 @@ class Meter:
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
         self.client0 = time.process_time()
-        self.server0 = proc_cpu_seconds(server_pid)
+        self.server0 = tree_cpu_seconds(server_pid)
         self.busy0, self.iowait0 = machine_cpu_seconds()
         self.t0 = time.perf_counter()
 
@@ -89,7 +132,7 @@ class Meter:
         """Average cores used since the start: client, server, others; iowait in cores too."""
         seconds = max(1e-9, time.perf_counter() - self.t0)
         client = time.process_time() - self.client0
-        server = proc_cpu_seconds(self.server_pid) - self.server0
+        server = tree_cpu_seconds(self.server_pid) - self.server0
         busy, iowait = machine_cpu_seconds()
         others = max(0.0, (busy - self.busy0) - client - server)
         return {
@@ -116,10 +159,10 @@ class Server:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        return proc_cpu_seconds(self.pid)
+        return tree_cpu_seconds(self.pid)
 
     def memory_kib(self) -> dict[str, int]:
-        return proc_memory_kib(self.pid)
+        return tree_memory_kib(self.pid)
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM (uvicorn shuts down cleanly), then SIGKILL if it lingers; by PID only."""
