@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consumers.registry import reducers
 from consumers.runner import LocalRunner, ProcessRunner
+from lrs.api import caliper
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.v1 import competencies, learners, openapi, persons
 from lrs.api.xapi import about, agents, documents, statements
@@ -177,6 +178,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/groups/{group:path}/competencies", competencies.group_competencies),
         Route("/api/v1/frameworks", competencies.list_frameworks),
         Route("/api/v1/frameworks/{framework:path}", competencies.get_framework),
+        Route("/caliper/v1p2", caliper.receive, methods=["POST"]),
+        Route("/caliper/v1p1", caliper.receive, methods=["POST"]),
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
