@@ -95,8 +95,11 @@ async def person_competencies(request: Request, store: Store) -> Response:
 
 def group_members(store: Store, group: str) -> list[str]:
     """Learner keys of a class: learners whose statements name it as context parent or
-    grouping (a course or class activity), or who appear in it as a context team."""
-    members: set[str] = set()
+    grouping (a course or class activity), or who appear in it as a context team, and the
+    class's roster (OneRoster), so learners without any statement yet are listed too."""
+    from lrs.rosters import class_members
+
+    members: set[str] = set(class_members(store, group))
     for field_name in ("course", "team"):
         after = None
         while True:

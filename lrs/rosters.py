@@ -1,0 +1,62 @@
+"""Class rosters from a school information system: who is in a class before they do anything.
+
+A class's members come from two places: learners whose statements name the class (the
+profiles projection finds those), and the roster the school exported (OneRoster). The roster
+is what lets a teacher's class view list every learner, including those without any
+statement yet. Each class is one definition of kind "group", keyed by the class IRI, so both
+store adapters keep it with no schema of their own; saving a class again replaces it, as a
+roster export is a full snapshot of the class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from lrs.storage.base import Store
+
+GROUP = "group"
+
+
+def class_definition(
+    class_id: str,
+    title: str,
+    members: Iterable[str],
+    *,
+    school: str | None = None,
+    course: str | None = None,
+    teachers: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The stored form of a class (pure): member keys sorted and unique, so that saving the
+    same roster twice writes the same bytes."""
+    return {
+        "id": class_id,
+        "title": title,
+        "school": school,
+        "course": course,
+        "members": sorted(set(members)),
+        "teachers": sorted(set(teachers)),
+    }
+
+
+def save_class(store: Store, definition: dict[str, Any]) -> None:
+    """Store (or replace) one class; `definition` as made by `class_definition`."""
+    store.put_definition(GROUP, str(definition["id"]), definition)
+
+
+def get_class(store: Store, group: str) -> dict[str, Any] | None:
+    return store.get_definition(GROUP, group)
+
+
+def delete_class(store: Store, group: str) -> bool:
+    """Forget a class the school marked to be deleted."""
+    return store.delete_definition(GROUP, group)
+
+
+def class_members(store: Store, group: str) -> list[str]:
+    """Learner keys on the class's roster; empty when no roster names this group."""
+    definition = store.get_definition(GROUP, group)
+    if not definition:
+        return []
+    members = definition.get("members") or []
+    return [m for m in members if isinstance(m, str)]
