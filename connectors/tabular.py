@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+import lrs
 from connectors.base import MappingError, SourceRecord, statement_id
 from lrs.storage.base import format_stored
 from lrs.xapi.errors import XAPIError
@@ -51,9 +52,7 @@ NAME = "csv"
 HELP = "CSV or JSON lines, mapped to statements by a mapping file (column -> template)"
 
 TYPES = ("string", "number", "integer", "boolean", "timestamp")
-SCHEMA = (
-    Path(__file__).resolve().parent.parent / "lrs" / "schemas" / "connector-mapping.schema.json"
-)
+SCHEMA = Path(lrs.__file__).resolve().parent / "schemas" / "connector-mapping.schema.json"
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}

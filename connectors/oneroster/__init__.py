@@ -137,14 +137,29 @@ def build(args: argparse.Namespace) -> tuple[OneRosterReader, Any]:
     for warning in export.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     roster = build_roster(export, sis, national)
-    _apply_roster(args, roster, export)
-    book = build_gradebook(export, sis, args.language)
     problems = export.problems + roster.problems
+    _apply_roster(args, roster, export, problems)
+    book = build_gradebook(export, sis, args.language)
     return OneRosterReader(source_name(sis), export, problems), mapping_for(book)
 
 
-def _apply_roster(args: argparse.Namespace, roster: Roster, export: Export) -> None:
-    """Write classes and identity links to the store the deployment is configured with."""
+def merged(store: Any, definition: dict[str, Any], roster: Roster) -> dict[str, Any]:
+    """A class after a delta export: stored members, plus the added, less the removed."""
+    from lrs.rosters import class_members, get_class
+
+    group = definition["id"]
+    members = set(class_members(store, group)) | set(definition.get("members") or [])
+    members = (members | roster.added.get(group, set())) - roster.removed.get(group, set())
+    stored = get_class(store, group) or {}
+    teachers = set(stored.get("teachers") or []) | set(definition.get("teachers") or [])
+    return {**definition, "members": sorted(members), "teachers": sorted(teachers)}
+
+
+def _apply_roster(
+    args: argparse.Namespace, roster: Roster, export: Export, problems: list[tuple[str, str]]
+) -> None:
+    """Write classes and identity links to the store the deployment is configured with;
+    what cannot be applied is added to `problems`."""
     what = (
         f"OneRoster {export.version}: {len(roster.classes)} classes, {roster.students} "
         f"students, {len(roster.links)} national ID links"
@@ -162,7 +177,7 @@ def _apply_roster(args: argparse.Namespace, roster: Roster, export: Export) -> N
         print(f"{what}; roster not saved ({why})", file=sys.stderr)
         return
     from lrs.config import load_settings
-    from lrs.rosters import delete_class, save_class
+    from lrs.rosters import delete_class, get_class, save_class
     from lrs.storage import open_store
 
     settings = load_settings(
@@ -173,7 +188,19 @@ def _apply_roster(args: argparse.Namespace, roster: Roster, export: Export) -> N
     store = open_store(settings.store_url)
     try:
         for definition in roster.classes:
+            if roster.delta:
+                definition = merged(store, definition, roster)
             save_class(store, definition)
+        if roster.delta:
+            listed = {d["id"] for d in roster.classes}
+            for group in sorted((roster.added.keys() | roster.removed.keys()) - listed):
+                known = get_class(store, group)
+                if known is None:
+                    problems.append(
+                        ("enrollments.csv", f"class {group} is in no classes.csv seen so far")
+                    )
+                else:
+                    save_class(store, merged(store, known, roster))
         for group in roster.deleted:
             delete_class(store, group)
         for person, keys in roster.links:

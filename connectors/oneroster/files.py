@@ -119,6 +119,7 @@ class Export:
 
     tables: dict[str, Table] = field(default_factory=dict)
     version: str = "1.1"
+    delta: set[str] = field(default_factory=set)  # files the manifest says hold changes only
     warnings: list[str] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
 
@@ -234,15 +235,17 @@ class Source:
         return file, self.archive.read(where)
 
 
-def read_manifest_version(source: Source) -> str | None:
+def read_manifest(source: Source) -> dict[str, str]:
+    """manifest.csv as canonical property name -> value (empty without a manifest)."""
     found = source.read("manifest")
     if found is None:
-        return None
+        return {}
     text = found[1].decode("utf-8-sig", errors="replace")
-    for cells in csv.reader(io.StringIO(text)):
-        if len(cells) >= 2 and canonical(cells[0]) == "oneroster.version":
-            return cells[1].strip() or None
-    return None
+    return {
+        canonical(cells[0]): cells[1].strip()
+        for cells in csv.reader(io.StringIO(text))
+        if len(cells) >= 2
+    }
 
 
 def read_export(path: Path, extra: dict[str, Iterable[str]] | None = None) -> Export:
@@ -257,7 +260,11 @@ def read_export(path: Path, extra: dict[str, Iterable[str]] | None = None) -> Ex
         table = parse_table(name, file, data, export, (extra or {}).get(name, ()))
         if table is not None:
             export.tables[name] = table
-    version = read_manifest_version(source)
+    manifest = read_manifest(source)
+    version = manifest.get("oneroster.version") or None
+    export.delta = {
+        name for name in KNOWN if manifest.get(canonical(f"file.{name}"), "").lower() == "delta"
+    }
     if version is None:
         users = export.tables.get("users")
         newer = source.read("roles") is not None or source.read("userProfiles") is not None

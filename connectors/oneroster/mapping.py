@@ -85,6 +85,12 @@ class Roster:
     links: list[tuple[str, list[str]]] = field(default_factory=list)  # (person, keys)
     problems: list[tuple[str, str]] = field(default_factory=list)
     students: int = 0
+    # A delta export (manifest: file.enrollments,delta) lists changed enrollments only: its
+    # students are added to the stored class, and those marked tobedeleted removed, instead
+    # of replacing the class's member list.
+    delta: bool = False
+    added: dict[str, set[str]] = field(default_factory=dict)  # class IRI -> learner keys
+    removed: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,13 +120,20 @@ def build_roster(export: Export, sis: str, national: NationalIds | None = None) 
     teachers: dict[str, set[str]] = {c: set() for c in classes}
     deleted = {iri.rsplit("/", 1)[-1] for iri in roster.deleted}
     enrollments = _file(export, "enrollments")
+    roster.delta = "enrollments" in export.delta
     for row in _rows(export, "enrollments"):
         class_id, user, role = row.get("classSourcedId"), row.get("userSourcedId"), row.get("role")
         where = _label(enrollments, row)
-        if _deleted(row) or class_id in deleted:
+        if class_id in deleted:
             continue
         if not class_id or not user:
             roster.problems.append((where, "classSourcedId and userSourcedId are required"))
+        elif roster.delta:
+            if role.lower() == "student":
+                change = roster.removed if _deleted(row) else roster.added
+                change.setdefault(class_iri(sis, class_id), set()).add(learner(sis, user))
+        elif _deleted(row):
+            continue
         elif class_id not in classes:
             roster.problems.append((where, f"class {class_id!r} is not in classes.csv"))
         elif role.lower() == "student":
@@ -141,7 +154,8 @@ def build_roster(export: Export, sis: str, national: NationalIds | None = None) 
         definition["courseTitle"] = courses.get(course) or None
         definition["classCode"] = row.get("classCode") or None
         roster.classes.append(definition)
-    roster.students = len(set().union(*students.values())) if students else 0
+    every = [*students.values(), *roster.added.values()]
+    roster.students = len(set().union(*every)) if every else 0
     if national is not None:
         _national_links(export, sis, national, roster)
     return roster

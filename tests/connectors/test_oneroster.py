@@ -306,6 +306,34 @@ def test_oneroster_12_with_header_typos_skips_bad_rows_and_says_so(tmp_path: Pat
     assert "emitted 1 statements, skipped 5" in again.stderr
 
 
+def test_a_delta_export_changes_members_instead_of_replacing_them(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    full = connect(data, "--input", str(write_export(tmp_path / "full", V11)), "--sis-url", SIS)
+    assert full.returncode == 0, full.stderr
+    delta = {
+        "manifest.csv": "propertyName,value\noneroster.version,1.1\nfile.enrollments,delta\n",
+        "enrollments.csv": V11["enrollments.csv"].splitlines()[0]
+        + "\nenr-9,active,2025-10-01T00:00:00Z,cls-10a1,org-lqd,usr-s3,student,false,,"
+        + "\nenr-3,tobedeleted,2025-10-01T00:00:00Z,cls-10a1,org-lqd,usr-s2,student,false,,"
+        + "\nenr-10,active,2025-10-01T00:00:00Z,cls-10z9,org-lqd,usr-s3,student,false,,\n",
+    }
+    done = connect(data, "--input", str(write_export(tmp_path / "delta", delta)), "--sis-url", SIS)
+    assert done.returncode == 3, done.stderr
+    assert f"skipped enrollments.csv: class {SIS}/classes/cls-10z9 is in no classes.csv" in (
+        done.stderr
+    )
+    store = open_data(data)
+    try:
+        assert class_members(store, CLASS_10A1) == sorted(
+            learner(u) for u in ("usr-s1", "usr-s3", "usr-s4")
+        )
+        assert class_members(store, CLASS_10A2) == [learner("usr-s3")]
+        group = store.get_definition("group", CLASS_10A1)
+        assert group is not None and group["teachers"] == [learner("usr-t1")]
+    finally:
+        store.close()
+
+
 def test_a_missing_required_column_is_reported_and_the_rest_still_runs(tmp_path: Path) -> None:
     files = dict(V11)
     files["classes.csv"] = files["classes.csv"].replace(",title,", ",name,", 1)
