@@ -336,16 +336,18 @@ class MongoStore:
             return []
         token, stored = self._begin_write()
         try:
-            prepared = [
+            every = [
                 xs.prepare(s, stored=stored, authority=authority, version=version)
                 for s in statements
             ]
+            prepared, incoming = xs.unique_in_batch(every, statements)
             first = self._allocate(len(prepared)) if prepared else 0
-            return self._transaction(
+            self._transaction(
                 lambda session: self._save_batch(
-                    session, token, prepared, statements, first, credential, attachments
+                    session, token, prepared, incoming, first, credential, attachments
                 )
             )
+            return [s["id"] for s in every]  # answered in order, repeats included
         except BaseException:
             try:  # a committed batch deleted it already; an unreachable server expires it
                 self._writes.delete_one({"_id": token})

@@ -301,10 +301,12 @@ class SQLiteStore:
     def _save_request(
         self, conn: sqlite3.Connection, write: _PendingWrite, stored: str
     ) -> list[str]:
-        prepared = [
+        every = [
             xs.prepare(s, stored=stored, authority=write.authority, version=write.version)
             for s in write.statements
         ]
+        all_ids = [s["id"] for s in every]  # answered in order, repeats included
+        prepared, incoming = xs.unique_in_batch(every, write.statements)
         ids = [s["id"] for s in prepared]
         existing = self._existing(conn, ids)
         stored_voiding: set[str] = set()
@@ -312,7 +314,7 @@ class SQLiteStore:
             row = conn.execute("SELECT voiding FROM statements WHERE id = ?", (target,)).fetchone()
             if row is not None and row[0]:
                 stored_voiding.add(target)
-        xs.check_batch(prepared, write.statements, existing, stored_voiding)
+        xs.check_batch(prepared, incoming, existing, stored_voiding)
         for statement in prepared:
             if statement["id"] not in existing:
                 self._insert(conn, statement, stored, write.credential)
@@ -321,7 +323,7 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO attachments(sha2, content_type, data) VALUES (?,?,?)",
                 (attachment.sha2, attachment.content_type, attachment.data),
             )
-        return ids
+        return all_ids
 
     def _existing(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

@@ -126,6 +126,28 @@ def voiding_targets(prepared: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def unique_in_batch(
+    prepared: list[dict[str, Any]], incoming: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A statement sent twice in one batch is stored once; twice with different content is
+    a conflict, as it would be across batches. (The HTTP API refuses duplicate ids in a batch
+    before this; connectors and the ingest processor batch records without that check.)"""
+    seen: dict[str, dict[str, Any]] = {}
+    kept_prepared: list[dict[str, Any]] = []
+    kept_incoming: list[dict[str, Any]] = []
+    for statement, sent in zip(prepared, incoming, strict=True):
+        first = seen.get(statement["id"])
+        if first is None:
+            seen[statement["id"]] = statement
+            kept_prepared.append(statement)
+            kept_incoming.append(sent)
+        elif not same_statement(first, sent):
+            raise Conflict(
+                f"statement {statement['id']} is twice in the batch with different content", "id"
+            )
+    return kept_prepared, kept_incoming
+
+
 def check_batch(
     prepared: list[dict[str, Any]],
     incoming: list[dict[str, Any]],

@@ -439,3 +439,14 @@ def test_contributions_by_keys_skip_retracted_ones(store: Store) -> None:
     found = store.get_contributions(REDUCER.name, [key("a"), key("b")])
     assert [x.statement_id for x in found] == [b["id"]]
     assert store.get_contributions(REDUCER.name, []) == []
+
+
+def test_a_statement_twice_in_one_batch_is_stored_once(store: Store) -> None:
+    s = statement()
+    assert save(store, s, dict(s)) == [s["id"], s["id"]]
+    assert ids(store) == [s["id"]]
+    assert len(store.read_log(0, 10)) == 1
+    other = statement()
+    with pytest.raises(Conflict):
+        save(store, other, {**other, "verb": {"id": "http://example.org/changed"}})
+    assert store.get_statement(other["id"], voided=False) is None
