@@ -13,8 +13,10 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
+from consumers.competencies import CompetencyReducer, state_key
 from consumers.profiles import REDUCER
 from consumers.projection import changes_for, replay
+from lrs.competency.registry import import_rules, rulesets
 from lrs.storage.base import StateQuery
 from lrs.storage.sqlite import SQLiteStore
 from tests.processes import LRSProcess, TansuBroker, wait_until
@@ -68,6 +70,29 @@ def consumed_ids(bootstrap: str, want: set[str], timeout: float) -> set[str]:
     finally:
         consumer.close()
     return seen
+
+
+DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"
+RULES = {
+    "id": "quizzes",
+    "framework": DIGCOMP,
+    "rules": [
+        {
+            "id": "search",
+            "competence": f"{DIGCOMP}/competence/1.1",
+            "level": "3",
+            "match": {"activity_prefix": "https://lms.example.org/quiz/"},
+            "when": {"success": True},
+        },
+        {
+            "id": "safety",
+            "competence": f"{DIGCOMP}/competence/4.2",
+            "level": "2",
+            "match": {"activity_prefix": "https://lms.example.org/quiz/"},
+            "distinct_activities": 2,
+        },
+    ],
+}
 
 
 def read_topic(bootstrap: str, at_least: int) -> list[bytes]:
@@ -136,11 +161,17 @@ def test_profiles_are_exact_after_processor_crash_and_broker_restart(
     worker = LRSProcess("worker", tmp_path, config)
     store = SQLiteStore(tmp_path / "data" / "lrs.db")
 
+    # Competency evidence too: quizzes 0-2 show DigComp 1.1 at level 3 (a pass), 4.2 at 2.
+    import_rules(store, RULES)
+    competencies = CompetencyReducer(rulesets(store))
+
     def caught_up() -> bool:
         statements = [orjson.loads(r.value) for r in store.read_log(0, 100_000)]
-        expected = replay(REDUCER, statements)
-        live = dict(store.list_states(REDUCER.name, StateQuery(limit=1000)))
-        return live == expected
+        for reducer in (REDUCER, competencies):
+            live = dict(store.list_states(reducer.name, StateQuery(limit=1000)))
+            if live != replay(reducer, statements):
+                return False
+        return True
 
     try:
         api.serve()
@@ -165,6 +196,11 @@ def test_profiles_are_exact_after_processor_crash_and_broker_restart(
         wait_until(caught_up, 120, "profiles to match a replay after the broker restart")
         learner = store.get_state(REDUCER.name, "account:https://lms.example.org|3")
         assert learner is not None and learner["statements"] == 6 + 6 + 3
+        status = store.get_state(
+            competencies.name, state_key(DIGCOMP, "account:https://lms.example.org|3")
+        )
+        assert status is not None
+        assert status["competences"][f"{DIGCOMP}/competence/1.1"]["state"] == "achieved"
 
         # Replaying the topic from offset zero into empty storage gives the same profiles.
         fresh = SQLiteStore(tmp_path / "replay.db")
