@@ -142,7 +142,10 @@ class SQLiteStore:
             f"{self.path.stem}-projections{self.path.suffix}"
         )
         self._projection_lock = threading.Lock()
+        # Derived state can always be rebuilt from the log, and its offsets commit with it, so
+        # it needs no fsync per batch (NORMAL in WAL mode is still safe against crashes).
         self._projection_writer = self._connect(self.projections_path)
+        self._projection_writer.execute("PRAGMA synchronous=NORMAL")
         self._projection_writer.executescript(PROJECTION_SCHEMA)
         self._term_cache: dict[str, int] = {}
         self._last_stored = ""
@@ -659,15 +662,20 @@ class SQLiteStore:
     ) -> None:
         name = reducer.name
         with self._projection_transaction() as conn:
-            states = apply_projection_changes(reducer, changes, _SQLiteProjection(conn, name))
+            tx = _SQLiteProjection(conn, name, changes)
+            states = apply_projection_changes(reducer, changes, tx)
             for key, state in states.items():
-                old_rows = {
-                    (f, v)
-                    for f, v in conn.execute(
-                        "SELECT field, value FROM state_index WHERE projection = ? AND key = ?",
-                        (name, key),
-                    )
-                }
+                old_rows = (
+                    {
+                        (f, v)
+                        for f, v in conn.execute(
+                            "SELECT field, value FROM state_index WHERE projection = ? AND key = ?",
+                            (name, key),
+                        )
+                    }
+                    if key in tx.indexed
+                    else set()
+                )
                 new_rows = _index_rows(reducer, state) if state is not None else set()
                 conn.executemany(  # only what changed: most folds move one or two values
                     "DELETE FROM state_index WHERE projection = ? AND field = ? AND value = ?"
@@ -835,24 +843,39 @@ def _move_offset(conn: sqlite3.Connection, consumer: str, offset: int) -> None:
 class _SQLiteProjection:
     """`ProjectionTransaction` on the writer connection, inside `apply_changes`' transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, name: str, changes: list[Contribution | Retraction]
+    ) -> None:
         self.conn = conn
         self.name = name
+        # keys that may have index rows already: stored before, or rebuilt in this batch
+        self.indexed: set[str] = set()
+        # One query for the whole batch instead of one per contribution.
+        ids = list({c.statement_id for c in changes if isinstance(c, Contribution)})
+        self.retracted: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self.retracted.update(
+                row[0]
+                for row in conn.execute(
+                    "SELECT statement_id FROM retractions WHERE projection = ?"
+                    f" AND statement_id IN ({marks})",
+                    [name, *chunk],
+                )
+            )
 
     def load_state(self, key: str) -> dict[str, Any] | None:
         row = self.conn.execute(
             "SELECT state FROM states WHERE projection = ? AND key = ?", (self.name, key)
         ).fetchone()
-        return None if row is None else orjson.loads(row[0])
+        if row is None:
+            return None
+        self.indexed.add(key)
+        return orjson.loads(row[0])
 
     def is_retracted(self, statement_id: str) -> bool:
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM retractions WHERE projection = ? AND statement_id = ?",
-                (self.name, statement_id),
-            ).fetchone()
-            is not None
-        )
+        return statement_id in self.retracted
 
     def add_contribution(self, contribution: Contribution) -> bool:
         return bool(
@@ -869,6 +892,7 @@ class _SQLiteProjection:
         )
 
     def add_retraction(self, statement_id: str) -> bool:
+        self.retracted.add(statement_id)
         return bool(
             self.conn.execute(
                 "INSERT OR IGNORE INTO retractions(projection, statement_id) VALUES (?,?)",
@@ -892,6 +916,7 @@ class _SQLiteProjection:
         return keys
 
     def live_contributions(self, key: str) -> list[Contribution]:
+        self.indexed.add(key)
         return [
             Contribution(sid, key, orjson.loads(data))
             for sid, data in self.conn.execute(
