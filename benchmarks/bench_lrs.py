@@ -172,9 +172,10 @@ def db_path(data: Path) -> Path:
     return data / "lrs.db"
 
 
-def read_db(data: Path, sql: str) -> list[tuple[Any, ...]]:
-    """A read-only look at the server's SQLite file (WAL lets us read while it writes)."""
-    conn = sqlite3.connect(f"file:{db_path(data)}?mode=ro", uri=True, timeout=30)
+def read_db(data: Path, sql: str, name: str = "lrs.db") -> list[tuple[Any, ...]]:
+    """A read-only look at one of the server's SQLite files (WAL lets us read while it
+    writes): lrs.db holds statements, lrs-projections.db the processors' state and offsets."""
+    conn = sqlite3.connect(f"file:{data / name}?mode=ro", uri=True, timeout=30)
     try:
         return conn.execute(sql).fetchall()
     finally:
@@ -185,7 +186,11 @@ def processor_lag(data: Path) -> tuple[int, int]:
     """(statements stored, statements every in-process processor has read)."""
     stored = read_db(data, "SELECT COALESCE(MAX(seq), 0) FROM statements")[0][0]
     try:
-        rows = read_db(data, "SELECT MIN(position) FROM offsets WHERE name LIKE 'processor:%'")
+        rows = read_db(
+            data,
+            "SELECT MIN(position) FROM offsets WHERE name LIKE 'processor:%'",
+            "lrs-projections.db",
+        )
     except sqlite3.OperationalError:
         return stored, stored
     position = rows[0][0]
@@ -193,7 +198,7 @@ def processor_lag(data: Path) -> tuple[int, int]:
 
 
 def db_size_mib(data: Path) -> float:
-    return sum(p.stat().st_size for p in data.glob("lrs.db*")) / 2**20
+    return sum(p.stat().st_size for p in data.glob("lrs*.db*")) / 2**20
 
 
 # phases --------------------------------------------------------------------------------------
