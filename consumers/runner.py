@@ -159,6 +159,10 @@ def _run_child(store_url: str, parent: int, batch: int) -> None:
     from consumers.registry import reducers
     from lrs.storage import open_store_waiting
 
+    # Storing statements (what clients wait for) goes first; folding uses the CPU left over
+    # and catches up when ingest slows down.
+    os.nice(10)
+
     store = open_store_waiting(store_url)
     runner = LocalRunner(store, reducers(store), batch=batch)
     stopping = threading.Event()
