@@ -152,6 +152,7 @@ class SQLiteStore:
         self._writing_since: str | None = None
         self._known_definitions: dict[str, bytes] = {}
         self._known_names: set[tuple[str, str]] = set()
+        self._index_rows: list[tuple[int, int, int]] = []
 
     # connections -----------------------------------------------------------------------------
     def _connect(self, path: Path, cache_mib: int = 64) -> sqlite3.Connection:
@@ -225,11 +226,12 @@ class SQLiteStore:
         term = self._term_cache.get(value)
         if term is not None:
             return term
-        row = conn.execute("SELECT id FROM terms WHERE value = ?", (value,)).fetchone()
-        if row is None:
-            term = conn.execute("INSERT INTO terms(value) VALUES (?)", (value,)).lastrowid
+        # A growing store meets new terms more often than uncached old ones: insert first.
+        cursor = conn.execute("INSERT OR IGNORE INTO terms(value) VALUES (?)", (value,))
+        if cursor.rowcount:
+            term = cursor.lastrowid
         else:
-            term = row[0]
+            term = conn.execute("SELECT id FROM terms WHERE value = ?", (value,)).fetchone()[0]
         if len(self._term_cache) > 500_000:
             self._term_cache.clear()
         self._term_cache[value] = term
@@ -318,9 +320,16 @@ class SQLiteStore:
             if row is not None and row[0]:
                 stored_voiding.add(target)
         xs.check_batch(prepared, incoming, existing, stored_voiding)
+        # Index rows are written once per request: nothing in the request reads them back.
+        self._index_rows = []
         for statement in prepared:
             if statement["id"] not in existing:
                 self._insert(conn, statement, stored, write.credential)
+        conn.executemany(
+            "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
+            self._index_rows,
+        )
+        self._index_rows = []
         for attachment in write.attachments:
             conn.execute(
                 "INSERT OR IGNORE INTO attachments(sha2, content_type, data) VALUES (?,?,?)",
@@ -372,10 +381,7 @@ class SQLiteStore:
             ),
         )
         seq = cursor.lastrowid
-        conn.executemany(
-            "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
-            [(kind, term, seq) for kind, term in terms],
-        )
+        self._index_rows.extend((kind, term, seq) for kind, term in terms)
         if voiding and target is not None:
             conn.execute("UPDATE statements SET voided = 1 WHERE id = ? AND voiding = 0", (target,))
         if referrers:
@@ -412,10 +418,7 @@ class SQLiteStore:
                 conn.execute(
                     "UPDATE statements SET terms = ? WHERE seq = ?", (_pack_terms(merged), seq)
                 )
-                conn.executemany(
-                    "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
-                    [(kind, term, seq) for kind, term in terms],
-                )
+                self._index_rows.extend((kind, term, seq) for kind, term in terms)
                 pending.append(ref_id)
             if not pending:
                 return
