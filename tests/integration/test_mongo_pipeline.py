@@ -59,9 +59,9 @@ def post_until_acknowledged(
 def servers(tmp_path: Path) -> Iterator[tuple[MongoServer, TansuBroker]]:
     mongo = MongoServer(tmp_path / "mongo")
     broker = TansuBroker(tmp_path)
-    mongo.start()
-    broker.start()
-    try:
+    try:  # stop whatever started, even if the other one fails to start
+        mongo.start()
+        broker.start()
         yield mongo, broker
     finally:
         broker.stop()
