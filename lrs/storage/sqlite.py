@@ -720,9 +720,11 @@ class SQLiteStore:
                 " WHERE d.projection = ? AND d.field = ? AND d.value = ? AND d.key > ?"
             )
             params: list[Any] = [projection, field_name, value, query.after or ""]
+            order = "d.key"  # ordering by s.key would make SQLite walk every state instead
         else:
             sql = "SELECT s.key, s.state FROM states s WHERE s.projection = ? AND s.key > ?"
             params = [projection, query.after or ""]
+            order = "s.key"
         for op, filters in (("=", equals), (">=", query.at_least)):
             for field_name, value in filters.items():
                 sql += (
@@ -730,7 +732,7 @@ class SQLiteStore:
                     f" AND i.key = s.key AND i.field = ? AND i.value {op} ?)"
                 )
                 params += [field_name, value]
-        sql += " ORDER BY s.key LIMIT ?"
+        sql += f" ORDER BY {order} LIMIT ?"
         params.append(query.limit)
         return [
             (key, orjson.loads(state))
