@@ -149,6 +149,33 @@ def run(
     return summary
 
 
+class LinesReader:
+    """A file of lines (JSON lines, tracking logs); the checkpoint is the byte offset after
+    the last line read. Yields each non-blank line as bytes; mappings parse it."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.path = path
+        self.name = name
+
+    def read(self, after: str | None) -> Iterator[SourceRecord]:
+        offset = int(after) if after else 0
+        if offset > self.path.stat().st_size:
+            offset = 0  # the file was replaced by a shorter one: read it all again
+        with open(self.path, "rb") as handle:
+            handle.seek(offset)
+            number = 0
+            for line in handle:
+                offset += len(line)
+                number += 1
+                if line.strip():
+                    suffix = " after the checkpoint" if after else ""
+                    yield SourceRecord(str(offset), line, f"{self.path.name} line {number}{suffix}")
+
+    def size(self) -> int | None:
+        with open(self.path, "rb") as handle:
+            return sum(1 for line in handle if line.strip())
+
+
 def records_from(items: Iterable[tuple[str, Any, str]]) -> Iterator[SourceRecord]:
     for position, data, label in items:
         yield SourceRecord(position, data, label)

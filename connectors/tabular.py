@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 import lrs
-from connectors.base import MappingError, SourceRecord, statement_id
+from connectors.base import LinesReader, MappingError, SourceRecord, statement_id
 from lrs.storage.base import format_stored
 from lrs.xapi.errors import XAPIError
 from lrs.xapi.validation import validate_statement
@@ -514,41 +514,20 @@ class CSVReader:
             return max(sum(1 for _ in csv.reader(handle, delimiter=self.spec.delimiter)) - 1, 0)
 
 
-class JSONLinesReader:
-    """One JSON object per line; the checkpoint is the byte offset after the last line read."""
-
-    def __init__(self, path: Path, name: str) -> None:
-        self.path = path
-        self.name = name
+class JSONLinesReader(LinesReader):
+    """One JSON object per line: the shared lines reader, each line parsed here."""
 
     def read(self, after: str | None) -> Iterator[SourceRecord]:
-        offset = int(after) if after else 0
-        if offset > self.path.stat().st_size:
-            offset = 0  # the file was replaced by a shorter one: read it all again
-        with open(self.path, "rb") as handle:
-            handle.seek(offset)
-            number = 0
-            for line in handle:
-                offset += len(line)
-                number += 1
-                if not line.strip():
-                    continue
-                label = f"{self.path.name} line {number}" + (
-                    " after the checkpoint" if after else ""
-                )
-                data: Any
-                try:
-                    data = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    data = BadRecord(f"not JSON: {exc}")
-                else:
-                    if not isinstance(data, dict):
-                        data = BadRecord("a line must hold one JSON object")
-                yield SourceRecord(str(offset), data, label)
-
-    def size(self) -> int | None:
-        with open(self.path, "rb") as handle:
-            return sum(1 for line in handle if line.strip())
+        for record in super().read(after):
+            data: Any
+            try:
+                data = orjson.loads(record.data)
+            except orjson.JSONDecodeError as exc:
+                data = BadRecord(f"not JSON: {exc}")
+            else:
+                if not isinstance(data, dict):
+                    data = BadRecord("a line must hold one JSON object")
+            yield SourceRecord(record.position, data, record.label)
 
 
 # --- command line --------------------------------------------------------------------------

@@ -7,45 +7,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from connectors.base import MappingError, SourceRecord, statement_id
+from connectors.base import LinesReader, MappingError, statement_id
 
 NAME = "xapi"
 HELP = "xAPI statements, one JSON object per line"
-
-
-class LinesReader:
-    """A file of JSON lines; the checkpoint is the byte offset after the last line read."""
-
-    def __init__(self, path: Path, name: str) -> None:
-        self.path = path
-        self.name = name
-
-    def read(self, after: str | None) -> Iterator[SourceRecord]:
-        offset = int(after) if after else 0
-        with open(self.path, "rb") as handle:
-            handle.seek(offset)
-            number = 0
-            for line in handle:
-                offset += len(line)
-                number += 1
-                if line.strip():
-                    yield SourceRecord(
-                        str(offset),
-                        line,
-                        f"{self.path.name} line {number} (from checkpoint)"
-                        if after
-                        else f"{self.path.name} line {number}",
-                    )
-
-    def size(self) -> int | None:
-        with open(self.path, "rb") as handle:
-            return sum(1 for line in handle if line.strip())
 
 
 def mapping_for(source: str) -> Any:

@@ -13,9 +13,8 @@ from typing import Any
 
 import orjson
 
-from connectors.base import MappingError
+from connectors.base import LinesReader, MappingError
 from connectors.caliper.mapping import events_of, map_event
-from connectors.xapi_lines import LinesReader
 
 NAME = "caliper"
 HELP = "Caliper 1.1/1.2 envelopes or events, one JSON object per line (Canvas live events)"

@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connectors.base import MappingError
+from connectors.base import LinesReader, MappingError
 from connectors.openedx.mapping import Deployment, map_event, parse_log_line
-from connectors.xapi_lines import LinesReader
 
 NAME = "openedx"
 HELP = "Open edX tracking log (one JSON event per line), mapped as event-routing-backends does"
