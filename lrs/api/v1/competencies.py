@@ -11,6 +11,7 @@ from consumers.competencies import NAME as COMPETENCIES
 from consumers.competencies import fold_contributions, state_key
 from consumers.profiles import NAME as PROFILES
 from lrs.api.v1.learners import learner_from, query_endpoint
+from lrs.api.v1.persons import person_keys
 from lrs.api.xapi.common import in_thread, json_response
 from lrs.competency.framework import Framework
 from lrs.competency.registry import find_framework, frameworks
@@ -83,10 +84,7 @@ def person_state(store: Store, framework: Framework, keys: list[str]) -> dict[st
 
 @query_endpoint
 async def person_competencies(request: Request, store: Store) -> Response:
-    person = request.path_params["person"]
-    keys = await in_thread(store.keys_of, person)
-    if not keys:
-        raise NotFound(f"no person {person!r} (link keys with lrs identity link)", "person")
+    person, keys = await person_keys(request, store)
     framework = await in_thread(_framework, request, store)
     state = await in_thread(person_state, store, framework, keys)
     view = status_view(framework, person, state, _language(request))

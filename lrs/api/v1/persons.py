@@ -84,21 +84,24 @@ async def unlink(request: Request, store: Store) -> Response:
     return Response(status_code=204)
 
 
-@query_endpoint
-async def show(request: Request, store: Store) -> Response:
+async def person_keys(request: Request, store: Store) -> tuple[str, list[str]]:
+    """The person named in the path and their learner keys; 404 for an unknown person."""
     person = request.path_params["person"]
     keys = await in_thread(store.keys_of, person)
     if not keys:
-        raise NotFound(f"no person {person!r}", "person")
+        raise NotFound(f"no person {person!r} (link keys with lrs identity link)", "person")
+    return person, keys
+
+
+@query_endpoint
+async def show(request: Request, store: Store) -> Response:
+    person, keys = await person_keys(request, store)
     return json_response({"person": person, "keys": keys})
 
 
 @query_endpoint
 async def profile(request: Request, store: Store) -> Response:
-    person = request.path_params["person"]
-    keys = await in_thread(store.keys_of, person)
-    if not keys:
-        raise NotFound(f"no person {person!r}", "person")
+    person, keys = await person_keys(request, store)
     contributions = await in_thread(store.get_contributions, PROFILES, keys)
     state = PROFILE_REDUCER.rebuild(person, contributions)
     if state is None:
