@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from consumers.profiles import normalised_score
-from consumers.projection import rebuild_by_folding
+from consumers.projection import FoldingReducer
 from lrs.competency.alignment import RuleSet, matches, meets
 from lrs.storage.base import Contribution, format_stored
 from lrs.xapi.errors import ValidationError
@@ -46,7 +46,7 @@ def _at(statement: dict[str, Any]) -> str | None:
     return None
 
 
-class CompetencyReducer:
+class CompetencyReducer(FoldingReducer):
     """The competencies projection for a fixed set of alignment rule sets."""
 
     name = NAME
@@ -100,9 +100,6 @@ class CompetencyReducer:
 
     def fold(self, state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
         return fold(state, item)
-
-    def rebuild(self, key: str, contributions: list[Contribution]) -> dict[str, Any] | None:
-        return rebuild_by_folding(self, contributions)
 
     def index(self, state: dict[str, Any]) -> dict[str, list[Any]]:
         return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.projection import rebuild_by_folding
+from consumers.projection import FoldingReducer
 from lrs.storage.base import Contribution, format_stored
 from lrs.xapi.errors import ValidationError
 from lrs.xapi.identity import agent_key
@@ -168,7 +168,7 @@ def fold(state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
     return profile
 
 
-class ProfileReducer:
+class ProfileReducer(FoldingReducer):
     """The profiles projection: key = learner key."""
 
     name = NAME
@@ -178,9 +178,6 @@ class ProfileReducer:
 
     def fold(self, state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
         return fold(state, item)
-
-    def rebuild(self, key: str, contributions: list[Contribution]) -> dict[str, Any] | None:
-        return rebuild_by_folding(self, contributions)
 
     def index(self, state: dict[str, Any]) -> dict[str, list[Any]]:
         return {

@@ -63,6 +63,16 @@ def changes_for(reducer: Reducer, statements: Iterable[dict[str, Any]]) -> list[
     return changes
 
 
+class FoldingReducer:
+    """For reducers whose fold is order-independent: a rebuild is a fold from nothing."""
+
+    def fold(self, state: dict[str, Any] | None, contribution: Contribution) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def rebuild(self, key: str, contributions: list[Contribution]) -> dict[str, Any] | None:
+        return rebuild_by_folding(self, contributions)  # type: ignore[arg-type]
+
+
 def rebuild_by_folding(
     reducer: Reducer, contributions: list[Contribution]
 ) -> dict[str, Any] | None:
