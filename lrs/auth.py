@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from lrs.storage.base import Credential, Store
+from lrs.storage.base import DEFAULT_ORG, ROLES, Credential, Store
 from lrs.xapi.errors import Forbidden, Unauthorized
 
 XAPI_SCOPES = (
@@ -68,17 +68,41 @@ def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret, salt), stored_hash)
 
 
+def role_for_scopes(scopes: list[str] | tuple[str, ...]) -> str:
+    """The role a credential gets when none is given: the scopes `admin` and `auditor` imply it."""
+    if "admin" in scopes:
+        return "admin"
+    if "auditor" in scopes:
+        return "auditor"
+    return "platform"
+
+
 def create_credential(
-    store: Store, name: str, scopes: list[str], org: str | None = None
+    store: Store,
+    name: str,
+    scopes: list[str],
+    org: str | None = None,
+    *,
+    role: str | None = None,
+    audits: list[str] | tuple[str, ...] = (),
 ) -> NewCredential:
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise ValueError(f"unknown scope(s) {', '.join(unknown)}; choose from {', '.join(SCOPES)}")
     if not scopes:
         raise ValueError("give at least one --scope")
+    role = role or role_for_scopes(scopes)
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role}; choose from {', '.join(ROLES)}")
+    if audits and role != "auditor":
+        raise ValueError("only an auditor is assigned organisations to audit")
+    # Platforms and schools always belong to an organisation, so every statement and
+    # document they write is someone's; one-organisation deployments never name it.
+    if org is None and role in ("platform", "school"):
+        org = DEFAULT_ORG
     key = secrets.token_hex(10)
     secret = secrets.token_hex(32)  # hex: never starts with "-", which CLIs read as an option
-    credential = Credential(key, name, tuple(scopes), org, hash_secret(secret))
+    credential = Credential(key, name, tuple(scopes), org, hash_secret(secret), role, tuple(audits))
     store.save_credential(credential)
     return NewCredential(credential, secret)
 
@@ -92,7 +116,9 @@ class Authenticator:
 
     def authenticate(self, header: str | None) -> Credential:
         if not header:
-            raise Unauthorized("send HTTP Basic credentials (lrs credentials create)", "Authorization")
+            raise Unauthorized(
+                "send HTTP Basic credentials (lrs credentials create)", "Authorization"
+            )
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
             raise Unauthorized("only HTTP Basic authentication is supported", "Authorization")
@@ -124,9 +150,7 @@ def authorize(credential: Credential, resource: str, read_only: bool) -> None:
 def reads_only_own(credential: Credential) -> bool:
     """statements/read/mine without a wider read scope: only statements this credential stored."""
     wider = {"statements/read", "all/read", "all", "admin", "auditor"}
-    return "statements/read/mine" in credential.scopes and not wider.intersection(
-        credential.scopes
-    )
+    return "statements/read/mine" in credential.scopes and not wider.intersection(credential.scopes)
 
 
 def authority_for(credential: Credential, base_url: str) -> dict[str, Any]:

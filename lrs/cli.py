@@ -342,7 +342,9 @@ def cmd_credentials_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
     store = open_store(settings.store_url)
     try:
-        new = create_credential(store, args.name, args.scope, args.org)
+        new = create_credential(
+            store, args.name, args.scope, args.org, role=args.role, audits=args.audits or ()
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -355,12 +357,17 @@ def cmd_credentials_create(args: argparse.Namespace) -> int:
                     "key": new.credential.key,
                     "secret": new.secret,
                     "scopes": list(new.credential.scopes),
+                    "role": new.credential.role,
+                    "org": new.credential.org,
+                    "audits": list(new.credential.audits),
                 }
             ).decode()
         )
     else:
         print(
-            f"key:    {new.credential.key}\nsecret: {new.secret}\nscopes: {' '.join(new.credential.scopes)}"
+            f"key:    {new.credential.key}\nsecret: {new.secret}\n"
+            f"scopes: {' '.join(new.credential.scopes)}\n"
+            f"role:   {new.credential.role}\norg:    {new.credential.org or '-'}"
         )
         print(
             "Use them as HTTP Basic credentials (user = key, password = secret).", file=sys.stderr
@@ -488,7 +495,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(create)
     create.add_argument("--name", required=True, help="who the credential is for")
     create.add_argument("--scope", action="append", required=True, help="a scope; repeat for more")
-    create.add_argument("--org", help="the organisation the credential belongs to")
+    create.add_argument(
+        "--org", help="the organisation the credential belongs to (platforms, schools: 'default')"
+    )
+    create.add_argument(
+        "--role",
+        choices=["platform", "school", "auditor", "admin"],
+        help="whose data it reaches (default: admin or auditor if that scope is given, else platform)",
+    )
+    create.add_argument(
+        "--audits",
+        action="append",
+        metavar="ORG",
+        help="an organisation an auditor may read; repeat for more (default: all)",
+    )
     create.add_argument("--json", action="store_true", help="print JSON: key, secret, scopes")
     create.set_defaults(func=cmd_credentials_create)
     return parser

@@ -98,13 +98,25 @@ class Document:
     updated: str  # stored-format UTC timestamp
 
 
+ROLES = ("platform", "school", "auditor", "admin")
+DEFAULT_ORG = "default"
+
+
 @dataclass(frozen=True)
 class Credential:
+    """Who may call the API: scopes say which resources, role and org say whose data.
+
+    `org` is the organisation the credential belongs to (a platform or a school);
+    `audits` lists the organisations an auditor may read (empty: all of them).
+    """
+
     key: str
     name: str
     scopes: tuple[str, ...]
     org: str | None = None
     secret_hash: str = field(default="", repr=False)
+    role: str = "platform"
+    audits: tuple[str, ...] = ()
 
 
 class DocumentKind:

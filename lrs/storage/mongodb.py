@@ -873,7 +873,9 @@ class MongoStore:
         return [orjson.loads(doc["data"]) for doc in docs]
 
     def delete_definition(self, kind: str, definition_id: str) -> bool:
-        return bool(self._definitions.delete_one({"_id": {"kind": kind, "id": definition_id}}).deleted_count)
+        return bool(
+            self._definitions.delete_one({"_id": {"kind": kind, "id": definition_id}}).deleted_count
+        )
 
     # identity ----------------------------------------------------------------------------------
     def link_keys(self, person: str, keys: list[str]) -> None:
@@ -906,6 +908,8 @@ class MongoStore:
                 "org": credential.org,
                 "secret_hash": credential.secret_hash,
                 "created": format_stored(datetime.now(UTC)),
+                "role": credential.role,
+                "audits": list(credential.audits),
             },
             upsert=True,
         )
@@ -915,7 +919,13 @@ class MongoStore:
         if doc is None:
             return None
         return Credential(
-            doc["_id"], doc["name"], tuple(doc["scopes"]), doc["org"], doc["secret_hash"]
+            doc["_id"],
+            doc["name"],
+            tuple(doc["scopes"]),
+            doc["org"],
+            doc["secret_hash"],
+            doc.get("role", "platform"),
+            tuple(doc.get("audits", ())),
         )
 
 

@@ -78,9 +78,24 @@ CREATE TABLE IF NOT EXISTS identity_links (key TEXT PRIMARY KEY, person TEXT NOT
 CREATE INDEX IF NOT EXISTS identity_links_person ON identity_links(person);
 CREATE TABLE IF NOT EXISTS credentials (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL, org TEXT,
-    secret_hash TEXT NOT NULL, created TEXT NOT NULL
+    secret_hash TEXT NOT NULL, created TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'platform', audits TEXT NOT NULL DEFAULT ''
 );
 """
+
+# Columns added after the first release, so data directories made before them still open.
+CREDENTIAL_COLUMNS_ADDED = {
+    "role": "TEXT NOT NULL DEFAULT 'platform'",
+    "audits": "TEXT NOT NULL DEFAULT ''",
+}
+
+
+def _add_missing_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    for name, declaration in columns.items():
+        if name not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+
 
 # Derived state (projections) and consumer offsets live in a second file with its own write
 # lock: folding statements into profiles never queues behind the writer that stores them,
@@ -138,6 +153,7 @@ class SQLiteStore:
         self._queue: list[_PendingWrite] = []
         self._writer = self._connect(self.path)
         self._writer.executescript(SCHEMA)
+        _add_missing_columns(self._writer, "credentials", CREDENTIAL_COLUMNS_ADDED)
         self.projections_path = self.path.with_name(
             f"{self.path.stem}-projections{self.path.suffix}"
         )
@@ -819,8 +835,8 @@ class SQLiteStore:
     def save_credential(self, credential: Credential) -> None:
         with self._transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO credentials(key, name, scopes, org, secret_hash, created)"
-                " VALUES (?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO credentials(key, name, scopes, org, secret_hash, created,"
+                " role, audits) VALUES (?,?,?,?,?,?,?,?)",
                 (
                     credential.key,
                     credential.name,
@@ -828,6 +844,8 @@ class SQLiteStore:
                     credential.org,
                     credential.secret_hash,
                     format_stored(datetime.now(UTC)),
+                    credential.role,
+                    " ".join(credential.audits),
                 ),
             )
 
@@ -835,13 +853,17 @@ class SQLiteStore:
         row = (
             self._reader()
             .execute(
-                "SELECT key, name, scopes, org, secret_hash FROM credentials WHERE key = ?", (key,)
+                "SELECT key, name, scopes, org, secret_hash, role, audits FROM credentials"
+                " WHERE key = ?",
+                (key,),
             )
             .fetchone()
         )
         if row is None:
             return None
-        return Credential(row[0], row[1], tuple(row[2].split()), row[3], row[4])
+        return Credential(
+            row[0], row[1], tuple(row[2].split()), row[3], row[4], row[5], tuple(row[6].split())
+        )
 
 
 def _index_rows(reducer: Any, state: dict[str, Any]) -> set[tuple[str, Any]]:

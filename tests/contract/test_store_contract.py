@@ -349,6 +349,11 @@ def test_credentials_round_trip(store: Store) -> None:
     store.save_credential(credential)
     assert store.get_credential("key1") == credential
     assert store.get_credential("missing") is None
+    auditor = Credential(
+        "key2", "Inspector", ("auditor",), None, "sha256$s$h", "auditor", ("school-1", "school-2")
+    )
+    store.save_credential(auditor)
+    assert store.get_credential("key2") == auditor
 
 
 def test_log_lists_every_stored_statement_in_order_once(store: Store) -> None:
