@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import MappingError
-from connectors.moodle import events_core, events_mod  # noqa: F401  (register the events)
+from connectors.moodle import (  # noqa: F401  (register the events)
+    events_core,
+    events_forum,
+    events_mod,
+)
 from connectors.moodle.mapping import EVENTS, Config, Lookup, map_event
 from connectors.moodle.readers import (
     CSVReader,
