@@ -17,6 +17,7 @@ from connectors.base import MappingError
 from connectors.moodle import (  # noqa: F401  (register the events)
     events_core,
     events_forum,
+    events_lesson,
     events_mod,
 )
 from connectors.moodle.mapping import EVENTS, Config, Lookup, map_event

@@ -93,16 +93,28 @@ def _unserialize(data: bytes, i: int) -> tuple[Any, int]:
         length = int(data[i + 2 : colon])
         start = colon + 2
         return data[start : start + length].decode("utf-8", "replace"), start + length + 2
+    if kind == b"O":  # an object (lesson essays store a stdClass): read as its properties
+        colon = data.index(b":", i + 2)
+        length = int(data[i + 2 : colon])
+        i = colon + 2 + length + 2  # past the quoted class name and its closing quote
+        colon = data.index(b":", i)
+        count = int(data[i:colon])
+        i = colon + 2
+        return _unserialize_items(data, i, count)
     if kind == b"a":
         colon = data.index(b":", i + 2)
         count = int(data[i + 2 : colon])
-        i = colon + 2
-        items: dict[Any, Any] = {}
-        for _ in range(count):
-            key, i = _unserialize(data, i)
-            items[key], i = _unserialize(data, i)
-        return items, i + 1
+        return _unserialize_items(data, colon + 2, count)
     raise ValueError(f"unsupported PHP type {kind!r} at {i}")
+
+
+def _unserialize_items(data: bytes, i: int, count: int) -> tuple[dict[Any, Any], int]:
+    """`count` key/value pairs from `i` (just past the opening brace), then the closing one."""
+    items: dict[Any, Any] = {}
+    for _ in range(count):
+        key, i = _unserialize(data, i)
+        items[key], i = _unserialize(data, i)
+    return items, i + 1
 
 
 # --- shared pieces ----------------------------------------------------------------------
@@ -399,3 +411,15 @@ def map_event(event: Row, lookup: Lookup, config: Config) -> list[Statement]:
         }
         out.append(statement)
     return out
+
+
+def number(value: Any) -> float:
+    """PHP's `floatval($x ?: 0)`: empty and missing values count as zero."""
+    return float(value or 0)
+
+
+def score(raw: float, low: float, high: float) -> dict[str, Any]:
+    """The plugin's score: raw capped into [min, max], scaled into [-1, 1] (0 when min = max)."""
+    raw = max(min(raw, high), low)
+    scaled = 0 if high == low else ((raw - low) / (high - low) * 2) - 1
+    return {"raw": raw, "min": low, "max": high, "scaled": scaled}
