@@ -19,6 +19,7 @@ from connectors.moodle import (  # noqa: F401  (register the events)
     events_forum,
     events_lesson,
     events_mod,
+    events_quiz,
 )
 from connectors.moodle.mapping import EVENTS, Config, Lookup, map_event
 from connectors.moodle.readers import (

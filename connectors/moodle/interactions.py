@@ -41,7 +41,7 @@ def numeric(
     exact: Any = None,
 ) -> dict[str, Any]:
     """One exact answer, or the range `low[:]high` (a missing bound is an empty string)."""
-    pattern = exact if exact is not None else f"{_text(low)}[:]{_text(high)}"
+    pattern = exact if exact is not None else f"{php_text(low)}[:]{php_text(high)}"
     return {
         **cmi_common(name, description, lang),
         "interactionType": "numeric",
@@ -79,7 +79,7 @@ def sequencing(
     }
 
 
-def _text(value: Any) -> str:
+def php_text(value: Any) -> str:
     """PHP string concatenation: null is empty, floats without a trailing .0."""
     if value is None:
         return ""

@@ -418,8 +418,10 @@ def number(value: Any) -> float:
     return float(value or 0)
 
 
-def score(raw: float, low: float, high: float) -> dict[str, Any]:
-    """The plugin's score: raw capped into [min, max], scaled into [-1, 1] (0 when min = max)."""
-    raw = max(min(raw, high), low)
+def score(raw: float, low: float, high: float, cap: bool = True) -> dict[str, Any]:
+    """The plugin's score: raw capped into [min, max] (except where the plugin does not cap),
+    scaled into [-1, 1] (0 when min = max)."""
+    if cap:
+        raw = max(min(raw, high), low)
     scaled = 0 if high == low else ((raw - low) / (high - low) * 2) - 1
     return {"raw": raw, "min": low, "max": high, "scaled": scaled}

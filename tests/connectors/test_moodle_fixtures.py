@@ -3,8 +3,10 @@
 Each case folder under ../shared/fixtures/moodle/ holds a log row (event.json), the database
 rows the plugin reads (data.json) and the statements it emits (statements.json); each file is
 deep-merged over common/. We run `map_event` with the plugin's test configuration (app_url
-http://www.example.org, send_name true, send_mbox false, session key "test_session_id") over a
-lookup answering from data.json, and compare every statement.
+http://www.example.org, send_name true, send_mbox false, send_response_choices false, session
+key "test_session_id") over a lookup answering from data.json, and compare every statement.
+The plugin's tests for the cases in WITH_CHOICES override send_response_choices to true, and so
+do we for those cases (it adds `choices` and `correctResponsesPattern` to choice interactions).
 
 Compared: actor, verb (id and display), object (id, objectType, the whole definition), result,
 context (contextActivities, instructor, language, platform, registration, extensions),
@@ -31,7 +33,23 @@ from connectors.moodle import Config, map_event
 from connectors.moodle.mapping import INFO
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "moodle"
-CONFIG = Config(app_url="http://www.example.org", session_id="test_session_id")
+CONFIG = Config(
+    app_url="http://www.example.org", session_id="test_session_id", send_response_choices=False
+)
+WITH_CHOICES_CONFIG = Config(app_url="http://www.example.org", session_id="test_session_id")
+# Cases whose plugin test overrides the configuration with send_response_choices true.
+WITH_CHOICES = {
+    "mod_choice/answer_created",
+    "mod_choice/course_module_viewed/existing_module",
+    "mod_feedback/response_submitted/multichoice",
+    "mod_feedback/response_submitted/multichoicerated",
+    "mod_lesson/question_answered/choice",
+    "mod_lesson/question_answered/truefalse",
+    "mod_lesson/question_viewed/choice",
+    "mod_lesson/question_viewed/truefalse",
+    "mod_quiz/attempt_submitted/multichoice_withchoices",
+    "mod_quiz/attempt_submitted/multichoiceset_withchoices",
+}
 
 # Cases the mapping does not reproduce yet (strict: one that starts passing fails the run).
 UNSUPPORTED: dict[str, str] = {
@@ -80,22 +98,6 @@ UNSUPPORTED: dict[str, str] = {
     "mod_questionnaire/attempt_resumed": "\\mod_questionnaire\\event\\attempt_resumed: not mapped yet",
     "mod_questionnaire/attempt_saved": "\\mod_questionnaire\\event\\attempt_saved: not mapped yet",
     "mod_questionnaire/attempt_submitted": "\\mod_questionnaire\\event\\attempt_submitted: not mapped yet",
-    "mod_quiz/attempt_becameoverdue": "\\mod_quiz\\event\\attempt_becameoverdue: not mapped yet",
-    "mod_quiz/attempt_submitted/essay": "quiz question type 'essay': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/essay_null_response": "quiz question type 'essay': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/gapselect": "quiz question type 'gapselect': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/match": "quiz question type 'match': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/match_null_response": "quiz question type 'match': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/multichoice": "quiz question type 'multichoice': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/multichoice_withchoices": "quiz question type 'multichoice': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/multichoiceset": "quiz question type 'multichoiceset': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/multichoiceset_withchoices": "quiz question type 'multichoiceset': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/numerical": "quiz question type 'numerical': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/randomsamatch": "quiz question type 'randomsamatch': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/shortanswer": "quiz question type 'shortanswer': answered statements not mapped yet",
-    "mod_quiz/attempt_submitted/truefalse": "quiz question type 'truefalse': answered statements not mapped yet",
-    "mod_quiz/attempt_viewed/existing_module": "\\mod_quiz\\event\\attempt_viewed: not mapped yet",
-    "mod_quiz/question_manually_graded": "\\mod_quiz\\event\\question_manually_graded: not mapped yet",
     "mod_scorm/sco_launched/existing_sco_launched": "\\mod_scorm\\event\\sco_launched: not mapped yet",
     "mod_scorm/scoreraw_submitted/existing_scoreraw_submitted": "\\mod_scorm\\event\\scoreraw_submitted: not mapped yet",
     "mod_scorm/status_submitted/existing_status_submitted": "\\mod_scorm\\event\\status_submitted: not mapped yet",
@@ -178,7 +180,8 @@ def mapped_for(case: str) -> list[dict[str, Any]]:
     folder = FIXTURES / case
     event = _load(folder, "event.json")
     lookup = FixtureLookup(_load(folder, "data.json"))
-    return [normalise(s) for s in map_event(event, lookup, CONFIG)]
+    config = WITH_CHOICES_CONFIG if case in WITH_CHOICES else CONFIG
+    return [normalise(s) for s in map_event(event, lookup, config)]
 
 
 def _params() -> list[Any]:
