@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.moodle.mapping import Config, cmi_choice, cmi_common, slugify
+from connectors.moodle.php import php_text
 
 
 def fill_in(
@@ -77,12 +78,3 @@ def sequencing(
         **cmi_choice(config, name, description, choices, lang, right),
         "interactionType": "sequencing",
     }
-
-
-def php_text(value: Any) -> str:
-    """PHP string concatenation: null is empty, floats without a trailing .0."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)

@@ -7,7 +7,6 @@ the learner's `responsesummary` becomes the result. Question types the plugin do
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,6 @@ from connectors.moodle.interactions import (
     long_fill_in,
     matching,
     numeric,
-    php_text,
     sequencing,
     true_false,
 )
@@ -30,6 +28,7 @@ from connectors.moodle.mapping import (
     strip_html,
     verb,
 )
+from connectors.moodle.php import is_numeric, php_float, php_text
 
 ANSWERED = verb("http://adlnet.gov/expapi/verbs/answered", "Answered")
 CMI = "http://learninglocker.net/xapi/cmi/"
@@ -91,7 +90,7 @@ def shortanswer(c: Context, question: dict, attempt: dict, lang: str) -> Built:
 
 def truefalse(c: Context, question: dict, attempt: dict, lang: str) -> Built:
     answers = c.rows("question_answers", {"question": question["id"]})
-    right = [a for a in answers if _float(a.get("fraction")) == 1.0]
+    right = [a for a in answers if php_float(a.get("fraction")) == 1.0]
     correct = bool(right) and right[0].get("answer") == "True"
     summary = attempt.get("responsesummary")
     return (
@@ -171,14 +170,14 @@ def numerical(c: Context, question: dict, attempt: dict, lang: str) -> Built:
     """Only the best answer counts: its value plus or minus its tolerance."""
     answers = sorted(
         c.rows("question_answers", {"question": question["id"]}),
-        key=lambda a: _float(a.get("fraction")), reverse=True,
+        key=lambda a: php_float(a.get("fraction")), reverse=True,
     )
     target: Any = answers[0].get("answer")
     low = high = None
-    if _is_numeric(target):
+    if is_numeric(target):
         tolerances = c.rows("question_numerical", {"answer": answers[0]["id"]})
-        tolerance = _float(tolerances[0].get("tolerance")) if tolerances else 0.0
-        target = _float(target)
+        tolerance = php_float(tolerances[0].get("tolerance")) if tolerances else 0.0
+        target = php_float(target)
         low, high = target - tolerance, target + tolerance
     exact = target if low == target and high == target else None
     definition = numeric(
@@ -187,14 +186,14 @@ def numerical(c: Context, question: dict, attempt: dict, lang: str) -> Built:
         php_text(exact) if exact is not None else None,
     )
     summary = attempt.get("responsesummary")
-    success = _is_numeric(summary) and (
+    success = is_numeric(summary) and (
         target == "*" or (low is not None and low <= float(summary) <= high)
     )
     return definition, {
         "response": summary,
         "completion": summary != "",
         "success": success,
-        "extensions": {CMI + "numeric/response": _float(summary)},
+        "extensions": {CMI + "numeric/response": php_float(summary)},
     }
 
 
@@ -209,23 +208,3 @@ TYPES: dict[str, Callable[[Context, dict, dict, str], Built]] = {
     "multichoiceset": multichoice,
     "numerical": numerical,
 }
-
-_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-
-
-def _is_numeric(value: Any) -> bool:
-    """PHP's is_numeric: a number, or a string that is wholly one."""
-    if isinstance(value, bool) or value is None:
-        return False
-    if isinstance(value, (int, float)):
-        return True
-    found = _NUMBER.match(str(value))
-    return found is not None and str(value)[found.end() :].strip() == ""
-
-
-def _float(value: Any) -> float:
-    """PHP's floatval: the leading number of a string, else 0."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    found = _NUMBER.match(str(value or ""))
-    return float(found.group(0)) if found else 0.0
