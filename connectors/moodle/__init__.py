@@ -21,6 +21,7 @@ from connectors.moodle import (  # noqa: F401  (register the events)
     events_lesson,
     events_mod,
     events_quiz,
+    events_scorm,
 )
 from connectors.moodle.mapping import EVENTS, Config, Lookup, map_event
 from connectors.moodle.readers import (
