@@ -15,13 +15,17 @@ from typing import Any
 
 from connectors.base import MappingError
 from connectors.moodle import (  # noqa: F401  (register the events)
+    events_book,
     events_core,
     events_feedback,
     events_forum,
+    events_glossary,
     events_lesson,
     events_mod,
+    events_polls,
     events_quiz,
     events_scorm,
+    events_wiki,
 )
 from connectors.moodle.mapping import EVENTS, Config, Lookup, map_event
 from connectors.moodle.readers import (
