@@ -1,16 +1,13 @@
-"""Activity module events (views of every module, quiz, assignment, forum, lesson...)."""
+"""The one event every activity module shares: "course module viewed" (each module's own events
+live in events_<module>.py)."""
 
 from __future__ import annotations
 
 from connectors.moodle.events_core import _statement
 from connectors.moodle.mapping import (
-    EDLM,
-    SCORED,
-    SUBMITTED,
     VIEWED,
     Context,
     Statement,
-    activity,
     course_lang,
     event,
 )
@@ -37,65 +34,3 @@ def course_module_viewed(c: Context) -> list[Statement]:
             course_lang(course), parent=c.parents(cmid),
         )
     ]
-
-
-# Assignments -----------------------------------------------------------------------------
-
-A = "\\mod_assign\\event\\"
-
-
-def _submission(c: Context, lang: str) -> dict:
-    cmid = c.event.get("contextinstanceid")
-    cm = c.by_id("course_modules", cmid)
-    module = c.by_id("modules", cm.get("module"))
-    instance = c.by_id("assign", cm.get("instance"))
-    name = instance["name"] if "name" in instance else module.get("name")
-    return activity(
-        f"{c.app}/mod/assign/view.php?id={cmid}#submission",
-        f"{EDLM}/activity-types/submission",
-        {lang: f"{name} Submission"},
-    )
-
-
-@event(A + "assessable_submitted", function="mod_assign\\assignment_submitted")
-def assignment_submitted(c: Context) -> list[Statement]:
-    course = c.course()
-    lang = course_lang(course)
-    submission = c.by_id("assign_submission", c.event.get("objectid"))
-    c.by_id("assign", submission.get("assignment"))  # the plugin refuses a missing assignment
-    cmid = c.event.get("contextinstanceid")
-    return [
-        _statement(
-            c, c.user(c.event.get("userid")), SUBMITTED, _submission(c, lang), lang,
-            parent=c.parents(cmid, include_module=True),
-        )
-    ]
-
-
-@event(A + "submission_graded", function="mod_assign\\assignment_graded")
-def assignment_graded(c: Context) -> list[Statement]:
-    grade = c.by_id(c.event.get("objecttable") or "assign_grades", c.event.get("objectid"))
-    course = c.course()
-    lang = course_lang(course)
-    c.by_id("assign", grade.get("assignment"))
-    comments = c.rows(
-        "assignfeedback_comments", {"assignment": grade.get("assignment"), "grade": grade["id"]}
-    )
-    item = c.row("grade_items", {"itemmodule": "assign", "iteminstance": grade.get("assignment")})
-    raw = float(grade.get("grade") or 0)
-    low = float(item.get("grademin") or 0)
-    high = float(item.get("grademax") or 0)
-    passing = float(item.get("gradepass") or 0)
-    statement = _statement(
-        c, c.user(grade.get("userid")), SCORED, _submission(c, lang), lang,
-        instructor=c.user(c.event.get("userid")),
-        parent=c.parents(c.event.get("contextinstanceid"), include_module=True),
-    )
-    result: dict = {"success": raw >= passing}
-    if comments and comments[0].get("commenttext") is not None:
-        result["response"] = comments[0]["commenttext"]
-    if low <= raw <= high:  # the plugin sends a score only when it is in range
-        scaled = 0 if high == low else ((raw - low) / (high - low) * 2) - 1
-        result["score"] = {"raw": raw, "min": low, "max": high, "scaled": scaled}
-    statement["result"] = result
-    return [statement]

@@ -1,7 +1,9 @@
-"""Polls: a choice answered, a survey submitted or its report viewed. The choice module itself
+"""Polls: a choice answered, a survey or questionnaire submitted, their reports viewed. The choice module itself
 is the cmi.interaction (its options are the choices), the option picked is the response."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from connectors.moodle.events_core import _statement
 from connectors.moodle.mapping import (
@@ -62,3 +64,50 @@ def survey_report_viewed(c: Context) -> list[Statement]:
     return [
         _statement(c, user, VIEWED, obj, lang, parent=c.parents(cmid, include_module=True))
     ]
+
+
+QN = "\\mod_questionnaire\\event\\"
+
+
+def _questionnaire_attempt(verb_: dict) -> Any:
+    """Resumed, saved (suspended) and submitted: the questionnaire module is the object."""
+
+    def transform(c: Context) -> list[Statement]:
+        user = c.user(c.event.get("userid"))
+        course = c.course()
+        cmid = c.event.get("contextinstanceid")
+        return [
+            _statement(
+                c, user, verb_, c.module(course, cmid), course_lang(course),
+                parent=c.parents(cmid),
+            )
+        ]
+
+    return transform
+
+
+event(QN + "attempt_resumed", function="mod_questionnaire\\attempt_resumed")(
+    _questionnaire_attempt(verb("https://w3id.org/xapi/tla/verbs/resumed", "Resumed"))
+)
+event(QN + "attempt_saved", function="mod_questionnaire\\attempt_saved")(
+    _questionnaire_attempt(verb("https://w3id.org/xapi/tla/verbs/suspended", "Suspended"))
+)
+event(QN + "attempt_submitted", function="mod_questionnaire\\attempt_submitted")(
+    _questionnaire_attempt(verb("http://activitystrea.ms/submit", "Submitted"))
+)
+
+
+@event(QN + "all_responses_viewed", function="mod_questionnaire\\all_responses_viewed")
+def all_responses_viewed(c: Context) -> list[Statement]:
+    user = c.user(c.event.get("userid"))
+    course = c.course()
+    lang = course_lang(course)
+    questionnaire = c.by_id("questionnaire", c.event.get("objectid"))
+    obj = activity(
+        f"{c.app}/mod/questionnaire/report.php?instance={questionnaire['id']}&group=0",
+        f"{EDLM}/activity-types/report",
+    )
+    if questionnaire.get("name") is not None:
+        obj["definition"]["name"] = {lang: f"{questionnaire['name']} Report"}
+    cmid = c.event.get("contextinstanceid")
+    return [_statement(c, user, VIEWED, obj, lang, parent=c.parents(cmid, include_module=True))]
