@@ -22,6 +22,7 @@ from connectors.moodle import (  # noqa: F401  (register the events)
     events_forum,
     events_glossary,
     events_lesson,
+    events_messages,
     events_mod,
     events_polls,
     events_quiz,

@@ -39,15 +39,15 @@ def question_answered(
     c: Context, question_attempt: dict, attempt_activity: AttemptActivity
 ) -> list[Statement]:
     question = c.by_id("question", question_attempt.get("questionid"))
-    build = TYPES.get(str(question.get("qtype")))
-    if build is None:
+    result_of = RESULTS.get(str(question.get("qtype")))
+    if result_of is None:
         return []
     course = c.course()
     lang = course_lang(course)
     attempt = c.row("quiz_attempts", {"uniqueid": question_attempt.get("questionusageid")})
     c.by_id("quiz", attempt.get("quiz"))
     cmid = c.by_id("course_modules", c.event.get("contextinstanceid"))["id"]
-    definition, result = build(c, question, question_attempt, lang)
+    definition = question_definition(c, question, lang, question_attempt.get("rightanswer"))
     statement = _statement(
         c, c.user(c.event.get("relateduserid")), ANSWERED,
         {
@@ -61,47 +61,12 @@ def question_answered(
             *c.parents(c.event.get("contextinstanceid"), include_module=True),
         ],
     )
-    statement["result"] = result
+    statement["result"] = result_of(c, question, question_attempt)
     return [statement]
-
-
-Built = tuple[dict[str, Any], dict[str, Any]]
 
 
 def _name_text(question: dict) -> tuple[Any, str]:
     return question.get("name"), strip_html(question.get("questiontext"))
-
-
-def essay(c: Context, question: dict, attempt: dict, lang: str) -> Built:
-    summary = attempt.get("responsesummary") or ""
-    return (
-        long_fill_in(*_name_text(question), lang),
-        {"response": summary, "completion": summary != ""},
-    )
-
-
-def shortanswer(c: Context, question: dict, attempt: dict, lang: str) -> Built:
-    summary = attempt.get("responsesummary")
-    return (
-        fill_in(*_name_text(question), lang),
-        {"response": summary, "completion": summary != ""},
-    )
-
-
-def truefalse(c: Context, question: dict, attempt: dict, lang: str) -> Built:
-    answers = c.rows("question_answers", {"question": question["id"]})
-    right = [a for a in answers if php_float(a.get("fraction")) == 1.0]
-    correct = bool(right) and right[0].get("answer") == "True"
-    summary = attempt.get("responsesummary")
-    return (
-        true_false(*_name_text(question), lang, correct),
-        {
-            "response": slugify(strip_html(summary)),
-            "completion": summary is not None,
-            "success": attempt.get("rightanswer") == summary,
-            "extensions": {CMI + "true-false/response": summary == "True"},
-        },
-    )
 
 
 def _choices(c: Context, question: dict) -> list[str]:
@@ -109,15 +74,85 @@ def _choices(c: Context, question: dict) -> list[str]:
     return [strip_html(a.get("answer")) for a in answers]
 
 
-def multichoice(c: Context, question: dict, attempt: dict, lang: str) -> Built:
+def _numerical_answer(c: Context, question: dict) -> tuple[Any, float | None, float | None]:
+    """(target, low, high) of the best answer: its value plus or minus its tolerance; a
+    non-numeric answer (a cloze wildcard "*") has no bounds."""
+    answers = sorted(
+        c.rows("question_answers", {"question": question["id"]}),
+        key=lambda a: php_float(a.get("fraction")), reverse=True,
+    )
+    target: Any = answers[0].get("answer")
+    if not is_numeric(target):
+        return target, None, None
+    tolerances = c.rows("question_numerical", {"answer": answers[0]["id"]})
+    tolerance = php_float(tolerances[0].get("tolerance")) if tolerances else 0.0
+    target = php_float(target)
+    return target, target - tolerance, target + tolerance
+
+
+def question_definition(
+    c: Context, question: dict, lang: str, right: str | None = None
+) -> dict[str, Any] | None:
+    """The question as a cmi.interaction; `right` is an attempt's `rightanswer` where the
+    plugin uses it (choice and gap-select patterns). None for types the plugin does not map."""
+    qtype = str(question.get("qtype"))
+    name, text = _name_text(question)
+    if qtype == "essay":
+        return long_fill_in(name, text, lang)
+    if qtype == "shortanswer":
+        return fill_in(name, text, lang)
+    if qtype == "truefalse":
+        answers = c.rows("question_answers", {"question": question["id"]})
+        correct = [a for a in answers if php_float(a.get("fraction")) == 1.0]
+        return true_false(name, text, lang, bool(correct) and correct[0].get("answer") == "True")
+    if qtype in ("multichoice", "multichoiceset"):
+        picks = strip_html(right).split("; ") if right is not None else None
+        return cmi_choice(c.config, name, text, _choices(c, question), lang, picks)
+    if qtype == "gapselect":
+        picks = right.strip("{}").split("} {") if right is not None else None
+        return sequencing(c.config, name, text, _choices(c, question), lang, picks)
+    if qtype in ("match", "randomsamatch"):
+        subquestions = c.rows("qtype_match_subquestions", {"questionid": question["id"]})
+        return matching(
+            name, text, [strip_html(s.get("questiontext")) for s in subquestions],
+            [s.get("answertext") for s in subquestions], lang,
+        )
+    if qtype == "numerical":
+        target, low, high = _numerical_answer(c, question)
+        exact = target if low == target and high == target else None
+        return numeric(
+            name, text, lang, php_text(low) if low is not None else None,
+            php_text(high) if high is not None else None,
+            php_text(exact) if exact is not None else None,
+        )
+    return None
+
+
+def essay(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+    summary = attempt.get("responsesummary") or ""
+    return {"response": summary, "completion": summary != ""}
+
+
+def shortanswer(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+    summary = attempt.get("responsesummary")
+    return {"response": summary, "completion": summary != ""}
+
+
+def truefalse(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+    summary = attempt.get("responsesummary")
+    return {
+        "response": slugify(strip_html(summary)),
+        "completion": summary is not None,
+        "success": attempt.get("rightanswer") == summary,
+        "extensions": {CMI + "true-false/response": summary == "True"},
+    }
+
+
+def multichoice(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
     """multichoice and multichoiceset: choices are "; "-separated in the summaries."""
     summary, right = attempt.get("responsesummary"), attempt.get("rightanswer")
     selections = strip_html(summary).split("; ")
-    definition = cmi_choice(
-        c.config, *_name_text(question), _choices(c, question), lang,
-        strip_html(right).split("; ") if right is not None else None,
-    )
-    return definition, {
+    return {
         "response": "[,]".join(slugify(s) for s in selections),
         "success": (right or "") == (summary or ""),
         "completion": summary != "",
@@ -125,71 +160,41 @@ def multichoice(c: Context, question: dict, attempt: dict, lang: str) -> Built:
     }
 
 
-def gapselect(c: Context, question: dict, attempt: dict, lang: str) -> Built:
-    """Gaps filled in order: a sequencing interaction over the "{a} {b}" summaries."""
-    summary, right = attempt.get("responsesummary"), attempt.get("rightanswer")
-    definition = sequencing(
-        c.config, *_name_text(question), _choices(c, question), lang,
-        right.strip("{}").split("} {") if right is not None else None,
-    )
-    result: dict[str, Any] = {"response": "", "completion": False, "success": False}
-    if summary:
-        selections = summary.lstrip("{").rstrip("}").split("} {")
-        result = {
-            "response": "[,]".join(slugify(s) for s in selections),
-            "completion": True,
-            "success": right == summary,
-            "extensions": {CMI + "sequencing/response": selections},
-        }
-    return definition, result
+def gapselect(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+    """Gaps filled in order: a sequencing response read from the "{a} {b}" summary."""
+    summary = attempt.get("responsesummary")
+    if not summary:
+        return {"response": "", "completion": False, "success": False}
+    selections = summary.lstrip("{").rstrip("}").split("} {")
+    return {
+        "response": "[,]".join(slugify(s) for s in selections),
+        "completion": True,
+        "success": attempt.get("rightanswer") == summary,
+        "extensions": {CMI + "sequencing/response": selections},
+    }
 
 
-def match(c: Context, question: dict, attempt: dict, lang: str) -> Built:
+def match(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
     """match and randomsamatch: summaries read "stem\\n -> answer; stem\\n -> answer"."""
-    subquestions = c.rows("qtype_match_subquestions", {"questionid": question["id"]})
-    definition = matching(
-        *_name_text(question),
-        [strip_html(s.get("questiontext")) for s in subquestions],
-        [s.get("answertext") for s in subquestions],
-        lang,
-    )
-    summary, right = attempt.get("responsesummary"), attempt.get("rightanswer")
-    result: dict[str, Any] = {"response": "", "completion": False, "success": False}
-    if summary:
-        pairs = [part.split("\n -> ") for part in summary.split("; ")]
-        result = {
-            "response": "[,]".join(f"{slugify(p[0])}[.]{slugify(p[1])}" for p in pairs),
-            "completion": True,
-            "success": right == summary,
-            "extensions": {CMI + "matching/response": {p[0]: p[1] for p in pairs}},
-        }
-    return definition, result
+    summary = attempt.get("responsesummary")
+    if not summary:
+        return {"response": "", "completion": False, "success": False}
+    pairs = [part.split("\n -> ") for part in summary.split("; ")]
+    return {
+        "response": "[,]".join(f"{slugify(p[0])}[.]{slugify(p[1])}" for p in pairs),
+        "completion": True,
+        "success": attempt.get("rightanswer") == summary,
+        "extensions": {CMI + "matching/response": {p[0]: p[1] for p in pairs}},
+    }
 
 
-def numerical(c: Context, question: dict, attempt: dict, lang: str) -> Built:
-    """Only the best answer counts: its value plus or minus its tolerance."""
-    answers = sorted(
-        c.rows("question_answers", {"question": question["id"]}),
-        key=lambda a: php_float(a.get("fraction")), reverse=True,
-    )
-    target: Any = answers[0].get("answer")
-    low = high = None
-    if is_numeric(target):
-        tolerances = c.rows("question_numerical", {"answer": answers[0]["id"]})
-        tolerance = php_float(tolerances[0].get("tolerance")) if tolerances else 0.0
-        target = php_float(target)
-        low, high = target - tolerance, target + tolerance
-    exact = target if low == target and high == target else None
-    definition = numeric(
-        *_name_text(question), lang, php_text(low) if low is not None else None,
-        php_text(high) if high is not None else None,
-        php_text(exact) if exact is not None else None,
-    )
+def numerical(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+    target, low, high = _numerical_answer(c, question)
     summary = attempt.get("responsesummary")
     success = is_numeric(summary) and (
-        target == "*" or (low is not None and low <= float(summary) <= high)
+        target == "*" or (low is not None and high is not None and low <= float(summary) <= high)
     )
-    return definition, {
+    return {
         "response": summary,
         "completion": summary != "",
         "success": success,
@@ -197,7 +202,7 @@ def numerical(c: Context, question: dict, attempt: dict, lang: str) -> Built:
     }
 
 
-TYPES: dict[str, Callable[[Context, dict, dict, str], Built]] = {
+RESULTS: dict[str, Callable[[Context, dict, dict], dict[str, Any]]] = {
     "essay": essay,
     "gapselect": gapselect,
     "truefalse": truefalse,

@@ -54,10 +54,6 @@ WITH_CHOICES = {
 # Cases the mapping does not reproduce yet (strict: one that starts passing fails the run).
 UNSUPPORTED: dict[str, str] = {
     "core/course_section_created/new_course_section_created": "core\\event\\course_section_created: the case's data.json replaces common's course list with course 1 only, but the event names course 2",
-    "core/group_message_sent/new_group_message_sent": "\\core\\event\\group_message_sent: not mapped yet",
-    "core/message_sent/user_sent_message": "\\core\\event\\message_sent: not mapped yet",
-    "core/message_viewed/user_viewed_message": "\\core\\event\\message_viewed: not mapped yet",
-    "core/question_created/new_question_created_test": "\\core\\event\\question_created: not mapped yet",
     "mod_bigbluebuttonbn/activity_management_viewed": "\\mod_bigbluebuttonbn\\event\\activity_management_viewed: not mapped yet",
     "mod_bigbluebuttonbn/live_session": "\\mod_bigbluebuttonbn\\event\\live_session_event: not mapped yet",
     "mod_bigbluebuttonbn/meeting_created": "\\mod_bigbluebuttonbn\\event\\meeting_created: not mapped yet",
