@@ -16,6 +16,7 @@ from typing import Any
 from connectors.base import MappingError
 from connectors.moodle import (  # noqa: F401  (register the events)
     events_assign,
+    events_bigbluebutton,
     events_book,
     events_core,
     events_feedback,
