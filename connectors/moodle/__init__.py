@@ -19,6 +19,7 @@ from connectors.moodle import (  # noqa: F401  (register the events)
     events_bigbluebutton,
     events_book,
     events_core,
+    events_facetoface,
     events_feedback,
     events_forum,
     events_glossary,

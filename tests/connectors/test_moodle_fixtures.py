@@ -54,9 +54,6 @@ WITH_CHOICES = {
 # Cases the mapping does not reproduce yet (strict: one that starts passing fails the run).
 UNSUPPORTED: dict[str, str] = {
     "core/course_section_created/new_course_section_created": "core\\event\\course_section_created: the case's data.json replaces common's course list with course 1 only, but the event names course 2",
-    "mod_facetoface/cancel_booking/existing_booking_cancelled": "\\mod_facetoface\\event\\cancel_booking: not mapped yet",
-    "mod_facetoface/signup_success/existing_signup_success": "\\mod_facetoface\\event\\signup_success: not mapped yet",
-    "mod_facetoface/take_attendance/existing_attendance_taken": "\\mod_facetoface\\event\\take_attendance: not mapped yet",
     "tool_certificate/certificate_issued": "\\tool_certificate\\event\\certificate_issued: not mapped yet",
     "tool_certificate/certificate_revoked": "\\tool_certificate\\event\\certificate_revoked: not mapped yet",
     "tool_certificate/certificate_verified": "\\tool_certificate\\event\\certificate_verified: not mapped yet",
