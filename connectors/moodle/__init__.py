@@ -29,6 +29,7 @@ from connectors.moodle import (  # noqa: F401  (register the events)
     events_polls,
     events_quiz,
     events_scorm,
+    events_tools,
     events_wiki,
 )
 from connectors.moodle.mapping import EVENTS, Config, Lookup, map_event
