@@ -1,5 +1,8 @@
 """BigBlueButton meetings and recordings: every event is the user acting on the meeting module,
-told apart only by the verb (the plugin's shared bigbluebuttonbn handler)."""
+told apart only by the verb (the plugin's shared bigbluebuttonbn handler).
+
+Not mapped: `activity_viewed`, which the plugin's event table lists but for which it has no
+transform (the plugin fails on it), so there is no statement shape to follow."""
 
 from __future__ import annotations
 

@@ -3,9 +3,16 @@
 
 Pure: every database read goes through a `Lookup` (the plugin's "repository": rows of a Moodle
 table matching some column values), so the same code runs on SQL in production and on the
-plugin's own fixtures in tests. Reimplemented from the plugin's documented behaviour and its test
-fixtures; no code copied. Statement shapes follow the plugin so that LRS reports written for
-plugin data keep working on replayed history.
+plugin's own fixtures in tests. Reimplemented in Python from the plugin's source
+(src/transformer/events, src/transformer/utils) and its test fixtures; no code copied.
+Statement shapes follow the plugin, quirks included (a verb display spelled "Unocked", an
+attempt named by the log row's id), so that LRS reports written for plugin data keep working
+on replayed history.
+
+The event table: mapping.py holds the shared pieces; events_core.py the core events;
+events_<component>.py one Moodle component's events each (events_mod.py the view event every
+module shares); quiz_questions.py, interactions.py and php.py the question interactions and PHP
+conversions they use.
 
 Unknown events and events whose rows are missing raise `MappingError` (reported and skipped).
 """
@@ -333,7 +340,7 @@ MODULE_TYPES = {
 
 def slugify(text: Any) -> str:
     """The plugin's choice ids: lower case, dashes for spaces, only [a-z0-9-]."""
-    slug = re.sub(r"[\s_]+", "-", str(text).lower())
+    slug = re.sub(r"[\s_]+", "-", "" if text is None else str(text).lower())
     return re.sub(r"[^a-z0-9-]", "", slug).strip("-")
 
 
@@ -394,17 +401,19 @@ def map_event(event: Row, lookup: Lookup, config: Config) -> list[Statement]:
     context = Context(event, lookup, config, function)
     try:
         statements = transform(context)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (LookupError, TypeError, ValueError, AttributeError, ZeroDivisionError) as exc:
         raise MappingError(f"{name}: cannot map ({type(exc).__name__}: {exc})") from None
-    if event.get("timecreated") is None:
-        raise MappingError(f"{name}: the row has no timecreated")
+    try:
+        when = timestamp(event["timecreated"])
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        raise MappingError(f"{name}: the row has no valid timecreated") from None
     defaults: dict[str, Any] = {"platform": config.platform}
     if config.session_id is not None:
         defaults["registration"] = plugin_uuid(config.session_id)
     out = []
     for index, statement in enumerate(statements):
         statement["context"] = {**defaults, **statement.get("context", {})}
-        statement.setdefault("timestamp", timestamp(event["timecreated"]))
+        statement.setdefault("timestamp", when)
         statement = {
             "id": statement_id("moodle:" + config.app_url, f"{event.get('id')}", index),
             **statement,

@@ -179,13 +179,19 @@ def match(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
     summary = attempt.get("responsesummary")
     if not summary:
         return {"response": "", "completion": False, "success": False}
-    pairs = [part.split("\n -> ") for part in summary.split("; ")]
+    pairs = [_stem_answer(part) for part in summary.split("; ")]
     return {
-        "response": "[,]".join(f"{slugify(p[0])}[.]{slugify(p[1])}" for p in pairs),
+        "response": "[,]".join(f"{slugify(stem)}[.]{slugify(answer)}" for stem, answer in pairs),
         "completion": True,
         "success": attempt.get("rightanswer") == summary,
-        "extensions": {CMI + "matching/response": {p[0]: p[1] for p in pairs}},
+        "extensions": {CMI + "matching/response": dict(pairs)},
     }
+
+
+def _stem_answer(part: str) -> tuple[str, str | None]:
+    """Read "stem\\n -> answer" as the plugin does: the first two pieces, a missing answer null."""
+    pieces = part.split("\n -> ")
+    return pieces[0], pieces[1] if len(pieces) > 1 else None
 
 
 def numerical(c: Context, question: dict, attempt: dict) -> dict[str, Any]:

@@ -52,7 +52,8 @@ WITH_CHOICES = {
 }
 
 # Cases the mapping does not reproduce (strict: one that starts passing fails the run). Both
-# remaining ones are fixtures the plugin never runs itself, and its own source disagrees with them.
+# remaining ones are fixtures the plugin never runs itself, and its own source does not
+# reproduce them either.
 UNSUPPORTED: dict[str, str] = {
     "core/course_section_created/new_course_section_created": "stale in the plugin too (its test file lacks the _test.php suffix, so PHPUnit never runs it): data.json replaces common's course list with course 1 only, but the event names course 2, which cannot then be read",
     "totara_program/program_assigned/existing_program": "stale in the plugin too (its test file is test.php, which PHPUnit never runs): the plugin's source sends verb display 'Assigned', no object objectType and the event's own time (2019-06-13), the fixture expects 'assigned', objectType Activity and common's 2015 timestamp",
