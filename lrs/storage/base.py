@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
+
 from lrs.xapi.errors import Conflict, PreconditionFailed, ValidationError, XAPIError
-from lrs.xapi.statements import Term
+from lrs.xapi.statements import Term, is_voiding
 
 
 class StoreUnavailable(XAPIError):
@@ -117,6 +119,112 @@ class Credential:
     secret_hash: str = field(default="", repr=False)
     role: str = "platform"
     audits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    """One entry of the access log: who read (or erased) whose data, when, and how much.
+
+    `learner` is an HMAC pseudonym (lrs.audit.pseudonym), never a learner key in clear, so
+    the log can outlive an erasure without keeping the erased identifiers. `prev` is the
+    previous entry's `hash` and `hash` = SHA-256(prev + canonical JSON of the rest): see
+    `seal_access`. Changing, removing, inserting or reordering entries breaks the chain.
+    """
+
+    seq: int
+    at: str  # stored-format UTC timestamp
+    action: str  # "read" or "erase"
+    credential: str
+    name: str
+    role: str
+    org: str | None
+    what: str  # which resource, e.g. "xapi/statements", "learner/profile"
+    learner: str | None  # pseudonym of the learner key or person read, if one
+    query: dict[str, Any]  # the request's non-identifying parameters (and erasure counts)
+    count: int  # records returned (or erased)
+    prev: str
+    hash: str
+
+    def body(self) -> dict[str, Any]:
+        """What the hash covers: every field but the hash itself."""
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "action": self.action,
+            "credential": self.credential,
+            "name": self.name,
+            "role": self.role,
+            "org": self.org,
+            "what": self.what,
+            "learner": self.learner,
+            "query": self.query,
+            "count": self.count,
+            "prev": self.prev,
+        }
+
+
+GENESIS = "0" * 64  # the `prev` of the first entry
+
+
+def access_hash(prev: str, body: dict[str, Any]) -> str:
+    """SHA-256 of the previous hash followed by the entry's canonical JSON (sorted keys)."""
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(prev.encode() + canonical).hexdigest()
+
+
+def seal_access(record: dict[str, Any], seq: int, prev: str) -> AccessEntry:
+    """The entry a store appends after (seq - 1, prev): shared so adapters cannot differ.
+
+    `record` holds at, action, credential, name, role, org, what, learner, query, count.
+    """
+    fields_ = {name: record.get(name) for name in _ACCESS_FIELDS}
+    fields_["query"] = dict(fields_["query"] or {})
+    fields_["count"] = int(fields_["count"] or 0)
+    unsealed = AccessEntry(seq=seq, prev=prev, hash="", **fields_)
+    return replace(unsealed, hash=access_hash(prev, unsealed.body()))
+
+
+_ACCESS_FIELDS = ("at", "action", "credential", "name", "role", "org", "what", "learner", "query", "count")
+
+
+@dataclass
+class AccessQuery:
+    """A page of the access log, oldest first, after the entry numbered `after`."""
+
+    since: str | None = None  # at > since
+    until: str | None = None  # at <= until
+    credential: str | None = None
+    learner: str | None = None  # a pseudonym
+    orgs: tuple[str, ...] = ()  # only entries of credentials of these organisations (empty: all)
+    after: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class AccessHead:
+    """The last entry appended, kept apart from the entries so a cut-off tail shows."""
+
+    seq: int
+    hash: str
+
+
+@dataclass
+class ErasureReport:
+    """What `Store.erase` removed or pseudonymised (counts only: no identifiers)."""
+
+    statements_deleted: int = 0
+    statements_pseudonymised: int = 0
+    attachments_deleted: int = 0
+    documents_deleted: int = 0
+    agent_names_deleted: int = 0
+    identity_links_deleted: int = 0
+    contributions_deleted: int = 0
+    states_deleted: int = 0
+    states_rebuilt: int = 0
+    rosters_updated: int = 0  # filled by lrs.erasure, which knows what a roster is
+
+    def counts(self) -> dict[str, int]:
+        return dict(asdict(self))
 
 
 class DocumentKind:
@@ -252,6 +360,31 @@ class Store(Protocol):
 
     def get_credential(self, key: str) -> Credential | None: ...
 
+    # the access log (hash-chained) and erasure -------------------------------------------
+    def append_access(self, record: dict[str, Any]) -> AccessEntry:
+        """Seal `record` after the current head (`seal_access`) and append it atomically.
+
+        Appends are serialised (the head is read and moved in one transaction), so
+        concurrent requests never fork the chain.
+        """
+
+    def read_access(self, query: AccessQuery) -> list[AccessEntry]:
+        """Entries matching the query, in seq order."""
+
+    def access_head(self) -> AccessHead | None:
+        """The head record (None before the first append)."""
+
+    def erase(self, keys: list[str], reducers: list[Any]) -> ErasureReport:
+        """Remove a person's data under any of `keys` (lrs.xapi.erasure decides per statement).
+
+        Statements filed under them are deleted, others naming them are pseudonymised;
+        attachments only deleted statements used, their documents, agent names, identity
+        links, and projection contributions and states (rebuilt with `reducers`) go too.
+        Deleted statements are recorded as retracted in every projection, so a replay or a
+        late batch of a processor cannot bring them back. Idempotent: run it again to
+        finish an interrupted erasure.
+        """
+
     def close(self) -> None: ...
 
 
@@ -309,6 +442,31 @@ class ProjectionTransaction(Protocol):
     def live_contributions(self, key: str) -> list[Contribution]:
         """The key's contributions that are not retracted, in the order they were recorded."""
         ...
+
+
+def rebuild_after_erasure(
+    reducer: Any,
+    tx: ProjectionTransaction,
+    deleted: list[str],
+    rewritten: dict[str, dict[str, Any]],
+    affected: set[str],
+) -> dict[str, dict[str, Any] | None]:
+    """The states an erasure leaves, whatever the store (None: delete the key).
+
+    The adapter has already removed every contribution of `deleted` and `rewritten`
+    statements (`affected`: the keys they were filed under). Deleted statements become
+    retractions (tombstones: a replay or a processor's late batch cannot bring them back);
+    rewritten (pseudonymised) ones contribute again from their new content.
+    """
+    for statement_id in deleted:
+        tx.add_retraction(statement_id)
+    for statement in rewritten.values():
+        if is_voiding(statement) or tx.is_retracted(statement["id"]):
+            continue  # a voiding statement contributes nothing; a voided one stays taken back
+        for contribution in reducer.contributions(statement):
+            if tx.add_contribution(contribution):
+                affected.add(contribution.key)
+    return {key: reducer.rebuild(key, tx.live_contributions(key)) for key in sorted(affected)}
 
 
 def apply_projection_changes(

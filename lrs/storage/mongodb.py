@@ -43,11 +43,15 @@ retractions     {projection, statement_id}, unique.
 states          {projection, key, state, idx: [{f, v}]}, unique (projection, key);
                 (projection, idx.f, idx.v).
 offsets         {_id: consumer, position}; credentials {_id: key, ...}.
+access_log      the hash-chained access log: {seq, at, action, credential, name, role, org,
+                what, learner, query, count, prev, hash}, unique (seq); access_head
+                {_id: "head", seq, hash}, moved in the same transaction as each append.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -64,10 +68,16 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from lrs.storage.base import (
+    GENESIS,
+    AccessEntry,
+    AccessHead,
+    AccessQuery,
     Attachment,
     Contribution,
     Credential,
     Document,
+    DocumentKind,
+    ErasureReport,
     LogRecord,
     Preconditions,
     Retraction,
@@ -80,9 +90,12 @@ from lrs.storage.base import (
     format_stored,
     parse_stored,
     query_terms,
+    rebuild_after_erasure,
+    seal_access,
 )
 from lrs.xapi import statements as xs
 from lrs.xapi.documents import merge_documents
+from lrs.xapi.erasure import attachment_hashes, erase_from_statement, state_scope_agent
 from lrs.xapi.errors import NotFound
 from lrs.xapi.statements import Term
 
@@ -188,9 +201,12 @@ class MongoStore:
         self._credentials: Collection[dict[str, Any]] = db["credentials"]
         self._definitions: Collection[dict[str, Any]] = db["definitions"]
         self._links: Collection[dict[str, Any]] = db["identity_links"]
+        self._access_log: Collection[dict[str, Any]] = db["access_log"]
+        self._access_head: Collection[dict[str, Any]] = db["access_head"]
         self._clock_skew = clock_skew
         self._write_timeout = write_timeout
         self._lock = threading.Lock()
+        self._access_lock = threading.Lock()
         self._last_stored = ""
         self._seq_mark = 0  # every seq at or below it is committed or abandoned
         self._stored_mark = ""  # the last consistent_through this process answered
@@ -239,6 +255,11 @@ class MongoStore:
         )
         self._states.create_index([("projection", ASCENDING), ("key", ASCENDING)], unique=True)
         self._links.create_index([("person", ASCENDING)])
+        # Two appenders that read the same head both try the next seq: one of them fails.
+        self._access_log.create_index([("seq", ASCENDING)], name="seq", unique=True)
+        self._access_log.create_index([("at", ASCENDING)], name="at")
+        self._access_log.create_index([("learner", ASCENDING), ("seq", ASCENDING)])
+        self._access_log.create_index([("credential", ASCENDING), ("seq", ASCENDING)])
         self._states.create_index(
             [("projection", ASCENDING), ("idx.f", ASCENDING), ("idx.v", ASCENDING)]
         )
@@ -927,6 +948,205 @@ class MongoStore:
             doc.get("role", "platform"),
             tuple(doc.get("audits", ())),
         )
+
+
+    # the access log ----------------------------------------------------------------------------
+    def append_access(self, record: dict[str, Any]) -> AccessEntry:
+        """Read the head, insert the entry and move the head in one transaction. Concurrent
+        appenders collide on the head document (a write conflict, retried by the driver) or
+        on the unique seq (retried here), so the chain never forks, across processes too."""
+
+        def work(session: ClientSession) -> AccessEntry:
+            head = self._access_head.find_one({"_id": "head"}, session=session)
+            seq, prev = (int(head["seq"]), str(head["hash"])) if head else (0, GENESIS)
+            entry = seal_access(record, seq + 1, prev)
+            self._access_log.insert_one(_access_document(entry), session=session)
+            if head is None:
+                self._access_head.insert_one(
+                    {"_id": "head", "seq": entry.seq, "hash": entry.hash}, session=session
+                )
+            elif not self._access_head.update_one(
+                {"_id": "head", "seq": seq},
+                {"$set": {"seq": entry.seq, "hash": entry.hash}},
+                session=session,
+            ).modified_count:
+                raise DuplicateKeyError("the access log head moved")
+            return entry
+
+        with self._access_lock:  # appenders of this process queue here, not colliding
+            for attempt in range(50):
+                try:
+                    return self._transaction(work)
+                except DuplicateKeyError:
+                    time.sleep(0.002 * attempt)
+        raise StoreUnavailable("the access log is too busy to append to; retry", None)
+
+    def read_access(self, query: AccessQuery) -> list[AccessEntry]:
+        selector: dict[str, Any] = {"seq": {"$gt": query.after}}
+        at: dict[str, str] = {}
+        if query.since is not None:
+            at["$gt"] = query.since
+        if query.until is not None:
+            at["$lte"] = query.until
+        if at:
+            selector["at"] = at
+        if query.credential is not None:
+            selector["credential"] = query.credential
+        if query.learner is not None:
+            selector["learner"] = query.learner
+        if query.orgs:
+            selector["org"] = {"$in": list(query.orgs)}
+        rows = self._access_log.find(selector).sort("seq", ASCENDING).limit(query.limit)
+        return [_access_entry(doc) for doc in rows]
+
+    def access_head(self) -> AccessHead | None:
+        doc = self._access_head.find_one({"_id": "head"})
+        return None if doc is None else AccessHead(int(doc["seq"]), str(doc["hash"]))
+
+    # erasure -------------------------------------------------------------------------------------
+    def erase(self, keys: list[str], reducers: list[Any]) -> ErasureReport:
+        """Statements first (one transaction), then what surrounds them, then the
+        projections. Each step is idempotent, so running the erasure again finishes one
+        that was interrupted between steps."""
+        erased = frozenset(keys)
+        report = ErasureReport()
+        deleted, rewritten, orphans = self._transaction(
+            lambda session: self._erase_statements(session, erased)
+        )
+        # counted outside the retried transaction, from what it returned
+        report.statements_deleted = len(deleted)
+        report.statements_pseudonymised = len(rewritten)
+        report.attachments_deleted = self._erase_attachments(orphans)
+        key_list = sorted(erased)
+        report.agent_names_deleted = self._names.delete_many({"key": {"$in": key_list}}).deleted_count
+        report.identity_links_deleted = self._links.delete_many(
+            {"_id": {"$in": key_list}}
+        ).deleted_count
+        report.documents_deleted = self._documents.delete_many(
+            {"kind": DocumentKind.AGENT_PROFILE, "scope": {"$in": key_list}}
+        ).deleted_count
+        for key in key_list:
+            for doc in self._documents.find(
+                {"kind": DocumentKind.STATE, "scope": {"$regex": "\x1f" + re.escape(key)}},
+                {"scope": 1},
+            ):
+                if state_scope_agent(doc["scope"]) in erased:
+                    report.documents_deleted += self._documents.delete_one(
+                        {"_id": doc["_id"]}
+                    ).deleted_count
+        for reducer in reducers:
+            counts = self._transaction(
+                lambda session, reducer=reducer: self._erase_projection(
+                    session, reducer, deleted, rewritten
+                )
+            )
+            report.contributions_deleted += counts[0]
+            report.states_deleted += counts[1]
+            report.states_rebuilt += counts[2]
+        return report
+
+    def _erase_statements(
+        self, session: ClientSession, erased: frozenset[str]
+    ) -> tuple[list[str], dict[str, dict[str, Any]], set[str]]:
+        gone = {_term(kind, key) for kind in (Term.AGENT, Term.RELATED_AGENT) for key in erased}
+        deleted: list[str] = []
+        rewritten: dict[str, dict[str, Any]] = {}
+        orphans: set[str] = set()
+        rows = self._statements.find(
+            {"terms": {"$in": sorted(gone)}, "data": {"$exists": True}},
+            {"terms": 1, "data": 1},
+            session=session,
+        )
+        for doc in list(rows):
+            data = orjson.loads(doc["data"])
+            kept = erase_from_statement(data, erased)
+            if kept is None:
+                self._statements.delete_one({"_id": doc["_id"]}, session=session)
+                deleted.append(doc["_id"])
+                orphans |= attachment_hashes(data)
+                continue
+            terms = {t for t in doc["terms"] if t not in gone}
+            update: dict[str, Any] = {"terms": sorted(terms)}
+            if kept is not data:
+                terms |= {_term(kind, value) for kind, value in xs.index_terms(kept)}
+                update = {
+                    "terms": sorted(terms),
+                    "data": Binary(orjson.dumps(kept)),
+                    "learner": xs.learner_key(kept),
+                }
+                rewritten[doc["_id"]] = kept
+            self._statements.update_one({"_id": doc["_id"]}, {"$set": update}, session=session)
+        return deleted, rewritten, orphans
+
+    def _erase_attachments(self, orphans: set[str]) -> int:
+        """Attachments no remaining statement refers to. No index says which statements use
+        an attachment, so the remaining statements are scanned (only when there are any)."""
+        if not orphans:
+            return 0
+        used: set[str] = set()
+        for doc in self._statements.find({"data": {"$exists": True}}, {"data": 1}):
+            data = bytes(doc["data"])
+            used |= {sha2 for sha2 in orphans if sha2.encode() in data}
+        removed = 0
+        for sha2 in sorted(orphans - used):
+            meta = self._attachments.find_one_and_delete({"_id": sha2})
+            if meta is not None:
+                removed += 1
+                self._chunks.delete_many(
+                    {"_id": {"$in": [f"{sha2}:{n}" for n in range(int(meta["chunks"]))]}}
+                )
+        return removed
+
+    def _erase_projection(
+        self,
+        session: ClientSession,
+        reducer: Any,
+        deleted: list[str],
+        rewritten: dict[str, dict[str, Any]],
+    ) -> tuple[int, int, int]:
+        name = reducer.name
+        selector = {"projection": name, "statement_id": {"$in": deleted + list(rewritten)}}
+        affected = set(self._contributions.distinct("key", selector, session=session))
+        removed = self._contributions.delete_many(selector, session=session).deleted_count
+        changes: list[Contribution | Retraction] = [Retraction(sid) for sid in deleted]
+        changes += [Retraction(sid) for sid in rewritten]
+        tx = _MongoProjection(self, session, name, changes)
+        states = rebuild_after_erasure(reducer, tx, deleted, rewritten, affected)
+        tx.flush()
+        gone = [key for key, state in states.items() if state is None]
+        states_deleted = 0
+        if gone:
+            states_deleted = self._states.delete_many(
+                {"projection": name, "key": {"$in": gone}}, session=session
+            ).deleted_count
+        for key, state in states.items():
+            if state is None:
+                continue
+            index = [
+                {"f": field_name, "v": value}
+                for field_name, values in reducer.index(state).items()
+                for value in values
+            ]
+            self._states.replace_one(
+                {"projection": name, "key": key},
+                {"projection": name, "key": key, "state": Binary(orjson.dumps(state)), "idx": index},
+                upsert=True,
+                session=session,
+            )
+        return removed, states_deleted, len(states) - len(gone)
+
+
+def _access_document(entry: AccessEntry) -> dict[str, Any]:
+    return {**entry.body(), "query": Binary(orjson.dumps(entry.query)), "hash": entry.hash}
+
+
+def _access_entry(doc: dict[str, Any]) -> AccessEntry:
+    """The query is kept as JSON bytes: BSON would reorder nothing, but may refuse keys."""
+    return AccessEntry(
+        int(doc["seq"]), doc["at"], doc["action"], doc["credential"], doc["name"], doc["role"],
+        doc["org"], doc["what"], doc["learner"], orjson.loads(doc["query"]), int(doc["count"]),
+        doc["prev"], doc["hash"],
+    )  # fmt: skip
 
 
 class _MongoProjection:

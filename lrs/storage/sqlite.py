@@ -19,10 +19,16 @@ from typing import Any
 import orjson
 
 from lrs.storage.base import (
+    GENESIS,
+    AccessEntry,
+    AccessHead,
+    AccessQuery,
     Attachment,
     Contribution,
     Credential,
     Document,
+    DocumentKind,
+    ErasureReport,
     LogRecord,
     Preconditions,
     Retraction,
@@ -34,9 +40,12 @@ from lrs.storage.base import (
     format_stored,
     parse_stored,
     query_terms,
+    rebuild_after_erasure,
+    seal_access,
 )
 from lrs.xapi import statements as xs
 from lrs.xapi.documents import merge_documents
+from lrs.xapi.erasure import attachment_hashes, erase_from_statement, state_scope_agent
 from lrs.xapi.errors import NotFound
 
 SCHEMA = """
@@ -163,6 +172,7 @@ class SQLiteStore:
         self._projection_writer = self._connect(self.projections_path)
         self._projection_writer.execute("PRAGMA synchronous=NORMAL")
         self._projection_writer.executescript(PROJECTION_SCHEMA)
+        self._open_audit_log()
         self._term_cache: dict[str, int] = {}
         self._last_stored = ""
         self._writing_since: str | None = None
@@ -226,7 +236,8 @@ class SQLiteStore:
     def close(self) -> None:
         self._writer.close()
         self._projection_writer.close()
-        for name in ("conn", "projection_conn"):
+        self._audit_writer.close()
+        for name in ("conn", "projection_conn", "audit_conn"):
             conn = getattr(self._local, name, None)
             if conn is not None:
                 conn.close()
@@ -864,6 +875,310 @@ class SQLiteStore:
         return Credential(
             row[0], row[1], tuple(row[2].split()), row[3], row[4], row[5], tuple(row[6].split())
         )
+
+
+    # the access log ----------------------------------------------------------------------------
+    def _open_audit_log(self) -> None:
+        """The access log lives in a third file with its own write lock: logging a read never
+        queues behind the statement writer's group commit, nor holds it up. Fully synced:
+        unlike projections, it cannot be rebuilt from anything."""
+        self.audit_path = self.path.with_name(f"{self.path.stem}-audit{self.path.suffix}")
+        self._audit_lock = threading.Lock()
+        self._audit_writer = self._connect(self.audit_path, cache_mib=4)
+        self._audit_writer.execute("PRAGMA synchronous=FULL")
+        self._audit_writer.executescript(AUDIT_SCHEMA)
+
+    def _audit_reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "audit_conn", None)
+        if conn is None:
+            conn = self._connect(self.audit_path, cache_mib=4)
+            conn.execute("PRAGMA query_only=1")
+            self._local.audit_conn = conn
+        return conn
+
+    def append_access(self, record: dict[str, Any]) -> AccessEntry:
+        """BEGIN IMMEDIATE takes SQLite's write lock before the head is read, so appends from
+        other threads and other processes on the same file queue instead of forking."""
+        with self._audit_lock:
+            conn = self._audit_writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                head = conn.execute("SELECT seq, hash FROM access_head WHERE id = 1").fetchone()
+                seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+                entry = seal_access(record, seq + 1, prev)
+                conn.execute(
+                    f"INSERT INTO access_log({_ACCESS_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    _access_row(entry),
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO access_head(id, seq, hash) VALUES (1, ?, ?)",
+                    (entry.seq, entry.hash),
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return entry
+
+    def read_access(self, query: AccessQuery) -> list[AccessEntry]:
+        sql = f"SELECT {_ACCESS_COLUMNS} FROM access_log WHERE seq > ?"
+        params: list[Any] = [query.after]
+        for column, op, value in (
+            ("at", ">", query.since),
+            ("at", "<=", query.until),
+            ("credential", "=", query.credential),
+            ("learner", "=", query.learner),
+        ):
+            if value is not None:
+                sql += f" AND {column} {op} ?"
+                params.append(value)
+        if query.orgs:
+            sql += f" AND org IN ({','.join('?' * len(query.orgs))})"
+            params += list(query.orgs)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(query.limit)
+        return [_access_entry(row) for row in self._audit_reader().execute(sql, params)]
+
+    def access_head(self) -> AccessHead | None:
+        row = self._audit_reader().execute("SELECT seq, hash FROM access_head").fetchone()
+        return None if row is None else AccessHead(int(row[0]), str(row[1]))
+
+    # erasure -------------------------------------------------------------------------------------
+    def erase(self, keys: list[str], reducers: list[Any]) -> ErasureReport:
+        """Statements, documents, names, links and attachments in one transaction on the
+        statement file, then the projections in one on theirs. `secure_delete` overwrites
+        the freed pages and a WAL checkpoint drops the old page images, so the erased bytes
+        do not linger in the files (readers holding old snapshots can delay the checkpoint)."""
+        erased = frozenset(keys)
+        report = ErasureReport()
+        self._writer.execute("PRAGMA secure_delete=ON")
+        try:
+            with self._transaction() as conn:
+                deleted, rewritten = self._erase_statements(conn, erased, report)
+                self._erase_around_statements(conn, erased, report)
+            self._forget_caches()
+        finally:
+            self._writer.execute("PRAGMA secure_delete=OFF")
+        self._projection_writer.execute("PRAGMA secure_delete=ON")
+        try:
+            with self._projection_transaction() as conn:
+                self._erase_projections(conn, reducers, deleted, rewritten, report)
+        finally:
+            self._projection_writer.execute("PRAGMA secure_delete=OFF")
+        for conn in (self._writer, self._projection_writer):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return report
+
+    def _erase_statements(
+        self, conn: sqlite3.Connection, erased: frozenset[str], report: ErasureReport
+    ) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        marks = ",".join("?" * len(erased))
+        term_ids = {
+            row[0]
+            for row in conn.execute(f"SELECT id FROM terms WHERE value IN ({marks})", list(erased))
+        }
+        through = _indexed_through(conn)
+        seqs: set[int] = set()
+        if term_ids:
+            id_marks = ",".join("?" * len(term_ids))
+            seqs = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT DISTINCT seq FROM statement_index WHERE kind IN (?, ?)"
+                    f" AND term IN ({id_marks})",
+                    [int(xs.Term.AGENT), int(xs.Term.RELATED_AGENT), *term_ids],
+                )
+            }
+            if through is not None:  # the tail the deferred index has not reached yet
+                patterns = [
+                    orjson.dumps([int(kind), term])
+                    for kind in (xs.Term.AGENT, xs.Term.RELATED_AGENT)
+                    for term in term_ids
+                ]
+                seqs |= {
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT seq FROM statements WHERE seq > ? AND ("
+                        + " OR ".join(["instr(terms, ?) > 0"] * len(patterns))
+                        + ")",
+                        [through, *patterns],
+                    )
+                }
+        deleted: list[str] = []
+        rewritten: dict[str, dict[str, Any]] = {}
+        orphans: set[str] = set()
+        for seq in sorted(seqs):
+            row = conn.execute(
+                "SELECT id, terms, data FROM statements WHERE seq = ?", (seq,)
+            ).fetchone()
+            if row is None:
+                continue
+            sid, packed, data = row[0], _unpack_terms(row[1]), orjson.loads(row[2])
+            indexed = through is None or seq <= through  # else the indexer reads `terms` later
+            conn.executemany(
+                "DELETE FROM statement_index WHERE kind = ? AND term = ? AND seq = ?",
+                [(kind, term, seq) for kind, term in packed],
+            )
+            kept = erase_from_statement(data, erased)
+            if kept is None:
+                conn.execute("DELETE FROM statements WHERE seq = ?", (seq,))
+                deleted.append(sid)
+                orphans |= attachment_hashes(data)
+                report.statements_deleted += 1
+                continue
+            terms = {(k, t) for k, t in packed if t not in term_ids}
+            if kept is not data:
+                terms |= {
+                    (int(kind), self._term_id(conn, value)) for kind, value in xs.index_terms(kept)
+                }
+                rewritten[sid] = kept
+                report.statements_pseudonymised += 1
+            conn.execute(
+                "UPDATE statements SET terms = ?, data = ?, learner = ? WHERE seq = ?",
+                (_pack_terms(terms), orjson.dumps(kept), xs.learner_key(kept), seq),
+            )
+            if indexed:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
+                    [(kind, term, seq) for kind, term in terms],
+                )
+        if term_ids:
+            conn.execute(
+                f"DELETE FROM terms WHERE id IN ({','.join('?' * len(term_ids))})", list(term_ids)
+            )
+        for sha2 in sorted(orphans):
+            # No index says which statements use an attachment: look for its hash in the rest.
+            if (
+                conn.execute(
+                    "SELECT 1 FROM statements WHERE instr(data, ?) > 0 LIMIT 1", (sha2.encode(),)
+                ).fetchone()
+                is None
+            ):
+                report.attachments_deleted += conn.execute(
+                    "DELETE FROM attachments WHERE sha2 = ?", (sha2,)
+                ).rowcount
+        return deleted, rewritten
+
+    def _erase_around_statements(
+        self, conn: sqlite3.Connection, erased: frozenset[str], report: ErasureReport
+    ) -> None:
+        keys = sorted(erased)
+        marks = ",".join("?" * len(keys))
+        report.agent_names_deleted += conn.execute(
+            f"DELETE FROM agent_names WHERE key IN ({marks})", keys
+        ).rowcount
+        report.identity_links_deleted += conn.execute(
+            f"DELETE FROM identity_links WHERE key IN ({marks})", keys
+        ).rowcount
+        report.documents_deleted += conn.execute(
+            f"DELETE FROM documents WHERE kind = ? AND scope IN ({marks})",
+            [DocumentKind.AGENT_PROFILE, *keys],
+        ).rowcount
+        states = [
+            (scope, doc_id)
+            for key in keys
+            for scope, doc_id in conn.execute(
+                "SELECT scope, doc_id FROM documents WHERE kind = ? AND instr(scope, ?) > 0",
+                (DocumentKind.STATE, "\x1f" + key),
+            )
+            if state_scope_agent(scope) in erased
+        ]
+        for scope, doc_id in states:
+            report.documents_deleted += conn.execute(
+                "DELETE FROM documents WHERE kind = ? AND scope = ? AND doc_id = ?",
+                (DocumentKind.STATE, scope, doc_id),
+            ).rowcount
+
+    def _erase_projections(
+        self,
+        conn: sqlite3.Connection,
+        reducers: list[Any],
+        deleted: list[str],
+        rewritten: dict[str, dict[str, Any]],
+        report: ErasureReport,
+    ) -> None:
+        ids = deleted + list(rewritten)
+        for reducer in reducers:
+            name = reducer.name
+            affected: set[str] = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                affected.update(
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT DISTINCT key FROM contributions WHERE projection = ?"
+                        f" AND statement_id IN ({marks})",
+                        [name, *chunk],
+                    )
+                )
+                report.contributions_deleted += conn.execute(
+                    f"DELETE FROM contributions WHERE projection = ? AND statement_id IN ({marks})",
+                    [name, *chunk],
+                ).rowcount
+            tx = _SQLiteProjection(conn, name, [Contribution(sid, "", {}) for sid in rewritten])
+            states = rebuild_after_erasure(reducer, tx, deleted, rewritten, affected)
+            for key, state in states.items():
+                conn.execute(
+                    "DELETE FROM state_index WHERE projection = ? AND key = ?", (name, key)
+                )
+                if state is None:
+                    report.states_deleted += conn.execute(
+                        "DELETE FROM states WHERE projection = ? AND key = ?", (name, key)
+                    ).rowcount
+                    continue
+                report.states_rebuilt += 1
+                conn.execute(
+                    "INSERT OR REPLACE INTO states(projection, key, state) VALUES (?,?,?)",
+                    (name, key, orjson.dumps(state)),
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO state_index(projection, field, value, key)"
+                    " VALUES (?,?,?,?)",
+                    [(name, f, v, key) for f, v in _index_rows(reducer, state)],
+                )
+
+
+def _indexed_through(conn: sqlite3.Connection) -> int | None:
+    """Where the deferred statement index stands (None: every statement is indexed)."""
+    try:
+        row = conn.execute("SELECT through FROM index_progress").fetchone()
+    except sqlite3.OperationalError:  # a store without a deferred index
+        return None
+    return 0 if row is None else int(row[0])
+
+
+AUDIT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS access_log (
+    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, credential TEXT NOT NULL,
+    name TEXT NOT NULL, role TEXT NOT NULL, org TEXT, what TEXT NOT NULL, learner TEXT,
+    query TEXT NOT NULL, count INTEGER NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_log_at ON access_log(at);
+CREATE INDEX IF NOT EXISTS access_log_learner ON access_log(learner, seq);
+CREATE INDEX IF NOT EXISTS access_log_credential ON access_log(credential, seq);
+CREATE TABLE IF NOT EXISTS access_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL
+);
+"""
+_ACCESS_COLUMNS = (
+    "seq, at, action, credential, name, role, org, what, learner, query, count, prev, hash"
+)
+
+
+def _access_row(entry: AccessEntry) -> tuple[Any, ...]:
+    return (
+        entry.seq, entry.at, entry.action, entry.credential, entry.name, entry.role, entry.org,
+        entry.what, entry.learner, orjson.dumps(entry.query).decode(), entry.count, entry.prev,
+        entry.hash,
+    )  # fmt: skip
+
+
+def _access_entry(row: tuple[Any, ...]) -> AccessEntry:
+    return AccessEntry(
+        int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+        orjson.loads(row[9]), int(row[10]), row[11], row[12],
+    )  # fmt: skip
 
 
 def _index_rows(reducer: Any, state: dict[str, Any]) -> set[tuple[str, Any]]:

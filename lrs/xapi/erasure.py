@@ -1,0 +1,100 @@
+"""What erasing a person does to one statement (pure, shared by every store adapter).
+
+A statement *filed under* the person (its actor, or the first member of an anonymous group
+actor: the key the log and the projections use) is their learning record: it is deleted.
+A statement that only *names* them elsewhere (object agent, instructor, team, context
+agents, group member, authority) is another learner's record: it is kept, and every agent
+object of theirs in it is replaced by one anonymous agent, `ERASED_AGENT`. Two exceptions:
+a voiding statement of theirs is pseudonymised rather than deleted, so that what it voided
+stays voided after a replay; and a signed statement that names them is deleted, because its
+signature (a JWS attachment) holds the original statement with their identifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from lrs.xapi.identity import agent_key
+from lrs.xapi.statements import is_voiding, learner_key
+
+ERASED_HOME_PAGE = "https://lrs.invalid/erased"
+ERASED_AGENT: dict[str, Any] = {
+    "objectType": "Agent",
+    "account": {"homePage": ERASED_HOME_PAGE, "name": "erased"},
+}
+ERASED_KEY = f"account:{ERASED_HOME_PAGE}|erased"
+SIGNATURE_USAGE = "http://adlnet.gov/expapi/attachments/signature"
+_IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
+
+
+def erasure_keys(keys: Iterable[str]) -> list[str]:
+    """The keys and the other spellings of the same identifier: a mailbox is also named by
+    its SHA-1 (`mbox_sha1sum`), so erasing `mbox:mailto:x` must also reach those."""
+    found = set(keys)
+    for key in list(found):
+        if key.startswith("mbox:"):
+            mailbox = key.removeprefix("mbox:")
+            found.add("mbox_sha1sum:" + hashlib.sha1(mailbox.encode()).hexdigest())
+    return sorted(found)
+
+
+def _is_agent(value: dict[str, Any]) -> bool:
+    return value.get("objectType", "Agent") in ("Agent", "Group") and any(
+        ifi in value for ifi in _IFIS
+    )
+
+
+def _scrub(value: Any, keys: frozenset[str]) -> Any:
+    """`value` with every agent object under one of `keys` replaced by the erased agent."""
+    if isinstance(value, list):
+        return [_scrub(item, keys) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if _is_agent(value) and agent_key(value) in keys:
+        replaced = dict(ERASED_AGENT)
+        if value.get("objectType") == "Group":
+            replaced["objectType"] = "Group"
+            if "member" in value:
+                replaced["member"] = _scrub(value["member"], keys)
+        return replaced
+    return {name: _scrub(item, keys) for name, item in value.items()}
+
+
+def _signed(statement: dict[str, Any]) -> bool:
+    return any(
+        isinstance(a, dict) and a.get("usageType") == SIGNATURE_USAGE
+        for a in statement.get("attachments") or []
+    )
+
+
+def erase_from_statement(
+    statement: dict[str, Any], keys: frozenset[str]
+) -> dict[str, Any] | None:
+    """None: delete the statement; otherwise the statement to keep (the same object when
+    it does not name them: the caller compares identity to know whether to rewrite)."""
+    if learner_key(statement) in keys and not is_voiding(statement):
+        return None
+    scrubbed = _scrub(statement, keys)
+    if scrubbed == statement:
+        return statement
+    if _signed(statement):
+        return None
+    return scrubbed  # type: ignore[no-any-return]
+
+
+def attachment_hashes(statement: dict[str, Any]) -> set[str]:
+    """The sha2 of every attachment a statement (or its SubStatement) refers to."""
+    found: set[str] = set()
+    for holder in (statement, statement.get("object") or {}):
+        for attachment in holder.get("attachments") or []:
+            if isinstance(attachment, dict) and isinstance(attachment.get("sha2"), str):
+                found.add(attachment["sha2"].lower())
+    return found
+
+
+def state_scope_agent(scope: str) -> str:
+    """The agent key in a State document's scope (activityId, agent, registration)."""
+    parts = scope.split("\x1f")
+    return parts[1] if len(parts) > 1 else ""
