@@ -28,9 +28,10 @@ def chapter(c: Context, course: dict, row: dict) -> dict[str, Any]:
         definition["name"] = {lang: row["title"]}
     if "content" in row:
         definition["description"] = {lang: strip_html(row["content"])}
+    cmid = c.event.get("contextinstanceid")
     return {
         "objectType": "Activity",
-        "id": f"{c.app}/mod/book/view.php?id={c.event.get('contextinstanceid')}&chapterid={row['id']}",
+        "id": f"{c.app}/mod/book/view.php?id={cmid}&chapterid={row['id']}",
         "definition": definition,
     }
 

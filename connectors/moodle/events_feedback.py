@@ -23,10 +23,14 @@ from connectors.moodle.php import php_float
 
 ANSWERED = verb("http://adlnet.gov/expapi/verbs/answered", "Answered")
 CMI_CHOICE = "http://learninglocker.net/xapi/cmi/choice/response"
+CMI_NUMERIC = "http://learninglocker.net/xapi/cmi/numeric/response"
 RATING = "http://learninglocker.net/xapi/moodle/feedback_item_rating"
 
 
-@event("\\mod_feedback\\event\\response_submitted", function="mod_feedback\\response_submitted\\handler")
+@event(
+    "\\mod_feedback\\event\\response_submitted",
+    function="mod_feedback\\response_submitted\\handler",
+)
 def response_submitted(c: Context) -> list[Statement]:
     user = c.by_id("user", c.event.get("userid"))
     values = c.rows("feedback_value", {"completed": c.event.get("objectid")})
@@ -114,7 +118,7 @@ def numerical(c: Context, item: dict, value: dict, lang: str) -> Built:
     return numeric(item.get("name"), None, lang, low, high), {
         "response": value.get("value"),
         "completion": value.get("value") != "",
-        "extensions": {"http://learninglocker.net/xapi/cmi/numeric/response": php_float(value.get("value"))},
+        "extensions": {CMI_NUMERIC: php_float(value.get("value"))},
     }
 
 

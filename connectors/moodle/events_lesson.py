@@ -98,7 +98,8 @@ def _session(verb_: dict, with_result: bool = False) -> Any:
     def transform(c: Context) -> list[Statement]:
         course = c.course()
         row = c.by_id("lesson", c.event.get("objectid"))
-        statement = _in_lesson(c, c.user(c.event.get("userid")), verb_, lesson(c, course, row), course)
+        user = c.user(c.event.get("userid"))
+        statement = _in_lesson(c, user, verb_, lesson(c, course, row), course)
         if with_result:
             statement["result"] = lesson_result(c, row, c.event.get("userid"))
         return [statement]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.base import MappingError
 from connectors.moodle.events_core import PREP, _group, _statement
 from connectors.moodle.mapping import (
     CREATED,
@@ -39,7 +40,10 @@ def _person_message(verb_: dict, table: str | None, other_party: str) -> Any:
     """Sent (to the related user) or viewed (from the related user); course parent if any."""
 
     def transform(c: Context) -> list[Statement]:
-        row = c.by_id(table or c.event.get("objecttable"), c.event.get("objectid"))
+        source = table or c.event.get("objecttable")
+        if not source:  # the plugin then has no message to describe and fails too
+            raise MappingError("the event names no message table (objecttable)")
+        row = c.by_id(source, c.event.get("objectid"))
         user = c.user(c.event.get("userid"))
         party = c.user(c.event.get("relateduserid"))
         course = c.optional_course()
@@ -93,7 +97,11 @@ def question_created(c: Context) -> list[Statement]:
     definition.setdefault("extensions", {})[f"{EDLM}/activity-extensions/moodle-question-type"] = (
         question.get("qtype")
     )
-    obj = {"objectType": "Activity", "id": f"{c.app}/question?id={question['id']}", "definition": definition}
+    obj = {
+        "objectType": "Activity",
+        "id": f"{c.app}/question?id={question['id']}",
+        "definition": definition,
+    }
     return [
         _statement(c, user, CREATED, obj, lang, parent=[c.course_activity(course)])
     ]

@@ -1,5 +1,6 @@
-"""Polls: a choice answered, a survey or questionnaire submitted, their reports viewed. The choice module itself
-is the cmi.interaction (its options are the choices), the option picked is the response."""
+"""Polls: a choice answered, a survey or questionnaire submitted, their reports viewed. The
+choice module itself is the cmi.interaction (its options are the choices), the option picked is
+the response."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ the plugin sends them, so per-question analytics work on replayed history.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from connectors.moodle.events_core import _statement
@@ -123,8 +124,9 @@ def attempt_submitted(c: Context) -> list[Statement]:
     )
     completed["result"] = attempt_result(attempt, item, grade)
     answered: list[Statement] = []
-    for question_attempt in c.rows("question_attempts", {"questionusageid": attempt.get("uniqueid")}):
-        answered.extend(question_answered(c, question_attempt, quiz_attempt))
+    questions = c.rows("question_attempts", {"questionusageid": attempt.get("uniqueid")})
+    for question_attempt in questions:
+        answered.extend(question_answered(c, question_attempt, copy.deepcopy(completed["object"])))
     return [completed, *answered]
 
 

@@ -89,8 +89,9 @@ def comment_deleted(c: Context) -> list[Statement]:
     user = c.user(c.event.get("userid"))
     course = c.course()
     row = c.by_id("wiki_pages", int(c.other.get("itemid")))
+    comment_id = c.event.get("objectid")
     obj = activity(
-        f"{c.app}/mod/wiki/instancecomments.php?commentid={c.event.get('objectid')}&pageid={row['id']}",
+        f"{c.app}/mod/wiki/instancecomments.php?commentid={comment_id}&pageid={row['id']}",
         "http://activitystrea.ms/comment",
         {"en": "Comment"},
     )

@@ -32,21 +32,19 @@ from connectors.moodle.php import is_numeric, php_float, php_text
 
 ANSWERED = verb("http://adlnet.gov/expapi/verbs/answered", "Answered")
 CMI = "http://learninglocker.net/xapi/cmi/"
-AttemptActivity = Callable[[Context, Any, Any], dict[str, Any]]
 
 
 def question_answered(
-    c: Context, question_attempt: dict, attempt_activity: AttemptActivity
+    c: Context, question_attempt: dict, attempt: dict[str, Any]
 ) -> list[Statement]:
+    """`attempt` is the quiz attempt's activity: the question's parent, above the quiz."""
     question = c.by_id("question", question_attempt.get("questionid"))
     result_of = RESULTS.get(str(question.get("qtype")))
     if result_of is None:
         return []
     course = c.course()
     lang = course_lang(course)
-    attempt = c.row("quiz_attempts", {"uniqueid": question_attempt.get("questionusageid")})
-    c.by_id("quiz", attempt.get("quiz"))
-    cmid = c.by_id("course_modules", c.event.get("contextinstanceid"))["id"]
+    cmid = c.event.get("contextinstanceid")
     definition = question_definition(c, question, lang, question_attempt.get("rightanswer"))
     statement = _statement(
         c, c.user(c.event.get("relateduserid")), ANSWERED,
@@ -55,11 +53,7 @@ def question_answered(
             "id": f"{c.app}/question/question.php?cmid={cmid}&id={question['id']}",
             "definition": definition,
         },
-        lang,
-        parent=[
-            attempt_activity(c, attempt["id"], cmid),
-            *c.parents(c.event.get("contextinstanceid"), include_module=True),
-        ],
+        lang, parent=[attempt, *c.parents(cmid, include_module=True)],
     )
     statement["result"] = result_of(c, question, question_attempt)
     return [statement]

@@ -40,7 +40,8 @@ def test_php_float_reads_the_leading_number(value: Any, expected: float) -> None
 
 
 def test_php_text_writes_numbers_as_php_concatenation_does() -> None:
-    assert (php_text(23.0), php_text(22.5), php_text(None), php_text("x")) == ("23", "22.5", "", "x")
+    written = (php_text(23.0), php_text(22.5), php_text(None), php_text("x"))
+    assert written == ("23", "22.5", "", "x")
 
 
 def test_slugify_treats_null_as_empty() -> None:
