@@ -95,7 +95,7 @@ from lrs.storage.base import (
 )
 from lrs.xapi import statements as xs
 from lrs.xapi.documents import merge_documents
-from lrs.xapi.erasure import attachment_hashes, erase_from_statement, state_scope_agent
+from lrs.xapi.erasure import attachment_hashes, document_agent, erase_from_statement
 from lrs.xapi.errors import NotFound
 from lrs.xapi.statements import Term
 
@@ -1022,15 +1022,13 @@ class MongoStore:
         report.identity_links_deleted = self._links.delete_many(
             {"_id": {"$in": key_list}}
         ).deleted_count
-        report.documents_deleted = self._documents.delete_many(
-            {"kind": DocumentKind.AGENT_PROFILE, "scope": {"$in": key_list}}
-        ).deleted_count
+        kinds = [DocumentKind.STATE, DocumentKind.AGENT_PROFILE]
         for key in key_list:
             for doc in self._documents.find(
-                {"kind": DocumentKind.STATE, "scope": {"$regex": "\x1f" + re.escape(key)}},
-                {"scope": 1},
+                {"kind": {"$in": kinds}, "scope": {"$regex": re.escape(key)}},
+                {"kind": 1, "scope": 1},
             ):
-                if state_scope_agent(doc["scope"]) in erased:
+                if document_agent(doc["kind"], doc["scope"]) in erased:
                     report.documents_deleted += self._documents.delete_one(
                         {"_id": doc["_id"]}
                     ).deleted_count

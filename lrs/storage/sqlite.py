@@ -45,7 +45,7 @@ from lrs.storage.base import (
 )
 from lrs.xapi import statements as xs
 from lrs.xapi.documents import merge_documents
-from lrs.xapi.erasure import attachment_hashes, erase_from_statement, state_scope_agent
+from lrs.xapi.erasure import attachment_hashes, document_agent, erase_from_statement
 from lrs.xapi.errors import NotFound
 
 SCHEMA = """
@@ -1070,23 +1070,20 @@ class SQLiteStore:
         report.identity_links_deleted += conn.execute(
             f"DELETE FROM identity_links WHERE key IN ({marks})", keys
         ).rowcount
-        report.documents_deleted += conn.execute(
-            f"DELETE FROM documents WHERE kind = ? AND scope IN ({marks})",
-            [DocumentKind.AGENT_PROFILE, *keys],
-        ).rowcount
-        states = [
-            (scope, doc_id)
+        documents = {
+            (kind, scope, doc_id)
             for key in keys
-            for scope, doc_id in conn.execute(
-                "SELECT scope, doc_id FROM documents WHERE kind = ? AND instr(scope, ?) > 0",
-                (DocumentKind.STATE, "\x1f" + key),
+            for kind, scope, doc_id in conn.execute(
+                "SELECT kind, scope, doc_id FROM documents WHERE kind IN (?, ?)"
+                " AND instr(scope, ?) > 0",
+                (DocumentKind.STATE, DocumentKind.AGENT_PROFILE, key),
             )
-            if state_scope_agent(scope) in erased
-        ]
-        for scope, doc_id in states:
+            if document_agent(kind, scope) in erased
+        }
+        for kind, scope, doc_id in sorted(documents):
             report.documents_deleted += conn.execute(
                 "DELETE FROM documents WHERE kind = ? AND scope = ? AND doc_id = ?",
-                (DocumentKind.STATE, scope, doc_id),
+                (kind, scope, doc_id),
             ).rowcount
 
     def _erase_projections(

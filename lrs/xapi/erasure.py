@@ -94,7 +94,16 @@ def attachment_hashes(statement: dict[str, Any]) -> set[str]:
     return found
 
 
-def state_scope_agent(scope: str) -> str:
-    """The agent key in a State document's scope (activityId, agent, registration)."""
-    parts = scope.split("\x1f")
-    return parts[1] if len(parts) > 1 else ""
+def document_agent(kind: str, scope: str) -> str:
+    """The agent key a State or Agent Profile document's scope names ("" for others).
+
+    A scope may start with an organisation's namespace (`org` + U+001E, lrs.access); a
+    State scope is (activityId, agent, registration) joined by U+001F.
+    """
+    scope = scope.rpartition("\x1e")[2]
+    if kind == "agent_profile":
+        return scope
+    if kind == "state":
+        parts = scope.split("\x1f")
+        return parts[1] if len(parts) > 1 else ""
+    return ""

@@ -79,6 +79,8 @@ def populate(store: Store) -> dict[str, dict[str, Any]]:
     )
     for kind, scope in (
         (DocumentKind.AGENT_PROFILE, key("e")),
+        (DocumentKind.AGENT_PROFILE, "school-1\x1e" + key("e")),  # an organisation's namespace
+        (DocumentKind.AGENT_PROFILE, key("b")),
         (DocumentKind.STATE, f"http://example.org/act/1\x1f{key('e')}\x1f"),
         (DocumentKind.STATE, f"http://example.org/act/1\x1f{key('b')}\x1f"),
     ):
@@ -121,6 +123,8 @@ def test_erase_removes_or_pseudonymises_everywhere(store: Store) -> None:
 
     assert [a.sha2 for a in store.get_attachments([ONLY_E, SHARED])] == [SHARED]
     assert store.get_document(DocumentKind.AGENT_PROFILE, key("e"), "doc") is None
+    assert store.get_document(DocumentKind.AGENT_PROFILE, "school-1\x1e" + key("e"), "doc") is None
+    assert store.get_document(DocumentKind.AGENT_PROFILE, key("b"), "doc") is not None
     assert store.get_document(DocumentKind.STATE, f"http://example.org/act/1\x1f{key('e')}\x1f", "doc") is None
     assert store.get_document(DocumentKind.STATE, f"http://example.org/act/1\x1f{key('b')}\x1f", "doc")
     assert store.get_agent_names(key("e")) == []
@@ -134,7 +138,7 @@ def test_erase_removes_or_pseudonymises_everywhere(store: Store) -> None:
         "statements_deleted": 5,
         "statements_pseudonymised": 3,
         "attachments_deleted": 1,
-        "documents_deleted": 2,
+        "documents_deleted": 3,
         "agent_names_deleted": 2,  # "E" and "Erin Erased"
         "identity_links_deleted": 2,
         "contributions_deleted": 7,  # e's five, and the two rewritten statements' (re-added)
