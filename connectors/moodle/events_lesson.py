@@ -78,8 +78,8 @@ def question_page(c: Context, course: dict, page: dict) -> dict[str, Any]:
             title, text, [strip_html(a["answer"]) for a in pairs],
             [strip_html(a.get("response")) for a in pairs], lang,
         )
-    elif qtype == NUMERICAL:  # xAPI takes one exact answer: the first correct one
-        exact = strip_html(correct[0].get("response")) if correct else None
+    elif qtype == NUMERICAL:  # xAPI takes one exact answer: the first correct one (or none)
+        exact = strip_html(correct[0].get("response")) if correct else ""
         definition = numeric(title, text, lang, exact=exact)
     obj: dict[str, Any] = {"objectType": "Activity", "id": _page_id(c, page)}
     if definition is not None:

@@ -75,6 +75,8 @@ def _numerical_answer(c: Context, question: dict) -> tuple[Any, float | None, fl
         c.rows("question_answers", {"question": question["id"]}),
         key=lambda a: php_float(a.get("fraction")), reverse=True,
     )
+    if not answers:  # the plugin reads nulls here: no target, no bounds
+        return None, None, None
     target: Any = answers[0].get("answer")
     if not is_numeric(target):
         return target, None, None
@@ -113,7 +115,7 @@ def question_definition(
         )
     if qtype == "numerical":
         target, low, high = _numerical_answer(c, question)
-        exact = target if low == target and high == target else None
+        exact = target if low == target and high == target and target is not None else None
         return numeric(
             name, text, lang, php_text(low) if low is not None else None,
             php_text(high) if high is not None else None,
