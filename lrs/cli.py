@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lrs.config import Settings, load_settings
+from lrs.config import SERVE_FLAGS, Settings, load_settings
 from lrs.xapi.errors import XAPIError
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "base_url",
             "default_xapi_version",
             "processors",
+            *SERVE_FLAGS,
         )
     }
     return load_settings(getattr(args, "config", None), **overrides)
@@ -38,16 +39,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from lrs.api.app import create_app
+    from lrs.api.redact import redact, uvicorn_log_config
+    from lrs.api.timeouts import header_timeout_protocol
 
     settings = _settings(args)
     app = create_app(settings)
     print(
-        f"LRS on {settings.public_url}/xapi/ (store {settings.store_url}); "
+        f"LRS on {settings.public_url}/xapi/ (store {redact(settings.store_url)}); "
         "create credentials with: lrs credentials create --name NAME --scope all",
         file=sys.stderr,
     )
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        log_config=uvicorn_log_config(args.log_level),  # redacts credentials in every line
+        access_log=False,
+        http=header_timeout_protocol(settings.header_timeout),
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
     )
     return 0
 
@@ -406,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="version named in answers to requests that name none (default 2.0.0)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    for name, text in SERVE_FLAGS.items():  # limits, rate limit, timeouts, CORS, HSTS
+        kind = {"int": int, "float": float}.get(str(Settings.__dataclass_fields__[name].type), str)
+        serve.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
     serve.set_defaults(func=cmd_serve)
 
     process = commands.add_parser(

@@ -24,8 +24,26 @@ class Settings:
     kafka_session_timeout: float = 10.0
     log_level: str = "info"
     base_url: str = ""  # public URL, used in authority homePage and `more` links
-    max_body_bytes: int = 64 * 1024 * 1024
-    max_batch: int = 10_000
+    # Limits (lrs/api/limits.py; each is also an `lrs serve` flag, e.g. --max-body-bytes).
+    # Chosen far above anything the ADL conformance suite or a real LMS sends (its largest
+    # bodies are a few KB; SCORM suspend data is 64,000 characters), low enough that one
+    # request cannot take the server's memory; 0 switches a limit off.
+    max_body_bytes: int = 16 * 1024 * 1024  # any request body -> 413
+    max_batch: int = 10_000  # statements per POST -> 413
+    max_attachment_bytes: int = 10 * 1024 * 1024  # one attachment part -> 413
+    max_json_depth: int = 64  # nesting of statement JSON -> 400 (never above 250)
+    max_string_length: int = 256 * 1024  # characters in one JSON string or key -> 413
+    max_number: float = 1e18  # magnitude of a JSON number (integers also within int64) -> 400
+    # Per-credential token bucket (lrs/api/ratelimit.py): requests per second, 0 = off.
+    rate_limit: float = 0.0
+    rate_burst: int = 100  # requests a credential may make at once before the rate applies
+    # Timeouts, in seconds (lrs/api/timeouts.py), 0 = off.
+    request_timeout: float = 60.0  # a request not answered in time -> 503
+    header_timeout: float = 10.0  # a connection must send complete request headers in time
+    keep_alive_timeout: float = 5.0  # an idle keep-alive connection is closed after this
+    # Response headers (lrs/api/headers.py).
+    cors_origins: str = "*"  # comma-separated origins allowed by CORS; "*" any, "" none
+    hsts_max_age: int = 0  # Strict-Transport-Security max-age, 0 = not sent (set behind TLS)
     page_size: int = 100  # statements per page when the client asks for limit=0
     # The version named in answers to requests that name none (they are refused anyway).
     # xAPI says "the latest version": 2.0.0, or 1.0.3 for a deployment serving 1.0.x clients.
@@ -63,4 +81,24 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
             values[name] = float(value)
         elif known[name] == "bool" and isinstance(value, str):
             values[name] = value.strip().lower() in ("1", "true", "yes", "on")
+        elif known[name] == "str" and isinstance(value, list):  # TOML lists, e.g. cors_origins
+            values[name] = ",".join(str(item) for item in value)
     return replace(settings, **values)
+
+
+# Settings that `lrs serve` also takes as flags (`--max-body-bytes N`, ...), with their help.
+SERVE_FLAGS: dict[str, str] = {
+    "max_body_bytes": "largest request body in bytes (default 16 MiB; 0 = no limit)",
+    "max_batch": "most statements in one POST (default 10000)",
+    "max_attachment_bytes": "largest attachment part in bytes (default 10 MiB)",
+    "max_json_depth": "deepest nesting of statement JSON (default 64, at most 250)",
+    "max_string_length": "longest JSON string or key in a statement, in characters (default 262144)",
+    "max_number": "largest magnitude of a JSON number (default 1e18)",
+    "rate_limit": "requests per second per credential (token bucket; default 0 = off)",
+    "rate_burst": "requests a credential may send at once (default 100)",
+    "request_timeout": "seconds before an unanswered request gets 503 (default 60; 0 = off)",
+    "header_timeout": "seconds a connection has to send its request headers (default 10)",
+    "keep_alive_timeout": "seconds an idle keep-alive connection stays open (default 5)",
+    "cors_origins": "comma-separated origins CORS allows (default '*'; '' = none)",
+    "hsts_max_age": "Strict-Transport-Security max-age in seconds (default 0 = not sent)",
+}

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -19,8 +18,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consumers.registry import reducers
 from consumers.runner import LocalRunner, ProcessRunner
-from lrs.api import caliper
+from lrs.api import caliper, redact
 from lrs.api.alternate import AlternateRequestSyntax
+from lrs.api.headers import SecurityHeaders, cors_middleware
+from lrs.api.limits import BodyLimit
+from lrs.api.ratelimit import RateLimit
+from lrs.api.timeouts import RequestTimeout
 from lrs.api.v1 import competencies, learners, openapi, persons
 from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import json_response
@@ -34,22 +37,6 @@ from lrs.storage.base import Store
 log = logging.getLogger("lrs.api")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-CORS_HEADERS = [
-    "Authorization",
-    "Content-Type",
-    "X-Experience-API-Version",
-    "If-Match",
-    "If-None-Match",
-    "Accept-Language",
-]
-EXPOSED_HEADERS = [
-    "ETag",
-    "Last-Modified",
-    "X-Experience-API-Version",
-    "X-Experience-API-Consistent-Through",
-]
-
 
 def dispatch(handlers: dict[str, Endpoint]) -> Endpoint:
     """One endpoint per path; HEAD answers like GET without the body."""
@@ -144,10 +131,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return json_response(
+        response = json_response(
             {"error": {"code": "internal", "message": "internal error; the request was not applied"}},
             500,
         )
+        # Answered outside the middleware stack (Starlette's outermost layer): add its headers.
+        response.headers.update(SecurityHeaders.headers_for(settings.hsts_max_age))
+        return response
 
     routes = []
     for path, handlers in (
@@ -199,20 +189,22 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app = Starlette(
         lifespan=lifespan,
         routes=routes,
+        # Outermost first: every answer is counted and gets the security and CORS headers
+        # (browsers need CORS headers on 413/429/503 too); the body limit applies before the
+        # alternate request syntax reads a body; the rate limit sees the credential the
+        # alternate syntax moved from the form into the headers.
         middleware=[
             Middleware(CountRequests, metrics=metrics),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=["*"],
-                allow_methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"],
-                allow_headers=CORS_HEADERS,
-                expose_headers=EXPOSED_HEADERS,
-                max_age=86400,
-            ),
+            Middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age),
+            cors_middleware(settings.cors_origins),
+            Middleware(RequestTimeout, seconds=settings.request_timeout),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             Middleware(AlternateRequestSyntax),
+            Middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_burst),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
+    redact.install()  # whatever runs the app: no credential in its log lines
     app.state.store = store
     app.state.settings = settings
     app.state.authenticator = Authenticator(store)

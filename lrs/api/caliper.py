@@ -17,12 +17,12 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from connectors.base import MappingError
 from connectors.caliper.mapping import map_event
+from lrs.api.limits import parse_limited_json
 from lrs.api.xapi.common import error_response, in_thread, json_response
 from lrs.auth import authority_for, authorize
 from lrs.storage.base import Credential
@@ -45,11 +45,8 @@ def _credential(request: Request) -> Credential:
     return request.app.state.authenticator.authenticate(header)  # type: ignore[no-any-return]
 
 
-def _envelope(body: bytes) -> tuple[str, list[dict[str, Any]]]:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"the body is not valid JSON: {exc}", "body") from None
+def _envelope(body: bytes, settings: Any) -> tuple[str, list[dict[str, Any]]]:
+    value = parse_limited_json(body, settings)  # events become statements: same JSON limits
     if not isinstance(value, dict):
         raise ValidationError("a Caliper envelope is a JSON object", "body")
     for name in ("sensor", "sendTime", "dataVersion"):
@@ -67,9 +64,9 @@ async def receive(request: Request) -> Response:
         authorize(credential, "statements", read_only=False)
         settings = request.app.state.settings
         body = await request.body()
-        if len(body) > settings.max_body_bytes:
+        if 0 < settings.max_body_bytes < len(body):
             raise ValidationError("the request body is too large", "body", status=413, code="too_large")
-        sensor, events = _envelope(body)
+        sensor, events = _envelope(body, settings)
         statements: list[dict[str, Any]] = []
         for index, event in enumerate(events):
             try:

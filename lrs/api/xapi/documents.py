@@ -78,7 +78,7 @@ def handlers(resource: DocumentResource) -> dict[str, Any]:
         scope = resource.scope(ctx)
         doc_id = ctx.params[resource.id_param]
         body = await ctx.request.body()
-        if len(body) > ctx.settings.max_body_bytes:
+        if 0 < ctx.settings.max_body_bytes < len(body):
             raise ValidationError("the document is too large", "body", status=413, code="too_large")
         content_type = ctx.request.headers.get("content-type", "application/octet-stream")
         await in_thread(

@@ -12,6 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lrs.api.limits import check_attachment_sizes, parse_limited_json
 from lrs.api.xapi.common import (
     XAPIContext,
     agent_param,
@@ -20,7 +21,6 @@ from lrs.api.xapi.common import (
     in_thread,
     iri_param,
     json_response,
-    parse_json,
     raw_json_response,
     timestamp_param,
     uuid_param,
@@ -29,7 +29,7 @@ from lrs.api.xapi.common import (
 from lrs.auth import authority_for, reads_only_own
 from lrs.storage.base import Attachment, StatementQuery
 from lrs.xapi.attachments import build_multipart, check_attachments, parse_multipart
-from lrs.xapi.errors import NotFound, ValidationError
+from lrs.xapi.errors import NotFound, PayloadTooLarge, ValidationError
 from lrs.xapi.statements import format_canonical, format_ids
 from lrs.xapi.time import normalize_timestamp
 from lrs.xapi.validation import validate_statement_batch
@@ -57,28 +57,28 @@ async def _read_statements(ctx: XAPIContext) -> tuple[Any, list[Attachment]]:
     """The posted statement(s) and attachments, from a JSON or a multipart/mixed body."""
     content_type = ctx.request.headers.get("content-type", "")
     body = await ctx.request.body()
-    if len(body) > ctx.settings.max_body_bytes:
-        raise ValidationError("the request body is too large", "body", status=413, code="too_large")
+    if 0 < ctx.settings.max_body_bytes < len(body):
+        raise PayloadTooLarge("the request body is too large", "body")
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "multipart/mixed":
         json_part, parts = parse_multipart(body, content_type)
-        value = parse_json(json_part)
+        check_attachment_sizes(parts, ctx.settings)
+        value = parse_limited_json(json_part, ctx.settings)
         attachments = [Attachment(p.sha2.lower(), p.content_type, p.data) for p in parts.values()]
         return (value, parts), attachments
     if media != "application/json":
         raise ValidationError(
             "statements must be sent as application/json or multipart/mixed", "Content-Type"
         )
-    return (parse_json(body), {}), []
+    return (parse_limited_json(body, ctx.settings), {}), []
 
 
 def _complete(ctx: XAPIContext, value: Any, parts: dict[str, Any]) -> list[dict[str, Any]]:
     """Validate, check attachments and signatures, normalise: the batch as it will be stored."""
+    limit = ctx.settings.max_batch
+    if isinstance(value, list) and 0 < limit < len(value):  # refused before validating it all
+        raise PayloadTooLarge(f"a batch holds at most {limit} statements", "body")
     batch = validate_statement_batch(value, ctx.version)
-    if len(batch) > ctx.settings.max_batch:
-        raise ValidationError(
-            f"a batch holds at most {ctx.settings.max_batch} statements", "body", status=413
-        )
     check_attachments(batch, parts)  # also verifies signed statements
     if ctx.is_v2:
         for statement in batch:
