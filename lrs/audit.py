@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from lrs.storage.base import (
     GENESIS,
     AccessEntry,
@@ -34,6 +36,7 @@ from lrs.storage.base import (
     access_hash,
     format_stored,
 )
+from lrs.xapi.statements import learner_key
 
 LOGGED_ROLES = frozenset({"auditor", "school"})
 SECRET_KIND, SECRET_ID = "secret", "access-log-pseudonyms"
@@ -104,6 +107,11 @@ def record_read(
         query={k: v for k, v in (query or {}).items() if v is not None},
     )
     return store.append_access(record)
+
+
+def statement_learner(raw: bytes) -> str:
+    """The learner a stored statement is filed under (its actor), for `record_read`."""
+    return learner_key(orjson.loads(raw))
 
 
 def record_erasure(

@@ -385,6 +385,70 @@ def cmd_credentials_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`lrs audit verify`: check the whole access log chain; `lrs audit head`: print the head
+    to note elsewhere (an anchor for `verify --anchor`)."""
+    from lrs.audit import verify
+    from lrs.storage.base import AccessHead
+
+    store = _open(args)
+    try:
+        head = store.access_head()
+        if args.action == "head":
+            print("-" if head is None else f"{head.seq}:{head.hash}")
+            return 0
+        anchor = None
+        if args.anchor:
+            seq, _, digest = args.anchor.partition(":")
+            if not (seq.isdigit() and len(digest) == 64):
+                print("error: --anchor is SEQ:HASH, as `lrs audit head` prints it", file=sys.stderr)
+                return 2
+            anchor = AccessHead(int(seq), digest)
+        checked, problem = verify(store, anchor)
+    finally:
+        store.close()
+    if problem is not None:
+        print(f"access log TAMPERED: {problem.message} ({problem.kind}, entry {problem.seq}; "
+              f"{checked} entries read)")
+        return 1
+    where = "empty" if head is None else f"head {head.seq}:{head.hash}"
+    print(f"access log intact: {checked} entries, {where}")
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase a person (or the person a learner key or agent belongs to) everywhere."""
+    import getpass
+
+    from lrs.erasure import erase
+    from lrs.storage.base import Credential
+    from lrs.xapi.identity import agent_key, normalise_key
+
+    keys: list[str] = [normalise_key(k) for k in args.key or []]
+    for text in args.agent or []:
+        try:
+            key = agent_key(orjson.loads(text))
+        except orjson.JSONDecodeError:
+            key = None
+        if key is None:
+            print(f"error: --agent {text!r} is not an identified xAPI agent as JSON", file=sys.stderr)
+            return 2
+        keys.append(key)
+    if bool(args.person) == bool(keys):
+        print("error: give --person, or --key/--agent", file=sys.stderr)
+        return 2
+    operator = Credential("cli", f"lrs erase ({getpass.getuser()})", ("admin",), role="admin")
+    store = _open(args)
+    try:
+        done = erase(store, operator, person=args.person, keys=keys)
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    print(orjson.dumps(done.as_dict()).decode())
+    return 0
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML file with an [lrs] table of settings")
     parser.add_argument("--data", help="data directory for the embedded store (default ./lrs-data)")
@@ -501,6 +565,27 @@ def build_parser() -> argparse.ArgumentParser:
         source.add_argument("--batch", type=int, default=500, help="statements per delivery")
         module.add_arguments(source)
         source.set_defaults(func=cmd_connect, connector=module)
+
+    audit = commands.add_parser("audit", help="the access log: check its hash chain")
+    audit_actions = audit.add_subparsers(dest="action", required=True)
+    verify = audit_actions.add_parser(
+        "verify", help="check the whole chain; exit 1 naming the first tampered entry"
+    )
+    _add_common(verify)
+    verify.add_argument(
+        "--anchor", metavar="SEQ:HASH", help="a head noted earlier (`lrs audit head`) to check"
+    )
+    _add_common(audit_actions.add_parser("head", help="print the head (SEQ:HASH) to keep elsewhere"))
+    audit.set_defaults(func=cmd_audit)
+
+    erase = commands.add_parser(
+        "erase", help="erase a person's data everywhere (personal-data erasure request)"
+    )
+    _add_common(erase)
+    erase.add_argument("--person", help="a person id (every learner key linked to it)")
+    erase.add_argument("--key", action="append", help="a learner key, e.g. mbox:mailto:an@x.org")
+    erase.add_argument("--agent", action="append", help="an xAPI agent as JSON")
+    erase.set_defaults(func=cmd_erase)
 
     credentials = commands.add_parser("credentials", help="manage API credentials")
     credential_commands = credentials.add_subparsers(dest="action", required=True)

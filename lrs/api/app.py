@@ -24,7 +24,7 @@ from lrs.api.headers import SecurityHeaders, cors_middleware
 from lrs.api.limits import BodyLimit
 from lrs.api.ratelimit import RateLimit
 from lrs.api.timeouts import RequestTimeout
-from lrs.api.v1 import competencies, learners, openapi, persons
+from lrs.api.v1 import audit, competencies, erasure, learners, openapi, persons
 from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import json_response
 from lrs.auth import Authenticator
@@ -160,7 +160,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/learners/{learner:path}/competencies", competencies.learner_competencies),
         Route("/api/v1/learners/person", persons.person_of_learner),
         Route("/api/v1/learners/{learner:path}/person", persons.person_of_learner),
-        Route("/api/v1/persons/{person}", persons.show),
+        Route(
+            "/api/v1/persons/{person}",
+            dispatch({"GET": persons.show, "DELETE": erasure.erase_person}),
+            methods=["GET", "HEAD", "DELETE"],
+        ),
+        Route("/api/v1/erasures", erasure.post_erasure, methods=["POST"]),
+        Route("/api/v1/audit", audit.audit_log),
         Route("/api/v1/persons/{person}/keys", persons.link, methods=["POST"]),
         Route("/api/v1/persons/{person}/keys/{key:path}", persons.unlink, methods=["DELETE"]),
         Route("/api/v1/persons/{person}/profile", persons.profile),

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from consumers.competencies import NAME as COMPETENCIES
 from consumers.competencies import fold_contributions, state_key
 from consumers.profiles import NAME as PROFILES
+from lrs.api.v1.audit import log_read
 from lrs.api.v1.learners import learner_from, query_endpoint
 from lrs.api.v1.persons import person_keys
 from lrs.api.xapi.common import in_thread, json_response
@@ -71,6 +72,7 @@ async def learner_competencies(request: Request, store: Store) -> Response:
     key = learner_from(request)
     framework = await in_thread(_framework, request, store)
     state = await in_thread(store.get_state, COMPETENCIES, state_key(framework.id, key))
+    await log_read(request, "learner/competencies", key, 1, {"framework": framework.id})
     return json_response(status_view(framework, key, state, _language(request)))
 
 
@@ -88,6 +90,7 @@ async def person_competencies(request: Request, store: Store) -> Response:
     framework = await in_thread(_framework, request, store)
     state = await in_thread(person_state, store, framework, keys)
     view = status_view(framework, person, state, _language(request))
+    await log_read(request, "person/competencies", person, 1, {"framework": framework.id})
     return json_response({**view, "person": person, "keys": keys})
 
 
@@ -125,6 +128,9 @@ async def group_competencies(request: Request, store: Store) -> Response:
     framework = await in_thread(_framework, request, store)
     language = _language(request)
     views = await in_thread(group_views, store, framework, group, language)
+    await log_read(
+        request, "group/competencies", None, len(views), {"group": group, "framework": framework.id}
+    )
     if request.query_params.get("format") == "csv":
         body = class_matrix_csv(framework, views)
         name = "".join(ch if ch.isalnum() else "-" for ch in group)[-60:]

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from consumers.profiles import NAME as PROFILES
+from lrs.api.v1.audit import log_read
 from lrs.api.xapi.common import error_response, in_thread, json_response
 from lrs.auth import authorize
 from lrs.storage.base import StateQuery, Store, format_stored
@@ -65,6 +66,7 @@ def learner_from(request: Request) -> str:
 async def profile(request: Request, store: Store) -> Response:
     key = learner_from(request)
     state = await in_thread(store.get_state, PROFILES, key)
+    await log_read(request, "learner/profile", key, 0 if state is None else 1)
     if state is None:
         raise NotFound(f"no profile for learner {key}", "learner")
     return json_response(state)
@@ -114,4 +116,7 @@ async def learners(request: Request, store: Store) -> Response:
     if len(rows) == query.limit:
         following = {k: v for k, v in params.items() if k != "after"} | {"after": rows[-1][0]}
         body["next"] = "/api/v1/learners?" + urlencode(following)
+    # `after` is a learner key: the log keeps the filters only
+    filters = {k: v for k, v in params.items() if k != "after"}
+    await log_read(request, "learners", None, len(rows), filters)
     return json_response(body)

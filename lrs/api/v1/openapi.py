@@ -398,5 +398,109 @@ DOCUMENT["paths"].update(
 )
 
 
+# The access log and erasure (lrs.api.v1.audit, lrs.api.v1.erasure) ------------------------------
+_ERASURE_RESULT = {
+    "description": "what was erased (counts only) and the access log entry recording it",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Erasure"}}},
+}
+DOCUMENT["components"]["schemas"].update(
+    {
+        "AccessEntry": {
+            "type": "object",
+            "required": ["seq", "at", "action", "credential", "what", "count", "prev", "hash"],
+            "properties": {
+                "seq": {"type": "integer"},
+                "at": {"type": "string", "format": "date-time"},
+                "action": {"type": "string", "enum": ["read", "erase"]},
+                "credential": {"type": "string"},
+                "name": {"type": "string"},
+                "role": {"type": "string"},
+                "org": {"type": ["string", "null"]},
+                "what": {"type": "string"},
+                "learner": {
+                    "type": ["string", "null"],
+                    "description": "HMAC pseudonym of the learner key or person read",
+                },
+                "query": _OBJECT,
+                "count": {"type": "integer"},
+                "prev": {"type": "string", "description": "the previous entry's hash"},
+                "hash": {"type": "string", "description": "SHA-256(prev + canonical JSON)"},
+            },
+        },
+        "AccessLogPage": {
+            "type": "object",
+            "required": ["entries", "next", "head"],
+            "properties": {
+                "entries": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/AccessEntry"},
+                },
+                "next": {"type": ["string", "null"]},
+                "head": {
+                    "type": ["object", "null"],
+                    "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}},
+                },
+            },
+        },
+        "Erasure": {
+            "type": "object",
+            "required": ["subject", "keys", "erased", "access_log_entry"],
+            "properties": {
+                "subject": {"type": "string", "description": "pseudonym of the person erased"},
+                "keys": {"type": "integer"},
+                "erased": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "access_log_entry": {"type": "integer"},
+            },
+        },
+    }
+)
+DOCUMENT["paths"]["/api/v1/persons/{person}"]["delete"] = {
+    "summary": "Erase a person: every linked key's statements, documents, profiles (admin)",
+    "operationId": "erasePerson",
+    "parameters": [_PERSON],
+    "responses": {"200": _ERASURE_RESULT, **_ERRORS},
+}
+DOCUMENT["paths"].update(
+    {
+        "/api/v1/erasures": {
+            "post": {
+                "summary": "Erase a person, named by person id, learner keys or xAPI agents (admin)",
+                "operationId": "createErasure",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "person": {"type": "string"},
+                                    "keys": {"type": "array", "items": {"type": "string"}},
+                                    "agents": {"type": "array", "items": _OBJECT},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _ERASURE_RESULT, **_ERRORS},
+            }
+        },
+        "/api/v1/audit": _get(
+            "The access log: reads by auditors and schools, and erasures (admin, auditor)",
+            "getAccessLog",
+            [
+                _param("since", "query", "entries after this time", required=False),
+                _param("until", "query", "entries at or before this time", required=False),
+                _param("credential", "query", "entries of this credential key", required=False),
+                _param("learner", "query", "entries about this learner key", required=False),
+                _param("person", "query", "entries about this person id", required=False),
+                _param("after", "query", "continue after this entry (seq)", required=False),
+                _param("limit", "query", "entries per page (at most 1000)", required=False),
+            ],
+            "AccessLogPage",
+        ),
+    }
+)
+
+
 async def openapi(request: Request) -> Response:
     return json_response(DOCUMENT)

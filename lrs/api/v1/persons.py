@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from consumers.profiles import NAME as PROFILES
 from consumers.profiles import REDUCER as PROFILE_REDUCER
+from lrs.api.v1.audit import log_read
 from lrs.api.v1.learners import query_endpoint
 from lrs.api.xapi.common import error_response, in_thread, json_response
 from lrs.storage.base import Store
@@ -96,6 +97,7 @@ async def person_keys(request: Request, store: Store) -> tuple[str, list[str]]:
 @query_endpoint
 async def show(request: Request, store: Store) -> Response:
     person, keys = await person_keys(request, store)
+    await log_read(request, "person/keys", person, len(keys))
     return json_response({"person": person, "keys": keys})
 
 
@@ -104,6 +106,7 @@ async def profile(request: Request, store: Store) -> Response:
     person, keys = await person_keys(request, store)
     contributions = await in_thread(store.get_contributions, PROFILES, keys)
     state = PROFILE_REDUCER.rebuild(person, contributions)
+    await log_read(request, "person/profile", person, 0 if state is None else 1)
     if state is None:
         raise NotFound(f"no activity yet for person {person!r}", "person")
     return json_response({**state, "learner": None, "person": person, "keys": keys})
@@ -115,6 +118,7 @@ async def person_of_learner(request: Request, store: Store) -> Response:
 
     key = learner_from(request)
     person = await in_thread(store.person_of, key)
+    await log_read(request, "learner/person", key, 0 if person is None else 1)
     if person is None:
         raise NotFound(f"{key} is not linked to a person", "learner")
     return json_response({"person": person, "keys": await in_thread(store.keys_of, person)})

@@ -26,6 +26,7 @@ from lrs.api.xapi.common import (
     uuid_param,
     xapi_endpoint,
 )
+from lrs.audit import record_read, statement_learner
 from lrs.auth import authority_for, reads_only_own
 from lrs.storage.base import Attachment, StatementQuery
 from lrs.xapi.attachments import build_multipart, check_attachments, parse_multipart
@@ -50,6 +51,8 @@ QUERY_PARAMS = {
 }
 SINGLE_PARAMS = {"statementId", "voidedStatementId", "format", "attachments"}
 FORMATS = ("exact", "ids", "canonical")
+# What the access log keeps of a statement query: the filters that identify nobody.
+_LOGGED = ("verb", "activity", "registration", "since", "until", "related_agents", "related_activities")
 
 
 # writing -------------------------------------------------------------------------------------
@@ -219,6 +222,8 @@ async def get_statements(ctx: XAPIContext) -> Response:
             raise NotFound(f"no {'voided ' if voided else ''}statement {statement_id}", name)
         if reads_only_own(ctx.credential) and not await _is_own(ctx, raw):
             raise NotFound(f"no statement {statement_id}", name)
+        learner = statement_learner(raw)
+        await in_thread(record_read, store, ctx.credential, "xapi/statement", learner, 1)
         stored = orjson.loads(raw).get("stored")
         return await _respond(
             ctx, _renderer(ctx, fmt)(raw), [raw], attachments, _headers(ctx, consistent, stored)
@@ -234,6 +239,10 @@ async def get_statements(ctx: XAPIContext) -> Response:
     if reads_only_own(ctx.credential):
         query.authority = ctx.credential.key
     page = await in_thread(store.query_statements, query)
+    await in_thread(
+        record_read, store, ctx.credential, "xapi/statements", query.agent, len(page.statements),
+        {k: getattr(query, k) for k in _LOGGED if getattr(query, k) not in (None, False)},
+    )  # fmt: skip
     render = _renderer(ctx, fmt)
     rendered = [render(s) for s in page.statements]
     more = ""
