@@ -948,25 +948,30 @@ class SQLiteStore:
         """Statements, documents, names, links and attachments in one transaction on the
         statement file, then the projections in one on theirs. `secure_delete` overwrites
         the freed pages and a WAL checkpoint drops the old page images, so the erased bytes
-        do not linger in the files (readers holding old snapshots can delay the checkpoint)."""
+        do not linger in the files (readers holding old snapshots can delay the checkpoint).
+        Pragmas and checkpoints run under each file's write lock: the writer connections
+        are shared with the group commit and the processors."""
         erased = frozenset(keys)
         report = ErasureReport()
-        self._writer.execute("PRAGMA secure_delete=ON")
-        try:
-            with self._transaction() as conn:
+        with self._transaction() as conn:
+            conn.execute("PRAGMA secure_delete=ON")
+            try:
                 deleted, rewritten = self._erase_statements(conn, erased, report)
                 self._erase_around_statements(conn, erased, report)
-            self._forget_caches()
-        finally:
-            self._writer.execute("PRAGMA secure_delete=OFF")
-        self._projection_writer.execute("PRAGMA secure_delete=ON")
-        try:
-            with self._projection_transaction() as conn:
+            finally:
+                conn.execute("PRAGMA secure_delete=OFF")
+                # cached term ids may name deleted terms: forget them before anyone writes
+                self._forget_caches()
+        with self._projection_transaction() as conn:
+            conn.execute("PRAGMA secure_delete=ON")
+            try:
                 self._erase_projections(conn, reducers, deleted, rewritten, report)
-        finally:
-            self._projection_writer.execute("PRAGMA secure_delete=OFF")
-        for conn in (self._writer, self._projection_writer):
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.execute("PRAGMA secure_delete=OFF")
+        with self._write_lock:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._projection_lock:
+            self._projection_writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return report
 
     def _erase_statements(
