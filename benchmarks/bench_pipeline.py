@@ -59,8 +59,9 @@ if str(REPO) not in sys.path:
 
 from consumers.projection import changes_for  # noqa: E402
 from consumers.registry import reducers  # noqa: E402
-from consumers.runner import process_once  # noqa: E402
+from consumers.runner import process_round  # noqa: E402
 from lrs.competency.registry import import_rules  # noqa: E402
+from lrs.config import Settings  # noqa: E402
 from lrs.storage.base import Store  # noqa: E402
 
 TARGET_LAG_P95_S = 1.0
@@ -472,8 +473,8 @@ class Throughput:
 
 
 def embedded_throughput(workdir: Path, n: int, population: gen.Population, seed: int) -> tuple[Throughput, Path, dict[str, int]]:
-    """Load n statements (processors off), then fold them with `process_once`, as the
-    embedded child does (same batch of 1,000, same store code, synchronous=FULL).
+    """Load n statements (processors off), then fold them with `process_round`, as the
+    embedded child does (same batch size setting, same store code, synchronous=FULL).
 
     Returns the figures, a copy of the statements-only database for the Kafka run, and the
     number of contributions per projection (what the Kafka worker must reach)."""
@@ -492,19 +493,20 @@ def embedded_throughput(workdir: Path, n: int, population: gen.Population, seed:
         shutil.copy2(f, pristine / f.name)
     store = SQLiteStore(data / "lrs.db")
     per: dict[str, float] = {}
-    total_s = 0.0
+    batch = Settings().processor_batch
     try:
-        for reducer in reducers(store):
-            cpu0, t0 = time.process_time(), time.perf_counter()
-            done = 0
-            while read := process_once(store, reducer, 1000):
-                done += read
-            seconds = time.perf_counter() - t0
-            cpu = time.process_time() - cpu0
-            per[reducer.name] = done / seconds
-            total_s += seconds
-            console.print(f"  {reducer.name}: {done:,} statements in {seconds:.1f} s = {done / seconds:,.0f}/s "
-                          f"(CPU {cpu / seconds:.2f} core)")  # fmt: skip
+        # As the embedded child does: every projection in each round, one read of the log.
+        all_reducers = reducers(store)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        done = 0
+        while read := process_round(store, all_reducers, batch):
+            done += read
+        total_s = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        statements = done // len(all_reducers)
+        per["all projections"] = statements / total_s
+        console.print(f"  {', '.join(r.name for r in all_reducers)}: {statements:,} statements in {total_s:.1f} s"
+                      f" = {statements / total_s:,.0f}/s (batches of {batch:,}; CPU {cpu / total_s:.2f} core)")  # fmt: skip
         counts = count_contributions(store.projections_path)
     finally:
         store.close()

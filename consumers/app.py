@@ -15,7 +15,7 @@ import faust
 import orjson
 
 from consumers.ingest import Rejected, connector_authority, store_all, triage
-from consumers.projection import Reducer, changes_for
+from consumers.projection import changes_for
 from consumers.registry import reducers
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, STATEMENTS
@@ -47,14 +47,17 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     dlq = app.topic(DLQ, key_serializer="raw", value_serializer="raw")
     batch, within = settings.processor_batch, settings.processor_wait
 
-    for reducer in reducers(store):
+    projections = reducers(store)
 
-        async def project(stream: Any, reducer: Reducer = reducer) -> None:
-            async for values in stream.take(batch, within=within):
-                changes = changes_for(reducer, [_decode(v) for v in values])
+    # One agent for every projection: each batch is decoded once, and applied to the
+    # projections in registry order (memberships before the views that rely on them).
+    @app.agent(statements, name="lrs.projections")
+    async def project(stream: Any) -> None:
+        async for values in stream.take(batch, within=within):
+            decoded = [_decode(v) for v in values]
+            for reducer in projections:
+                changes = changes_for(reducer, decoded)
                 await _until_done(f"{reducer.name} batch", store.apply_changes, reducer, changes)
-
-        app.agent(statements, name=f"lrs.{reducer.name}")(project)
 
     authority = connector_authority("kafka", settings.public_url)
 

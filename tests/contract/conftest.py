@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -30,6 +31,20 @@ def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return SQLiteStore(tmp_path / "contract.db", synchronous="OFF")
 
 
+class _IndexingSQLiteStore(SQLiteStore):
+    """Indexes each statement as soon as it is stored, so queries read the statement index
+    rather than the not-yet-indexed tail that a plain SQLiteStore answers from at first."""
+
+    def save_statements(self, *args: Any, **kwargs: Any) -> list[str]:
+        ids = super().save_statements(*args, **kwargs)
+        self.index_now()
+        return ids
+
+
+def _sqlite_indexed(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return _IndexingSQLiteStore(tmp_path / "contract.db", synchronous="OFF")
+
+
 def _mongodb(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     """A fresh database per test on the shared server, dropped afterwards."""
     server: MongoServer = request.getfixturevalue("mongo_server")
@@ -48,6 +63,7 @@ def _mongodb(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 
 ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], Store]] = {
     "sqlite": _sqlite,
+    "sqlite-indexed": _sqlite_indexed,
     "mongodb": _mongodb,
 }
 

@@ -1,0 +1,133 @@
+"""The SQLite store indexes statements after storing them: queries must not tell the difference.
+
+Statements are stored first and indexed in bulk later (on a long enough tail or when ingest
+pauses); until then queries read the unindexed tail directly. These tests put the boundary in
+the middle of what a query reads and page across it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from lrs.storage.base import StatementQuery
+from lrs.storage.sqlite import SQLiteStore
+from lrs.xapi.identity import agent_key
+
+AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k1"}}
+VERB = "http://adlnet.gov/expapi/verbs/"
+
+
+def make(n: int, learner: str, verb: str) -> dict[str, Any]:
+    return {
+        "id": str(uuid.UUID(int=n + 1)),
+        "actor": {"mbox": f"mailto:{learner}@example.org"},
+        "verb": {"id": VERB + verb},
+        "object": {"id": f"http://example.org/act/{n % 3}"},
+    }
+
+
+def save(store: SQLiteStore, *statements: dict[str, Any]) -> None:
+    store.save_statements(
+        list(statements), authority=AUTHORITY, credential="k1", version="1.0.3", attachments=[]
+    )
+
+
+def page_through(store: SQLiteStore, ascending: bool, **filters: Any) -> list[str]:
+    found: list[str] = []
+    cursor = None
+    while True:
+        page = store.query_statements(
+            StatementQuery(limit=4, ascending=ascending, cursor=cursor, **filters)
+        )
+        found += [orjson.loads(s)["id"] for s in page.statements]
+        if page.cursor is None:
+            return found
+        cursor = page.cursor
+
+
+def indexed_through(store: SQLiteStore) -> int:
+    return store._reader().execute("SELECT through FROM index_progress").fetchone()[0]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "lrs.db", synchronous="OFF")
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("ascending", [True, False])
+def test_paging_across_the_indexed_and_the_unindexed_part(
+    store: SQLiteStore, ascending: bool
+) -> None:
+    statements = [
+        make(n, "ann" if n % 2 else "bob", "completed" if n % 4 < 2 else "failed")
+        for n in range(40)
+    ]
+    save(store, *statements[:23])
+    store.index_now()
+    assert indexed_through(store) == 23
+    save(store, *statements[23:])
+    assert indexed_through(store) == 23  # the rest is the tail (until ingest pauses)
+
+    mailto = {"mbox": "mailto:ann@example.org"}
+    ann_completed = [
+        s["id"]
+        for s in statements
+        if s["actor"]["mbox"] == mailto["mbox"] and s["verb"]["id"].endswith("completed")
+    ]
+    order = (lambda ids: ids) if ascending else (lambda ids: ids[::-1])
+    key = agent_key(mailto)
+    assert page_through(store, ascending, agent=key, verb=VERB + "completed") == order(
+        ann_completed
+    )
+    everything = [s["id"] for s in statements]
+    assert page_through(store, ascending) == order(everything)
+    by_activity = [s["id"] for s in statements if s["object"]["id"].endswith("/1")]
+    assert page_through(store, ascending, activity="http://example.org/act/1") == order(by_activity)
+
+
+def test_the_tail_is_indexed_when_ingest_pauses(store: SQLiteStore) -> None:
+    save(store, *[make(n, "ann", "completed") for n in range(5)])
+    deadline = time.monotonic() + 10
+    while indexed_through(store) < 5:
+        assert time.monotonic() < deadline, "the idle indexer never indexed the tail"
+        time.sleep(0.1)
+    index_rows = store._reader().execute("SELECT count(*) FROM statement_index").fetchone()[0]
+    assert index_rows >= 5 * 4  # agent, related agent, verb, activity, ... for each
+
+
+def test_a_reference_arriving_after_its_referrer_was_indexed(store: SQLiteStore) -> None:
+    target = make(1, "ann", "experienced")
+    referrer = {
+        **make(2, "bob", "liked"),
+        "object": {"objectType": "StatementRef", "id": target["id"]},
+    }
+    save(store, referrer)
+    store.index_now()
+    save(store, target)  # the referrer, already indexed, now matches the target's verb too
+    found = page_through(store, False, verb=VERB + "experienced")
+    assert found == [target["id"], referrer["id"]]
+    store.index_now()
+    assert page_through(store, False, verb=VERB + "experienced") == found
+
+
+def test_reopening_keeps_the_progress_mark(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "lrs.db", synchronous="OFF")
+    save(store, *[make(n, "ann", "completed") for n in range(3)])
+    store.index_now()
+    save(store, make(3, "ann", "completed"))
+    store.close()
+    reopened = SQLiteStore(tmp_path / "lrs.db", synchronous="OFF")
+    try:
+        assert indexed_through(reopened) == 3
+        assert len(page_through(reopened, True, verb=VERB + "completed")) == 4
+    finally:
+        reopened.close()
