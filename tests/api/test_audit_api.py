@@ -167,3 +167,51 @@ def test_cli_verify_passes_then_fails_on_a_tampered_log(
     assert lrs_cli(["audit", "verify", "--data", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "TAMPERED" in out and "entry 2 was changed" in out
+
+
+def test_document_and_agent_reads_are_logged(
+    api: APIClient, people: dict[str, dict[str, str]]
+) -> None:
+    agent = '{"mbox": "mailto:ann@example.org"}'
+    put = api.http.put(
+        "/xapi/agents/profile",
+        params={"agent": agent, "profileId": "prefs"},
+        json={"lang": "vi"},
+        headers={"If-None-Match": "*"},
+    )
+    assert put.status_code == 204
+    reader = people["auditor"]  # (a school credential would need the profile scope)
+    assert api.http.get(
+        "/xapi/agents/profile", params={"agent": agent, "profileId": "prefs"}, headers=reader
+    ).status_code == 200
+    assert api.http.get("/xapi/agents/profile", params={"agent": agent}, headers=reader).json() == ["prefs"]
+    assert api.http.get(
+        "/xapi/activities/state",
+        params={"agent": agent, "activityId": "http://example.org/course/1"},
+        headers=reader,
+    ).status_code == 200
+    assert api.http.get("/xapi/agents", params={"agent": agent}, headers=reader).status_code == 200
+    store = api.http.app.state.store  # type: ignore[attr-defined]
+    entries = log(api, people["admin"])["entries"]
+    assert [(e["what"], e["count"]) for e in entries] == [
+        ("xapi/agent_profile", 1),
+        ("xapi/agent_profile", 1),
+        ("xapi/state", 0),
+        ("xapi/agents", 1),
+    ]
+    assert {e["learner"] for e in entries} == {pseudonym(store, ANN)}
+    assert entries[2]["query"] == {"activityId": "http://example.org/course/1"}
+
+
+def test_history_reads_are_logged(api: APIClient, people: dict[str, dict[str, str]]) -> None:
+    pytest.importorskip("lrs.api.v1.history")
+    path = f"/api/v1/learners/{quote(ANN, safe='')}/history"
+    assert api.http.get(path, headers=people["auditor"]).status_code == 200
+    exported = api.http.get(path, params={"format": "jsonl"}, headers=people["auditor"])
+    assert exported.status_code == 200 and len(exported.text.splitlines()) == 2
+    entries = log(api, people["admin"])["entries"]
+    assert [(e["what"], e["count"]) for e in entries] == [
+        ("learner/history", 2),
+        ("learner/history", 2),
+    ]
+    assert entries[1]["query"] == {"format": "jsonl"}

@@ -15,6 +15,7 @@ from lrs.api.xapi.common import (
     json_response,
     xapi_endpoint,
 )
+from lrs.audit import record_read
 from lrs.xapi.identity import IFI_PROPERTIES
 
 
@@ -27,6 +28,7 @@ async def get_person(ctx: XAPIContext) -> Response:
         names.append(agent["name"])
     if names:
         person["name"] = names
+    await in_thread(record_read, ctx.store, ctx.credential, "xapi/agents", key, 1)
     for prop in IFI_PROPERTIES:
         if prop in agent:
             person[prop] = [agent[prop]]

@@ -23,6 +23,7 @@ from lrs.api.xapi.common import (
     uuid_param,
     xapi_endpoint,
 )
+from lrs.audit import record_read
 from lrs.storage.base import DocumentKind, Preconditions
 from lrs.xapi.errors import NotFound, ValidationError
 
@@ -57,6 +58,16 @@ ACTIVITY_PROFILE = DocumentResource(
     DocumentKind.ACTIVITY_PROFILE, ("activityId",), (), "profileId", "profile"
 )
 AGENT_PROFILE = DocumentResource(DocumentKind.AGENT_PROFILE, ("agent",), (), "profileId", "profile")
+
+
+async def _log_read(ctx: XAPIContext, resource: DocumentResource, count: int) -> None:
+    """State and Agent Profile documents belong to an agent: auditors' and schools' reads
+    of them go to the access log (lrs.audit) like statement reads."""
+    if "agent" in resource.scope_params:
+        learner = agent_param(ctx.params)[1]
+        what = f"xapi/{resource.kind}"
+        query = {"activityId": ctx.params.get("activityId")}
+        await in_thread(record_read, ctx.store, ctx.credential, what, learner, count, query)
 
 
 def _preconditions(ctx: XAPIContext, resource: DocumentResource, put: bool) -> Preconditions:
@@ -112,6 +123,7 @@ def handlers(resource: DocumentResource) -> dict[str, Any]:
             )
             if document is None:
                 raise NotFound("no such document", resource.id_param)
+            await _log_read(ctx, resource, 1)
             return Response(
                 document.content,
                 200,
@@ -120,6 +132,7 @@ def handlers(resource: DocumentResource) -> dict[str, Any]:
             )
         since = timestamp_param(ctx.params, "since", ctx.version) if "since" in ctx.params else None
         ids = await in_thread(ctx.store.list_documents, resource.kind, scope, since)
+        await _log_read(ctx, resource, len(ids))
         return json_response(ids)
 
     async def delete(ctx: XAPIContext) -> Response:
