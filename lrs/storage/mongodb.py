@@ -105,6 +105,7 @@ T = TypeVar("T")
 DURABLE = WriteConcern(w="majority", j=True)
 _COUNTER = "statements"
 _CHUNK = 8 * 1024 * 1024  # attachment chunk: half the BSON document limit
+_ERASE_CHUNK = 500  # statements erased per transaction
 
 
 class WriteExpired(RuntimeError):
@@ -1010,9 +1011,16 @@ class MongoStore:
         that was interrupted between steps."""
         erased = frozenset(keys)
         report = ErasureReport()
-        deleted, rewritten, orphans = self._transaction(
-            lambda session: self._erase_statements(session, erased)
-        )
+        deleted: list[str] = []
+        rewritten: dict[str, dict[str, Any]] = {}
+        orphans: set[str] = set()
+        while True:  # a bounded transaction per chunk: a person may have many statements
+            chunk = self._transaction(lambda session: self._erase_statements(session, erased))
+            deleted += chunk[0]
+            rewritten.update(chunk[1])
+            orphans |= chunk[2]
+            if len(chunk[0]) + chunk[3] < _ERASE_CHUNK:
+                break
         # counted outside the retried transaction, from what it returned
         report.statements_deleted = len(deleted)
         report.statements_pseudonymised = len(rewritten)
@@ -1045,17 +1053,22 @@ class MongoStore:
 
     def _erase_statements(
         self, session: ClientSession, erased: frozenset[str]
-    ) -> tuple[list[str], dict[str, dict[str, Any]], set[str]]:
+    ) -> tuple[list[str], dict[str, dict[str, Any]], set[str], int]:
+        """Up to _ERASE_CHUNK statements naming them: deleted, rewritten (a processed
+        statement no longer carries their terms, so the next chunk finds the rest), the
+        attachments deleted ones used, and how many were kept."""
         gone = {_term(kind, key) for kind in (Term.AGENT, Term.RELATED_AGENT) for key in erased}
         deleted: list[str] = []
         rewritten: dict[str, dict[str, Any]] = {}
         orphans: set[str] = set()
-        rows = self._statements.find(
-            {"terms": {"$in": sorted(gone)}, "data": {"$exists": True}},
-            {"terms": 1, "data": 1},
-            session=session,
+        rows = list(
+            self._statements.find(
+                {"terms": {"$in": sorted(gone)}, "data": {"$exists": True}},
+                {"terms": 1, "data": 1},
+                session=session,
+            ).limit(_ERASE_CHUNK)
         )
-        for doc in list(rows):
+        for doc in rows:
             data = orjson.loads(doc["data"])
             kept = erase_from_statement(data, erased)
             if kept is None:
@@ -1074,7 +1087,7 @@ class MongoStore:
                 }
                 rewritten[doc["_id"]] = kept
             self._statements.update_one({"_id": doc["_id"]}, {"$set": update}, session=session)
-        return deleted, rewritten, orphans
+        return deleted, rewritten, orphans, len(rows) - len(deleted)
 
     def _erase_attachments(self, orphans: set[str]) -> int:
         """Attachments no remaining statement refers to. No index says which statements use
