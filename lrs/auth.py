@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from lrs.access import check_org_name
 from lrs.storage.base import DEFAULT_ORG, ROLES, Credential, Store
 from lrs.xapi.errors import Forbidden, Unauthorized
 
@@ -100,6 +101,8 @@ def create_credential(
     # document they write is someone's; one-organisation deployments never name it.
     if org is None and role in ("platform", "school"):
         org = DEFAULT_ORG
+    for org_name in ([org] if org is not None else []) + list(audits):
+        check_org_name(org_name)
     key = secrets.token_hex(10)
     secret = secrets.token_hex(32)  # hex: never starts with "-", which CLIs read as an option
     credential = Credential(key, name, tuple(scopes), org, hash_secret(secret), role, tuple(audits))

@@ -26,10 +26,15 @@ def class_definition(
     school: str | None = None,
     course: str | None = None,
     teachers: Iterable[str] = (),
+    org: str | None = None,
 ) -> dict[str, Any]:
     """The stored form of a class (pure): member keys sorted and unique, so that saving the
-    same roster twice writes the same bytes."""
-    return {
+    same roster twice writes the same bytes.
+
+    `org` is the organisation the class belongs to (lrs.access): only its schools, and
+    admins and auditors, see the roster; none means the default organisation.
+    """
+    definition = {
         "id": class_id,
         "title": title,
         "school": school,
@@ -37,6 +42,9 @@ def class_definition(
         "members": sorted(set(members)),
         "teachers": sorted(set(teachers)),
     }
+    if org is not None:
+        definition["org"] = org
+    return definition
 
 
 def save_class(store: Store, definition: dict[str, Any]) -> None:

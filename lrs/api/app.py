@@ -24,7 +24,7 @@ from lrs.api.headers import SecurityHeaders, cors_middleware
 from lrs.api.limits import BodyLimit
 from lrs.api.ratelimit import RateLimit
 from lrs.api.timeouts import RequestTimeout
-from lrs.api.v1 import audit, competencies, erasure, learners, openapi, persons
+from lrs.api.v1 import audit, competencies, erasure, history, learners, openapi, persons
 from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import json_response
 from lrs.auth import Authenticator
@@ -158,6 +158,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/learners/{learner:path}/profile", learners.profile),
         Route("/api/v1/learners/competencies", competencies.learner_competencies),
         Route("/api/v1/learners/{learner:path}/competencies", competencies.learner_competencies),
+        Route("/api/v1/learners/history", history.learner_history),
+        Route("/api/v1/learners/{learner:path}/history", history.learner_history),
         Route("/api/v1/learners/person", persons.person_of_learner),
         Route("/api/v1/learners/{learner:path}/person", persons.person_of_learner),
         Route(
@@ -170,6 +172,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/persons/{person}/keys", persons.link, methods=["POST"]),
         Route("/api/v1/persons/{person}/keys/{key:path}", persons.unlink, methods=["DELETE"]),
         Route("/api/v1/persons/{person}/profile", persons.profile),
+        Route("/api/v1/persons/{person}/history", history.person_history),
         Route("/api/v1/persons/{person}/competencies", competencies.person_competencies),
         Route("/api/v1/groups/{group:path}/competencies", competencies.group_competencies),
         Route("/api/v1/frameworks", competencies.list_frameworks),

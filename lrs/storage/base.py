@@ -49,12 +49,90 @@ class StatementQuery:
     ascending: bool = False
     cursor: int | None = None  # continue after this position (opaque to clients, in `more`)
     authority: str | None = None  # statements/read/mine: only what this credential stored
+    # Organisations (lrs.access): only statements stored by `credentials`, or, when
+    # `exclude_credentials`, every statement except those. None: no such filter.
+    credentials: list[str] | None = None
+    exclude_credentials: bool = False
 
 
 @dataclass
 class StatementPage:
     statements: list[bytes]  # stored JSON documents, in query order
     cursor: int | None  # where the next page starts; None when this page is the last
+
+
+@dataclass
+class HistoryQuery:
+    """One page of a learner's complete record (`Store.statement_history`).
+
+    Unlike `StatementQuery` it keeps voided statements and reports where each came from;
+    its cursor is a `seq`, so pages stay stable while statements arrive (they come after).
+    """
+
+    learners: list[str]  # learner keys: statements with one of them as actor or object
+    since: str | None = None  # stored > since (stored-format UTC timestamp)
+    until: str | None = None  # stored <= until
+    verb: str | None = None
+    activity: str | None = None  # the object activity
+    course: str | None = None  # a context parent or grouping activity
+    credentials: list[str] | None = None  # as in StatementQuery: whose statements it sees
+    exclude_credentials: bool = False
+    after: int = 0  # continue after this seq
+    limit: int = 500
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One statement of a history, with what the statement JSON alone does not say."""
+
+    seq: int
+    stored: str
+    credential: str  # the credential key (or connector source) that stored it
+    voided: bool
+    data: bytes  # the stored statement JSON
+
+
+@dataclass
+class HistoryPage:
+    records: list[HistoryRecord]
+    cursor: int | None  # the seq to continue after; None when this page is the last
+
+
+def in_course(statement: dict[str, Any], course: str) -> bool:
+    """Whether a statement names `course` as a context parent or grouping activity.
+
+    A StatementRef (a voiding statement, say) counts when its target does: stores find it
+    through the target's inherited index terms, as xAPI filters do, so it is kept here.
+    """
+    obj = statement.get("object") or {}
+    if isinstance(obj, dict) and obj.get("objectType") == "StatementRef":
+        return True
+    context = statement.get("context") or {}
+    activities = context.get("contextActivities") or {} if isinstance(context, dict) else {}
+    for group in ("parent", "grouping"):
+        found = activities.get(group) if isinstance(activities, dict) else None
+        if isinstance(found, dict):
+            found = [found]
+        for activity in found or []:
+            if isinstance(activity, dict) and activity.get("id") == course:
+                return True
+    return False
+
+
+def history_terms(query: HistoryQuery) -> list[tuple[Term, str]]:
+    """The index terms besides the learner that a history's statements must carry.
+
+    The course narrows through RELATED_ACTIVITY (context activities included); `in_course`
+    then keeps only parent and grouping.
+    """
+    terms: list[tuple[Term, str]] = []
+    if query.activity is not None:
+        terms.append((Term.ACTIVITY, query.activity))
+    if query.course is not None:
+        terms.append((Term.RELATED_ACTIVITY, query.course))
+    if query.verb is not None:
+        terms.append((Term.VERB, query.verb))
+    return terms
 
 
 @dataclass(frozen=True)
@@ -261,6 +339,19 @@ class Store(Protocol):
     def get_activity(self, activity_id: str) -> dict[str, Any] | None: ...
 
     def get_agent_names(self, key: str) -> list[str]: ...
+
+    # organisations and learner history ------------------------------------------------------
+    def list_credentials(self) -> list[Credential]:
+        """Every credential, ordered by key: which credential keys make up which organisation
+        (a statement belongs to the organisation of the credential that stored it)."""
+
+    def statement_history(self, query: HistoryQuery) -> HistoryPage:
+        """A page of the statements filed under `query.learners` (actor or object), voided
+        and voiding ones included, in stored order (`seq`), after `query.after`.
+
+        Reads only below what is settled (as `query_statements` does), so a cursor never
+        skips a statement that commits later.
+        """
 
     # the log and the outbox -----------------------------------------------------------------
     def read_log(self, after: int, limit: int) -> list[LogRecord]:

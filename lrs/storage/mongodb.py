@@ -78,6 +78,9 @@ from lrs.storage.base import (
     Document,
     DocumentKind,
     ErasureReport,
+    HistoryPage,
+    HistoryQuery,
+    HistoryRecord,
     LogRecord,
     Preconditions,
     Retraction,
@@ -88,6 +91,8 @@ from lrs.storage.base import (
     apply_projection_changes,
     etag_for,
     format_stored,
+    history_terms,
+    in_course,
     parse_stored,
     query_terms,
     rebuild_after_erasure,
@@ -611,6 +616,9 @@ class MongoStore:
             selector["terms"] = {"$all": terms}  # the first, most selective, drives the index
         if query.authority is not None:
             selector["credential"] = query.authority
+        visible = _credential_selector(query.credentials, query.exclude_credentials)
+        if visible is not None:
+            selector["$and"] = [{"credential": visible}]
         stored: dict[str, str] = {}
         if query.since is not None:
             stored["$gt"] = query.since
@@ -627,6 +635,58 @@ class MongoStore:
             rows = rows[: query.limit]
             return StatementPage([bytes(r["data"]) for r in rows], int(rows[-1]["seq"]))
         return StatementPage([bytes(r["data"]) for r in rows], None)
+
+    # organisations and learner history ------------------------------------------------------
+    def list_credentials(self) -> list[Credential]:
+        return [_credential(doc) for doc in self._credentials.find({}).sort("_id", ASCENDING)]
+
+    def statement_history(self, query: HistoryQuery) -> HistoryPage:
+        """By seq through the (terms, seq) index, below the settled watermark like
+        `query_statements`; voided statements included, `stored` filtered on itself."""
+        learners = [_term(Term.AGENT, key) for key in dict.fromkeys(query.learners)]
+        if not learners:
+            return HistoryPage([], None)
+        high, _ = self._settled()
+        conditions: list[dict[str, Any]] = [
+            {"terms": learners[0] if len(learners) == 1 else {"$in": learners}}
+        ]
+        extra = [_term(kind, value) for kind, value in history_terms(query)]
+        if extra:
+            conditions.append({"terms": {"$all": extra}})
+        visible = _credential_selector(query.credentials, query.exclude_credentials)
+        if visible is not None:
+            conditions.append({"credential": visible})
+        stored: dict[str, str] = {}
+        if query.since is not None:
+            stored["$gt"] = query.since
+        if query.until is not None:
+            stored["$lte"] = query.until
+        if stored:
+            conditions.append({"stored": stored})
+        fields = {"seq": 1, "stored": 1, "credential": 1, "voided": 1, "data": 1}
+        records: list[HistoryRecord] = []
+        chunk = query.limit + 1
+        low = query.after + 1
+        while low <= high:
+            selector = {"$and": [{"seq": {"$gte": low, "$lte": high}}, *conditions]}
+            rows = list(
+                self._statements.find(selector, fields).sort("seq", ASCENDING).limit(chunk)
+            )
+            for row in rows:
+                data = bytes(row["data"])
+                if query.course is not None and not in_course(orjson.loads(data), query.course):
+                    continue
+                if len(records) == query.limit:
+                    return HistoryPage(records, records[-1].seq)
+                records.append(
+                    HistoryRecord(
+                        int(row["seq"]), row["stored"], row["credential"], bool(row["voided"]), data
+                    )
+                )
+            if len(rows) < chunk:
+                break
+            low = int(rows[-1]["seq"]) + 1
+        return HistoryPage(records, None)
 
     def get_attachments(self, sha2s: list[str]) -> list[Attachment]:
         if not sha2s:
@@ -938,18 +998,7 @@ class MongoStore:
 
     def get_credential(self, key: str) -> Credential | None:
         doc = self._credentials.find_one({"_id": key})
-        if doc is None:
-            return None
-        return Credential(
-            doc["_id"],
-            doc["name"],
-            tuple(doc["scopes"]),
-            doc["org"],
-            doc["secret_hash"],
-            doc.get("role", "platform"),
-            tuple(doc.get("audits", ())),
-        )
-
+        return None if doc is None else _credential(doc)
 
     # the access log ----------------------------------------------------------------------------
     def append_access(self, record: dict[str, Any]) -> AccessEntry:
@@ -1145,6 +1194,25 @@ class MongoStore:
                 session=session,
             )
         return removed, states_deleted, len(states) - len(gone)
+
+
+def _credential(doc: dict[str, Any]) -> Credential:
+    return Credential(
+        doc["_id"],
+        doc["name"],
+        tuple(doc["scopes"]),
+        doc["org"],
+        doc["secret_hash"],
+        doc.get("role", "platform"),
+        tuple(doc.get("audits", ())),
+    )
+
+
+def _credential_selector(credentials: list[str] | None, exclude: bool) -> dict[str, Any] | None:
+    """The condition on `credential` that keeps what an organisation may see (None: all)."""
+    if credentials is None or (exclude and not credentials):
+        return None
+    return {"$nin" if exclude else "$in": list(credentials)}
 
 
 def _access_document(entry: AccessEntry) -> dict[str, Any]:

@@ -7,8 +7,10 @@ stored order, which is also the order of the embedded event log.
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ from lrs.storage.base import (
     Document,
     DocumentKind,
     ErasureReport,
+    HistoryPage,
+    HistoryQuery,
+    HistoryRecord,
     LogRecord,
     Preconditions,
     Retraction,
@@ -38,6 +43,8 @@ from lrs.storage.base import (
     apply_projection_changes,
     etag_for,
     format_stored,
+    history_terms,
+    in_course,
     parse_stored,
     query_terms,
     rebuild_after_erasure,
@@ -68,6 +75,9 @@ CREATE TABLE IF NOT EXISTS statement_index (
     kind INTEGER NOT NULL, term INTEGER NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (kind, term, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS index_progress (
+    id INTEGER PRIMARY KEY CHECK (id = 0), through INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS attachments (
     sha2 TEXT PRIMARY KEY, content_type TEXT NOT NULL, data BLOB NOT NULL
 );
@@ -131,6 +141,12 @@ CREATE TABLE IF NOT EXISTS offsets (name TEXT PRIMARY KEY, position INTEGER NOT 
 """
 
 
+# The unindexed tail the writer lets grow before indexing it, and how much one transaction
+# indexes: bigger batches share more index pages, smaller ones hold the write lock shorter.
+INDEX_AT = 20_000
+INDEX_CHUNK = 20_000
+
+
 def _pack_terms(terms: Iterable[tuple[int, int]]) -> bytes:
     return orjson.dumps(sorted(set(terms)))
 
@@ -162,6 +178,24 @@ class SQLiteStore:
         self._queue: list[_PendingWrite] = []
         self._writer = self._connect(self.path)
         self._writer.executescript(SCHEMA)
+        # A store from before the deferred index had every statement indexed as it was stored.
+        self._writer.execute(
+            "INSERT OR IGNORE INTO index_progress(id, through)"
+            " SELECT 0, coalesce(max(seq), 0) FROM statements"
+        )
+        self._indexed_through: int = self._writer.execute(
+            "SELECT through FROM index_progress"
+        ).fetchone()[0]
+        self._last_seq: int = self._writer.execute(
+            "SELECT coalesce(max(seq), 0) FROM statements"
+        ).fetchone()[0]
+        self._last_commit = time.monotonic()
+        self._closed = threading.Event()
+        self._index_wanted = threading.Event()
+        self._indexer = threading.Thread(
+            target=self._index_when_idle, name="lrs-statement-indexer", daemon=True
+        )
+        self._indexer.start()
         _add_missing_columns(self._writer, "credentials", CREDENTIAL_COLUMNS_ADDED)
         self.projections_path = self.path.with_name(
             f"{self.path.stem}-projections{self.path.suffix}"
@@ -234,6 +268,9 @@ class SQLiteStore:
                 self._writing_since = None
 
     def close(self) -> None:
+        self._closed.set()
+        self._index_wanted.set()
+        self._indexer.join()
         self._writer.close()
         self._projection_writer.close()
         self._audit_writer.close()
@@ -311,6 +348,9 @@ class SQLiteStore:
                     write.error = exc
                 conn.execute("RELEASE request")
             conn.execute("COMMIT")
+            self._last_commit = time.monotonic()
+            if self._last_seq - self._indexed_through >= INDEX_AT:
+                self._index_wanted.set()
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -323,6 +363,65 @@ class SQLiteStore:
             self._writing_since = None
             for write in group:
                 write.done = True
+
+    # the deferred statement index ------------------------------------------------------------
+    def _index_when_idle(self) -> None:
+        """Index the tail of the log when it is long enough, or when ingest pauses.
+
+        Writing every statement's ~10 index rows in the request's own commit dirtied about one
+        random index page per row, so each commit wrote megabytes; indexed in bulk and in key
+        order, many rows share a page. Until then queries read the short tail directly.
+        """
+        while not self._closed.is_set():
+            wanted = self._index_wanted.wait(timeout=1.0)
+            self._index_wanted.clear()
+            if self._closed.is_set():
+                return
+            idle = time.monotonic() - self._last_commit >= 1.0
+            if self._last_seq > self._indexed_through and (wanted or idle):
+                try:
+                    self._index_tail()
+                except sqlite3.Error:
+                    # e.g. a full disk: the statements are stored and the tail stays
+                    # searchable; indexing is retried on the next turn.
+                    pass
+
+    def index_now(self) -> None:
+        """Index the whole tail at once (tests, and before a benchmark's queries)."""
+        while self._last_seq > self._indexed_through:
+            before = self._indexed_through
+            self._index_tail()
+            if self._indexed_through == before:
+                return
+
+    def _index_tail(self) -> None:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(
+                    "SELECT seq, terms FROM statements WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (self._indexed_through, INDEX_CHUNK),
+                ).fetchall()
+                if rows:
+                    entries = sorted(
+                        (kind, term, seq)
+                        for seq, packed in rows
+                        for kind, term in _unpack_terms(packed)
+                    )
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
+                        entries,
+                    )
+                    conn.execute("UPDATE index_progress SET through = ?", (rows[-1][0],))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if rows:
+                self._indexed_through = rows[-1][0]
+            if self._last_seq - self._indexed_through >= INDEX_AT:
+                self._index_wanted.set()
 
     def _forget_caches(self) -> None:
         """After a rollback, cached term ids and definitions may name rows that are gone."""
@@ -347,7 +446,8 @@ class SQLiteStore:
             if row is not None and row[0]:
                 stored_voiding.add(target)
         xs.check_batch(prepared, incoming, existing, stored_voiding)
-        # Index rows are written once per request: nothing in the request reads them back.
+        # A statement's own index rows are written later, in bulk (`_index_tail`); only rows
+        # for earlier statements that a statement reference now reaches are written here.
         self._index_rows = []
         for statement in prepared:
             if statement["id"] not in existing:
@@ -407,8 +507,7 @@ class SQLiteStore:
                 orjson.dumps(statement),
             ),
         )
-        seq = cursor.lastrowid
-        self._index_rows.extend((kind, term, seq) for kind, term in terms)
+        self._last_seq = max(self._last_seq, cursor.lastrowid or 0)
         if voiding and target is not None:
             conn.execute("UPDATE statements SET voided = 1 WHERE id = ? AND voiding = 0", (target,))
         if referrers:
@@ -519,6 +618,14 @@ class SQLiteStore:
 
     def query_statements(self, query: StatementQuery) -> StatementPage:
         conn = self._reader()
+        # One read transaction: the index, its progress mark and the tail from one snapshot.
+        conn.execute("BEGIN")
+        try:
+            return self._query_statements(conn, query)
+        finally:
+            conn.execute("COMMIT")
+
+    def _query_statements(self, conn: sqlite3.Connection, query: StatementQuery) -> StatementPage:
         resolved: list[tuple[int, int]] = []
         for kind, value in query_terms(query):  # most selective first: resolved[0] drives
             term = self._lookup_term(conn, value)
@@ -532,45 +639,39 @@ class SQLiteStore:
                 low = max(low, query.cursor + 1)
             else:
                 high = min(high, query.cursor - 1)
-        order = "ASC" if query.ascending else "DESC"
         limit = query.limit + 1
         where = ["s.voided = 0"]
-        params: list[Any] = []
+        where_params: list[Any] = []
         if query.authority is not None:
             where.append("s.credential = ?")
+            where_params.append(query.authority)
+        visible_sql, visible_params = _credential_filter(
+            query.credentials, query.exclude_credentials
+        )
+        if visible_sql:
+            where.append(visible_sql)
+            where_params += visible_params
+        filters = _Filters(" AND ".join(where), where_params, query.ascending, resolved)
         if resolved:
-            kind, term = resolved[0]
-            sql = (
-                "SELECT s.seq, s.data FROM statement_index d JOIN statements s ON s.seq = d.seq"
-                " WHERE d.kind = ? AND d.term = ? AND d.seq BETWEEN ? AND ?"
-            )
-            params = [kind, term, low, high]
-            for kind, term in resolved[1:]:
-                sql += (
-                    " AND EXISTS (SELECT 1 FROM statement_index x"
-                    " WHERE x.kind = ? AND x.term = ? AND x.seq = d.seq)"
-                )
-                params += [kind, term]
-            sql += " AND " + " AND ".join(where)
-            if query.authority is not None:
-                params.append(query.authority)
-            sql += f" ORDER BY d.seq {order} LIMIT ?"
+            through = conn.execute("SELECT through FROM index_progress").fetchone()[0]
+            parts = [(low, min(high, through), True), (max(low, through + 1), high, False)]
+            if not query.ascending:
+                parts.reverse()
+            rows: list[tuple[int, bytes]] = []
+            for part_low, part_high, indexed in parts:
+                if len(rows) < limit and part_low <= part_high:
+                    search = _indexed_rows if indexed else _tail_rows
+                    rows += search(conn, filters, part_low, part_high, limit - len(rows))
         else:
-            sql = "SELECT s.seq, s.data FROM statements s WHERE s.seq BETWEEN ? AND ? AND " + (
-                " AND ".join(where)
-            )
-            params = [low, high]
-            if query.authority is not None:
-                params.append(query.authority)
-            sql += f" ORDER BY s.seq {order} LIMIT ?"
-        params.append(limit)
-        rows = conn.execute(sql, params).fetchall()
+            rows = _tail_rows(conn, filters, low, high, limit)
         if len(rows) > query.limit:
             rows = rows[: query.limit]
             return StatementPage([r[1] for r in rows], rows[-1][0])
         return StatementPage([r[1] for r in rows], None)
 
-    def _seq_bounds(self, conn: sqlite3.Connection, query: StatementQuery) -> tuple[int, int]:
+    def _seq_bounds(
+        self, conn: sqlite3.Connection, query: StatementQuery | HistoryQuery
+    ) -> tuple[int, int]:
         low, high = 0, 2**62
         if query.since is not None:
             row = conn.execute(
@@ -585,6 +686,69 @@ class SQLiteStore:
             ).fetchone()
             high = row[0] if row else -1
         return low, high
+
+    # organisations and learner history ------------------------------------------------------
+    def list_credentials(self) -> list[Credential]:
+        rows = self._reader().execute(
+            "SELECT key, name, scopes, org, secret_hash, role, audits FROM credentials ORDER BY key"
+        )
+        return [_credential(row) for row in rows]
+
+    def statement_history(self, query: HistoryQuery) -> HistoryPage:
+        """Driven by each learner key's AGENT index range (in seq order, so a page reads
+        about a page of rows however long the history), merged when a person has several;
+        statements the deferred index has not reached yet are matched on their own terms."""
+        conn = self._reader()
+        conn.execute("BEGIN")  # the index, its progress mark and the tail from one snapshot
+        try:
+            return self._statement_history(conn, query)
+        finally:
+            conn.execute("COMMIT")
+
+    def _statement_history(self, conn: sqlite3.Connection, query: HistoryQuery) -> HistoryPage:
+        learners = [
+            term
+            for key in dict.fromkeys(query.learners)
+            if (term := self._lookup_term(conn, key)) is not None
+        ]
+        if not learners:
+            return HistoryPage([], None)
+        extra: list[tuple[int, int]] = []
+        for kind, value in history_terms(query):
+            term = self._lookup_term(conn, value)
+            if term is None:
+                return HistoryPage([], None)
+            extra.append((int(kind), term))
+        low, high = self._seq_bounds(conn, query)
+        low = max(low, query.after + 1)
+        visible_sql, visible_params = _credential_filter(
+            query.credentials, query.exclude_credentials
+        )
+        filters = [  # voided statements too: the history is the complete record
+            _Filters(visible_sql or "1", visible_params, True, [(int(xs.Term.AGENT), t), *extra])
+            for t in learners
+        ]
+        through = conn.execute("SELECT through FROM index_progress").fetchone()[0]
+        records: list[HistoryRecord] = []
+        chunk = query.limit + 1
+        while low <= high:
+            rows = _history_rows(conn, filters, through, low, high, chunk)
+            for seq, data in rows:
+                if query.course is not None and not in_course(orjson.loads(data), query.course):
+                    continue
+                if len(records) == query.limit:
+                    return HistoryPage(records, records[-1].seq)
+                records.append(self._history_record(conn, seq, data))
+            if len(rows) < chunk:
+                break
+            low = rows[-1][0] + 1
+        return HistoryPage(records, None)
+
+    def _history_record(self, conn: sqlite3.Connection, seq: int, data: bytes) -> HistoryRecord:
+        stored, credential, voided = conn.execute(
+            "SELECT stored, credential, voided FROM statements WHERE seq = ?", (seq,)
+        ).fetchone()
+        return HistoryRecord(seq, stored, credential, bool(voided), bytes(data))
 
     def get_attachments(self, sha2s: list[str]) -> list[Attachment]:
         if not sha2s:
@@ -692,38 +856,48 @@ class SQLiteStore:
     ) -> None:
         name = reducer.name
         with self._projection_transaction() as conn:
-            tx = _SQLiteProjection(conn, name, changes)
+            tx = _SQLiteProjection(conn, name, changes, reducer)
             states = apply_projection_changes(reducer, changes, tx)
+            tx.flush()
+            unindex: list[tuple[str, str, Any, str]] = []
+            index: list[tuple[str, str, Any, str]] = []
+            deleted: list[tuple[str, str]] = []
+            written: list[tuple[str, str, bytes]] = []
             for key, state in states.items():
-                old_rows = (
-                    {
+                if key in tx.loaded_index:
+                    old_rows = tx.loaded_index[key]
+                elif key in tx.indexed:
+                    old_rows = {
                         (f, v)
                         for f, v in conn.execute(
                             "SELECT field, value FROM state_index WHERE projection = ? AND key = ?",
                             (name, key),
                         )
                     }
-                    if key in tx.indexed
-                    else set()
-                )
-                new_rows = _index_rows(reducer, state) if state is not None else set()
-                conn.executemany(  # only what changed: most folds move one or two values
-                    "DELETE FROM state_index WHERE projection = ? AND field = ? AND value = ?"
-                    " AND key = ?",
-                    [(name, f, v, key) for f, v in old_rows - new_rows],
-                )
-                conn.executemany(
-                    "INSERT OR IGNORE INTO state_index(projection, field, value, key)"
-                    " VALUES (?,?,?,?)",
-                    [(name, f, v, key) for f, v in new_rows - old_rows],
-                )
-                if state is None:
-                    conn.execute("DELETE FROM states WHERE projection = ? AND key = ?", (name, key))
                 else:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO states(projection, key, state) VALUES (?,?,?)",
-                        (name, key, orjson.dumps(state)),
-                    )
+                    old_rows = set()
+                new_rows = _index_rows(reducer, state) if state is not None else set()
+                # only what changed: most folds move one or two values
+                unindex += [(name, f, v, key) for f, v in old_rows - new_rows]
+                index += [(name, f, v, key) for f, v in new_rows - old_rows]
+                if state is None:
+                    deleted.append((name, key))
+                else:
+                    written.append((name, key, orjson.dumps(state)))
+            # One statement per kind of write for the whole batch, not several per key.
+            conn.executemany(
+                "DELETE FROM state_index WHERE projection = ? AND field = ? AND value = ?"
+                " AND key = ?",
+                unindex,
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO state_index(projection, field, value, key) VALUES (?,?,?,?)",
+                index,
+            )
+            conn.executemany("DELETE FROM states WHERE projection = ? AND key = ?", deleted)
+            conn.executemany(
+                "INSERT OR REPLACE INTO states(projection, key, state) VALUES (?,?,?)", written
+            )
             if offset is not None:
                 _move_offset(conn, *offset)
 
@@ -870,12 +1044,7 @@ class SQLiteStore:
             )
             .fetchone()
         )
-        if row is None:
-            return None
-        return Credential(
-            row[0], row[1], tuple(row[2].split()), row[3], row[4], row[5], tuple(row[6].split())
-        )
-
+        return None if row is None else _credential(row)
 
     # the access log ----------------------------------------------------------------------------
     def _open_audit_log(self) -> None:
@@ -1120,6 +1289,7 @@ class SQLiteStore:
                 ).rowcount
             tx = _SQLiteProjection(conn, name, [Contribution(sid, "", {}) for sid in rewritten])
             states = rebuild_after_erasure(reducer, tx, deleted, rewritten, affected)
+            tx.flush()
             for key, state in states.items():
                 conn.execute(
                     "DELETE FROM state_index WHERE projection = ? AND key = ?", (name, key)
@@ -1183,6 +1353,100 @@ def _access_entry(row: tuple[Any, ...]) -> AccessEntry:
     )  # fmt: skip
 
 
+def _history_rows(
+    conn: sqlite3.Connection,
+    filters: list[_Filters],
+    through: int,
+    low: int,
+    high: int,
+    limit: int,
+) -> list[tuple[int, bytes]]:
+    """Up to `limit` rows in seq order matching any learner's filters, each row once: per
+    learner, the indexed part then the tail (as `_query_statements` reads them), merged."""
+    runs: list[list[tuple[int, bytes]]] = []
+    for one in filters:
+        rows: list[tuple[int, bytes]] = []
+        for part_low, part_high, indexed in (
+            (low, min(high, through), True),
+            (max(low, through + 1), high, False),
+        ):
+            if len(rows) < limit and part_low <= part_high:
+                search = _indexed_rows if indexed else _tail_rows
+                rows += search(conn, one, part_low, part_high, limit - len(rows))
+        runs.append(rows)
+    if len(runs) == 1:
+        return runs[0]
+    merged: list[tuple[int, bytes]] = []
+    for row in heapq.merge(*runs, key=lambda r: r[0]):
+        if not merged or merged[-1][0] != row[0]:  # actor under one key, object under another
+            merged.append(row)
+    return merged[:limit]
+
+
+def _credential(row: tuple[Any, ...]) -> Credential:
+    return Credential(
+        row[0], row[1], tuple(row[2].split()), row[3], row[4], row[5], tuple(row[6].split())
+    )
+
+
+def _credential_filter(credentials: list[str] | None, exclude: bool) -> tuple[str, list[Any]]:
+    """The SQL condition on `s.credential` that keeps what an organisation may see."""
+    if credentials is None or (exclude and not credentials):
+        return "", []
+    if not credentials:
+        return "0", []  # only the statements of no credential: nothing
+    marks = ",".join("?" * len(credentials))
+    return f"s.credential {'NOT IN' if exclude else 'IN'} ({marks})", list(credentials)
+
+
+@dataclass(frozen=True)
+class _Filters:
+    """What a statement query asks of a row besides its seq range."""
+
+    where: str  # on the statements row `s`
+    params: list[Any]
+    ascending: bool
+    terms: list[tuple[int, int]]  # (kind, term id), the most selective first
+
+    @property
+    def order(self) -> str:
+        return "ASC" if self.ascending else "DESC"
+
+
+def _indexed_rows(
+    conn: sqlite3.Connection, filters: _Filters, low: int, high: int, limit: int
+) -> list[tuple[int, bytes]]:
+    kind, term = filters.terms[0]
+    sql = (
+        "SELECT s.seq, s.data FROM statement_index d JOIN statements s ON s.seq = d.seq"
+        " WHERE d.kind = ? AND d.term = ? AND d.seq BETWEEN ? AND ?"
+    )
+    params: list[Any] = [kind, term, low, high]
+    for kind, term in filters.terms[1:]:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM statement_index x"
+            " WHERE x.kind = ? AND x.term = ? AND x.seq = d.seq)"
+        )
+        params += [kind, term]
+    sql += f" AND {filters.where} ORDER BY d.seq {filters.order} LIMIT ?"
+    return conn.execute(sql, [*params, *filters.params, limit]).fetchall()
+
+
+def _tail_rows(
+    conn: sqlite3.Connection, filters: _Filters, low: int, high: int, limit: int
+) -> list[tuple[int, bytes]]:
+    """Statements by seq range, matched on the term list each one carries (not the index):
+    the not-yet-indexed tail, or every statement when the query names no term."""
+    sql = "SELECT s.seq, s.data FROM statements s WHERE s.seq BETWEEN ? AND ?"
+    params: list[Any] = [low, high]
+    for kind, term in filters.terms:
+        # `terms` is the JSON list of [kind,term] pairs: the brackets delimit exactly.
+        sql += " AND instr(s.terms, ?) > 0"
+        params.append(orjson.dumps([kind, term]))
+    sql += f" AND {filters.where} ORDER BY s.seq {filters.order} LIMIT ?"
+    return conn.execute(sql, [*params, *filters.params, limit]).fetchall()
+
+
 def _index_rows(reducer: Any, state: dict[str, Any]) -> set[tuple[str, Any]]:
     return {(f, v) for f, values in reducer.index(state).items() for v in values}
 
@@ -1200,15 +1464,37 @@ class _SQLiteProjection:
     """`ProjectionTransaction` on the writer connection, inside `apply_changes`' transaction."""
 
     def __init__(
-        self, conn: sqlite3.Connection, name: str, changes: list[Contribution | Retraction]
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        changes: list[Contribution | Retraction],
+        reducer: Any = None,
     ) -> None:
         self.conn = conn
         self.name = name
+        self.reducer = reducer
         # keys that may have index rows already: stored before, or rebuilt in this batch
         self.indexed: set[str] = set()
-        # One query for the whole batch instead of one per contribution.
+        # index rows of the states as loaded, so the writer diffs without reading them back
+        self.loaded_index: dict[str, set[tuple[str, Any]]] = {}
+        # One query per 500 statements for the whole batch instead of one per contribution:
+        # what is retracted, and which contributions are already recorded.
         ids = list({c.statement_id for c in changes if isinstance(c, Contribution)})
         self.retracted: set[str] = set()
+        self.recorded: set[tuple[str, str]] = set()
+        self._pending: list[tuple[str, str, str, bytes]] = []
+        # the states of the batch's keys, read together (None: no state yet)
+        keys = list({c.key for c in changes if isinstance(c, Contribution)})
+        self._stored_states: dict[str, bytes | None] = dict.fromkeys(keys)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self._stored_states.update(
+                conn.execute(
+                    f"SELECT key, state FROM states WHERE projection = ? AND key IN ({marks})",
+                    [name, *chunk],
+                )
+            )
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -1220,32 +1506,57 @@ class _SQLiteProjection:
                     [name, *chunk],
                 )
             )
+            self.recorded.update(
+                conn.execute(
+                    "SELECT statement_id, key FROM contributions WHERE projection = ?"
+                    f" AND statement_id IN ({marks})",
+                    [name, *chunk],
+                )
+            )
+
+    def flush(self) -> None:
+        """Write the contributions recorded so far (before anything reads them back)."""
+        if self._pending:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO contributions(projection, statement_id, key, data)"
+                " VALUES (?,?,?,?)",
+                self._pending,
+            )
+            self._pending = []
 
     def load_state(self, key: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            "SELECT state FROM states WHERE projection = ? AND key = ?", (self.name, key)
-        ).fetchone()
-        if row is None:
+        if key in self._stored_states:
+            raw = self._stored_states[key]
+        else:
+            row = self.conn.execute(
+                "SELECT state FROM states WHERE projection = ? AND key = ?", (self.name, key)
+            ).fetchone()
+            raw = None if row is None else row[0]
+        if raw is None:
             return None
         self.indexed.add(key)
-        return orjson.loads(row[0])
+        state = orjson.loads(raw)
+        if self.reducer is not None:
+            self.loaded_index[key] = _index_rows(self.reducer, state)
+        return state
 
     def is_retracted(self, statement_id: str) -> bool:
         return statement_id in self.retracted
 
     def add_contribution(self, contribution: Contribution) -> bool:
-        return bool(
-            self.conn.execute(
-                "INSERT OR IGNORE INTO contributions(projection, statement_id, key, data)"
-                " VALUES (?,?,?,?)",
-                (
-                    self.name,
-                    contribution.statement_id,
-                    contribution.key,
-                    orjson.dumps(contribution.data),
-                ),
-            ).rowcount
+        recorded = (contribution.statement_id, contribution.key)
+        if recorded in self.recorded:
+            return False
+        self.recorded.add(recorded)
+        self._pending.append(
+            (
+                self.name,
+                contribution.statement_id,
+                contribution.key,
+                orjson.dumps(contribution.data),
+            )
         )
+        return True
 
     def add_retraction(self, statement_id: str) -> bool:
         self.retracted.add(statement_id)
@@ -1257,6 +1568,7 @@ class _SQLiteProjection:
         )
 
     def retract_contributions(self, statement_id: str) -> list[str]:
+        self.flush()
         keys = [
             row[0]
             for row in self.conn.execute(
@@ -1272,6 +1584,7 @@ class _SQLiteProjection:
         return keys
 
     def live_contributions(self, key: str) -> list[Contribution]:
+        self.flush()
         self.indexed.add(key)
         return [
             Contribution(sid, key, orjson.loads(data))

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from consumers.competencies import NAME as COMPETENCIES
 from consumers.competencies import fold_contributions, state_key
 from consumers.profiles import NAME as PROFILES
+from lrs.access import Access
 from lrs.api.v1.audit import log_read
 from lrs.api.v1.learners import learner_from, query_endpoint
 from lrs.api.v1.persons import person_keys
@@ -71,7 +72,14 @@ async def get_framework(request: Request, store: Store) -> Response:
 async def learner_competencies(request: Request, store: Store) -> Response:
     key = learner_from(request)
     framework = await in_thread(_framework, request, store)
-    state = await in_thread(store.get_state, COMPETENCIES, state_key(framework.id, key))
+    access: Access = request.state.access
+    # Another organisation's learner reads like one with no evidence yet.
+    visible = await in_thread(access.sees_learner, key)
+    state = (
+        await in_thread(store.get_state, COMPETENCIES, state_key(framework.id, key))
+        if visible
+        else None
+    )
     await log_read(request, "learner/competencies", key, 1, {"framework": framework.id})
     return json_response(status_view(framework, key, state, _language(request)))
 
@@ -94,29 +102,40 @@ async def person_competencies(request: Request, store: Store) -> Response:
     return json_response({**view, "person": person, "keys": keys})
 
 
-def group_members(store: Store, group: str) -> list[str]:
+def group_members(store: Store, group: str, access: Access | None = None) -> list[str]:
     """Learner keys of a class: learners whose statements name it as context parent or
     grouping (a course or class activity), or who appear in it as a context team, and the
-    class's roster (OneRoster), so learners without any statement yet are listed too."""
-    from lrs.rosters import class_members
+    class's roster (OneRoster), so learners without any statement yet are listed too.
 
-    members: set[str] = set(class_members(store, group))
+    With `access`, only what the reader sees: the roster when it is of the reader's
+    organisations, and the active learners the reader sees.
+    """
+    from lrs.rosters import class_members, get_class
+
+    members: set[str] = set()
+    if access is None or access.everything or access.sees_roster(get_class(store, group)):
+        members.update(class_members(store, group))
+    active: set[str] = set()
     for field_name in ("course", "team"):
         after = None
         while True:
             page = store.list_states(
                 PROFILES, StateQuery(equals={field_name: group}, limit=1000, after=after)
             )
-            members.update(key for key, _ in page)
-            if len(page) < 1000 or len(members) > MAX_GROUP:
+            active.update(key for key, _ in page)
+            if len(page) < 1000 or len(active) > MAX_GROUP:
                 break
             after = page[-1][0]
-    return sorted(members)
+    if access is not None:
+        active = {key for key in active - members if access.sees_learner(key)}
+    return sorted(members | active)
 
 
-def group_views(store: Store, framework: Framework, group: str, language: str) -> list[dict[str, Any]]:
+def group_views(
+    store: Store, framework: Framework, group: str, language: str, access: Access | None = None
+) -> list[dict[str, Any]]:
     views = []
-    for key in group_members(store, normalise_key(group)):
+    for key in group_members(store, normalise_key(group), access):
         state = store.get_state(COMPETENCIES, state_key(framework.id, key))
         views.append(status_view(framework, key, state, language))
     return views
@@ -127,7 +146,7 @@ async def group_competencies(request: Request, store: Store) -> Response:
     group = request.path_params["group"]
     framework = await in_thread(_framework, request, store)
     language = _language(request)
-    views = await in_thread(group_views, store, framework, group, language)
+    views = await in_thread(group_views, store, framework, group, language, request.state.access)
     await log_read(
         request, "group/competencies", None, len(views), {"group": group, "framework": framework.id}
     )

@@ -10,11 +10,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from consumers.memberships import NAME as MEMBERSHIPS
 from consumers.profiles import NAME as PROFILES
+from lrs.access import Access
 from lrs.api.v1.audit import log_read
-from lrs.api.xapi.common import error_response, in_thread, json_response
+from lrs.api.xapi.common import access_for, error_response, in_thread, json_response
 from lrs.auth import authorize
-from lrs.storage.base import StateQuery, Store, format_stored
+from lrs.storage.base import DEFAULT_ORG, StateQuery, Store, format_stored
 from lrs.xapi.errors import NotFound, ValidationError, XAPIError
 from lrs.xapi.identity import agent_key, normalise_key
 from lrs.xapi.time import parse_timestamp
@@ -25,7 +27,10 @@ MAX_PAGE = 1000
 
 
 def query_endpoint(handler: Callable[[Request, Store], Awaitable[Response]]) -> Endpoint:
-    """Authenticate, authorise a read of learner data, render errors as JSON."""
+    """Authenticate, authorise a read of learner data, render errors as JSON.
+
+    The handler finds the credential and its view (lrs.access.Access) on `request.state`.
+    """
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -33,7 +38,10 @@ def query_endpoint(handler: Callable[[Request, Store], Awaitable[Response]]) -> 
                 request.headers.get("authorization")
             )
             authorize(credential, "learners", read_only=True)
-            return await handler(request, request.app.state.store)
+            store = request.app.state.store
+            request.state.credential = credential
+            request.state.access = await access_for(store, credential)
+            return await handler(request, store)
         except XAPIError as exc:
             return error_response(exc)
 
@@ -65,7 +73,10 @@ def learner_from(request: Request) -> str:
 @query_endpoint
 async def profile(request: Request, store: Store) -> Response:
     key = learner_from(request)
-    state = await in_thread(store.get_state, PROFILES, key)
+    access: Access = request.state.access
+    # Another organisation's learner is answered exactly like a learner with no profile.
+    visible = await in_thread(access.sees_learner, key)
+    state = await in_thread(store.get_state, PROFILES, key) if visible else None
     await log_read(request, "learner/profile", key, 0 if state is None else 1)
     if state is None:
         raise NotFound(f"no profile for learner {key}", "learner")
@@ -111,12 +122,67 @@ async def learners(request: Request, store: Store) -> Response:
             else:
                 query.limit = max(1, min(int(params[name]), MAX_PAGE))
     query.after = params.get("after")
-    rows = await in_thread(store.list_states, PROFILES, query)
+    access: Access = request.state.access
+    if access.scope.everything:
+        rows = await in_thread(store.list_states, PROFILES, query)
+        last = rows[-1][0] if len(rows) == query.limit else None
+    else:
+        rows, last = await in_thread(visible_learners, store, access, query)
     body: dict[str, Any] = {"learners": [_summary(state) for _, state in rows], "next": None}
-    if len(rows) == query.limit:
-        following = {k: v for k, v in params.items() if k != "after"} | {"after": rows[-1][0]}
+    if last is not None:
+        following = {k: v for k, v in params.items() if k != "after"} | {"after": last}
         body["next"] = "/api/v1/learners?" + urlencode(following)
     # `after` is a learner key: the log keeps the filters only
     filters = {k: v for k, v in params.items() if k != "after"}
     await log_read(request, "learners", None, len(rows), filters)
     return json_response(body)
+
+
+SCAN_PAGES = 10  # pages of candidates one request reads at most before answering `next`
+
+
+def _matches(state: dict[str, Any], query: StateQuery) -> bool:
+    """The list filters, on a profile read by key (what the index does for list_states)."""
+    course = query.equals.get("course")
+    if course is not None and course not in state.get("courses", ()):
+        return False
+    active = query.at_least.get("last_active")
+    if active is not None and (state.get("last_activity") or "") < active:
+        return False
+    return state.get("completed", 0) >= query.at_least.get("completed", 0)
+
+
+def visible_learners(
+    store: Store, access: Access, query: StateQuery
+) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+    """A page of the profiles an organisation-bound reader sees, and where the next starts.
+
+    One organisation: walk its learners (the memberships index) and read their profiles.
+    Several (an auditor's), or the default one: walk the profiles the filters select and
+    keep the learners it sees. Either walk stops after SCAN_PAGES pages of candidates, so a
+    page may be short yet have a `next`.
+    """
+    found: list[tuple[str, dict[str, Any]]] = []
+    after = query.after
+    orgs = sorted(access.orgs or ())
+    by_membership = len(orgs) == 1 and orgs[0] != DEFAULT_ORG
+    for _ in range(SCAN_PAGES):
+        if by_membership:
+            members = StateQuery(equals={"org": orgs[0]}, limit=query.limit, after=after)
+            candidates = [
+                (key, store.get_state(PROFILES, key))
+                for key, _ in store.list_states(MEMBERSHIPS, members)
+            ]
+            keep = [(k, s) for k, s in candidates if s is not None and _matches(s, query)]
+        else:
+            page = StateQuery(dict(query.equals), dict(query.at_least), query.limit, after)
+            candidates = store.list_states(PROFILES, page)
+            keep = [(k, s) for k, s in candidates if access.sees_learner(k)]
+        for key, state in keep:
+            if len(found) == query.limit:
+                return found, found[-1][0]
+            found.append((key, state))
+        if len(candidates) < query.limit:
+            return found, None
+        after = candidates[-1][0]
+    return found, after

@@ -398,6 +398,87 @@ DOCUMENT["paths"].update(
 )
 
 
+_HISTORY_QUERY = [
+    _param("since", "query", "only statements stored after this time (ISO 8601)", required=False),
+    _param("until", "query", "only statements stored at or before this time", required=False),
+    _param("verb", "query", "only this verb (IRI)", required=False),
+    _param("activity", "query", "only this object activity (IRI)", required=False),
+    _param("course", "query", "only statements with this context parent or grouping", required=False),
+    _param("limit", "query", "entries per page (default 100, at most 1000)", required=False),
+    _param("cursor", "query", "the opaque cursor from `next`", required=False),
+    _param(
+        "format",
+        "query",
+        "json (a page, default), jsonl or csv (the whole history, streamed); "
+        "or send Accept: application/x-ndjson or text/csv",
+        required=False,
+    ),
+]
+
+
+def _history(summary: str, operation: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    path = _get(summary, operation, parameters + _HISTORY_QUERY, "History", content_type="text/csv")
+    content = path["get"]["responses"]["200"]["content"]
+    content["application/x-ndjson"] = {"schema": {"type": "string"}}
+    return path
+
+
+DOCUMENT["components"]["schemas"]["History"] = {
+    "type": "object",
+    "required": ["entries", "next"],
+    "properties": {
+        "learner": {"type": "string"},
+        "person": {"type": "string"},
+        "keys": {"type": "array", "items": {"type": "string"}},
+        "entries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "stored", "voided", "source", "statement"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "stored": {"type": "string", "format": "date-time"},
+                    "voided": {"type": "boolean"},
+                    "voids": {"type": ["string", "null"]},
+                    "authority": _OBJECT,
+                    "source": {
+                        "type": "object",
+                        "properties": {
+                            "kind": {"enum": ["credential", "connector"]},
+                            "credential": {"type": "string"},
+                            "connector": {"type": "string"},
+                            "org": {"type": "string"},
+                        },
+                    },
+                    "statement": _OBJECT,
+                },
+            },
+        },
+        "next": {"type": ["string", "null"]},
+    },
+}
+DOCUMENT["paths"].update(
+    {
+        "/api/v1/learners/{learner}/history": _history(
+            "A learner key's complete record: voided and voiding statements included, with "
+            "stored time, authority and source",
+            "getLearnerHistory",
+            [_LEARNER],
+        ),
+        "/api/v1/learners/history": _history(
+            "A learner's complete record, the learner given as an xAPI Agent (?agent=)",
+            "getHistoryByAgent",
+            [_param("agent", "query", "an xAPI Agent as JSON")],
+        ),
+        "/api/v1/persons/{person}/history": _history(
+            "A person's complete record over all their linked keys",
+            "getPersonHistory",
+            [_PERSON],
+        ),
+    }
+)
+
+
 # The access log and erasure (lrs.api.v1.audit, lrs.api.v1.erasure) ------------------------------
 _ERASURE_RESULT = {
     "description": "what was erased (counts only) and the access log entry recording it",

@@ -10,9 +10,10 @@ from starlette.responses import Response
 
 from consumers.profiles import NAME as PROFILES
 from consumers.profiles import REDUCER as PROFILE_REDUCER
+from lrs.access import Access, may_write
 from lrs.api.v1.audit import log_read
 from lrs.api.v1.learners import query_endpoint
-from lrs.api.xapi.common import error_response, in_thread, json_response
+from lrs.api.xapi.common import access_for, error_response, in_thread, json_response
 from lrs.storage.base import Store
 from lrs.xapi.errors import NotFound, ValidationError, XAPIError
 from lrs.xapi.identity import agent_key, normalise_key
@@ -53,14 +54,17 @@ def admin_endpoint(handler: Any) -> Any:
             credential = request.app.state.authenticator.authenticate(
                 request.headers.get("authorization")
             )
-            if not {"admin", "all"}.intersection(credential.scopes):
+            if not {"admin", "all"}.intersection(credential.scopes) or not may_write(credential):
                 raise XAPIError(
                     "linking identities needs the admin scope",
                     "Authorization",
                     status=403,
                     code="forbidden",
                 )
-            return await handler(request, request.app.state.store)
+            store = request.app.state.store
+            request.state.credential = credential
+            request.state.access = await access_for(store, credential)
+            return await handler(request, store)
         except XAPIError as exc:
             return error_response(exc)
 
@@ -71,24 +75,35 @@ def admin_endpoint(handler: Any) -> Any:
 async def link(request: Request, store: Store) -> Response:
     person = request.path_params["person"]
     keys = keys_from_body(await request.body())
+    access: Access = request.state.access
+    # Outside admins, a credential links only learners its organisation has: moving another
+    # organisation's key would change that organisation's persons.
+    hidden = [key for key in keys if not await in_thread(access.sees_learner, key)]
+    if hidden:
+        raise NotFound(f"no learner {hidden[0]} in your organisation", "keys")
     await in_thread(store.link_keys, person, keys)
-    return json_response({"person": person, "keys": await in_thread(store.keys_of, person)})
+    shown = await in_thread(access.visible_keys, await in_thread(store.keys_of, person))
+    return json_response({"person": person, "keys": shown})
 
 
 @admin_endpoint
 async def unlink(request: Request, store: Store) -> Response:
     person = request.path_params["person"]
     key = normalise_key(request.path_params["key"])
-    if await in_thread(store.person_of, key) != person:
+    access: Access = request.state.access
+    linked = await in_thread(store.person_of, key) == person
+    if not linked or not await in_thread(access.sees_learner, key):
         raise NotFound(f"{key} is not linked to {person}", "key")
     await in_thread(store.unlink_key, key)
     return Response(status_code=204)
 
 
 async def person_keys(request: Request, store: Store) -> tuple[str, list[str]]:
-    """The person named in the path and their learner keys; 404 for an unknown person."""
+    """The person named in the path and the learner keys the reader sees; 404 for an
+    unknown person, and alike for one with no key in the reader's organisations."""
     person = request.path_params["person"]
-    keys = await in_thread(store.keys_of, person)
+    access: Access = request.state.access
+    keys = await in_thread(access.visible_keys, await in_thread(store.keys_of, person))
     if not keys:
         raise NotFound(f"no person {person!r} (link keys with lrs identity link)", "person")
     return person, keys
@@ -117,9 +132,12 @@ async def person_of_learner(request: Request, store: Store) -> Response:
     from lrs.api.v1.learners import learner_from
 
     key = learner_from(request)
-    person = await in_thread(store.person_of, key)
+    access: Access = request.state.access
+    visible = await in_thread(access.sees_learner, key)
+    person = await in_thread(store.person_of, key) if visible else None
     await log_read(request, "learner/person", key, 0 if person is None else 1)
     if person is None:
         raise NotFound(f"{key} is not linked to a person", "learner")
-    return json_response({"person": person, "keys": await in_thread(store.keys_of, person)})
+    keys = await in_thread(access.visible_keys, await in_thread(store.keys_of, person))
+    return json_response({"person": person, "keys": keys})
 

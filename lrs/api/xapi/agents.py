@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from lrs.api.xapi.common import (
     XAPIContext,
+    access_for,
     agent_param,
     check_params,
     in_thread,
@@ -23,7 +24,10 @@ async def get_person(ctx: XAPIContext) -> Response:
     check_params(ctx.params, {"agent"}, ("agent",))
     agent, key = agent_param(ctx.params)
     person: dict[str, Any] = {"objectType": "Person"}
-    names = await in_thread(ctx.store.get_agent_names, key)
+    access = await access_for(ctx.store, ctx.credential)
+    # An agent the credential's organisation never recorded is answered as an unknown one.
+    known = await in_thread(access.sees_agent, key)
+    names = await in_thread(ctx.store.get_agent_names, key) if known else []
     if isinstance(agent.get("name"), str) and agent["name"] not in names:
         names.append(agent["name"])
     if names:
@@ -38,7 +42,9 @@ async def get_person(ctx: XAPIContext) -> Response:
 async def get_activity(ctx: XAPIContext) -> Response:
     check_params(ctx.params, {"activityId"}, ("activityId",))
     activity_id = iri_param(ctx.params, "activityId")
-    definition = await in_thread(ctx.store.get_activity, activity_id)
+    access = await access_for(ctx.store, ctx.credential)
+    known = await in_thread(access.sees_activity, activity_id)
+    definition = await in_thread(ctx.store.get_activity, activity_id) if known else None
     activity: dict[str, Any] = {"objectType": "Activity", "id": activity_id}
     if definition:
         activity["definition"] = definition

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lrs.access import Access, check_may_write
 from lrs.auth import Authenticator, authorize
 from lrs.storage.base import Credential, Store, format_stored, parse_stored
 from lrs.xapi.errors import ValidationError, XAPIError
@@ -97,6 +98,8 @@ def xapi_endpoint(resource: str | None) -> Callable[[Handler], Callable[[Request
                 credential = authenticator.authenticate(request.headers.get("authorization"))
                 if resource is not None:
                     authorize(credential, resource, request.method in ("GET", "HEAD"))
+                if request.method not in ("GET", "HEAD"):
+                    check_may_write(credential)
                 params = request.scope.get("lrs.params")
                 if params is None:
                     params = query_params(request)
@@ -178,3 +181,14 @@ def http_date(stored: str) -> str:
 async def in_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run blocking store work off the event loop."""
     return await run_in_threadpool(func, *args, **kwargs)
+
+
+def _loaded_access(store: Store, credential: Credential) -> Access:
+    access = Access(store, credential)
+    access.scope  # noqa: B018 - reads the credentials here, in the worker thread
+    return access
+
+
+async def access_for(store: Store, credential: Credential) -> Access:
+    """The request's view of whose data it may see (lrs.access), credentials read off-loop."""
+    return await in_thread(_loaded_access, store, credential)

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from lrs.access import document_namespace
 from lrs.api.xapi.common import (
     XAPIContext,
     agent_param,
@@ -37,6 +38,9 @@ class DocumentResource:
     auth_resource: str
 
     def scope(self, ctx: XAPIContext) -> str:
+        """The stored scope: the writer's organisation namespace (lrs.access), then the
+        parameters that name the document's place."""
+        namespace = document_namespace(ctx.credential, ctx.params.get("org"))
         parts: list[str] = []
         for name in self.scope_params + self.optional_scope:
             if name not in ctx.params:
@@ -47,10 +51,10 @@ class DocumentResource:
                 parts.append(uuid_param(ctx.params, name))
             else:
                 parts.append(iri_param(ctx.params, name))
-        return "\x1f".join(parts)
+        return namespace + "\x1f".join(parts)
 
     def allowed(self, *extra: str) -> set[str]:
-        return {*self.scope_params, *self.optional_scope, self.id_param, *extra}
+        return {*self.scope_params, *self.optional_scope, self.id_param, "org", *extra}
 
 
 STATE = DocumentResource(DocumentKind.STATE, ("activityId", "agent"), ("registration",), "stateId", "state")

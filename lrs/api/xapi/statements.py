@@ -12,9 +12,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lrs.access import Access
 from lrs.api.limits import check_attachment_sizes, parse_limited_json
 from lrs.api.xapi.common import (
     XAPIContext,
+    access_for,
     agent_param,
     check_params,
     http_date,
@@ -30,8 +32,8 @@ from lrs.audit import record_read, statement_learner
 from lrs.auth import authority_for, reads_only_own
 from lrs.storage.base import Attachment, StatementQuery
 from lrs.xapi.attachments import build_multipart, check_attachments, parse_multipart
-from lrs.xapi.errors import NotFound, PayloadTooLarge, ValidationError
-from lrs.xapi.statements import format_canonical, format_ids
+from lrs.xapi.errors import Forbidden, NotFound, PayloadTooLarge, ValidationError
+from lrs.xapi.statements import format_canonical, format_ids, voiding_targets
 from lrs.xapi.time import normalize_timestamp
 from lrs.xapi.validation import validate_statement_batch
 
@@ -96,7 +98,29 @@ def _complete(ctx: XAPIContext, value: Any, parts: dict[str, Any]) -> list[dict[
     return batch
 
 
+def _check_voiding(store: Any, credential: Any, batch: list[dict[str, Any]]) -> None:
+    """A statement may void only statements its own organisation can see.
+
+    (A target that is not stored yet is accepted, as xAPI requires; one stored by another
+    organisation is refused, which tells the writer that the id is taken: statement ids are
+    one namespace for the whole LRS.)
+    """
+    targets = voiding_targets(batch)
+    if not targets:
+        return
+    access = Access(store, credential)
+    if access.scope.everything:
+        return
+    for target in targets:
+        raw = store.get_statement(target, voided=False) or store.get_statement(target, voided=True)
+        if raw is not None and not access.scope.sees_statement(orjson.loads(raw)):
+            raise Forbidden(
+                "a statement may only void statements of its own organisation", "object.id"
+            )
+
+
 async def _save(ctx: XAPIContext, batch: list[dict[str, Any]], attachments: list[Attachment]) -> list[str]:
+    await in_thread(_check_voiding, ctx.store, ctx.credential, batch)
     ids = await in_thread(
         ctx.store.save_statements,
         batch,
@@ -222,6 +246,9 @@ async def get_statements(ctx: XAPIContext) -> Response:
             raise NotFound(f"no {'voided ' if voided else ''}statement {statement_id}", name)
         if reads_only_own(ctx.credential) and not await _is_own(ctx, raw):
             raise NotFound(f"no statement {statement_id}", name)
+        access = await access_for(store, ctx.credential)
+        if not access.scope.sees_statement(orjson.loads(raw)):  # as if it were not there
+            raise NotFound(f"no {'voided ' if voided else ''}statement {statement_id}", name)
         learner = statement_learner(raw)
         await in_thread(record_read, store, ctx.credential, "xapi/statement", learner, 1)
         stored = orjson.loads(raw).get("stored")
@@ -238,6 +265,7 @@ async def get_statements(ctx: XAPIContext) -> Response:
         query, fmt, attachments = _parse_query(ctx)
     if reads_only_own(ctx.credential):
         query.authority = ctx.credential.key
+    (await access_for(store, ctx.credential)).scope.apply(query)  # never from the token
     page = await in_thread(store.query_statements, query)
     await in_thread(
         record_read, store, ctx.credential, "xapi/statements", query.agent, len(page.statements),
@@ -288,14 +316,22 @@ def _parse_query(ctx: XAPIContext) -> tuple[StatementQuery, str, bool]:
 
 def _encode_more(query: StatementQuery, fmt: str, attachments: bool) -> str:
     state = {k: v for k, v in asdict(query).items() if v not in (None, False)}
-    state.pop("authority", None)
+    for recomputed in ("authority", "credentials", "exclude_credentials"):
+        state.pop(recomputed, None)  # from the credential on every request, never the token
     state["format"] = fmt
     state["attachments"] = attachments
     return base64.urlsafe_b64encode(orjson.dumps(state)).decode().rstrip("=")
 
 
 # A client can decode, edit and send back a `more` token: its values are checked like parameters.
-_MORE_TYPES = {"limit": int, "cursor": int, "ascending": bool, "related_agents": bool, "related_activities": bool}
+_MORE_TYPES = {
+    "limit": int,
+    "cursor": int,
+    "ascending": bool,
+    "related_agents": bool,
+    "related_activities": bool,
+    "exclude_credentials": bool,  # never in a token (recomputed), but a field with a default
+}
 
 
 def _decode_more(token: str) -> tuple[StatementQuery, str, bool]:
