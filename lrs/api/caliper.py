@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from connectors.base import MappingError
 from connectors.caliper.mapping import map_event
+from lrs.access import check_may_write
 from lrs.api.limits import parse_limited_json
 from lrs.api.xapi.common import error_response, in_thread, json_response
 from lrs.auth import authority_for, authorize
@@ -62,6 +63,7 @@ async def receive(request: Request) -> Response:
     try:
         credential = _credential(request)
         authorize(credential, "statements", read_only=False)
+        check_may_write(credential)  # auditors only read, whatever their scopes
         settings = request.app.state.settings
         body = await request.body()
         if 0 < settings.max_body_bytes < len(body):

@@ -362,6 +362,8 @@ def test_auditor_credentials_with_write_scopes_still_only_read(tmp_path: Path) -
     try:
         body = {"actor": LA_AGENT, "verb": {"id": COMPLETED}, "object": {"id": QUIZ_A}}
         assert client.post("/xapi/statements", json=body).status_code == 403
+        envelope = {"sensor": "s", "sendTime": "2026-03-01T10:00:00Z", "dataVersion": "v", "data": []}
+        assert client.post("/caliper/v1p2", json=envelope).status_code == 403
         assert client.get("/xapi/statements").status_code == 200
     finally:
         client.close()
