@@ -59,11 +59,17 @@ CREDENTIALS = {
     "auditor-a": Credential(
         "key-auditor-a", "Auditor of A", ("auditor",), None, "", "auditor", ("org-a",)
     ),
+    "auditor-b": Credential(
+        "key-auditor-b", "Auditor of B", ("auditor",), None, "", "auditor", ("org-b",)
+    ),
     "auditor-all": Credential("key-auditor-all", "Auditor", ("auditor",), None, "", "auditor"),
     "admin": Credential("key-admin", "Admin", ("admin",), None, "", "admin"),
     "default": Credential("key-default", "Default platform", ("all",), "default", "", "platform"),
 }
 OTHERS = ("platform-b", "school-b")  # organisation B's credentials: the ones probing A
+# ...and every reader outside A: B's auditor, and a platform of the default organisation
+# (which owns what no credential stored, so it sees by exclusion rather than inclusion)
+READERS = (*OTHERS, "auditor-b", "default")
 
 
 def statement(sid: str, agent: dict[str, Any], activity: str, course: str, minute: int) -> dict[str, Any]:
@@ -226,7 +232,7 @@ V1_READS = [
 ]
 
 
-@pytest.mark.parametrize("who", OTHERS)
+@pytest.mark.parametrize("who", READERS)
 @pytest.mark.parametrize(("what", "path", "params"), XAPI_READS, ids=[r[0] for r in XAPI_READS])
 def test_xapi_reads_of_another_organisation_tell_nothing(
     worlds: tuple[World, World], who: str, what: str, path: str, params: dict[str, str]
@@ -237,7 +243,7 @@ def test_xapi_reads_of_another_organisation_tell_nothing(
     assert b"page 7" not in response.content and b"Lan" not in response.content
 
 
-@pytest.mark.parametrize("who", OTHERS)
+@pytest.mark.parametrize("who", READERS)
 @pytest.mark.parametrize(("what", "url"), V1_READS, ids=[r[0] for r in V1_READS])
 def test_query_api_reads_of_another_organisation_tell_nothing(
     worlds: tuple[World, World], who: str, what: str, url: str
@@ -293,6 +299,18 @@ def test_identity_writes_on_another_organisations_learner_tell_nothing(
     else:  # a school has no scope to link at all
         assert with_a(who).post("/api/v1/persons/x/keys", json={"keys": [LB]}).status_code == 403
     assert with_a("admin").get("/api/v1/persons/person-a").json()["keys"] == [LA]
+
+
+def test_an_id_another_organisation_used_is_a_conflict(worlds: tuple[World, World]) -> None:
+    """Also from the one namespace of statement ids: documented, and A's statement stays."""
+    with_a, without_a = worlds
+    other = statement(A_IDS[0], LB_AGENT, QUIZ_B, COURSE_B, 40)
+    url = f"/xapi/statements?statementId={A_IDS[0]}"
+    assert with_a("platform-b").put(url, json=other).status_code == 409
+    mine = with_a("platform-a").get("/xapi/statements", params={"statementId": A_IDS[0]}).json()
+    assert mine["actor"]["mbox"] == LA_AGENT["mbox"]
+    assert with_a("platform-b").get("/xapi/statements", params={"statementId": A_IDS[0]}).status_code == 404
+    del without_a  # (there the same PUT stores B's statement: the id was free)
 
 
 def test_voiding_another_organisations_statement_is_refused(worlds: tuple[World, World]) -> None:
