@@ -260,6 +260,23 @@ def test_the_unfiltered_statement_list_has_only_the_organisations_own(worlds: tu
         assert [s["id"] for s in body["statements"]] == expected
 
 
+def test_more_links_keep_to_the_organisation_and_cannot_be_widened(worlds: tuple[World, World]) -> None:
+    import base64
+
+    b = worlds[0]("platform-b")
+    page = b.get("/xapi/statements", params={"limit": "1", "ascending": "true"}).json()
+    seen = [s["id"] for s in page["statements"]]
+    while page["more"]:
+        page = b.get(page["more"]).json()
+        seen += [s["id"] for s in page["statements"]]
+    assert seen == B_IDS
+    # a token edited to name other credentials is refused, not obeyed
+    forged = {"limit": 10, "ascending": True, "format": "exact", "attachments": False,
+              "credentials": ["key-platform-a"]}
+    token = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+    assert b.get("/xapi/statements", params={"more": token}).status_code == 400
+
+
 # every cross-organisation write -------------------------------------------------------------
 def test_writing_documents_under_the_same_names_touches_only_ones_own(worlds: tuple[World, World]) -> None:
     with_a, _ = worlds
