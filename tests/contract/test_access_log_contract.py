@@ -194,3 +194,43 @@ def test_an_anchor_catches_a_log_rewritten_with_its_head(store: Store) -> None:
     assert find_problem(written, store.access_head(), anchor) is None
     assert find_problem(written[:2], AccessHead(2, written[1].hash), anchor) is not None
     assert replace(written[0], count=5) != written[0]
+
+
+def _another_instance(store: Store) -> Store:
+    """A second store object on the same database: what a second API process has."""
+    if isinstance(store, SQLiteStore):
+        return type(store)(store.path, synchronous="OFF")
+    assert isinstance(store, MongoStore)
+    host, port = store._client.address
+    return MongoStore(f"mongodb://{host}:{port}/{store._db.name}")
+
+
+def test_two_store_instances_appending_at_once_keep_one_chain(store: Store) -> None:
+    """Appends serialise in the database, not only in the process: two instances (two
+    processes of a deployment) interleave on one chain."""
+    other = _another_instance(store)
+    errors: list[BaseException] = []
+
+    def append(target: Store, name: str) -> None:
+        try:
+            for i in range(10):
+                target.append_access(record(i, credential=name))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    try:
+        threads = [
+            threading.Thread(target=append, args=(target, name))
+            for target, name in ((store, "one"), (other, "two"), (store, "three"), (other, "four"))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        other.close()
+    assert errors == []
+    assert verify(store) == (40, None)
+    assert {e.credential for e in store.read_access(AccessQuery(limit=100))} == {
+        "one", "two", "three", "four",
+    }  # fmt: skip
