@@ -33,6 +33,8 @@ status, same body), so a refusal never tells whether the thing exists elsewhere.
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +121,40 @@ class StatementScope:
         return self.orgs.get(key or "", DEFAULT_ORG)
 
 
+class _Deployment:
+    """Every credential of a store, as of one `credentials_version`, with the scopes
+    computed from it: built once per change, not once per request (a province may have
+    thousands of school credentials)."""
+
+    def __init__(self, version: str, credentials: list[Credential]) -> None:
+        self.version = version
+        self.credentials = credentials
+        self.scopes: dict[tuple[str, str, tuple[str, ...]], StatementScope] = {}
+
+    def scope_of(self, credential: Credential) -> StatementScope:
+        memo = (credential.role, org_of(credential), credential.audits)
+        scope = self.scopes.get(memo)
+        if scope is None:
+            scope = self.scopes[memo] = statement_scope(credential, self.credentials)
+        return scope
+
+
+_DEPLOYMENTS: weakref.WeakKeyDictionary[Any, _Deployment] = weakref.WeakKeyDictionary()
+_DEPLOYMENTS_LOCK = threading.Lock()
+
+
+def deployment_scope(store: Store, credential: Credential) -> StatementScope:
+    """`statement_scope` against the store's credentials, re-read only when they changed."""
+    version = store.credentials_version()  # read before the list: a save in between reloads
+    with _DEPLOYMENTS_LOCK:
+        deployment = _DEPLOYMENTS.get(store)
+    if deployment is None or deployment.version != version:
+        deployment = _Deployment(version, store.list_credentials())
+        with _DEPLOYMENTS_LOCK:
+            _DEPLOYMENTS[store] = deployment
+    return deployment.scope_of(credential)
+
+
 def statement_scope(credential: Credential, credentials: Iterable[Credential]) -> StatementScope:
     """Pure: the scope of `credential`, given every credential of the deployment."""
     orgs = {c.key: org_of(c) for c in credentials}
@@ -154,7 +190,7 @@ class Access:
             self._scope = (
                 StatementScope(None)
                 if self.orgs is None
-                else statement_scope(self.credential, self.store.list_credentials())
+                else deployment_scope(self.store, self.credential)
             )
         return self._scope
 

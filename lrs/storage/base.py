@@ -345,6 +345,10 @@ class Store(Protocol):
         """Every credential, ordered by key: which credential keys make up which organisation
         (a statement belongs to the organisation of the credential that stored it)."""
 
+    def credentials_version(self) -> str:
+        """A cheap token that changes whenever a credential is saved (in any process), so a
+        reader may keep `list_credentials` cached until it does."""
+
     def statement_history(self, query: HistoryQuery) -> HistoryPage:
         """A page of the statements filed under `query.learners` (actor or object), voided
         and voiding ones included, in stored order (`seq`), after `query.after`.

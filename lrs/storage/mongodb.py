@@ -109,6 +109,7 @@ T = TypeVar("T")
 # Journaled on a majority before the API answers: SERVICES.md, kill -9 loses unjournaled writes.
 DURABLE = WriteConcern(w="majority", j=True)
 _COUNTER = "statements"
+_CREDENTIALS_COUNTER = "credentials"  # bumped by every save_credential: credentials_version
 _CHUNK = 8 * 1024 * 1024  # attachment chunk: half the BSON document limit
 _ERASE_CHUNK = 500  # statements erased per transaction
 
@@ -640,6 +641,11 @@ class MongoStore:
     def list_credentials(self) -> list[Credential]:
         return [_credential(doc) for doc in self._credentials.find({}).sort("_id", ASCENDING)]
 
+    def credentials_version(self) -> str:
+        """A counter every `save_credential` bumps (one _id lookup, however many there are)."""
+        counter = self._counters.find_one({"_id": _CREDENTIALS_COUNTER})
+        return str(0 if counter is None else int(counter["value"]))
+
     def statement_history(self, query: HistoryQuery) -> HistoryPage:
         """By seq through the (terms, seq) index, below the settled watermark like
         `query_statements`; voided statements included, `stored` filtered on itself."""
@@ -994,6 +1000,10 @@ class MongoStore:
                 "audits": list(credential.audits),
             },
             upsert=True,
+        )
+        # After the save: a reader that saw the old version reloads on its next request.
+        self._counters.update_one(
+            {"_id": _CREDENTIALS_COUNTER}, {"$inc": {"value": 1}}, upsert=True
         )
 
     def get_credential(self, key: str) -> Credential | None:

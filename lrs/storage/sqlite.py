@@ -694,6 +694,12 @@ class SQLiteStore:
         )
         return [_credential(row) for row in rows]
 
+    def credentials_version(self) -> str:
+        # INSERT OR REPLACE gives the saved row a new, highest rowid, so any save moves it;
+        # max(rowid) is one b-tree descent (credentials are never deleted).
+        row = self._reader().execute("SELECT coalesce(max(rowid), 0) FROM credentials").fetchone()
+        return str(row[0])
+
     def statement_history(self, query: HistoryQuery) -> HistoryPage:
         """Driven by each learner key's AGENT index range (in seq order, so a page reads
         about a page of rows however long the history), merged when a person has several;

@@ -467,3 +467,33 @@ def test_a_created_credential_keeps_its_name(tmp_path: Path) -> None:
         assert store.get_credential(new.credential.key).name == "Moodle site"  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_a_credential_made_while_serving_is_kept_apart_at_once(tmp_path: Path) -> None:
+    """Readers cache the credential list; a new credential (say, made with the CLI in
+    another process) must invalidate it before its first statement can be read by others."""
+    from lrs.auth import create_credential
+
+    app = create_app(load_settings(data=str(tmp_path), processors=False))
+    store = app.state.store
+
+    def client_for(new: Any) -> TestClient:
+        return TestClient(app, headers={
+            "Authorization": basic_auth(new.credential.key, new.secret),
+            "X-Experience-API-Version": "1.0.3",
+        }, raise_server_exceptions=False)
+
+    default = client_for(create_credential(store, "default", ["all"]))
+    try:
+        body = statement("eeeeeeee-0000-4000-8000-000000000000", LA_AGENT, QUIZ_A, COURSE_A, 1)
+        assert default.post("/xapi/statements", json=body).status_code == 200
+        assert len(default.get("/xapi/statements").json()["statements"]) == 1  # list cached
+        newcomer = client_for(create_credential(store, "new", ["all"], org="org-new"))
+        other = statement("eeeeeeee-0000-4000-8000-000000000001", LB_AGENT, QUIZ_B, COURSE_B, 2)
+        assert newcomer.post("/xapi/statements", json=other).status_code == 200
+        assert [s["id"] for s in default.get("/xapi/statements").json()["statements"]] == [body["id"]]
+        assert [s["id"] for s in newcomer.get("/xapi/statements").json()["statements"]] == [other["id"]]
+        newcomer.close()
+    finally:
+        default.close()
+        store.close()

@@ -202,3 +202,16 @@ def test_list_credentials_says_whose_keys_are_whose(store: Store) -> None:
         ("k1", None, "auditor", ("school-1", "school-2")),
         ("k2", "school-1", "school", ()),
     ]
+
+
+def test_the_credentials_version_moves_with_every_save(store: Store) -> None:
+    """Readers cache the credential list until this token changes (lrs.access)."""
+    seen = {store.credentials_version()}
+    store.save_credential(Credential("k1", "A", ("all",), "org-a", "h", "platform"))
+    seen.add(store.credentials_version())
+    store.save_credential(Credential("k0", "B", ("all",), "org-b", "h", "platform"))
+    seen.add(store.credentials_version())
+    store.save_credential(Credential("k1", "A", ("all",), "org-c", "h", "platform"))  # replaced
+    seen.add(store.credentials_version())
+    assert len(seen) == 4
+    assert store.credentials_version() == store.credentials_version()  # stable between saves
