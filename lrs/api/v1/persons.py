@@ -30,6 +30,9 @@ def keys_from_body(body: bytes) -> list[str]:
         ) from None
     if not isinstance(value, dict) or not (value.get("keys") or value.get("agents")):
         raise ValidationError("give keys (learner keys) or agents (xAPI agents)", "body")
+    for name in ("keys", "agents"):  # found by fuzzing: {"keys": true} was a 500
+        if not isinstance(value.get(name) or [], list):
+            raise ValidationError(f"{name} must be an array", name)
     keys: list[str] = []
     for index, key in enumerate(value.get("keys") or []):
         if not isinstance(key, str) or ":" not in key:
