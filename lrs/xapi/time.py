@@ -12,7 +12,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from lrs.xapi.errors import ValidationError
 
-__all__ = ["duration_seconds", "format_timestamp", "is_v2", "normalize_timestamp", "parse_timestamp"]
+__all__ = [
+    "duration_seconds",
+    "format_timestamp",
+    "is_v2",
+    "normalize_timestamp",
+    "parse_timestamp",
+]
 
 # An ISO 8601:2004 offset. Strictly, +hhmm belongs to the basic format only, but common
 # clients (Java's "Z" pattern) pair it with extended dates, so either spelling is taken.
@@ -121,6 +127,17 @@ def format_timestamp(dt: datetime) -> str:
     if micro % 1000:
         return f"{base}.{micro:06d}Z"
     return f"{base}.{micro // 1000:03d}Z"
+
+
+# UTC with milliseconds and "Z": the form normalize_timestamp gives, and most clients send.
+_NORMAL_FORM = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", re.ASCII
+)
+
+
+def is_normal_form(value: object) -> bool:
+    """Whether a timestamp (already validated) is stored exactly as given under 2.0."""
+    return isinstance(value, str) and _NORMAL_FORM.fullmatch(value) is not None
 
 
 def normalize_timestamp(value: str, version: str, field: str = "timestamp") -> str:
