@@ -18,6 +18,9 @@ _ERRORS = {
         (401, "no or wrong credentials"),
         (403, "the credential's scopes do not allow this"),
         (404, "not found"),
+        (413, "the request body (or a value in it) is larger than this LRS accepts"),
+        (429, "rate limited for this credential; Retry-After says when to try again"),
+        (503, "the request took too long, or the store is unavailable; Retry-After says when"),
     )
 }
 _LEARNER = {
