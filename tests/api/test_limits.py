@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from lrs.auth import create_credential
 from lrs.cli import _settings, build_parser
 from lrs.config import Settings, load_settings
 from tests.conftest import XAPI_VERSION, basic_auth
+from tests.processes import LRSProcess
 
 COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
 JSON = {"Content-Type": "application/json"}
@@ -410,3 +413,43 @@ def test_every_limit_is_a_setting_from_env_toml_and_flags(
     assert flagged.request_timeout == 30 and flagged.header_timeout == 5
     assert flagged.keep_alive_timeout == 3 and flagged.max_number == 1e9
     assert flagged.cors_origins == "" and flagged.max_json_depth == 20
+
+
+# a real server: header and keep-alive timeouts ---------------------------------------------
+def _read_all(sock: socket.socket, limit: float) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and how long that took."""
+    sock.settimeout(limit)
+    started = time.monotonic()
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data, time.monotonic() - started
+        data += chunk
+
+
+def test_a_connection_slow_with_its_headers_is_closed(tmp_path: Path) -> None:
+    server = LRSProcess("lrs-timeouts", tmp_path, {"data": str(tmp_path / "data"),
+                                                    "header_timeout": "1", "keep_alive_timeout": "2"})
+    server.serve()
+    try:
+        # headers that never finish: a JSON 408 after the header timeout, then closed
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(b"GET /xapi/about HTTP/1.1\r\nHost: lrs\r\n")
+            data, waited = _read_all(sock, 10)
+        assert data.startswith(b"HTTP/1.1 408"), data
+        assert json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "timeout"
+        assert 0.5 < waited < 5
+        # a connection that says nothing at all is closed too
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            data, waited = _read_all(sock, 10)
+        assert data.startswith(b"HTTP/1.1 408") and waited < 5
+        # an answered request, then idle: closed by the keep-alive timeout, without a 408
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: lrs\r\n\r\n")
+            data, waited = _read_all(sock, 10)
+        assert data.startswith(b"HTTP/1.1 200") and b"408" not in data
+        assert b"nosniff" in data.lower()
+        assert 1 < waited < 6
+    finally:
+        server.stop()
