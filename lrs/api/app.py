@@ -38,6 +38,7 @@ log = logging.getLogger("lrs.api")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+
 def dispatch(handlers: dict[str, Endpoint]) -> Endpoint:
     """One endpoint per path; HEAD answers like GET without the body."""
 

@@ -34,7 +34,7 @@ from lrs.storage.base import Attachment, StatementQuery
 from lrs.xapi.attachments import build_multipart, check_attachments, parse_multipart
 from lrs.xapi.errors import Forbidden, NotFound, PayloadTooLarge, ValidationError
 from lrs.xapi.statements import format_canonical, format_ids, voiding_targets
-from lrs.xapi.time import normalize_timestamp
+from lrs.xapi.time import is_normal_form, normalize_timestamp
 from lrs.xapi.validation import validate_statement_batch
 
 QUERY_PARAMS = {
@@ -54,7 +54,15 @@ QUERY_PARAMS = {
 SINGLE_PARAMS = {"statementId", "voidedStatementId", "format", "attachments"}
 FORMATS = ("exact", "ids", "canonical")
 # What the access log keeps of a statement query: the filters that identify nobody.
-_LOGGED = ("verb", "activity", "registration", "since", "until", "related_agents", "related_activities")
+_LOGGED = (
+    "verb",
+    "activity",
+    "registration",
+    "since",
+    "until",
+    "related_agents",
+    "related_activities",
+)
 
 
 # writing -------------------------------------------------------------------------------------
@@ -87,13 +95,20 @@ def _complete(ctx: XAPIContext, value: Any, parts: dict[str, Any]) -> list[dict[
     check_attachments(batch, parts)  # also verifies signed statements
     if ctx.is_v2:
         for statement in batch:
-            if "timestamp" in statement:
+            # validated above; only a timestamp not already in the normal form needs work
+            if "timestamp" in statement and not is_normal_form(statement["timestamp"]):
                 statement["timestamp"] = normalize_timestamp(statement["timestamp"], ctx.version)
             sub = statement.get("object")
-            if isinstance(sub, dict) and sub.get("objectType") == "SubStatement" and "timestamp" in sub:
+            if (
+                isinstance(sub, dict)
+                and sub.get("objectType") == "SubStatement"
+                and "timestamp" in sub
+            ):
                 statement["object"] = {
                     **sub,
-                    "timestamp": normalize_timestamp(sub["timestamp"], ctx.version, "object.timestamp"),
+                    "timestamp": normalize_timestamp(
+                        sub["timestamp"], ctx.version, "object.timestamp"
+                    ),
                 }
     return batch
 
@@ -119,7 +134,9 @@ def _check_voiding(store: Any, credential: Any, batch: list[dict[str, Any]]) -> 
             )
 
 
-async def _save(ctx: XAPIContext, batch: list[dict[str, Any]], attachments: list[Attachment]) -> list[str]:
+async def _save(
+    ctx: XAPIContext, batch: list[dict[str, Any]], attachments: list[Attachment]
+) -> list[str]:
     await in_thread(_check_voiding, ctx.store, ctx.credential, batch)
     ids = await in_thread(
         ctx.store.save_statements,
@@ -219,7 +236,11 @@ def _headers(ctx: XAPIContext, consistent: str, last_modified: str | None) -> di
 
 
 async def _respond(
-    ctx: XAPIContext, body: bytes, statements: list[bytes], attachments: bool, headers: dict[str, str]
+    ctx: XAPIContext,
+    body: bytes,
+    statements: list[bytes],
+    attachments: bool,
+    headers: dict[str, str],
 ) -> Response:
     if not attachments:
         return raw_json_response(body, headers=headers)
@@ -340,12 +361,23 @@ def _decode_more(token: str) -> tuple[StatementQuery, str, bool]:
         fmt = state.pop("format")
         attachments = state.pop("attachments")
         query = StatementQuery(**state)
-    except (binascii.Error, orjson.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError):
+    except (
+        binascii.Error,
+        orjson.JSONDecodeError,
+        TypeError,
+        KeyError,
+        ValueError,
+        AttributeError,
+    ):
         raise ValidationError("the more token is not one this LRS issued", "more") from None
-    well_formed = fmt in FORMATS and isinstance(attachments, bool) and all(
-        type(getattr(query, f.name)) is _MORE_TYPES.get(f.name, str)
-        for f in fields(StatementQuery)
-        if getattr(query, f.name) is not None
+    well_formed = (
+        fmt in FORMATS
+        and isinstance(attachments, bool)
+        and all(
+            type(getattr(query, f.name)) is _MORE_TYPES.get(f.name, str)
+            for f in fields(StatementQuery)
+            if getattr(query, f.name) is not None
+        )
     )
     if not well_formed or query.limit < 1 or not 0 <= (query.cursor or 0) <= 2**62:
         raise ValidationError("the more token is not one this LRS issued", "more")
