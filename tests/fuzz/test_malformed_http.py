@@ -34,7 +34,7 @@ from lrs.xapi.errors import XAPIError
 from lrs.xapi.validation import validate_statement_batch
 from tests.conftest import basic_auth
 from tests.fuzz.conftest import Cases, examples
-from tests.fuzz.strategies import mutated, statements
+from tests.fuzz.strategies import HOSTILE_VALUES, agents, iris, mutated, statements
 
 JSON = {"Content-Type": "application/json"}
 BOUNDARY = "xapi-b0undary"
@@ -281,3 +281,50 @@ def test_broken_statements_over_http(
     status = _post_and_check(http, body, headers, len(batch) if valid else 0)
     if not valid:
         assert 400 <= status < 500
+
+
+PARAMETERS = {
+    "/xapi/statements": ["statementId", "voidedStatementId", "agent", "verb", "activity",
+                         "registration", "related_activities", "related_agents", "since",
+                         "until", "limit", "format", "attachments", "ascending", "more"],
+    "/xapi/activities/state": ["activityId", "agent", "registration", "stateId", "since"],
+    "/xapi/activities/profile": ["activityId", "profileId", "since"],
+    "/xapi/agents/profile": ["agent", "profileId", "since"],
+    "/xapi/agents": ["agent"],
+    "/xapi/activities": ["activityId"],
+}
+PARAMETER_VALUES = st.one_of(
+    HOSTILE_VALUES.map(lambda v: v if isinstance(v, str) else json.dumps(v)),
+    agents.map(json.dumps),
+    iris,
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=examples(150))
+@given(
+    path=st.sampled_from(sorted(PARAMETERS)),
+    method=st.sampled_from(["GET", "HEAD", "PUT", "POST", "DELETE"]),
+    version=st.sampled_from(["1.0.3", "2.0.0"]),
+    data=st.data(),
+)
+def test_hostile_parameters_on_every_resource(
+    http: TestClient, path: str, method: str, version: str, data: st.DataObject, fuzz_cases: Cases
+) -> None:
+    """Any parameters, any method, any small body on every xAPI resource: never a 5xx, and
+    the statement count moves only with a statement PUT or POST that was accepted."""
+    fuzz_cases()
+    names = data.draw(st.lists(st.sampled_from(PARAMETERS[path]), max_size=5, unique=True))
+    params = {name: data.draw(PARAMETER_VALUES) for name in names}
+    body = data.draw(st.one_of(st.binary(max_size=20), HOSTILE_VALUES.map(lambda v: json.dumps(v).encode())))
+    content_type = data.draw(st.sampled_from(["application/json", "text/plain", f"multipart/mixed; boundary={BOUNDARY}"]))
+    before = count(http)
+    response = http.request(
+        method, path, params=params, content=body,
+        headers={"Content-Type": content_type, "X-Experience-API-Version": version},
+    )
+    assert response.status_code < 500, (method, path, params, body[:100], response.text[:300])
+    if response.status_code >= 400 and method != "HEAD":
+        assert_refused(response)
+    if not (path == "/xapi/statements" and method in ("PUT", "POST") and response.status_code < 300):
+        assert count(http) == before
