@@ -15,7 +15,7 @@ from typing import Any
 
 from consumers.profiles import normalised_score
 from consumers.projection import FoldingReducer
-from lrs.competency.alignment import RuleSet, matches, meets
+from lrs.competency.alignment import RuleSet, meets
 from lrs.storage.base import Contribution, format_stored
 from lrs.xapi.errors import ValidationError
 from lrs.xapi.statements import learner_key
@@ -84,8 +84,7 @@ class CompetencyReducer(FoldingReducer):
                     "needs": rule.distinct_activities,
                     "met": meets(rule, statement, score),
                 }
-                for rule in ruleset.rules
-                if matches(rule, statement)
+                for rule in ruleset.matching(statement)
             ]
             if evidence:
                 data = {
@@ -113,11 +112,15 @@ class CompetencyReducer(FoldingReducer):
 def fold(state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
     """State with one more piece of evidence; updates `state` in place (the caller owns it)."""
     framework, learner = split_key(item.key)
-    status = state if state is not None else {
-        "learner": learner,
-        "framework": framework,
-        "competences": {},
-    }
+    status = (
+        state
+        if state is not None
+        else {
+            "learner": learner,
+            "framework": framework,
+            "competences": {},
+        }
+    )
     data = item.data
     at = data["at"]
     for evidence in data["evidence"]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,11 +41,64 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class RuleIndex:
+    """Which rules can match a statement, found from its activity id without trying each.
+
+    A province's rule sets hold hundreds of rules (two per course is common); trying every
+    one on every statement made the competencies processor the slowest step of the pipeline.
+    """
+
+    exact: dict[str, tuple[int, ...]]  # activity id -> rule positions
+    prefixes: dict[int, dict[str, tuple[int, ...]]]  # prefix length -> prefix -> positions
+    rest: tuple[int, ...]  # rules that name no activity: tried on every statement
+
+    @classmethod
+    def of(cls, rules: tuple[Rule, ...]) -> RuleIndex:
+        exact: dict[str, list[int]] = {}
+        prefixes: dict[int, dict[str, list[int]]] = {}
+        rest: list[int] = []
+        for position, rule in enumerate(rules):
+            if "activity" in rule.match:
+                exact.setdefault(rule.match["activity"], []).append(position)
+            elif "activity_prefix" in rule.match:
+                prefix = rule.match["activity_prefix"]
+                prefixes.setdefault(len(prefix), {}).setdefault(prefix, []).append(position)
+            else:
+                rest.append(position)
+        return cls(
+            {k: tuple(v) for k, v in exact.items()},
+            {n: {k: tuple(v) for k, v in d.items()} for n, d in prefixes.items()},
+            tuple(rest),
+        )
+
+    def candidates(self, activity: str) -> list[int]:
+        """Positions of the rules worth trying, in rule order."""
+        found = list(self.rest)
+        if activity:
+            found += self.exact.get(activity, ())
+            for length, by_prefix in self.prefixes.items():
+                found += by_prefix.get(activity[:length], ())
+        found.sort()
+        return found
+
+
+@dataclass(frozen=True)
 class RuleSet:
     id: str
     framework: str
     rules: tuple[Rule, ...]
     source: dict[str, Any]  # the file as given, to store and show back
+    index: RuleIndex = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", RuleIndex.of(self.rules))
+
+    def matching(self, statement: dict[str, Any]) -> list[Rule]:
+        """The rules whose `match` the statement meets, in rule order."""
+        obj = statement.get("object") or {}
+        activity = obj.get("id", "") if obj.get("objectType", "Activity") == "Activity" else ""
+        rules = self.rules
+        return [rules[i] for i in self.index.candidates(activity) if matches(rules[i], statement)]
 
 
 @cache
@@ -85,7 +138,8 @@ def load_rules(data: Any, frameworks: dict[str, FrameworkLike]) -> RuleSet:
         level = framework.level(raw["level"])
         if level is None:
             raise ValidationError(
-                f"{field}.level: {raw['level']!r} is not a level of {framework.id}", f"{field}.level"
+                f"{field}.level: {raw['level']!r} is not a level of {framework.id}",
+                f"{field}.level",
             )
         rules.append(
             Rule(

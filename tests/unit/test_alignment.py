@@ -105,9 +105,7 @@ def test_load_rules_resolves_levels_and_defaults(
     assert loaded.source == ruleset_data
 
 
-def test_load_rules_checks_levels_against_the_named_framework(
-    known: dict[str, Framework]
-) -> None:
+def test_load_rules_checks_levels_against_the_named_framework(known: dict[str, Framework]) -> None:
     data = {
         "id": "circular",
         "framework": CIRCULAR,
@@ -290,9 +288,7 @@ def test_match_by_activity_type_reads_the_object_definition() -> None:
     # the type of a context activity is not the object's type
     in_context = statement(
         context={
-            "contextActivities": {
-                "parent": [{"id": QUIZ, "definition": {"type": ASSESSMENT}}]
-            }
+            "contextActivities": {"parent": [{"id": QUIZ, "definition": {"type": ASSESSMENT}}]}
         }
     )
     assert not matches(r, in_context)
@@ -365,7 +361,10 @@ def test_every_match_property_must_hold() -> None:
 def test_default_condition_is_completed_or_success(
     verb: str, result: dict[str, Any] | None, expected: bool
 ) -> None:
-    assert meets_statement(rule({"activity_prefix": QUIZ}), statement(verb=verb, result=result)) is expected
+    assert (
+        meets_statement(rule({"activity_prefix": QUIZ}), statement(verb=verb, result=result))
+        is expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -462,3 +461,46 @@ def test_the_processor_applies_the_moodle_normalisation(known: dict[str, Framewo
     lie = statement(result={"score": {"raw": 7, "min": 0, "max": 10, "scaled": 0.85}})
     (found,) = reducer.contributions(lie)
     assert found.data["evidence"][0]["met"] is False
+
+
+def test_the_rule_index_finds_exactly_the_rules_a_full_scan_finds() -> None:
+    """RuleSet.matching looks rules up by activity id and prefix; it must agree with trying
+    every rule, in rule order, whatever mix of match properties the rules use."""
+    matchers: list[dict[str, str]] = [
+        {"activity": QUIZ + "search-basics"},
+        {"activity_prefix": QUIZ + "search-"},
+        {"activity_prefix": QUIZ},
+        {"activity_prefix": QUIZ + "s"},
+        {"activity_prefix": "https://other.example.org/"},
+        {"activity_type": ASSESSMENT},
+        {"verb": VERBS + "passed"},
+        {"competency": C12},
+        {"activity": QUIZ + "search-basics", "verb": VERBS + "passed"},
+        {"activity_prefix": QUIZ + "search-", "activity_type": ASSESSMENT},
+        {"activity": QUIZ + "email"},
+    ]
+    rules = tuple(Rule(f"r{i}", C11, "2", 2, match, {}, 1) for i, match in enumerate(matchers))
+    ruleset = RuleSet("all", DIGCOMP, rules, {})
+    objects = [
+        QUIZ + "search-basics",
+        QUIZ + "search-advanced",
+        QUIZ + "email",
+        QUIZ + "s",
+        QUIZ,
+        "https://other.example.org/x",
+        "https://nowhere.example.org/",
+    ]
+    checked = 0
+    for activity in objects:
+        for verb in ("passed", "experienced"):
+            for typed in (True, False):
+                s = statement(activity, verb=verb)
+                if typed:
+                    s["object"]["definition"] = {"type": ASSESSMENT}
+                s["context"] = {"contextActivities": {"category": [{"id": C12}]}}
+                expected = [r for r in rules if matches(r, s)]
+                assert ruleset.matching(s) == expected
+                checked += 1 if expected else 0
+    assert checked > 10  # the cases do match something
+    agent_object = {**statement(QUIZ + "email"), "object": LEARNER}
+    assert ruleset.matching(agent_object) == [r for r in rules if matches(r, agent_object)]
