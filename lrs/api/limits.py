@@ -247,13 +247,13 @@ def _locate(value: Any, settings: Any, strings: bool) -> None:
     while stack:
         item, depth, path = stack.pop()
         if isinstance(item, dict | list) and depth > max_depth:
-            where = join("", path) or "body"
+            where = _where(path)
             raise ValidationError(
                 f"{where}: nested deeper than {max_depth} levels", where, code="too_deep"
             )
         if isinstance(item, dict):
             if max_string > 0 and any(len(key) > max_string for key in item):
-                where = join("", path) or "body"
+                where = _where(path)
                 raise PayloadTooLarge(
                     f"{where}: holds a key longer than {max_string} characters", where
                 )
@@ -261,12 +261,12 @@ def _locate(value: Any, settings: Any, strings: bool) -> None:
         elif isinstance(item, list):
             stack.extend((item[i], depth + 1, (*path, i)) for i in reversed(range(len(item))))
         elif isinstance(item, str) and max_string > 0 and len(item) > max_string:
-            where = join("", path) or "body"
+            where = _where(path)
             raise PayloadTooLarge(f"{where}: longer than {max_string} characters", where)
         elif isinstance(item, int | float) and not isinstance(item, bool):
             outside_int64 = isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX
             if outside_int64 or abs(item) > max_number:
-                where = join("", path) or "body"
+                where = _where(path)
                 shown = _shown(item)
                 raise ValidationError(
                     f"{where}: the number {shown} is larger than this LRS accepts (magnitude "
@@ -274,6 +274,12 @@ def _locate(value: Any, settings: Any, strings: bool) -> None:
                     where,
                 )
     raise AssertionError("a limit was broken but not found")  # pragma: no cover
+
+
+def _where(path: tuple[object, ...]) -> str:
+    """The field path of a value, shortened: a path may run through keys of any length."""
+    where = join("", path) or "body"
+    return where if len(where) <= 300 else where[:297] + "..."
 
 
 def _shown(number: int | float) -> str:
