@@ -14,12 +14,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from consumers.profiles import normalised_score
-from consumers.projection import FoldingReducer
+from consumers.projection import FoldingReducer, statement_time
 from lrs.competency.alignment import RuleSet, meets
-from lrs.storage.base import Contribution, format_stored
-from lrs.xapi.errors import ValidationError
+from lrs.storage.base import Contribution
 from lrs.xapi.statements import learner_key
-from lrs.xapi.time import parse_timestamp
 
 NAME = "competencies"
 NOT_STARTED, IN_PROGRESS, ACHIEVED = "not_started", "in_progress", "achieved"
@@ -33,17 +31,6 @@ def state_key(framework: str, learner: str) -> str:
 def split_key(key: str) -> tuple[str, str]:
     framework, _, learner = key.partition("|")
     return framework, learner
-
-
-def _at(statement: dict[str, Any]) -> str | None:
-    for prop in ("timestamp", "stored"):
-        value = statement.get(prop)
-        if isinstance(value, str):
-            try:
-                return format_stored(parse_timestamp(value, "1.0.3"))
-            except ValidationError:
-                continue
-    return None
 
 
 class CompetencyReducer(FoldingReducer):
@@ -90,7 +77,7 @@ class CompetencyReducer(FoldingReducer):
                 data = {
                     "framework": ruleset.framework,
                     "activity": activity,
-                    "at": _at(statement),
+                    "at": statement_time(statement),
                     "evidence": evidence,
                 }
                 key = state_key(ruleset.framework, learner)

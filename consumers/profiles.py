@@ -8,15 +8,13 @@ statements arrive in, and a rebuild after voiding equals a fold over what remain
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from consumers.projection import FoldingReducer
-from lrs.storage.base import Contribution, format_stored
-from lrs.xapi.errors import ValidationError
+from consumers.projection import FoldingReducer, statement_time
+from lrs.storage.base import Contribution
 from lrs.xapi.identity import agent_key
 from lrs.xapi.statements import learner_key
-from lrs.xapi.time import duration_seconds, parse_timestamp
+from lrs.xapi.time import duration_seconds
 
 NAME = "profiles"
 COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
@@ -41,22 +39,6 @@ def normalised_score(score: Any) -> float | None:
     return None
 
 
-# Already the stored form (UTC, milliseconds, "Z"): what the LRS writes for 2.0 statements
-# and for `stored`, so most statements skip parsing their times at all.
-_STORED_FORM = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-
-def _utc(timestamp: Any) -> str | None:
-    if not isinstance(timestamp, str):
-        return None
-    if _STORED_FORM.fullmatch(timestamp):
-        return timestamp
-    try:
-        return format_stored(parse_timestamp(timestamp, "1.0.3"))
-    except ValidationError:
-        return None
-
-
 def contribution(statement: dict[str, Any]) -> Contribution:
     """The facts of one statement that a profile folds (JSON-able, so they can be stored)."""
     obj = statement.get("object") or {}
@@ -75,7 +57,7 @@ def contribution(statement: dict[str, Any]) -> Contribution:
     data = {
         "verb": (statement.get("verb") or {}).get("id"),
         "activity": obj.get("id") if obj.get("objectType", "Activity") == "Activity" else None,
-        "at": _utc(statement.get("timestamp")) or _utc(statement.get("stored")),
+        "at": statement_time(statement),
         "score": normalised_score(result.get("score")),
         "success": result.get("success"),
         "completion": result.get("completion"),

@@ -13,8 +13,10 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from lrs.storage.base import Contribution, Retraction
+from lrs.storage.base import Contribution, Retraction, format_stored
+from lrs.xapi.errors import ValidationError
 from lrs.xapi.statements import is_voiding, statement_ref_target
+from lrs.xapi.time import is_normal_form, parse_timestamp
 
 Change = Contribution | Retraction
 log = logging.getLogger("lrs.processors")
@@ -43,6 +45,22 @@ class Reducer(Protocol):
     def index(self, state: dict[str, Any]) -> dict[str, list[Any]]:
         """Values the state can be listed by (field -> values), for the query API."""
         ...
+
+
+def statement_time(statement: dict[str, Any]) -> str | None:
+    """When a statement happened, in the stored form (UTC, milliseconds): its timestamp, or
+    when it was stored if the timestamp is missing or unreadable. Times in that form already
+    (every 2.0 statement, and `stored`) are taken as they are, without parsing."""
+    for prop in ("timestamp", "stored"):
+        value = statement.get(prop)
+        if is_normal_form(value):
+            return value  # type: ignore[no-any-return]
+        if isinstance(value, str):
+            try:
+                return format_stored(parse_timestamp(value, "1.0.3"))
+            except ValidationError:
+                continue
+    return None
 
 
 def changes_for(reducer: Reducer, statements: Iterable[dict[str, Any]]) -> list[Change]:
