@@ -264,6 +264,21 @@ def test_damaged_multipart_bodies(http: TestClient, body: bytes, fuzz_cases: Cas
     _post_and_check(http, body, MULTIPART, 1)
 
 
+def _new_statements(http: TestClient, batch: list[dict[str, Any]]) -> int:
+    """How many statements of a valid batch the store does not hold yet: resending a stored
+    id with the same content is accepted without storing it again (hypothesis repeats ids)."""
+    store = http.app.state.store  # type: ignore[attr-defined]
+    return sum(
+        1
+        for item in batch
+        if "id" not in item
+        or (
+            store.get_statement(item["id"].lower(), voided=False) is None
+            and store.get_statement(item["id"].lower(), voided=True) is None
+        )
+    )
+
+
 @settings(max_examples=examples(150))
 @given(value=st.one_of(mutated(), statements()), version=st.sampled_from(["1.0.3", "2.0.0"]))
 def test_broken_statements_over_http(
@@ -278,7 +293,7 @@ def test_broken_statements_over_http(
         valid = False
     body = json.dumps(value).encode()
     headers = {**JSON, "X-Experience-API-Version": version}
-    status = _post_and_check(http, body, headers, len(batch) if valid else 0)
+    status = _post_and_check(http, body, headers, _new_statements(http, batch) if valid else 0)
     if not valid:
         assert 400 <= status < 500
 
