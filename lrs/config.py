@@ -17,7 +17,7 @@ class Settings:
     store: str = ""  # LRS_STORE; default sqlite:///<data>/lrs.db
     bus: str = "local"  # LRS_BUS: local or kafka://host:port
     processors: bool = True  # run the stream processors in this process (embedded mode)
-    processor_batch: int = 5000  # statements a processor folds per store transaction (at most)
+    processor_batch: int = 10_000  # statements a processor folds per store transaction (at most)
     processor_process: bool = True  # embedded: run the processors in a child process
     processor_wait: float = 0.1  # seconds a processor waits to fill a batch
     kafka_partitions: int = 6
