@@ -29,7 +29,7 @@ COPY connectors ./connectors
 # The JSON Schemas (lrs/schemas, linked from schemas/) and the bundled frameworks ship as
 # package data, so a plain install works. Every dependency comes as a binary wheel for
 # CPython 3.11 on linux/amd64 (checked with pip --only-binary=:all:): no compiler needed.
-RUN pip install ".[kafka,mongodb]" \
+RUN pip install ".[kafka,mongodb,moodle]" \
  && rm -rf /opt/lrs/build
 
 # Root owns the code; the service can write only its data directory. `lrs process` (faust)
