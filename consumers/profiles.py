@@ -98,9 +98,10 @@ def _latest(a: str | None, b: str | None) -> str | None:
 
 
 def _union(values: list[str], more: list[str]) -> list[str]:
-    if all(value in values for value in more):
-        return values  # the usual case: a course or registration seen before
-    return sorted(set(values) | set(more))
+    for value in more:
+        if value not in values:
+            return sorted(set(values).union(more))
+    return values  # the usual case: a course or registration seen before
 
 
 def fold(state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
