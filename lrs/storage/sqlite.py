@@ -406,27 +406,29 @@ class SQLiteStore:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
-                rows = conn.execute(
-                    "SELECT seq, terms FROM statements WHERE seq > ? ORDER BY seq LIMIT ?",
+                through = conn.execute(
+                    "SELECT max(seq) FROM (SELECT seq FROM statements WHERE seq > ?"
+                    " ORDER BY seq LIMIT ?)",
                     (self._indexed_through, INDEX_CHUNK),
-                ).fetchall()
-                if rows:
-                    entries = sorted(
-                        (kind, term, seq)
-                        for seq, packed in rows
-                        for kind, term in _unpack_terms(packed)
+                ).fetchone()[0]
+                if through is not None:
+                    # All in SQL (JSON1 reads each row's term list; its sorter orders the
+                    # rows by index key): no Python per row, and the GIL stays free for
+                    # the requests being answered meanwhile.
+                    conn.execute(
+                        "INSERT OR IGNORE INTO statement_index(kind, term, seq)"
+                        " SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'),"
+                        " s.seq FROM statements s, json_each(CAST(s.terms AS TEXT)) j"
+                        " WHERE s.seq > ? AND s.seq <= ? ORDER BY 1, 2, 3",
+                        (self._indexed_through, through),
                     )
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
-                        entries,
-                    )
-                    conn.execute("UPDATE index_progress SET through = ?", (rows[-1][0],))
+                    conn.execute("UPDATE index_progress SET through = ?", (through,))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            if rows:
-                self._indexed_through = rows[-1][0]
+            if through is not None:
+                self._indexed_through = through
             if self._last_seq - self._indexed_through >= INDEX_AT:
                 self._index_wanted.set()
 
