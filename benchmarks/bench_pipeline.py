@@ -6,7 +6,7 @@ Two questions (see benchmarks/PIPELINE.md for the figures and how they were take
 1. **End-to-end lag** at a steady offered rate (default 1,000 statements/s: batches of 10
    every 10 ms from several keep-alive connections): for each acknowledged statement, how
    long until the profiles projection reflects it. Target (embedded): p95 < 1 s.
-2. **Processor throughput**: statements/s one worker folds into both projections when it
+2. **Processor throughput**: statements/s one worker folds into every projection when it
    has a backlog. Target: >= 5,000 statements/s per worker.
 
 Both in the embedded mode (`lrs serve`, SQLite, processors in its child process) and in the
@@ -463,7 +463,7 @@ class Throughput:
     mode: str
     servers: str
     statements: int
-    seconds: float  # both projections, one worker
+    seconds: float  # every projection, one worker
     per_projection: dict[str, float]  # projection -> statements/s alone
     note: str = ""
 
@@ -564,9 +564,9 @@ def kafka_throughput(
         per = {name: n / (t - first) for name, t in reached.items()}
         seconds = max(reached.values()) - first
         console.print(f"  worker start to first contribution <= {first - started + 0.1:.1f} s; "
-                      f"{n:,} statements through both projections in {seconds:.1f} s")  # fmt: skip
+                      f"{n:,} statements through every projection in {seconds:.1f} s")  # fmt: skip
         return Throughput("kafka", "Tansu + lrs serve + 1 lrs process; store SQLite", n, seconds, per,
-                          note="projections run concurrently in one worker")  # fmt: skip
+                          note="one agent applies every projection to each batch")  # fmt: skip
     finally:
         if worker is not None:
             worker.stop()
