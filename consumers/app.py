@@ -15,7 +15,7 @@ import faust
 import orjson
 
 from consumers.ingest import Rejected, connector_authority, store_all, triage
-from consumers.projection import changes_for
+from consumers.projection import Reducer, changes_for
 from consumers.registry import reducers
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, STATEMENTS
@@ -47,17 +47,20 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     dlq = app.topic(DLQ, key_serializer="raw", value_serializer="raw")
     batch, within = settings.processor_batch, settings.processor_wait
 
-    projections = reducers(store)
+    first, *rest = reducers(store)
 
-    # One agent for every projection: each batch is decoded once, and applied to the
-    # projections in registry order (memberships before the views that rely on them).
+    def apply(reducer: Reducer, decoded: list[Any]) -> None:
+        store.apply_changes(reducer, changes_for(reducer, decoded))
+
+    # One agent for every projection: each batch is decoded once; memberships first (the
+    # views rely on them), then the others side by side, each in its own thread, so one
+    # waiting on the store (MongoDB's round trips) does not hold the rest up.
     @app.agent(statements, name="lrs.projections")
     async def project(stream: Any) -> None:
         async for values in stream.take(batch, within=within):
             decoded = [_decode(v) for v in values]
-            for reducer in projections:
-                changes = changes_for(reducer, decoded)
-                await _until_done(f"{reducer.name} batch", store.apply_changes, reducer, changes)
+            await _until_done(f"{first.name} batch", apply, first, decoded)
+            await asyncio.gather(*(_until_done(f"{r.name} batch", apply, r, decoded) for r in rest))
 
     authority = connector_authority("kafka", settings.public_url)
 
