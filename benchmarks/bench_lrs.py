@@ -664,6 +664,10 @@ def main() -> int:
     parser.add_argument("--workdir", help="where the temporary data directory goes (default: system temp)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory afterwards")
     parser.add_argument("--json", help="also write every figure to this JSON file")
+    parser.add_argument("--ingest-only", action="store_true",
+                        help="only the ingest-by-batch-size phase (and Ralph with --peer-ralph), with "
+                             "the learners, courses and activities of a --statements store: a quick "
+                             "re-run of that phase on a quiet machine")  # fmt: skip
     args = parser.parse_args()
     plan = make_plan(args)
     population = gen.Population.for_statements(plan.statements)
@@ -690,6 +694,15 @@ def main() -> int:
         servers.append(server)
         console.print(f"lrs serve: pid {server.pid}, {server.base_url}/, data in {data}")
         stored = run_batches(server, plan, population, args, report)
+        if args.ingest_only:
+            server.stop()
+            servers.remove(server)
+            if args.peer_ralph:
+                run_ralph(plan, population, args, workdir, report, servers)
+            console.print(f"Total time {time.perf_counter() - started:,.0f} s.")
+            if args.json:
+                Path(args.json).write_text(json.dumps(report.__dict__, indent=2, default=str))
+            return 1 if report.errors else 0
         marks = run_load(server, data, plan, population, stored, args, report)
         stored = max(stored, plan.statements)
         wait_for_processors(data, plan, report)
