@@ -75,6 +75,7 @@ from lrs.storage.base import (
     Attachment,
     Contribution,
     Credential,
+    CredentialOrgs,
     Document,
     DocumentKind,
     ErasureReport,
@@ -206,6 +207,7 @@ class MongoStore:
         self._states: Collection[dict[str, Any]] = db["states"]
         self._offsets: Collection[dict[str, Any]] = db["offsets"]
         self._credentials: Collection[dict[str, Any]] = db["credentials"]
+        self._orgs = CredentialOrgs(self._load_org, self.credentials_version)
         self._definitions: Collection[dict[str, Any]] = db["definitions"]
         self._links: Collection[dict[str, Any]] = db["identity_links"]
         self._access_log: Collection[dict[str, Any]] = db["access_log"]
@@ -416,7 +418,7 @@ class MongoStore:
             d["_id"]: d
             for d in statements.find(
                 {"_id": {"$in": list(targets)}, "data": {"$exists": True}},
-                {"voiding": 1, "terms": 1, "ref_target": 1},
+                {"voiding": 1, "terms": 1, "ref_target": 1, "credential": 1},
                 session=session,
             )
         }
@@ -436,6 +438,10 @@ class MongoStore:
         links = {t: d.get("ref_target") for t, d in stored_targets.items()}
         bases.update(own_terms)
         links.update(target_of)
+        # Who stored each statement of the graph: terms pass along a link only within one
+        # organisation (CredentialOrgs).
+        stored_by = {t: d["credential"] for t, d in stored_targets.items()}
+        stored_by.update((sid, credential) for sid in new_ids)
         stored_voiders: set[str] = set()  # new statements voided by a stored statement
         expanded = set(new_ids)
         frontier = sorted(new_ids)
@@ -443,18 +449,26 @@ class MongoStore:
             following: list[str] = []
             for ref in statements.find(
                 {"ref_target": {"$in": frontier}},
-                {"ref_target": 1, "voiding": 1, "terms": 1},
+                {"ref_target": 1, "voiding": 1, "terms": 1, "credential": 1},
                 session=session,
             ):
                 rid = ref["_id"]
                 if ref["ref_target"] in new_ids and ref.get("voiding"):
                     stored_voiders.add(ref["ref_target"])
+                stored_by.setdefault(rid, ref["credential"])
                 bases.setdefault(rid, set(ref["terms"]))
                 links[rid] = ref["ref_target"]
                 if rid not in expanded:
                     expanded.add(rid)
                     following.append(rid)
             frontier = following
+        keys = set(stored_by.values())
+        org = self._orgs.orgs(keys) if len(keys) > 1 else dict.fromkeys(keys, "")
+        links = {
+            sid: target
+            for sid, target in links.items()
+            if target in stored_by and org[stored_by[sid]] == org[stored_by[target]]
+        }
         terms = _chain_terms(bases, links)
         additions = {
             sid: terms[sid] - base
@@ -1005,6 +1019,11 @@ class MongoStore:
         self._counters.update_one(
             {"_id": _CREDENTIALS_COUNTER}, {"$inc": {"value": 1}}, upsert=True
         )
+        self._orgs.forget()
+
+    def _load_org(self, key: str) -> str | None:
+        doc = self._credentials.find_one({"_id": key}, {"org": 1})
+        return None if doc is None else doc.get("org")
 
     def get_credential(self, key: str) -> Credential | None:
         doc = self._credentials.find_one({"_id": key})

@@ -28,6 +28,7 @@ from lrs.storage.base import (
     Attachment,
     Contribution,
     Credential,
+    CredentialOrgs,
     Document,
     DocumentKind,
     ErasureReport,
@@ -215,6 +216,8 @@ class SQLiteStore:
         self._known_definitions: dict[str, bytes] = {}
         self._known_names: set[tuple[str, str]] = set()
         self._index_rows: list[tuple[int, int, int]] = []
+        # Only read while writing statements, under the write lock, on the writer connection.
+        self._orgs = CredentialOrgs(self._load_org, self._writer_credentials_version)
 
     # connections -----------------------------------------------------------------------------
     def _connect(self, path: Path, cache_mib: int = 64) -> sqlite3.Connection:
@@ -493,14 +496,22 @@ class SQLiteStore:
         terms = {
             (int(kind), self._term_id(conn, value)) for kind, value in xs.index_terms(statement)
         }
+        same = self._orgs.same
         if target is not None:
-            row = conn.execute("SELECT terms FROM statements WHERE id = ?", (target,)).fetchone()
-            if row is not None:
+            row = conn.execute(
+                "SELECT terms, credential FROM statements WHERE id = ?", (target,)
+            ).fetchone()
+            if row is not None and same(credential, row[1]):
                 terms.update(_unpack_terms(row[0]))
-        referrers = conn.execute(
-            "SELECT seq, id, terms, voiding FROM statements WHERE ref_target = ?", (sid,)
+        rows = conn.execute(
+            "SELECT seq, id, terms, voiding, credential FROM statements WHERE ref_target = ?",
+            (sid,),
         ).fetchall()
-        voided = not voiding and any(r[3] for r in referrers)
+        # A voiding statement that came first voids it, as the projections' retractions do
+        # (the API refuses voiding a stored statement of another organisation); only
+        # statements of this statement's organisation inherit its terms (CredentialOrgs).
+        voided = not voiding and any(r[3] for r in rows)
+        referrers = [r[:4] for r in rows if same(credential, r[4])]
         cursor = conn.execute(
             "INSERT INTO statements(id, stored, voided, voiding, ref_target, credential, learner,"
             " terms, data) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -520,7 +531,7 @@ class SQLiteStore:
         if voiding and target is not None:
             conn.execute("UPDATE statements SET voided = 1 WHERE id = ? AND voiding = 0", (target,))
         if referrers:
-            self._propagate_to_referrers(conn, sid, terms, referrers)
+            self._propagate_to_referrers(conn, sid, terms, referrers, credential)
         for activity_id, definition in xs.activity_definitions(statement):
             self._merge_activity(conn, activity_id, definition)
         for key, agent in xs.agents_named(statement):
@@ -539,8 +550,13 @@ class SQLiteStore:
         sid: str,
         terms: set[tuple[int, int]],
         referrers: list[tuple[int, str, bytes, int]],
+        credential: str,
     ) -> None:
-        """Statements stored earlier that target this one now match its filters too."""
+        """Statements stored earlier that target this one now match its filters too.
+
+        `referrers` are already those of the same organisation; further up the chain, only
+        statements of that organisation inherit (each link is between the same organisation).
+        """
         pending: list[str] = []
         seen = {sid}
         rows = referrers
@@ -557,10 +573,15 @@ class SQLiteStore:
                 pending.append(ref_id)
             if not pending:
                 return
-            rows = conn.execute(
-                "SELECT seq, id, terms, voiding FROM statements WHERE ref_target = ?",
-                (pending.pop(),),
-            ).fetchall()
+            rows = [
+                r[:4]
+                for r in conn.execute(
+                    "SELECT seq, id, terms, voiding, credential FROM statements"
+                    " WHERE ref_target = ?",
+                    (pending.pop(),),
+                ).fetchall()
+                if self._orgs.same(credential, r[4])
+            ]
 
     def _merge_activity(
         self, conn: sqlite3.Connection, activity_id: str, definition: dict[str, Any]
@@ -1048,6 +1069,15 @@ class SQLiteStore:
                     " ".join(credential.audits),
                 ),
             )
+            self._orgs.forget()
+
+    def _load_org(self, key: str) -> str | None:
+        row = self._writer.execute("SELECT org FROM credentials WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _writer_credentials_version(self) -> str:
+        row = self._writer.execute("SELECT coalesce(max(rowid), 0) FROM credentials").fetchone()
+        return str(row[0])
 
     def get_credential(self, key: str) -> Credential | None:
         row = (

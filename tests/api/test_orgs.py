@@ -497,3 +497,49 @@ def test_a_credential_made_while_serving_is_kept_apart_at_once(tmp_path: Path) -
     finally:
         default.close()
         store.close()
+
+
+def test_a_reference_to_another_organisations_statement_does_not_reveal_it(tmp_path: Path) -> None:
+    """B guesses A's statement ids (connector ids are deterministic) and references them,
+    before and after A stores them: B's queries by A's learner or activity still find
+    nothing, while a reference by A's own other credential is found."""
+    from lrs.auth import create_credential
+
+    app = create_app(load_settings(data=str(tmp_path), processors=False))
+    store = app.state.store
+
+    def client_for(new: Any) -> TestClient:
+        return TestClient(app, headers={
+            "Authorization": basic_auth(new.credential.key, new.secret),
+            "X-Experience-API-Version": "1.0.3",
+        }, raise_server_exceptions=False)
+
+    a = client_for(create_credential(store, "a", ["all"], org="org-a"))
+    a2 = client_for(create_credential(store, "a2", ["all"], org="org-a"))
+    b = client_for(create_credential(store, "b", ["all"], org="org-b"))
+    early, late = "cccccccc-0000-4000-8000-000000000000", "cccccccc-0000-4000-8000-000000000001"
+
+    def ref(target: str) -> dict[str, Any]:
+        return {
+            "actor": LB_AGENT, "verb": {"id": "http://adlnet.gov/expapi/verbs/shared"},
+            "object": {"objectType": "StatementRef", "id": target},
+        }
+
+    def found(client: TestClient, **params: str) -> set[str]:
+        response = client.get("/xapi/statements", params=params)
+        assert response.status_code == 200, response.text
+        return {s["id"] for s in response.json()["statements"]}
+
+    try:
+        assert a.post("/xapi/statements", json=statement(early, LA_AGENT, QUIZ_A, COURSE_A, 1)).status_code == 200
+        b_refs = b.post("/xapi/statements", json=[ref(early), ref(late)]).json()
+        a_refs = a2.post("/xapi/statements", json=[ref(early), ref(late)]).json()
+        assert a.post("/xapi/statements", json=statement(late, LA_AGENT, QUIZ_A, COURSE_A, 2)).status_code == 200
+        for params in ({"agent": json.dumps(LA_AGENT)}, {"activity": QUIZ_A}, {"verb": COMPLETED}):
+            assert found(b, **params) == set()
+            assert found(a, **params) == {early, late, *a_refs}
+        assert found(b, agent=json.dumps(LB_AGENT)) == set(b_refs)
+    finally:
+        for client in (a, a2, b):
+            client.close()
+        store.close()

@@ -455,3 +455,69 @@ def test_a_statement_twice_in_one_batch_is_stored_once(store: Store) -> None:
     with pytest.raises(Conflict):
         save(store, other, {**other, "verb": {"id": "http://example.org/changed"}})
     assert store.get_statement(other["id"], voided=False) is None
+
+
+def _two_organisations(store: Store) -> None:
+    for cred_key, org in (("a1", "org-a"), ("a2", "org-a"), ("b1", "org-b")):
+        store.save_credential(Credential(cred_key, cred_key, ("all",), org, "sha256$s$h"))
+
+
+def _ref(learner: str, target: dict[str, Any]) -> dict[str, Any]:
+    return statement(
+        learner, "shared", "act/mine", object={"objectType": "StatementRef", "id": target["id"]}
+    )
+
+
+@pytest.mark.parametrize("target_first", [True, False])
+def test_references_inherit_terms_only_within_an_organisation(
+    store: Store, target_first: bool
+) -> None:
+    """Another organisation referencing a statement by id must not find it by its filters."""
+    _two_organisations(store)
+    target = statement("alice", "completed", "act/secret")
+    same_org = _ref("colleague", target)  # org-a, another credential
+    other_org = _ref("intruder", target)  # org-b, guessed the id
+    up_chain = _ref("intruder2", same_org)  # org-b, references org-a's referrer
+    if target_first:
+        save(store, target, credential="a1")
+        save(store, same_org, credential="a2")
+        save(store, other_org, up_chain, credential="b1")
+    else:
+        save(store, other_org, credential="b1")
+        save(store, same_org, credential="a2")
+        save(store, up_chain, credential="b1")
+        save(store, target, credential="a1")
+    expected = {target["id"], same_org["id"]}
+    assert set(ids(store, agent=key("alice"))) == expected
+    assert set(ids(store, activity="http://example.org/act/secret")) == expected
+    assert set(ids(store, verb="http://adlnet.gov/expapi/verbs/completed")) == expected
+    # org-b's statements still match their own filters
+    assert set(ids(store, agent=key("intruder"))) == {other_org["id"]}
+    assert set(ids(store, agent=key("intruder2"))) == {up_chain["id"]}
+
+
+def test_statements_of_no_credential_row_are_the_default_organisation(store: Store) -> None:
+    store.save_credential(Credential("admin", "admin", ("all",), None, "sha256$s$h", "admin"))
+    store.save_credential(Credential("b1", "b1", ("all",), "org-b", "sha256$s$h"))
+    target = statement("alice", "completed", "act/secret")
+    by_admin = _ref("admin-user", target)
+    by_b = _ref("intruder", target)
+    save(store, by_admin, credential="admin")
+    save(store, by_b, credential="b1")
+    save(store, target, credential="moodle-connector")  # no credential row: default
+    assert set(ids(store, agent=key("alice"))) == {target["id"], by_admin["id"]}
+
+
+@pytest.mark.parametrize("target_first", [True, False])
+def test_voiding_by_another_credential_of_the_organisation_still_voids(
+    store: Store, target_first: bool
+) -> None:
+    _two_organisations(store)
+    target = statement("alice")
+    voiding = {**_ref("colleague", target), "verb": {"id": VOIDED}}
+    writes = [(target, "a1"), (voiding, "a2")]
+    for one, credential in writes if target_first else reversed(writes):
+        save(store, one, credential=credential)
+    assert store.get_statement(target["id"], voided=False) is None
+    assert store.get_statement(target["id"], voided=True) is not None
+    assert ids(store, agent=key("alice")) == [voiding["id"]]
