@@ -409,6 +409,12 @@ class SQLiteStore:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
+                # Another process on the same file (the processors' child, `lrs connect`)
+                # may have indexed further: start from the mark, never move it back.
+                self._indexed_through = max(
+                    self._indexed_through,
+                    conn.execute("SELECT through FROM index_progress").fetchone()[0],
+                )
                 through = conn.execute(
                     "SELECT max(seq) FROM (SELECT seq FROM statements WHERE seq > ?"
                     " ORDER BY seq LIMIT ?)",
@@ -425,7 +431,7 @@ class SQLiteStore:
                         " WHERE s.seq > ? AND s.seq <= ? ORDER BY 1, 2, 3",
                         (self._indexed_through, through),
                     )
-                    conn.execute("UPDATE index_progress SET through = ?", (through,))
+                    conn.execute("UPDATE index_progress SET through = max(through, ?)", (through,))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

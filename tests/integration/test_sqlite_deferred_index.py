@@ -131,3 +131,20 @@ def test_reopening_keeps_the_progress_mark(tmp_path: Path) -> None:
         assert len(page_through(reopened, True, verb=VERB + "completed")) == 4
     finally:
         reopened.close()
+
+
+def test_two_stores_on_one_file_never_move_the_mark_back(tmp_path: Path) -> None:
+    """The processors' child and `lrs connect` open the same file as `lrs serve`."""
+    first = SQLiteStore(tmp_path / "lrs.db", synchronous="OFF")
+    second = SQLiteStore(tmp_path / "lrs.db", synchronous="OFF")
+    try:
+        save(first, *[make(n, "ann", "completed") for n in range(6)])
+        first.index_now()
+        assert indexed_through(first) == 6
+        second._last_seq = 6  # it knows the statements exist, but not that they are indexed
+        second.index_now()
+        assert indexed_through(second) == 6
+        assert len(page_through(second, True, verb=VERB + "completed")) == 6
+    finally:
+        second.close()
+        first.close()
