@@ -57,6 +57,12 @@ class OutboxRelay(BackgroundLoop):
             log.warning("the bus has no %s topic: recreating it and republishing", STATEMENTS)
             self.bus.create_topics()
             self.store.reset_published()
+        elif self._outage and self.bus.records_written(STATEMENTS) < self.published:
+            # A restarted broker that lost its data may have the topic again already (a
+            # consumer or producer asked for it before this check ran): it then holds fewer
+            # records than this relay alone has published to it.
+            log.warning("the %s topic lost records: republishing the log", STATEMENTS)
+            self.store.reset_published()
 
     def step(self) -> int:
         if self._outage or time.monotonic() - self._last_check > self.check_every:

@@ -34,6 +34,10 @@ class EventBus(Protocol):
     def has_topic(self, topic: str) -> bool:
         """Whether the topic exists (a bus that lost its data no longer has it)."""
 
+    def records_written(self, topic: str) -> int:
+        """Records the topic has ever taken; fewer than were published means it lost data."""
+        ...
+
     def create_topics(self) -> None:
         """Create the LRS topics that are missing."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -74,6 +74,28 @@ class KafkaBus:
             raise BusUnavailable(f"cannot list Kafka topics: {exc}") from exc
         finally:
             admin.close()
+
+    def records_written(self, topic: str) -> int:
+        """How many records the topic has ever taken (the sum of its partitions' end offsets).
+
+        Retention never lowers it; only a broker that lost its data does.
+        """
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=self.bootstrap.split(","),
+                request_timeout_ms=int(self.timeout * 1000) + 1000,
+                api_version_auto_timeout_ms=int(self.timeout * 1000),
+            )
+        except KafkaError as exc:
+            raise BusUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            return sum(ends.values())
+        except KafkaError as exc:
+            raise BusUnavailable(f"cannot read the end offsets of {topic}: {exc}") from exc
+        finally:
+            consumer.close()
 
     def create_topics(self) -> None:
         try:

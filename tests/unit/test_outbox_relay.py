@@ -1,0 +1,87 @@
+"""The outbox relay's decision to republish the whole log (the bus is a stand-in here; the
+real broker cases are in tests/integration/test_kafka_pipeline.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from lrs.events.base import Event
+from lrs.outbox import OutboxRelay
+from lrs.storage.sqlite import SQLiteStore
+
+AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k1"}}
+
+
+class Broker:
+    """Keeps what it is sent, and can lose it all, as a broker with lost storage does."""
+
+    def __init__(self) -> None:
+        self.records: list[Event] = []
+        self.topic = True
+
+    def publish(self, topic: str, events: Sequence[Event]) -> None:
+        self.topic = True  # a producer's request makes a missing topic again
+        self.records += events
+
+    def has_topic(self, topic: str) -> bool:
+        return self.topic
+
+    def records_written(self, topic: str) -> int:
+        return len(self.records)
+
+    def create_topics(self) -> None:
+        self.topic = True
+
+    def lose_everything(self, topic_comes_back: bool) -> None:
+        self.records = []
+        self.topic = topic_comes_back
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    store = SQLiteStore(tmp_path / "lrs.db", synchronous="OFF")
+    statements = [
+        {
+            "id": str(uuid.uuid4()),
+            "actor": {"mbox": f"mailto:l{n}@example.org"},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+            "object": {"id": "http://example.org/a"},
+        }
+        for n in range(5)
+    ]
+    store.save_statements(
+        statements, authority=AUTHORITY, credential="k1", version="1.0.3", attachments=[]
+    )
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("topic_comes_back", [False, True])
+def test_a_broker_that_lost_its_data_gets_the_whole_log_again(
+    store: SQLiteStore, topic_comes_back: bool
+) -> None:
+    broker = Broker()
+    relay = OutboxRelay(store, broker)
+    assert relay.step() == 5
+    broker.lose_everything(topic_comes_back)
+    relay.failed(ConnectionError("broker down"), 1)  # the relay saw the outage
+    while relay.step():
+        pass
+    assert len(broker.records) == 5
+
+
+def test_no_republishing_while_the_broker_keeps_its_records(store: SQLiteStore) -> None:
+    broker = Broker()
+    relay = OutboxRelay(store, broker)
+    relay.step()
+    relay.failed(ConnectionError("a blip"), 1)
+    while relay.step():
+        pass
+    assert len(broker.records) == 5
