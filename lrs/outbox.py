@@ -47,28 +47,44 @@ class OutboxRelay(BackgroundLoop):
         self.published = 0
         self._last_check = 0.0
         self._outage = False
+        self._republish_at: int | None = None  # log position of a republishing in progress
 
     def check_log(self) -> None:
-        """If the bus lost the statements topic (a broker that lost its data), republish all.
+        """If the bus lost statements (a broker that lost its data), republish the whole log.
 
-        Consumers are idempotent, so replaying the whole log costs time, never correctness.
+        Consumers are idempotent, so replaying the log costs time, never correctness. The
+        relay walks the log itself rather than resetting the store's published mark: another
+        relay on the same store (`lrs serve` and `lrs process` both run one) marking its own
+        new records published would move that shared mark past the replay.
         """
         if not self.bus.has_topic(STATEMENTS):
             log.warning("the bus has no %s topic: recreating it and republishing", STATEMENTS)
             self.bus.create_topics()
-            self.store.reset_published()
-        elif self._outage and self.bus.records_written(STATEMENTS) < self.published:
-            # A restarted broker that lost its data may have the topic again already (a
-            # consumer or producer asked for it before this check ran): it then holds fewer
-            # records than this relay alone has published to it.
-            log.warning("the %s topic lost records: republishing the log", STATEMENTS)
-            self.store.reset_published()
+            lost = True
+        else:
+            # A restarted broker may have the topic again already (a consumer or producer
+            # asked for it): it then holds fewer records than this relay published to it.
+            lost = self._outage and self.bus.records_written(STATEMENTS) < self.published
+            if lost:
+                log.warning("the %s topic lost records: republishing the log", STATEMENTS)
+        if lost:
+            self._republish_at = 0
+            self.published = 0  # what the bus holds now, from this relay
 
     def step(self) -> int:
         if self._outage or time.monotonic() - self._last_check > self.check_every:
             self.check_log()
             self._last_check = time.monotonic()
-        sent = relay_once(self.store, self.bus, self.batch)
+        if self._republish_at is not None:
+            records = self.store.read_log(self._republish_at, self.batch)
+            if records:
+                self.bus.publish(STATEMENTS, [Event(r.key.encode(), r.value) for r in records])
+                self._republish_at = records[-1].offset
+            else:
+                self._republish_at = None
+            sent = len(records)
+        else:
+            sent = relay_once(self.store, self.bus, self.batch)
         self._outage = False
         self.published += sent
         return sent
