@@ -89,7 +89,10 @@ class KafkaBus:
         except KafkaError as exc:
             raise BusUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
         try:
-            partitions = consumer.partitions_for_topic(topic) or set()
+            consumer.topics()  # fetches the cluster's metadata, which the next line reads
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise BusUnavailable(f"Kafka does not list the partitions of {topic} yet")
             ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
             return sum(ends.values())
         except KafkaError as exc:

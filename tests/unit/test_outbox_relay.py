@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lrs.events.base import Event
+from lrs.events.base import BusUnavailable, Event
 from lrs.outbox import OutboxRelay
 from lrs.storage.sqlite import SQLiteStore
 
@@ -71,7 +71,7 @@ def test_a_broker_that_lost_its_data_gets_the_whole_log_again(
     relay = OutboxRelay(store, broker)
     assert relay.step() == 5
     broker.lose_everything(topic_comes_back)
-    relay.failed(ConnectionError("broker down"), 1)  # the relay saw the outage
+    relay.failed(BusUnavailable("broker down"), 1)  # the relay saw the outage
     while relay.step():
         pass
     assert len(broker.records) == 5
@@ -81,7 +81,18 @@ def test_no_republishing_while_the_broker_keeps_its_records(store: SQLiteStore) 
     broker = Broker()
     relay = OutboxRelay(store, broker)
     relay.step()
-    relay.failed(ConnectionError("a blip"), 1)
+    relay.failed(BusUnavailable("a blip"), 1)
     while relay.step():
         pass
     assert len(broker.records) == 5
+
+
+def test_a_store_outage_does_not_make_the_relay_doubt_the_bus(store: SQLiteStore) -> None:
+    broker = Broker()
+    relay = OutboxRelay(store, broker)
+    relay.step()
+    broker.records = broker.records[:2]  # whatever the bus says, a store error is no reason
+    relay.failed(RuntimeError("the database is unavailable"), 1)
+    while relay.step():
+        pass
+    assert len(broker.records) == 2
