@@ -6,10 +6,8 @@ transform (the plugin fails on it), so there is no statement shape to follow."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from connectors.moodle.events_core import _statement
-from connectors.moodle.mapping import Context, Statement, course_lang, event, verb
+from connectors.moodle.events_core import on_module
+from connectors.moodle.mapping import event, verb
 
 BBB = "\\mod_bigbluebuttonbn\\event\\"
 AS = "http://activitystrea.ms/schema/1.0/"
@@ -35,26 +33,11 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
-def _meeting_event(verb_: dict) -> Any:
-    def transform(c: Context) -> list[Statement]:
-        user = c.user(c.event.get("userid"))
-        course = c.course()
-        cmid = c.event.get("contextinstanceid")
-        return [
-            _statement(
-                c, user, verb_, c.module(course, cmid), course_lang(course),
-                parent=c.parents(cmid),
-            )
-        ]
-
-    return transform
-
-
 def _register() -> None:
     for name, (id_, display) in VERBS.items():
         function = "live_session" if name == "live_session_event" else name
         event(BBB + name, function=f"mod_bigbluebuttonbn\\{function}")(
-            _meeting_event(verb(id_, display))
+            on_module(verb(id_, display))
         )
 
 

@@ -24,7 +24,9 @@ from connectors.moodle.mapping import (
 )
 
 E = "\\core\\event\\"
-BADGE_METHOD = "https://xapi.edlm/profiles/edlm-lms/v1/concepts/context-extensions/badge-assignment-method"
+BADGE_METHOD = (
+    "https://xapi.edlm/profiles/edlm-lms/v1/concepts/context-extensions/badge-assignment-method"
+)
 PREP = "https://yetanalytics.com/profiles/prepositions/concepts/context-extensions/"
 
 
@@ -67,16 +69,12 @@ def _course_event(verb_: dict, function: str, related: bool = False) -> Any:
         user = c.event.get("relateduserid" if related else "userid")
         actor = c.user(user)
         course = c.course()
-        return [
-            _statement(c, actor, verb_, c.course_activity(course), course_lang(course))
-        ]
+        return [_statement(c, actor, verb_, c.course_activity(course), course_lang(course))]
 
     return transform
 
 
-event(E + "course_viewed", function="core\\course_viewed")(
-    _course_event(VIEWED, "course_viewed")
-)
+event(E + "course_viewed", function="core\\course_viewed")(_course_event(VIEWED, "course_viewed"))
 event(E + "course_created", function="core\\course_created")(
     _course_event(CREATED, "course_created")
 )
@@ -99,7 +97,11 @@ def course_completion_updated(c: Context) -> list[Statement]:
     )
     return [
         _statement(
-            c, c.user(c.event.get("userid")), EDITED, obj, lang,
+            c,
+            c.user(c.event.get("userid")),
+            EDITED,
+            obj,
+            lang,
             parent=[c.course_activity(course)],
         )
     ]
@@ -119,8 +121,12 @@ def course_module_completion_updated(c: Context) -> list[Statement]:
         verb_ = verb(f"{EDLM}/verbs/uncompleted", "Uncompleted")
     cmid = c.event.get("contextinstanceid")
     statement = _statement(
-        c, c.user(c.event.get("relateduserid")), verb_, c.module(course, cmid),
-        course_lang(course), parent=c.parents(cmid),
+        c,
+        c.user(c.event.get("relateduserid")),
+        verb_,
+        c.module(course, cmid),
+        course_lang(course),
+        parent=c.parents(cmid),
     )
     if result:
         statement["result"] = result
@@ -133,8 +139,12 @@ def course_module_created(c: Context) -> list[Statement]:
     cmid = c.event.get("contextinstanceid")
     return [
         _statement(
-            c, c.user(c.event.get("userid")), CREATED, c.module(course, cmid),
-            course_lang(course), parent=c.parents(cmid),
+            c,
+            c.user(c.event.get("userid")),
+            CREATED,
+            c.module(course, cmid),
+            course_lang(course),
+            parent=c.parents(cmid),
         )
     ]
 
@@ -150,7 +160,11 @@ def course_resources_list_viewed(c: Context) -> list[Statement]:
     )
     return [
         _statement(
-            c, c.user(c.event.get("userid")), VIEWED, obj, lang,
+            c,
+            c.user(c.event.get("userid")),
+            VIEWED,
+            obj,
+            lang,
             parent=[c.course_activity(course)],
         )
     ]
@@ -161,8 +175,11 @@ def course_section_created(c: Context) -> list[Statement]:
     course = c.course()
     return [
         _statement(
-            c, c.user(c.event.get("userid")), CREATED,
-            c.section(course, c.event.get("objectid")), course_lang(course),
+            c,
+            c.user(c.event.get("userid")),
+            CREATED,
+            c.section(course, c.event.get("objectid")),
+            course_lang(course),
             parent=[c.course_activity(course)],
         )
     ]
@@ -185,8 +202,12 @@ def course_category_created(c: Context) -> list[Statement]:
     parent = c.by_id(table, category.get("parent"))
     return [
         _statement(
-            c, c.user(c.event.get("userid")), CREATED, _category(c, category),
-            c.config.source_lang, parent=[_category(c, parent)],
+            c,
+            c.user(c.event.get("userid")),
+            CREATED,
+            _category(c, category),
+            c.config.source_lang,
+            parent=[_category(c, parent)],
         )
     ]
 
@@ -198,8 +219,10 @@ def course_category_created(c: Context) -> list[Statement]:
 def user_created(c: Context) -> list[Statement]:
     return [
         _statement(
-            c, c.user(c.event.get("relateduserid")),
-            verb("http://adlnet.gov/expapi/verbs/registered", "Registered"), c.site(),
+            c,
+            c.user(c.event.get("relateduserid")),
+            verb("http://adlnet.gov/expapi/verbs/registered", "Registered"),
+            c.site(),
             c.config.source_lang,
         )
     ]
@@ -306,9 +329,12 @@ def badge_awarded(c: Context) -> list[Statement]:
     manual = c.rows("badge_manual_award", {"id": c.other.get("badgeissuedid")})
     awarder: Any = c.user(manual[0].get("issuerid")) if manual else "System"
     statement = _statement(
-        c, c.user(c.event.get("relateduserid")),
-        verb("https://w3id.org/xapi/tla/verbs/achieved", "Achieved"), _badge(c, badge, lang),
-        lang, instructor=awarder,
+        c,
+        c.user(c.event.get("relateduserid")),
+        verb("https://w3id.org/xapi/tla/verbs/achieved", "Achieved"),
+        _badge(c, badge, lang),
+        lang,
+        instructor=awarder,
         extensions={BADGE_METHOD: "Manual" if manual else "Automatic"},
     )
     statement["result"] = {"response": badge.get("message")}
@@ -322,9 +348,13 @@ def badge_revoked(c: Context) -> list[Statement]:
     badge = c.by_id("badge", c.event.get("objectid"))
     course, lang = _badge_course(c, badge)
     statement = _statement(
-        c, c.user(c.event.get("relateduserid")),
-        verb("https://w3id.org/xapi/tla/verbs/forfeited", "Forfeited"), _badge(c, badge, lang),
-        lang, instructor=c.user(c.event.get("userid")), extensions={BADGE_METHOD: "Manual"},
+        c,
+        c.user(c.event.get("relateduserid")),
+        verb("https://w3id.org/xapi/tla/verbs/forfeited", "Forfeited"),
+        _badge(c, badge, lang),
+        lang,
+        instructor=c.user(c.event.get("userid")),
+        extensions={BADGE_METHOD: "Manual"},
     )
     if course:
         statement["context"]["contextActivities"]["parent"] = _badge_parent(c, course, lang)
@@ -374,12 +404,8 @@ def _calendar(verb_: dict, deleted: bool = False) -> Any:
     return transform
 
 
-event(E + "calendar_event_created", function="core\\calendar_event_created")(
-    _calendar(CREATED)
-)
-event(E + "calendar_event_updated", function="core\\calendar_event_updated")(
-    _calendar(EDITED)
-)
+event(E + "calendar_event_created", function="core\\calendar_event_created")(_calendar(CREATED))
+event(E + "calendar_event_updated", function="core\\calendar_event_updated")(_calendar(EDITED))
 event(E + "calendar_event_deleted", function="core\\calendar_event_deleted")(
     _calendar(DELETED, deleted=True)
 )
@@ -426,9 +452,7 @@ event(E + "calendar_subscription_deleted", function="core\\calendar_subscription
 
 
 def _group(c: Context, course: dict, group: dict) -> dict:
-    obj = activity(
-        f"{c.app}/group/index.php?id={group['id']}", f"{EDLM}/activity-types/group"
-    )
+    obj = activity(f"{c.app}/group/index.php?id={group['id']}", f"{EDLM}/activity-types/group")
     if group.get("name") is not None:
         obj["definition"]["name"] = {course_lang(course): group["name"]}
     return obj
@@ -440,8 +464,12 @@ def group_created(c: Context) -> list[Statement]:
     group = c.by_id(c.event.get("objecttable") or "groups", c.event.get("objectid"))
     return [
         _statement(
-            c, c.user(c.event.get("userid")), CREATED, _group(c, course, group),
-            course_lang(course), parent=[c.course_activity(course)],
+            c,
+            c.user(c.event.get("userid")),
+            CREATED,
+            _group(c, course, group),
+            course_lang(course),
+            parent=[c.course_activity(course)],
         )
     ]
 
@@ -451,8 +479,11 @@ def group_deleted(c: Context) -> list[Statement]:
     course = c.course()
     return [
         _statement(
-            c, c.user(c.event.get("userid")), DELETED,
-            _group(c, course, {"id": c.event.get("objectid")}), course_lang(course),
+            c,
+            c.user(c.event.get("userid")),
+            DELETED,
+            _group(c, course, {"id": c.event.get("objectid")}),
+            course_lang(course),
             parent=[c.course_activity(course)],
         )
     ]
@@ -466,8 +497,13 @@ def _membership(verb_: dict) -> Any:
         group = c.by_id(c.event.get("objecttable") or "groups", c.event.get("objectid"))
         return [
             _statement(
-                c, member, verb_, _group(c, course, group), course_lang(course),
-                instructor=user, parent=[c.course_activity(course)],
+                c,
+                member,
+                verb_,
+                _group(c, course, group),
+                course_lang(course),
+                instructor=user,
+                parent=[c.course_activity(course)],
             )
         ]
 
@@ -520,7 +556,11 @@ def notes_viewed(c: Context) -> list[Statement]:
         extensions={f"{EDLM}/activity-extensions/note-subject": subject},
     )
     statement = _statement(
-        c, user, VIEWED, obj, lang,
+        c,
+        user,
+        VIEWED,
+        obj,
+        lang,
         extensions={f"{EDLM}/context-extensions/note-subject-scope": subject},
     )
     return [_with_course(statement, c, course)]
@@ -535,8 +575,11 @@ def search_results_viewed(c: Context) -> list[Statement]:
         {lang: "Global Search"},
     )
     statement = _statement(
-        c, c.user(c.event.get("userid")),
-        verb("https://w3id.org/xapi/acrossx/verbs/searched", "Searched"), obj, lang,
+        c,
+        c.user(c.event.get("userid")),
+        verb("https://w3id.org/xapi/acrossx/verbs/searched", "Searched"),
+        obj,
+        lang,
     )
     statement["result"] = {"response": c.other.get("q")}
     return [statement]
@@ -553,8 +596,33 @@ def questions_imported(c: Context) -> list[Statement]:
     )
     return [
         _statement(
-            c, c.user(c.event.get("userid")),
-            verb("http://adlnet.gov/expapi/verbs/imported", "Imported"), obj, lang,
+            c,
+            c.user(c.event.get("userid")),
+            verb("http://adlnet.gov/expapi/verbs/imported", "Imported"),
+            obj,
+            lang,
             parent=[c.course_activity(course)],
         )
     ]
+
+
+def on_module(verb_: dict[str, Any]) -> Any:
+    """The transform of an event where the user does `verb_` to the course module itself
+    (the plugin's pattern for sessions, meetings and questionnaire attempts)."""
+
+    def transform(c: Context) -> list[Statement]:
+        user = c.user(c.event.get("userid"))
+        course = c.course()
+        cmid = c.event.get("contextinstanceid")
+        return [
+            _statement(
+                c,
+                user,
+                verb_,
+                c.module(course, cmid),
+                course_lang(course),
+                parent=c.parents(cmid),
+            )
+        ]
+
+    return transform

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import MappingError
-from connectors.moodle.events_core import _statement
+from connectors.moodle.events_core import _statement, on_module
 from connectors.moodle.mapping import Context, Statement, course_lang, event, verb
 from connectors.moodle.php import php_float
 
@@ -17,26 +17,11 @@ ATTENDED = verb("http://adlnet.gov/expapi/verbs/attended", "Attended")
 PARTIALLY_ATTENDED, FULLY_ATTENDED = 90, 100
 
 
-def _on_session(verb_: dict) -> Any:
-    def transform(c: Context) -> list[Statement]:
-        user = c.user(c.event.get("userid"))
-        course = c.course()
-        cmid = c.event.get("contextinstanceid")
-        return [
-            _statement(
-                c, user, verb_, c.module(course, cmid), course_lang(course),
-                parent=c.parents(cmid),
-            )
-        ]
-
-    return transform
-
-
 event(F2F + "signup_success", function="mod_facetoface\\signup_success")(
-    _on_session(verb("http://adlnet.gov/expapi/verbs/registered", "Registered"))
+    on_module(verb("http://adlnet.gov/expapi/verbs/registered", "Registered"))
 )
 event(F2F + "cancel_booking", function="mod_facetoface\\cancel_booking")(
-    _on_session(verb("http://id.tincanapi.com/verb/unregistered", "Unregistered"))
+    on_module(verb("http://id.tincanapi.com/verb/unregistered", "Unregistered"))
 )
 
 
@@ -68,8 +53,13 @@ def take_attendance(c: Context) -> list[Statement]:
             if code < PARTIALLY_ATTENDED:
                 continue
             statement = _statement(
-                c, c.user(signup.get("userid")), ATTENDED, c.module(course, cmid), lang,
-                instructor=instructor, parent=c.parents(cmid),
+                c,
+                c.user(signup.get("userid")),
+                ATTENDED,
+                c.module(course, cmid),
+                lang,
+                instructor=instructor,
+                parent=c.parents(cmid),
             )
         except MappingError:
             continue

@@ -4,9 +4,7 @@ the response."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from connectors.moodle.events_core import _statement
+from connectors.moodle.events_core import _statement, on_module
 from connectors.moodle.mapping import (
     EDLM,
     VIEWED,
@@ -27,8 +25,12 @@ def answer_created(c: Context) -> list[Statement]:
     option = c.by_id("choice_options", answer.get("optionid"))
     cmid = c.event.get("contextinstanceid")
     statement = _statement(
-        c, user, verb("http://adlnet.gov/expapi/verbs/answered", "Answered"),
-        c.module(course, cmid), course_lang(course), parent=c.parents(cmid),
+        c,
+        user,
+        verb("http://adlnet.gov/expapi/verbs/answered", "Answered"),
+        c.module(course, cmid),
+        course_lang(course),
+        parent=c.parents(cmid),
     )
     statement["result"] = {"response": option.get("text")}
     return [statement]
@@ -42,8 +44,12 @@ def survey_submitted(c: Context) -> list[Statement]:
     cmid = c.event.get("contextinstanceid")
     return [
         _statement(
-            c, user, verb("http://activitystrea.ms/submit", "Submitted"),
-            c.module(course, cmid), course_lang(course), parent=c.parents(cmid),
+            c,
+            user,
+            verb("http://activitystrea.ms/submit", "Submitted"),
+            c.module(course, cmid),
+            course_lang(course),
+            parent=c.parents(cmid),
         )
     ]
 
@@ -62,39 +68,20 @@ def survey_report_viewed(c: Context) -> list[Statement]:
         f"{EDLM}/activity-types/report",
         {lang: f"{survey.get('name')} Report: {action[:1].upper()}{action[1:]}"},
     )
-    return [
-        _statement(c, user, VIEWED, obj, lang, parent=c.parents(cmid, include_module=True))
-    ]
+    return [_statement(c, user, VIEWED, obj, lang, parent=c.parents(cmid, include_module=True))]
 
 
 QN = "\\mod_questionnaire\\event\\"
 
 
-def _questionnaire_attempt(verb_: dict) -> Any:
-    """Resumed, saved (suspended) and submitted: the questionnaire module is the object."""
-
-    def transform(c: Context) -> list[Statement]:
-        user = c.user(c.event.get("userid"))
-        course = c.course()
-        cmid = c.event.get("contextinstanceid")
-        return [
-            _statement(
-                c, user, verb_, c.module(course, cmid), course_lang(course),
-                parent=c.parents(cmid),
-            )
-        ]
-
-    return transform
-
-
 event(QN + "attempt_resumed", function="mod_questionnaire\\attempt_resumed")(
-    _questionnaire_attempt(verb("https://w3id.org/xapi/tla/verbs/resumed", "Resumed"))
+    on_module(verb("https://w3id.org/xapi/tla/verbs/resumed", "Resumed"))
 )
 event(QN + "attempt_saved", function="mod_questionnaire\\attempt_saved")(
-    _questionnaire_attempt(verb("https://w3id.org/xapi/tla/verbs/suspended", "Suspended"))
+    on_module(verb("https://w3id.org/xapi/tla/verbs/suspended", "Suspended"))
 )
 event(QN + "attempt_submitted", function="mod_questionnaire\\attempt_submitted")(
-    _questionnaire_attempt(verb("http://activitystrea.ms/submit", "Submitted"))
+    on_module(verb("http://activitystrea.ms/submit", "Submitted"))
 )
 
 
