@@ -572,7 +572,13 @@ class ProjectionTransaction(Protocol):
 
     def load_state(self, key: str) -> dict[str, Any] | None: ...
 
-    def is_retracted(self, statement_id: str) -> bool: ...
+    def is_retracted(self, statement_id: str) -> bool:
+        """Whether the statement's contributions must not count: a retraction is recorded
+        and the statement store does not hold it unvoided. The store is the judge of
+        voiding (a voiding statement of another organisation voids nothing there), so the
+        projections agree with what `GET /xapi/statements` answers.
+        """
+        ...
 
     def add_contribution(self, contribution: Contribution) -> bool:
         """Record a contribution; False when it was recorded already (nothing to fold)."""
@@ -638,8 +644,9 @@ def apply_projection_changes(
             if tx.add_contribution(change):
                 states[change.key] = reducer.fold(state_of(change.key), change)
             continue
-        if not tx.add_retraction(change.statement_id):
-            continue
+        tx.add_retraction(change.statement_id)
+        if not tx.is_retracted(change.statement_id):
+            continue  # the statement store kept it: the voiding came from another organisation
         for key in tx.retract_contributions(change.statement_id):
             states[key] = reducer.rebuild(key, tx.live_contributions(key))
     return states

@@ -442,7 +442,7 @@ class MongoStore:
         # organisation (CredentialOrgs).
         stored_by = {t: d["credential"] for t, d in stored_targets.items()}
         stored_by.update((sid, credential) for sid in new_ids)
-        stored_voiders: set[str] = set()  # new statements voided by a stored statement
+        voiders: list[tuple[str, str]] = []  # (new statement, a stored one voiding it)
         expanded = set(new_ids)
         frontier = sorted(new_ids)
         while frontier:
@@ -454,7 +454,7 @@ class MongoStore:
             ):
                 rid = ref["_id"]
                 if ref["ref_target"] in new_ids and ref.get("voiding"):
-                    stored_voiders.add(ref["ref_target"])
+                    voiders.append((ref["ref_target"], rid))
                 stored_by.setdefault(rid, ref["credential"])
                 bases.setdefault(rid, set(ref["terms"]))
                 links[rid] = ref["ref_target"]
@@ -462,13 +462,21 @@ class MongoStore:
                     expanded.add(rid)
                     following.append(rid)
             frontier = following
-        keys = set(stored_by.values())
+        keys = {credential, *stored_by.values()}
         org = self._orgs.orgs(keys) if len(keys) > 1 else dict.fromkeys(keys, "")
         links = {
             sid: target
             for sid, target in links.items()
             if target in stored_by and org[stored_by[sid]] == org[stored_by[target]]
         }
+        # A statement voids another only within one organisation: a voiding statement of
+        # another one (its target's id guessed) voids nothing, before or after the target.
+        stored_voiders = {sid for sid, rid in voiders if org[stored_by[rid]] == org[credential]}
+        void_stored = sorted(
+            t
+            for t in voided_by_batch & stored_targets.keys()
+            if org[stored_by[t]] == org[credential]
+        )
         terms = _chain_terms(bases, links)
         additions = {
             sid: terms[sid] - base
@@ -482,7 +490,6 @@ class MongoStore:
         ]
         if touches:
             statements.bulk_write(touches, ordered=False, session=session)
-        void_stored = sorted(voided_by_batch & stored_targets.keys())
         if void_stored:
             statements.update_many(
                 {"_id": {"$in": void_stored}, "voiding": False},
@@ -1291,6 +1298,7 @@ class _MongoProjection:
             )
         }
         self.pending: list[dict[str, Any]] = []
+        self.kept: dict[str, bool] = {}  # retracted, yet stored and not voided (`is_retracted`)
 
     def flush(self) -> None:
         if self.pending:
@@ -1304,7 +1312,17 @@ class _MongoProjection:
         return None if doc is None else orjson.loads(doc["state"])
 
     def is_retracted(self, statement_id: str) -> bool:
-        return statement_id in self.retracted
+        if statement_id not in self.retracted:
+            return False
+        kept = self.kept.get(statement_id)
+        if kept is None:
+            doc = self.store._statements.find_one(
+                {"_id": statement_id, "data": {"$exists": True}},
+                {"voided": 1},
+                session=self.session,
+            )
+            kept = self.kept[statement_id] = doc is not None and not doc.get("voided")
+        return not kept
 
     def add_contribution(self, contribution: Contribution) -> bool:
         recorded = (contribution.statement_id, contribution.key)

@@ -503,21 +503,24 @@ class SQLiteStore:
             (int(kind), self._term_id(conn, value)) for kind, value in xs.index_terms(statement)
         }
         same = self._orgs.same
+        voids_target = False
         if target is not None:
             row = conn.execute(
                 "SELECT terms, credential FROM statements WHERE id = ?", (target,)
             ).fetchone()
             if row is not None and same(credential, row[1]):
                 terms.update(_unpack_terms(row[0]))
+                voids_target = voiding
         rows = conn.execute(
             "SELECT seq, id, terms, voiding, credential FROM statements WHERE ref_target = ?",
             (sid,),
         ).fetchall()
-        # A voiding statement that came first voids it, as the projections' retractions do
-        # (the API refuses voiding a stored statement of another organisation); only
-        # statements of this statement's organisation inherit its terms (CredentialOrgs).
-        voided = not voiding and any(r[3] for r in rows)
+        # Only statements of this statement's organisation inherit its terms, and only a
+        # voiding statement of its organisation that came first voids it (CredentialOrgs):
+        # another organisation could otherwise void, ahead of time, a statement whose id it
+        # guessed. The projections' retractions follow this flag (`is_retracted`).
         referrers = [r[:4] for r in rows if same(credential, r[4])]
+        voided = not voiding and any(r[3] for r in referrers)
         cursor = conn.execute(
             "INSERT INTO statements(id, stored, voided, voiding, ref_target, credential, learner,"
             " terms, data) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -534,7 +537,7 @@ class SQLiteStore:
             ),
         )
         self._last_seq = max(self._last_seq, cursor.lastrowid or 0)
-        if voiding and target is not None:
+        if voids_target:
             conn.execute("UPDATE statements SET voided = 1 WHERE id = ? AND voiding = 0", (target,))
         if referrers:
             self._propagate_to_referrers(conn, sid, terms, referrers, credential)
@@ -898,7 +901,7 @@ class SQLiteStore:
     ) -> None:
         name = reducer.name
         with self._projection_transaction() as conn:
-            tx = _SQLiteProjection(conn, name, changes, reducer)
+            tx = _SQLiteProjection(conn, name, changes, reducer, statements=self._reader())
             states = apply_projection_changes(reducer, changes, tx)
             tx.flush()
             unindex: list[tuple[str, str, Any, str]] = []
@@ -1338,7 +1341,12 @@ class SQLiteStore:
                     f"DELETE FROM contributions WHERE projection = ? AND statement_id IN ({marks})",
                     [name, *chunk],
                 ).rowcount
-            tx = _SQLiteProjection(conn, name, [Contribution(sid, "", {}) for sid in rewritten])
+            tx = _SQLiteProjection(
+                conn,
+                name,
+                [Contribution(sid, "", {}) for sid in rewritten],
+                statements=self._reader(),
+            )
             states = rebuild_after_erasure(reducer, tx, deleted, rewritten, affected)
             tx.flush()
             for key, state in states.items():
@@ -1520,8 +1528,11 @@ class _SQLiteProjection:
         name: str,
         changes: list[Contribution | Retraction],
         reducer: Any = None,
+        *,
+        statements: sqlite3.Connection,
     ) -> None:
         self.conn = conn
+        self.statements = statements  # a reader of the statement file (`is_retracted`)
         self.name = name
         self.reducer = reducer
         # keys that may have index rows already: stored before, or rebuilt in this batch
@@ -1532,6 +1543,7 @@ class _SQLiteProjection:
         # what is retracted, and which contributions are already recorded.
         ids = list({c.statement_id for c in changes if isinstance(c, Contribution)})
         self.retracted: set[str] = set()
+        self._kept: dict[str, bool] = {}  # retracted, yet stored and not voided (`is_retracted`)
         self.recorded: set[tuple[str, str]] = set()
         self._pending: list[tuple[str, str, str, bytes]] = []
         # the states of the batch's keys, read together (None: no state yet)
@@ -1592,7 +1604,15 @@ class _SQLiteProjection:
         return state
 
     def is_retracted(self, statement_id: str) -> bool:
-        return statement_id in self.retracted
+        if statement_id not in self.retracted:
+            return False
+        kept = self._kept.get(statement_id)
+        if kept is None:
+            row = self.statements.execute(
+                "SELECT voided FROM statements WHERE id = ?", (statement_id,)
+            ).fetchone()
+            kept = self._kept[statement_id] = row is not None and not row[0]
+        return not kept
 
     def add_contribution(self, contribution: Contribution) -> bool:
         recorded = (contribution.statement_id, contribution.key)

@@ -345,6 +345,40 @@ def test_voiding_another_organisations_statement_is_refused(worlds: tuple[World,
     assert a.status_code == 200
 
 
+def test_a_voiding_sent_ahead_by_another_organisation_voids_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """xAPI accepts a voiding statement whose target is not stored yet, so B could void a
+    statement of A whose id it guessed before A sends it. The id is free when B sends, so
+    B gets 200 (refusing would tell B nothing either way); A's statement then arrives
+    unvoided, reads back, and counts in A's learner's profile. A's own voiding still works,
+    and an admin, who writes for the default organisation, cannot void A's statement."""
+    for name in [k for k in os.environ if k.startswith("LRS_")]:
+        monkeypatch.delenv(name)
+    world = _build(tmp_path, False)
+    try:
+        sid = "aaaaaaaa-0000-4000-8000-0000000000ff"
+        ahead = {"actor": LB_AGENT, "verb": {"id": VOIDED}, "object": {"objectType": "StatementRef", "id": sid}}
+        assert world("platform-b").post("/xapi/statements", json=ahead).status_code == 200
+        a = world("platform-a")
+        assert a.put(f"/xapi/statements?statementId={sid}", json=statement(sid, LA_AGENT, QUIZ_A, COURSE_A, 1)).status_code == 204
+        assert a.get("/xapi/statements", params={"statementId": sid}).status_code == 200
+        assert a.get("/xapi/statements", params={"voidedStatementId": sid}).status_code == 404
+        catch_up(world.store, reducers(world.store))
+        profile = a.get(f"/api/v1/learners/{path_key(LA)}/profile")
+        assert profile.status_code == 200 and profile.json()["completed"] == 1, profile.text
+        by_admin = {"actor": LA_AGENT, "verb": {"id": VOIDED}, "object": {"objectType": "StatementRef", "id": sid}}
+        assert world("admin").post("/xapi/statements", json=by_admin).status_code == 403
+        assert a.post("/xapi/statements", json=by_admin).status_code == 200
+        assert a.get("/xapi/statements", params={"voidedStatementId": sid}).status_code == 200
+        catch_up(world.store, reducers(world.store))
+        assert a.get(f"/api/v1/learners/{path_key(LA)}/profile").status_code == 404
+    finally:
+        for client in world.clients.values():
+            client.close()
+        world.store.close()
+
+
 # roles ----------------------------------------------------------------------------------------
 def test_the_school_reads_its_organisations_learners_and_classes(worlds: tuple[World, World]) -> None:
     school = worlds[0]("school-a")

@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
+from consumers.profiles import REDUCER
+from consumers.projection import changes_for
 from lrs.storage.base import (
     Attachment,
     Credential,
@@ -430,9 +432,6 @@ def test_identity_links_join_keys_into_one_person(store: Store) -> None:
 
 
 def test_contributions_by_keys_skip_retracted_ones(store: Store) -> None:
-    from consumers.profiles import REDUCER
-    from consumers.projection import changes_for
-
     a, b, c = statement("a"), statement("b"), statement("c")
     voiding = {
         "id": str(uuid.uuid4()),
@@ -521,3 +520,38 @@ def test_voiding_by_another_credential_of_the_organisation_still_voids(
     assert store.get_statement(target["id"], voided=False) is None
     assert store.get_statement(target["id"], voided=True) is not None
     assert ids(store, agent=key("alice")) == [voiding["id"]]
+
+
+@pytest.mark.parametrize("voiding_first", [True, False])
+def test_another_organisation_cannot_void_a_statement_even_before_it_arrives(
+    store: Store, voiding_first: bool
+) -> None:
+    """Organisation B guesses the id of a statement A will send and voids it ahead of time
+    (xAPI lets a voiding statement arrive before its target): A's statement must arrive
+    unvoided, and the projections, which follow the statement store, must count it."""
+    _two_organisations(store)
+    target = statement("alice", "completed", "act/quiz")
+    intruder = {**_ref("intruder", target), "verb": {"id": VOIDED}}
+    colleague_void = {**_ref("colleague", target), "verb": {"id": VOIDED}}
+    if voiding_first:
+        save(store, intruder, credential="b1")
+        save(store, target, credential="a1")
+    else:  # the API refuses this one (403); the store must not void either way
+        save(store, target, credential="a1")
+        save(store, intruder, credential="b1")
+    assert store.get_statement(target["id"], voided=False) is not None
+    assert store.get_statement(target["id"], voided=True) is None
+    assert store.get_statement(intruder["id"], voided=False) is not None
+    assert ids(store, agent=key("alice")) == [target["id"]]
+
+    def fold_log() -> dict[str, Any] | None:
+        log = [orjson.loads(record.value) for record in store.read_log(0, 100)]
+        store.apply_changes(REDUCER, changes_for(REDUCER, log))
+        return store.get_state(REDUCER.name, key("alice"))
+
+    profile = fold_log()
+    assert profile is not None and profile["completed"] == 1
+    # A's own voiding still voids it, in the store and in the projection, after B's
+    save(store, colleague_void, credential="a2")
+    assert store.get_statement(target["id"], voided=True) is not None
+    assert fold_log() is None

@@ -12,7 +12,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lrs.access import Access
+from consumers.memberships import authority_key
+from lrs.access import deployment_scope, org_of
 from lrs.api.limits import check_attachment_sizes, parse_limited_json
 from lrs.api.xapi.common import (
     XAPIContext,
@@ -114,21 +115,21 @@ def _complete(ctx: XAPIContext, value: Any, parts: dict[str, Any]) -> list[dict[
 
 
 def _check_voiding(store: Any, credential: Any, batch: list[dict[str, Any]]) -> None:
-    """A statement may void only statements its own organisation can see.
+    """A statement voids only statements its own organisation stored (admins' included).
 
-    (A target that is not stored yet is accepted, as xAPI requires; one stored by another
-    organisation is refused, which tells the writer that the id is taken: statement ids are
-    one namespace for the whole LRS.)
+    A target that is not stored yet is accepted, as xAPI requires; the store then voids it
+    on arrival only if the same organisation stores it. One stored by another organisation
+    is refused, which tells the writer that the id is taken: statement ids are one
+    namespace for the whole LRS.
     """
     targets = voiding_targets(batch)
     if not targets:
         return
-    access = Access(store, credential)
-    if access.scope.everything:
-        return
+    scope = deployment_scope(store, credential)
+    mine = org_of(credential)
     for target in targets:
         raw = store.get_statement(target, voided=False) or store.get_statement(target, voided=True)
-        if raw is not None and not access.scope.sees_statement(orjson.loads(raw)):
+        if raw is not None and scope.org_of_key(authority_key(orjson.loads(raw))) != mine:
             raise Forbidden(
                 "a statement may only void statements of its own organisation", "object.id"
             )
