@@ -17,9 +17,13 @@ import orjson
 
 from consumers.projection import Reducer, changes_for
 from lrs.background import BackgroundLoop
+from lrs.memory import release_free_memory
 from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.processors")
+# Statements read in one round (over all projections) after which freed memory is handed
+# back: a trim costs a few milliseconds, a round of this size far more.
+RELEASE_AFTER = 2_000
 
 
 def offset_name(reducer: Reducer) -> str:
@@ -98,7 +102,10 @@ class LocalRunner(BackgroundLoop):
         self.batch = batch
 
     def step(self) -> int:
-        return process_round(self.store, self.reducers, self.batch)
+        read = process_round(self.store, self.reducers, self.batch)
+        if read >= RELEASE_AFTER:
+            release_free_memory()  # a big round's garbage would otherwise stay resident
+        return read
 
 
 class ProcessRunner:
