@@ -30,6 +30,7 @@ from lrs.api.xapi.common import json_response
 from lrs.auth import Authenticator
 from lrs.config import Settings
 from lrs.events import open_bus
+from lrs.memory import MemoryReleaser
 from lrs.outbox import OutboxRelay
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
@@ -226,8 +227,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
 def _background(
     settings: Settings, store: Store, own_store: bool
+) -> list[LocalRunner | ProcessRunner | OutboxRelay | MemoryReleaser]:
+    """Embedded: the processors run beside the API over the store's log. Kafka: the relay.
+    Either way, freed memory goes back to the OS now and then (lrs/memory.py)."""
+    return [*_pipeline(settings, store, own_store), MemoryReleaser()]
+
+
+def _pipeline(
+    settings: Settings, store: Store, own_store: bool
 ) -> list[LocalRunner | ProcessRunner | OutboxRelay]:
-    """Embedded: the processors run beside the API over the store's log. Kafka: the relay."""
     bus = open_bus(settings.bus, settings.kafka_partitions)
     if bus is not None:
         return [OutboxRelay(store, bus)]
