@@ -17,6 +17,7 @@ import orjson
 from consumers.ingest import Rejected, connector_authority, store_all, triage
 from consumers.projection import Reducer, changes_for
 from consumers.registry import reducers
+from consumers.runner import gc_paused
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, STATEMENTS
 from lrs.storage import open_store_waiting
@@ -50,7 +51,8 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     first, *rest = reducers(store)
 
     def apply(reducer: Reducer, decoded: list[Any]) -> None:
-        store.apply_changes(reducer, changes_for(reducer, decoded))
+        with gc_paused():
+            store.apply_changes(reducer, changes_for(reducer, decoded))
 
     # One agent for every projection: each batch is decoded once; memberships first (the
     # views rely on them), then the others side by side, each in its own thread, so one

@@ -6,12 +6,14 @@ a crash between the two replays the batch, which the idempotent apply makes harm
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import orjson
 
@@ -24,6 +26,36 @@ log = logging.getLogger("lrs.processors")
 # Statements read in one round (over all projections) after which freed memory is handed
 # back: a trim costs a few milliseconds, a round of this size far more.
 RELEASE_AFTER = 2_000
+
+
+_paused = 0
+_paused_lock = threading.Lock()
+_enable_after = False
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while folding a batch.
+
+    A batch allocates hundreds of thousands of containers (parsed statements, contributions,
+    decoded states) that reference counting frees, none in cycles; their allocation set off
+    collections that walked every live object again and again: about a quarter of the
+    processors' CPU time (benchmarks/PIPELINE.md). Collection resumes after the batch
+    (nested and concurrent uses, such as the Kafka worker's threads, are counted).
+    """
+    global _paused, _enable_after
+    with _paused_lock:
+        if _paused == 0:
+            _enable_after = gc.isenabled()
+            gc.disable()
+        _paused += 1
+    try:
+        yield
+    finally:
+        with _paused_lock:
+            _paused -= 1
+            if _paused == 0 and _enable_after:
+                gc.enable()
 
 
 def offset_name(reducer: Reducer) -> str:
@@ -49,11 +81,12 @@ def process_round(store: Store, reducers: Sequence[Reducer], batch: int = 1000) 
         records = store.read_log(position, batch)
         if not records:
             continue
-        statements = [orjson.loads(record.value) for record in records]
-        for reducer in at[position]:
-            offset = (offset_name(reducer), records[-1].offset)
-            store.apply_changes(reducer, changes_for(reducer, statements), offset=offset)
-            read += len(records)
+        with gc_paused():
+            statements = [orjson.loads(record.value) for record in records]
+            for reducer in at[position]:
+                offset = (offset_name(reducer), records[-1].offset)
+                store.apply_changes(reducer, changes_for(reducer, statements), offset=offset)
+                read += len(records)
     return read
 
 
@@ -78,8 +111,9 @@ def rebuild(
     store.clear_projection(reducer.name)
     position, total = 0, 0
     while records := store.read_log(position, batch):
-        statements = [orjson.loads(record.value) for record in records]
-        store.apply_changes(reducer, changes_for(reducer, statements))
+        with gc_paused():
+            statements = [orjson.loads(record.value) for record in records]
+            store.apply_changes(reducer, changes_for(reducer, statements))
         position = records[-1].offset
         total += len(records)
         if progress is not None:
