@@ -57,31 +57,30 @@ class CompetencyReducer(FoldingReducer):
 
     def contributions(self, statement: dict[str, Any]) -> list[Contribution]:
         found: list[Contribution] = []
-        learner = learner_key(statement)
-        score = normalised_score((statement.get("result") or {}).get("score"))
-        obj = statement.get("object") or {}
-        activity = obj.get("id") if obj.get("objectType", "Activity") == "Activity" else None
+        facts: tuple[str, float | None, str | None, str | None] | None = None
         for ruleset in self.rulesets:
-            evidence = [
-                {
-                    "rule": f"{ruleset.id}#{rule.id}",
-                    "competence": rule.competence,
-                    "level": rule.level,
-                    "rank": rule.rank,
-                    "needs": rule.distinct_activities,
-                    "met": meets(rule, statement, score),
-                }
-                for rule in ruleset.matching(statement)
-            ]
-            if evidence:
-                data = {
-                    "framework": ruleset.framework,
-                    "activity": activity,
-                    "at": statement_time(statement),
-                    "evidence": evidence,
-                }
-                key = state_key(ruleset.framework, learner)
-                found.append(Contribution(statement["id"], key, data))
+            positions = ruleset.matching_positions(statement)
+            if not positions:
+                continue
+            if facts is None:  # most statements match no rule: work these out once, if needed
+                obj = statement.get("object") or {}
+                facts = (
+                    learner_key(statement),
+                    normalised_score((statement.get("result") or {}).get("score")),
+                    obj.get("id") if obj.get("objectType", "Activity") == "Activity" else None,
+                    statement_time(statement),
+                )
+            learner, score, activity, at = facts
+            rules, always = ruleset.rules, ruleset.evidence
+            evidence = [{**always[i], "met": meets(rules[i], statement, score)} for i in positions]
+            data = {
+                "framework": ruleset.framework,
+                "activity": activity,
+                "at": at,
+                "evidence": evidence,
+            }
+            key = state_key(ruleset.framework, learner)
+            found.append(Contribution(statement["id"], key, data))
         return found
 
     def fold(self, state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:

@@ -89,16 +89,37 @@ class RuleSet:
     rules: tuple[Rule, ...]
     source: dict[str, Any]  # the file as given, to store and show back
     index: RuleIndex = field(init=False, repr=False, compare=False)
+    # per rule, what its evidence always says (consumers.competencies adds whether it is met)
+    evidence: tuple[dict[str, Any], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index", RuleIndex.of(self.rules))
+        object.__setattr__(
+            self,
+            "evidence",
+            tuple(
+                {
+                    "rule": f"{self.id}#{rule.id}",
+                    "competence": rule.competence,
+                    "level": rule.level,
+                    "rank": rule.rank,
+                    "needs": rule.distinct_activities,
+                }
+                for rule in self.rules
+            ),
+        )
 
     def matching(self, statement: dict[str, Any]) -> list[Rule]:
         """The rules whose `match` the statement meets, in rule order."""
+        rules = self.rules
+        return [rules[i] for i in self.matching_positions(statement)]
+
+    def matching_positions(self, statement: dict[str, Any]) -> list[int]:
+        """Positions in `rules` of the rules whose `match` the statement meets, in order."""
         obj = statement.get("object") or {}
         activity = obj.get("id", "") if obj.get("objectType", "Activity") == "Activity" else ""
         rules = self.rules
-        return [rules[i] for i in self.index.candidates(activity) if matches(rules[i], statement)]
+        return [i for i in self.index.candidates(activity) if matches(rules[i], statement)]
 
 
 @cache
