@@ -3,6 +3,7 @@ the Kafka protocol to a real broker, with crashes and a broker restart in the mi
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,22 +96,30 @@ RULES = {
 }
 
 
-def read_topic(bootstrap: str, at_least: int) -> list[bytes]:
-    """Every record of xapi.statements from offset zero, in partition order."""
-    consumer = KafkaConsumer(
-        "xapi.statements",
-        bootstrap_servers=bootstrap,
-        group_id=f"replay-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        session_timeout_ms=6000,
-        consumer_timeout_ms=8000,
-    )
-    values: list[bytes] = []
-    try:
-        for message in consumer:
-            values.append(message.value)
-    finally:
-        consumer.close()
+def read_topic(bootstrap: str, at_least: int, within: float = 90.0) -> list[bytes]:
+    """Every record of xapi.statements from offset zero, in partition order.
+
+    Read again until it holds `at_least`: a broker restarted empty gets the log back from
+    the outbox relays' next check (every few seconds), not at once.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        consumer = KafkaConsumer(
+            "xapi.statements",
+            bootstrap_servers=bootstrap,
+            group_id=f"replay-{uuid.uuid4()}",
+            auto_offset_reset="earliest",
+            session_timeout_ms=6000,
+            consumer_timeout_ms=8000,
+        )
+        values: list[bytes] = []
+        try:
+            for message in consumer:
+                values.append(message.value)
+        finally:
+            consumer.close()
+        if len(values) >= at_least or time.monotonic() > deadline:
+            break
     assert len(values) >= at_least, f"the topic holds {len(values)} of {at_least} statements"
     return values
 
