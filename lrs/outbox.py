@@ -81,6 +81,10 @@ class OutboxRelay(BackgroundLoop):
             records = self.store.read_log(self._republish_at, self.batch)
             if records:
                 self.bus.publish(STATEMENTS, [Event(r.key.encode(), r.value) for r in records])
+                # They are on the bus now: marking them (the mark only moves forward) keeps
+                # the outbox from publishing the never-published ones a second time (a new
+                # broker and a store with a backlog used to get the backlog twice).
+                self.store.mark_published(records)
                 self._republish_at = records[-1].offset
             else:
                 self._republish_at = None

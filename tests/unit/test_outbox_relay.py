@@ -77,6 +77,16 @@ def test_a_broker_that_lost_its_data_gets_the_whole_log_again(
     assert len(broker.records) == 5
 
 
+def test_a_new_broker_gets_an_unpublished_backlog_once(store: SQLiteStore) -> None:
+    broker = Broker()
+    broker.topic = False  # a new cluster: the relay creates the topic and walks the log
+    relay = OutboxRelay(store, broker)
+    while relay.step():
+        pass
+    assert len(broker.records) == 5  # the walk marks what it sent: the outbox sends nothing more
+    assert store.unpublished(10) == []
+
+
 def test_no_republishing_while_the_broker_keeps_its_records(store: SQLiteStore) -> None:
     broker = Broker()
     relay = OutboxRelay(store, broker)
