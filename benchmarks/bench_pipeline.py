@@ -466,6 +466,7 @@ class Throughput:
     seconds: float  # every projection, one worker
     per_projection: dict[str, float]  # projection -> statements/s alone
     note: str = ""
+    cpu_seconds: float = 0.0  # CPU of the processing (the worker process, Kafka mode)
 
     @property
     def rate(self) -> float:
@@ -549,11 +550,16 @@ def kafka_throughput(
         reached: dict[str, float] = {}
         deadline = started + timeout
         counter = ContributionCounter(projections)
+        # CPU at the last poll that saw no contribution: the worker's, and everything else's
+        # (the machine's busy time less the worker, `lrs serve` and this process)
+        cpu_first = machine_first = 0.0
         while time.perf_counter() < deadline and len(reached) < len(expected):
             now = time.perf_counter()
+            cpu_now = h.proc_cpu_seconds(worker.process.pid)
+            machine_now = h.machine_cpu_seconds()[0] - tree_cpu(server.pid) - time.process_time()
             counts = counter.poll()
             if not any(counts.values()):
-                first = now
+                first, cpu_first, machine_first = now, cpu_now, machine_now
             for name, want in expected.items():
                 if name not in reached and counts.get(name, 0) >= want:
                     reached[name] = now
@@ -561,12 +567,17 @@ def kafka_throughput(
         counter.close()
         if first is None or len(reached) < len(expected):
             raise RuntimeError(f"worker did not finish in {timeout:.0f}s: {count_contributions(projections)} of {expected}")
+        cpu = h.proc_cpu_seconds(worker.process.pid) - cpu_first  # sampled before the last poll
+        machine = h.machine_cpu_seconds()[0] - tree_cpu(server.pid) - time.process_time()
+        others = max(0.0, machine - machine_first - cpu) / (time.perf_counter() - first)
         per = {name: n / (t - first) for name, t in reached.items()}
         seconds = max(reached.values()) - first
         console.print(f"  worker start to first contribution <= {first - started + 0.1:.1f} s; "
-                      f"{n:,} statements through every projection in {seconds:.1f} s")  # fmt: skip
+                      f"{n:,} statements through every projection in {seconds:.1f} s = {n / seconds:,.0f}/s; "
+                      f"worker CPU {cpu:.1f} s ({cpu / seconds:.2f} core, {1e6 * cpu / n:.0f} us/statement); "
+                      f"others {others:.2f} core")  # fmt: skip
         return Throughput("kafka", "Tansu + lrs serve + 1 lrs process; store SQLite", n, seconds, per,
-                          note="one agent applies every projection to each batch")  # fmt: skip
+                          note="one agent applies every projection to each batch", cpu_seconds=cpu)  # fmt: skip
     finally:
         if worker is not None:
             worker.stop()

@@ -8,7 +8,9 @@ can share the partitions and a restart loses nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -54,15 +56,22 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
         with gc_paused():
             store.apply_changes(reducer, changes_for(reducer, decoded))
 
-    # One agent for every projection: each batch is decoded once; memberships first (the
-    # views rely on them), then the others side by side, each in its own thread, so one
-    # waiting on the store (MongoDB's round trips) does not hold the rest up.
+    def decode_and_apply_first(values: list[bytes]) -> list[Any]:
+        decoded = [_decode(v) for v in values]
+        apply(first, decoded)
+        return decoded
+
+    async def project_batch(values: list[bytes]) -> None:
+        decoded = await _until_done(f"{first.name} batch", decode_and_apply_first, values)
+        await asyncio.gather(*(_until_done(f"{r.name} batch", apply, r, decoded) for r in rest))
+
+    # One agent for every projection: each batch is decoded once (in the worker thread, so
+    # the event loop keeps taking records meanwhile); memberships first (the views rely on
+    # them), then the others side by side, each in its own thread, so one waiting on the
+    # store (MongoDB's round trips) does not hold the rest up.
     @app.agent(statements, name="lrs.projections")
     async def project(stream: Any) -> None:
-        async for values in stream.take(batch, within=within):
-            decoded = [_decode(v) for v in values]
-            await _until_done(f"{first.name} batch", apply, first, decoded)
-            await asyncio.gather(*(_until_done(f"{r.name} batch", apply, r, decoded) for r in rest))
+        await in_batches(stream, batch, within, project_batch)
 
     authority = connector_authority("kafka", settings.public_url)
 
@@ -70,18 +79,18 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
         headers = {"reason": item.reason.encode(), "field": (item.field or "").encode()}
         await dlq.send(value=item.payload, headers=headers)
 
+    async def ingest_batch(values: list[bytes]) -> None:
+        valid, rejected = triage(values)
+        for item in rejected:
+            await reject(item)
+        if valid:
+            refused = await _until_done("ingest batch", store_all, store, valid, authority, "kafka")
+            for statement, error in refused:
+                await reject(Rejected(orjson.dumps(statement), error.message, error.field))
+
     @app.agent(inbound, name="lrs.ingest")
     async def ingest(stream: Any) -> None:
-        async for values in stream.take(batch, within=within):
-            valid, rejected = triage(list(values))
-            for item in rejected:
-                await reject(item)
-            if valid:
-                refused = await _until_done(
-                    "ingest batch", store_all, store, valid, authority, "kafka"
-                )
-                for statement, error in refused:
-                    await reject(Rejected(orjson.dumps(statement), error.message, error.field))
+        await in_batches(stream, batch, within, ingest_batch)
 
     app.conf.lrs_store = store  # for tests and the CLI
     return app
@@ -92,6 +101,75 @@ def _decode(value: bytes) -> Any:
         return orjson.loads(value)
     except orjson.JSONDecodeError:
         return None  # changes_for skips it, with a warning
+
+
+async def in_batches(
+    stream: Any,
+    size: int,
+    within: float,
+    apply_batch: Callable[[list[Any]], Awaitable[None]],
+) -> None:
+    """Apply a stream in batches, acknowledging each record only after its batch is applied.
+
+    The stream is read all the time, also while a batch is being applied (in a thread);
+    what arrived meanwhile is the next batch. A batch is applied once it holds `size`
+    records or its oldest record has waited `within` seconds, so a backlog is folded in
+    large batches back to back and a trickle waits at most `within`. (faust's `take()`
+    stopped reading while the agent worked, then waited `within` again for every batch.)
+
+    Acks are manual (`noack()`): faust commits an offset only once every record before it
+    was acknowledged, so a worker that dies mid-batch has committed nothing of that batch,
+    and the next owner of the partition gets it again (the idempotent store makes that
+    harmless). One batch is applied at a time, in the order the records arrived.
+    """
+    loop = asyncio.get_running_loop()
+    manual = stream.noack()
+    pending: list[Any] = []  # events read, not handed to the applier yet
+    oldest = 0.0  # when the first of them arrived (loop time)
+    arrived = asyncio.Event()  # pending is not empty
+    full = asyncio.Event()  # pending holds `size` events: apply now, read no more
+    taken = asyncio.Event()  # the applier took what was pending
+
+    async def applier() -> None:
+        nonlocal pending
+        while True:
+            await arrived.wait()
+            wait = oldest + within - loop.time()
+            if wait > 0 and not full.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(full.wait(), wait)
+            events, pending = pending, []
+            arrived.clear()
+            full.clear()
+            taken.set()
+            await apply_batch([event.value for event in events])
+            for event in events:
+                await manual.ack(event)
+
+    task = asyncio.ensure_future(applier())
+    task.add_done_callback(_log_failure)
+    try:
+        async for event in manual.events():
+            if task.done():  # the applier never gives up; if it stopped, say why
+                task.result()
+                raise RuntimeError("the batch applier stopped")
+            if not pending:
+                oldest = loop.time()
+            pending.append(event)
+            arrived.set()
+            if len(pending) >= size:
+                taken.clear()
+                full.set()
+                waiting = asyncio.ensure_future(taken.wait())
+                await asyncio.wait([waiting, task], return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+    finally:
+        task.cancel()
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the batch applier stopped", exc_info=task.exception())
 
 
 async def _until_done(what: str, func: Any, *args: Any) -> Any:
