@@ -226,3 +226,41 @@ def test_profiles_are_exact_after_processor_crash_and_broker_restart(
         worker.stop()
         api.stop()
         store.close()
+
+
+def test_two_workers_share_the_partitions_and_a_killed_one_loses_nothing(
+    tmp_path: Path, broker: TansuBroker
+) -> None:
+    """Batches are acked only once applied: a rebalance (a second worker joins, then one is
+    killed mid-stream) neither loses a statement nor counts one twice."""
+    broker.start()
+    config = settings(tmp_path, broker)
+    api = LRSProcess("api", tmp_path, config)
+    auth = api.credential()
+    first = LRSProcess("worker-1", tmp_path, config)
+    second = LRSProcess("worker-2", tmp_path, config)
+    store = SQLiteStore(tmp_path / "data" / "lrs.db")
+
+    def caught_up() -> bool:
+        statements = [orjson.loads(r.value) for r in store.read_log(0, 100_000)]
+        live = dict(store.list_states(REDUCER.name, StateQuery(limit=1000)))
+        return live == replay(REDUCER, statements)
+
+    try:
+        api.serve()
+        first.process()
+        post(api, auth, [statement(i % 12, i) for i in range(60)])
+        wait_until(caught_up, 90, "the first worker to fold the first statements")
+        second.process()  # the group rebalances: the partitions are split
+        for round_ in range(4):
+            post(api, auth, [statement(i % 12, 100 * (round_ + 1) + i) for i in range(40)])
+        first.kill()  # mid-stream, perhaps mid-batch: the second takes every partition over
+        post(api, auth, [statement(i % 12, 900 + i) for i in range(40)])
+        wait_until(caught_up, 120, "profiles to match a replay of the log")
+        learner = store.get_state(REDUCER.name, "account:https://lms.example.org|5")
+        assert learner is not None and learner["statements"] == 5 + 4 * 3 + 3
+    finally:
+        second.stop()
+        first.stop()
+        api.stop()
+        store.close()
