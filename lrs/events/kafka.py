@@ -84,7 +84,8 @@ class KafkaBus:
             consumer = KafkaConsumer(
                 bootstrap_servers=self.bootstrap.split(","),
                 request_timeout_ms=int(self.timeout * 1000) + 1000,
-                api_version_auto_timeout_ms=int(self.timeout * 1000),
+                bootstrap_timeout_ms=int(self.timeout * 1000),
+                enable_auto_commit=False,  # it only reads end offsets (and would warn every check)
             )
         except KafkaError as exc:
             raise BusUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
