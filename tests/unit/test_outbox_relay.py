@@ -97,26 +97,12 @@ def test_no_republishing_while_the_broker_keeps_its_records(store: SQLiteStore) 
     assert len(broker.records) == 5
 
 
-def test_a_broker_that_lost_its_data_is_noticed_without_any_failed_publish(
-    store: SQLiteStore,
-) -> None:
-    """The producer retries: a broker restarted empty within its timeout takes the next
-    records without an error, so only the periodic comparison can tell (seen in the Kafka
-    broker-restart test: the topic held 30 of 152 statements)."""
-    broker = Broker()
-    relay = OutboxRelay(store, broker, check_every=0.0)
-    assert relay.step() == 5
-    broker.lose_everything(topic_comes_back=True)
-    while relay.step():
-        pass
-    assert len(broker.records) == 5
-
-
-def test_a_store_outage_alone_republishes_nothing(store: SQLiteStore) -> None:
+def test_a_store_outage_does_not_make_the_relay_doubt_the_bus(store: SQLiteStore) -> None:
     broker = Broker()
     relay = OutboxRelay(store, broker)
     relay.step()
+    broker.records = broker.records[:2]  # whatever the bus says, a store error is no reason
     relay.failed(RuntimeError("the database is unavailable"), 1)
     while relay.step():
         pass
-    assert len(broker.records) == 5
+    assert len(broker.records) == 2
