@@ -36,22 +36,10 @@ def answer_created(c: Context) -> list[Statement]:
     return [statement]
 
 
-@event("\\mod_survey\\event\\response_submitted", function="mod_survey\\response_submitted")
-def survey_submitted(c: Context) -> list[Statement]:
-    """The plugin's survey uses activitystrea.ms/submit, not the schema/1.0 submit verb."""
-    user = c.user(c.event.get("userid"))
-    course = c.course()
-    cmid = c.event.get("contextinstanceid")
-    return [
-        _statement(
-            c,
-            user,
-            verb("http://activitystrea.ms/submit", "Submitted"),
-            c.module(course, cmid),
-            course_lang(course),
-            parent=c.parents(cmid),
-        )
-    ]
+# The plugin's survey uses activitystrea.ms/submit, not the schema/1.0 submit verb.
+event("\\mod_survey\\event\\response_submitted", function="mod_survey\\response_submitted")(
+    on_module(verb("http://activitystrea.ms/submit", "Submitted"))
+)
 
 
 @event("\\mod_survey\\event\\report_viewed", function="mod_survey\\report_viewed")

@@ -503,6 +503,14 @@ def test_a_created_credential_keeps_its_name(tmp_path: Path) -> None:
         store.close()
 
 
+def _client_of_new(app: Any, new: Any) -> TestClient:
+    """A client authenticated as a credential made by `create_credential` (key and secret)."""
+    return TestClient(app, headers={
+        "Authorization": basic_auth(new.credential.key, new.secret),
+        "X-Experience-API-Version": "1.0.3",
+    }, raise_server_exceptions=False)
+
+
 def test_a_credential_made_while_serving_is_kept_apart_at_once(tmp_path: Path) -> None:
     """Readers cache the credential list; a new credential (say, made with the CLI in
     another process) must invalidate it before its first statement can be read by others."""
@@ -512,10 +520,7 @@ def test_a_credential_made_while_serving_is_kept_apart_at_once(tmp_path: Path) -
     store = app.state.store
 
     def client_for(new: Any) -> TestClient:
-        return TestClient(app, headers={
-            "Authorization": basic_auth(new.credential.key, new.secret),
-            "X-Experience-API-Version": "1.0.3",
-        }, raise_server_exceptions=False)
+        return _client_of_new(app, new)
 
     default = client_for(create_credential(store, "default", ["all"]))
     try:
@@ -543,10 +548,7 @@ def test_a_reference_to_another_organisations_statement_does_not_reveal_it(tmp_p
     store = app.state.store
 
     def client_for(new: Any) -> TestClient:
-        return TestClient(app, headers={
-            "Authorization": basic_auth(new.credential.key, new.secret),
-            "X-Experience-API-Version": "1.0.3",
-        }, raise_server_exceptions=False)
+        return _client_of_new(app, new)
 
     a = client_for(create_credential(store, "a", ["all"], org="org-a"))
     a2 = client_for(create_credential(store, "a2", ["all"], org="org-a"))
