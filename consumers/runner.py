@@ -15,9 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-import orjson
-
-from consumers.projection import Reducer, changes_for
+from consumers.projection import Reducer, changes_of_records
 from lrs.background import BackgroundLoop
 from lrs.memory import release_free_memory
 from lrs.storage.base import Store
@@ -81,12 +79,15 @@ def process_round(store: Store, reducers: Sequence[Reducer], batch: int = 1000) 
         records = store.read_log(position, batch)
         if not records:
             continue
+        count, last = len(records), records[-1].offset
+        group = at[position]
         with gc_paused():
-            statements = [orjson.loads(record.value) for record in records]
-            for reducer in at[position]:
-                offset = (offset_name(reducer), records[-1].offset)
-                store.apply_changes(reducer, changes_for(reducer, statements), offset=offset)
-                read += len(records)
+            changes = changes_of_records(group, [record.value for record in records])
+            del records  # the raw batch is not needed while the changes are applied
+            for reducer, reducer_changes in zip(group, changes, strict=True):
+                offset = (offset_name(reducer), last)
+                store.apply_changes(reducer, reducer_changes, offset=offset)
+                read += count
     return read
 
 
@@ -112,8 +113,8 @@ def rebuild(
     position, total = 0, 0
     while records := store.read_log(position, batch):
         with gc_paused():
-            statements = [orjson.loads(record.value) for record in records]
-            store.apply_changes(reducer, changes_for(reducer, statements))
+            (changes,) = changes_of_records([reducer], [record.value for record in records])
+            store.apply_changes(reducer, changes)
         position = records[-1].offset
         total += len(records)
         if progress is not None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from lrs.memory import kept_bytes
 from lrs.storage.base import (
     GENESIS,
     AccessEntry,
@@ -169,7 +170,7 @@ def _pieces(items: list[Any]) -> Iterator[list[Any]]:
 
 
 def _pack_terms(terms: Iterable[tuple[int, int]]) -> bytes:
-    return orjson.dumps(sorted(set(terms)))
+    return kept_bytes(orjson.dumps(sorted(set(terms))))
 
 
 def _unpack_terms(blob: bytes) -> list[tuple[int, int]]:
@@ -545,9 +546,7 @@ class SQLiteStore:
                 f"SELECT 1 FROM statements WHERE ref_target IN ({marks}) LIMIT 1", chunk
             ).fetchone():
                 return False  # a statement stored earlier refers to one of these
-        extracted = [
-            [(int(kind), value) for kind, value in xs.index_terms(s)] for s in statements
-        ]
+        extracted = [[(int(kind), value) for kind, value in xs.index_terms(s)] for s in statements]
         term_ids = self._term_ids(conn, {value for terms in extracted for _, value in terms})
         rows = [
             (
@@ -556,7 +555,7 @@ class SQLiteStore:
                 credential,
                 xs.learner_key(s),
                 _pack_terms((kind, term_ids[value]) for kind, value in terms),
-                orjson.dumps(s),
+                kept_bytes(orjson.dumps(s)),
             )
             for s, terms in zip(statements, extracted, strict=True)
         ]
@@ -647,7 +646,7 @@ class SQLiteStore:
                 credential,
                 xs.learner_key(statement),
                 _pack_terms(terms),
-                orjson.dumps(statement),
+                kept_bytes(orjson.dumps(statement)),
             ),
         )
         self._last_seq = max(self._last_seq, cursor.lastrowid or 0)
@@ -722,7 +721,7 @@ class SQLiteStore:
         )
         if len(self._known_definitions) > 100_000:
             self._known_definitions.clear()
-        self._known_definitions[activity_id] = encoded
+        self._known_definitions[activity_id] = kept_bytes(encoded)
 
     # the log and the outbox ------------------------------------------------------------------
     # One writer commits in seq order, so "published" is a single high-water mark.
@@ -1042,7 +1041,7 @@ class SQLiteStore:
                 if state is None:
                     deleted.append((name, key))
                 else:
-                    written.append((name, key, orjson.dumps(state)))
+                    written.append((name, key, kept_bytes(orjson.dumps(state))))
             # One statement per kind of write for the whole batch, not several per key.
             conn.executemany(
                 "DELETE FROM state_index WHERE projection = ? AND field = ? AND value = ?"
@@ -1738,7 +1737,7 @@ class _SQLiteProjection:
                 self.name,
                 contribution.statement_id,
                 contribution.key,
-                orjson.dumps(contribution.data),
+                kept_bytes(orjson.dumps(contribution.data)),
             )
         )
         return True
