@@ -261,6 +261,55 @@ def run_batches(
     return next_index
 
 
+class MemorySampler(threading.Thread):
+    """RSS of the server process and of its children (the processors), every `period` s.
+
+    A sample at each 10% of the load lands wherever the processors happen to be in a batch
+    (their memory rises and falls by ~100 MiB within one), so each decile also gets the
+    server's median and the children's low / median / high over all its samples: a store
+    whose growth shows in memory moves those, a batch in flight does not.
+    """
+
+    def __init__(self, pid: int, period: float = 0.5) -> None:
+        super().__init__(name="memory-sampler", daemon=True)
+        self.pid, self.period = pid, period
+        self.done = 0  # statements acknowledged so far (set by the load loop)
+        self.samples: list[tuple[int, float, float]] = []  # (done, server MiB, children MiB)
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.period):
+            try:
+                server = h.proc_memory_kib(self.pid).get("VmRSS", 0) / 1024
+            except FileNotFoundError:
+                return
+            children = 0.0
+            for child in h.descendants(self.pid):
+                try:
+                    children += h.proc_memory_kib(child).get("VmRSS", 0) / 1024
+                except FileNotFoundError:
+                    pass
+            self.samples.append((self.done, server, children))
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+    def between(self, low: int, high: int) -> dict[str, float]:
+        """Server median and children's min / median / max over samples in (low, high]."""
+        rows = [(s, c) for done, s, c in self.samples if low < done <= high]
+        if not rows:
+            return {}
+        servers, children = sorted(s for s, _ in rows), sorted(c for _, c in rows)
+        return {
+            "samples": len(rows),
+            "server_median_mib": round(servers[len(servers) // 2], 1),
+            "children_min_mib": round(children[0], 1),
+            "children_median_mib": round(children[len(children) // 2], 1),
+            "children_max_mib": round(children[-1], 1),
+        }
+
+
 def run_load(
     server: h.Server,
     data: Path,
@@ -288,10 +337,13 @@ def run_load(
     state = {"done": 0, "last_t": time.perf_counter(), "last_n": 0}
     t0 = time.perf_counter()
     meter = h.Meter(server.pid)
+    sampler = MemorySampler(server.pid)
+    sampler.start()
 
     def sample(done: int, percent: int) -> None:
         now = time.perf_counter()
         memory = server.memory_kib()
+        decile = sampler.between(state["last_n"], done)
         # Responses arrive in bursts of up to 2 x connections; a rate over fewer batches is noise.
         span = done - state["last_n"]
         segment = span / max(1e-9, now - state["last_t"]) if span >= 20_000 else None
@@ -304,6 +356,7 @@ def run_load(
                 "hwm_mib": round(memory.get("VmHWM", 0) / 1024, 1),
                 "segment_rate": None if segment is None else round(segment, 1),
                 "processor_lag": stored - processed,
+                **decile,
             }
         )
         state["last_t"], state["last_n"] = now, done
@@ -323,6 +376,7 @@ def run_load(
         def on_done(count: int) -> None:
             before = state["done"]
             state["done"] += count
+            sampler.done = state["done"]
             marks.append(datetime.now(UTC))
             elapsed = time.perf_counter() - t0
             rss = server.memory_kib().get("VmRSS", 0) / 1024
@@ -340,6 +394,7 @@ def run_load(
         else:
             public_url = server.base_url.rsplit("/", 1)[0]
             load_direct(data, public_url, start, total, population, args.seed, on_done)
+    sampler.stop()
     seconds = time.perf_counter() - t0
     used = meter.read()
     report.load.update(
@@ -357,13 +412,20 @@ def run_load(
         f"(server {used['server']:.2f} core, client {used['client']:.2f} core including generating the "
         f"statements, other processes {used['others']:.2f} core, iowait {used['iowait']:.2f})."
     )
-    table = Table("load", "store size", "st/s, last 10%", "server RSS", "peak RSS (HWM)",
-                  "processor lag")  # fmt: skip
+    table = Table("load", "store size", "st/s, last 10%", "RSS, server + processors", "server (median)",
+                  "processors (low / median / high)", "peak RSS (HWM)", "processor lag",
+                  title="RSS at the end of each 10%; median, low and high over that 10% (every 0.5 s)")  # fmt: skip
     for row in report.memory:
+        spread = (
+            f"{row['children_min_mib']:,.0f} / {row['children_median_mib']:,.0f} / {row['children_max_mib']:,.0f} MiB"
+            if "children_min_mib" in row else "-"
+        )
         table.add_row(
             f"{row['percent']}%", f"{row['store']:,}",
             "-" if row["segment_rate"] is None else f"{row['segment_rate']:,.0f}",
-            f"{row['rss_mib']:,.0f} MiB", f"{row['hwm_mib']:,.0f} MiB", f"{row['processor_lag']:,}",
+            f"{row['rss_mib']:,.0f} MiB",
+            f"{row['server_median_mib']:,.0f} MiB" if "server_median_mib" in row else "-",
+            spread, f"{row['hwm_mib']:,.0f} MiB", f"{row['processor_lag']:,}",
         )  # fmt: skip
     console.print(table)
     return marks
@@ -639,8 +701,12 @@ def summary(report: Report, plan: Plan) -> None:
         table.add_row(f"query {kind}", f"p50 {row['p50_ms']:.1f} / p95 {row['p95_ms']:.1f} / p99 {row['p99_ms']:.1f} ms")
     for row in report.memory:
         if row["percent"] in (10, 50, 100):
-            table.add_row(f"server RSS at {row['percent']}% of the load", f"{row['rss_mib']:,.0f} MiB ({row['store']:,} statements)")
-    table.add_row("server peak RSS (VmHWM), whole run", f"{report.peak_rss_mib:,.0f} MiB")
+            table.add_row(f"RSS at {row['percent']}% of the load (server + processors)", f"{row['rss_mib']:,.0f} MiB ({row['store']:,} statements)")
+            if "server_median_mib" in row:
+                table.add_row("  over that 10%: server median; processors low / median / high",
+                              f"{row['server_median_mib']:,.0f}; {row['children_min_mib']:,.0f} / "
+                              f"{row['children_median_mib']:,.0f} / {row['children_max_mib']:,.0f} MiB")  # fmt: skip
+    table.add_row("peak RSS (VmHWM, server + processors), whole run", f"{report.peak_rss_mib:,.0f} MiB")
     table.add_row("store on disk", f"{report.db_mib:,.0f} MiB")
     console.print(table)
     for error in report.errors:

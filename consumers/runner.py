@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from consumers.projection import Reducer, changes_of_records
+from consumers.projection import Change, Reducer, changes_of_records, key_parts
 from lrs.background import BackgroundLoop
 from lrs.memory import release_free_memory
 from lrs.storage.base import Store
@@ -24,6 +24,8 @@ log = logging.getLogger("lrs.processors")
 # Statements read in one round (over all projections) after which freed memory is handed
 # back: a trim costs a few milliseconds, a round of this size far more.
 RELEASE_AFTER = 2_000
+# States held in memory at once while a batch is applied (see key_parts).
+KEYS_PER_PART = 2_000
 
 
 _paused = 0
@@ -85,10 +87,24 @@ def process_round(store: Store, reducers: Sequence[Reducer], batch: int = 1000) 
             changes = changes_of_records(group, [record.value for record in records])
             del records  # the raw batch is not needed while the changes are applied
             for reducer, reducer_changes in zip(group, changes, strict=True):
-                offset = (offset_name(reducer), last)
-                store.apply_changes(reducer, reducer_changes, offset=offset)
+                apply_in_parts(store, reducer, reducer_changes, (offset_name(reducer), last))
                 read += count
     return read
+
+
+def apply_in_parts(
+    store: Store,
+    reducer: Reducer,
+    changes: list[Change],
+    offset: tuple[str, int] | None = None,
+    *,
+    keys_per_part: int = KEYS_PER_PART,
+) -> None:
+    """Apply a batch's changes a few thousand keys at a time; the offset moves with the last
+    part. A crash between parts replays the whole batch, which the idempotent apply absorbs."""
+    parts = key_parts(changes, keys_per_part)
+    for number, part in enumerate(parts, 1):
+        store.apply_changes(reducer, part, offset=offset if number == len(parts) else None)
 
 
 def catch_up(store: Store, reducers: Sequence[Reducer], batch: int = 1000) -> int:
@@ -114,7 +130,7 @@ def rebuild(
     while records := store.read_log(position, batch):
         with gc_paused():
             (changes,) = changes_of_records([reducer], [record.value for record in records])
-            store.apply_changes(reducer, changes)
+            apply_in_parts(store, reducer, changes)
         position = records[-1].offset
         total += len(records)
         if progress is not None:

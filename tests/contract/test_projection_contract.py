@@ -16,6 +16,7 @@ import pytest
 
 from consumers.profiles import REDUCER, contribution
 from consumers.projection import changes_for, rebuild_by_folding
+from consumers.runner import apply_in_parts
 from lrs.storage.base import Contribution, StateQuery, Store
 from lrs.xapi.statements import is_voiding, learner_key, statement_ref_target
 
@@ -466,6 +467,31 @@ def test_replay_in_any_batch_size_gives_the_same_states(store: Store) -> None:
             apply_in_batches(store, log, 7)
         assert {k: store.get_state(PROFILES, k) for k in keys} == live, replay
         assert all_states(store) == expected, replay
+
+
+@pytest.mark.parametrize("keys_per_part", [1, 3])
+def test_batches_applied_a_few_keys_at_a_time_give_the_same_states(
+    store: Store, keys_per_part: int
+) -> None:
+    """The processors apply a batch in parts of a few thousand keys (bounded memory), each
+    part its own transaction, the offset with the last: the states must not differ from
+    one transaction per batch, whatever the batch, voidings and redeliveries included."""
+    log = realistic_log(11)
+    expected = expected_states(log)
+    rng = random.Random(3)
+    start = 0
+    while start < len(log):
+        size = rng.randrange(1, 40)
+        batch = log[start : start + size]
+        apply_in_parts(store, REDUCER, changes_for(REDUCER, batch), keys_per_part=keys_per_part)
+        if rng.random() < 0.3:  # delivered again, as after a crash between two parts
+            again = log[max(0, start - 5) : start + size]
+            apply_in_parts(store, REDUCER, changes_for(REDUCER, again), keys_per_part=keys_per_part)
+        start += size
+    assert all_states(store) == expected
+    offset = ("processor:test", 42)
+    apply_in_parts(store, REDUCER, [], offset, keys_per_part=keys_per_part)
+    assert store.get_offset("processor:test") == 42  # an empty batch still moves the offset
 
 
 # listing --------------------------------------------------------------------------------------
