@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from consumers.projection import Change, Reducer, changes_of_records, key_parts
 from lrs.background import BackgroundLoop
-from lrs.memory import release_free_memory
+from lrs.memory import release_free_memory, resident_mib
 from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.processors")
@@ -140,23 +140,59 @@ def rebuild(
 
 
 class LocalRunner(BackgroundLoop):
-    """A background thread running every processor over the embedded log."""
+    """A background thread running every processor over the embedded log.
+
+    With `max_growth_mib`, it stops once its process's memory (measured after the freed
+    heap is handed back) has grown by more than that since its first large round, and sets
+    `outgrown`: the processors' child then exits and a fresh one takes over. What grows is
+    not data: Python's allocator keeps a 1 MiB arena resident while any object in it lives,
+    and each batch leaves a few long-lived objects (cache entries of orjson and sqlite3)
+    in arenas it otherwise freed; over a 1M-statement load that crept up ~8 MiB per 100,000
+    statements with nothing in it to free (benchmarks/README.md, run 8).
+    """
 
     name = "lrs-processors"
 
     def __init__(
-        self, store: Store, reducers: Sequence[Reducer], *, batch: int = 1000, idle: float = 0.02
+        self,
+        store: Store,
+        reducers: Sequence[Reducer],
+        *,
+        batch: int = 1000,
+        idle: float = 0.02,
+        max_growth_mib: float | None = None,
+        resident: Callable[[], float | None] = resident_mib,
     ) -> None:
         super().__init__(idle=idle)
         self.store = store
         self.reducers = list(reducers)
         self.batch = batch
+        self.max_growth_mib = max_growth_mib
+        self.baseline_mib: float | None = None
+        self.outgrown = threading.Event()
+        self._resident = resident
 
     def step(self) -> int:
         read = process_round(self.store, self.reducers, self.batch)
         if read >= RELEASE_AFTER:
             release_free_memory()  # a big round's garbage would otherwise stay resident
+            self.check_growth()
         return read
+
+    def check_growth(self) -> None:
+        if self.max_growth_mib is None or (now := self._resident()) is None:
+            return
+        if self.baseline_mib is None:
+            self.baseline_mib = now
+        elif now - self.baseline_mib > self.max_growth_mib:
+            log.info(
+                "the processors' memory grew from %.0f to %.0f MiB; handing over to a fresh"
+                " process",
+                self.baseline_mib,
+                now,
+            )
+            self.outgrown.set()
+            self._stop.set()  # no further round: the offsets hold where the next one starts
 
 
 class ProcessRunner:
@@ -165,13 +201,19 @@ class ProcessRunner:
     Folding is Python work: in a thread it would share the API's GIL and halve ingest on a
     busy server. A child process has its own interpreter; the projections have their own
     SQLite file, so it does not take the statement writer's lock either. A watchdog thread
-    starts a new child when one dies (a crash loses nothing: offsets move with the state).
+    starts a new child when one dies (a crash loses nothing: offsets move with the state),
+    at once and without an error when it exits cleanly because its memory outgrew
+    `max_growth_mib` (see LocalRunner).
     """
 
-    def __init__(self, store_url: str, *, batch: int = 1000) -> None:
+    def __init__(
+        self, store_url: str, *, batch: int = 1000, max_growth_mib: float | None = None
+    ) -> None:
         self.store_url = store_url
         self.batch = batch
-        self.restarts = 0
+        self.max_growth_mib = max_growth_mib
+        self.restarts = 0  # after a crash
+        self.handovers = 0  # after outgrowing its memory
         self._process: multiprocessing.process.BaseProcess | None = None
         self._stopping = threading.Event()
         self._watchdog: threading.Thread | None = None
@@ -180,7 +222,7 @@ class ProcessRunner:
         context = multiprocessing.get_context("spawn")  # no inherited threads or connections
         self._process = context.Process(
             target=_run_child,
-            args=(self.store_url, os.getpid(), self.batch),
+            args=(self.store_url, os.getpid(), self.batch, self.max_growth_mib),
             name="lrs-processors",
             daemon=True,
         )
@@ -195,7 +237,10 @@ class ProcessRunner:
         delay = 0.5
         while not self._stopping.wait(0.2):
             process = self._process
-            if process is not None and not process.is_alive():
+            if process is not None and not process.is_alive() and process.exitcode == 0:
+                self.handovers += 1  # it outgrew its memory and stopped between rounds
+                self._spawn()
+            elif process is not None and not process.is_alive():
                 log.error(
                     "the processors' process exited (code %s); starting a new one",
                     process.exitcode,
@@ -228,7 +273,7 @@ class ProcessRunner:
             process.join(timeout)
 
 
-def _run_child(store_url: str, parent: int, batch: int) -> None:
+def _run_child(store_url: str, parent: int, batch: int, max_growth_mib: float | None) -> None:
     from consumers.registry import reducers
     from lrs.storage import open_store_waiting
 
@@ -237,14 +282,14 @@ def _run_child(store_url: str, parent: int, batch: int) -> None:
     os.nice(10)
 
     store = open_store_waiting(store_url)
-    runner = LocalRunner(store, reducers(store), batch=batch)
+    runner = LocalRunner(store, reducers(store), batch=batch, max_growth_mib=max_growth_mib)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     runner.start()
     try:
         # Exit with the parent, even if it was killed and could not stop us.
         while not stopping.wait(0.5):
-            if os.getppid() != parent:
+            if os.getppid() != parent or runner.outgrown.is_set():
                 break
     finally:
         runner.stop()

@@ -20,6 +20,9 @@ class Settings:
     processor_batch: int = 10_000  # statements a processor folds per store transaction (at most)
     processor_process: bool = True  # embedded: run the processors in a child process
     processor_wait: float = 0.1  # seconds a processor waits to fill a batch
+    # embedded: the processors' process hands over to a fresh one once its memory grew by
+    # this much (MiB) since its first large batch (consumers/runner.py); 0: never
+    processor_max_growth_mib: int = 128
     kafka_partitions: int = 6
     kafka_session_timeout: float = 10.0
     log_level: str = "info"

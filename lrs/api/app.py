@@ -242,5 +242,8 @@ def _pipeline(
     if not settings.processors:
         return []
     if own_store and settings.store_url.startswith("sqlite://") and settings.processor_process:
-        return [ProcessRunner(settings.store_url, batch=settings.processor_batch)]
+        growth = settings.processor_max_growth_mib or None
+        return [
+            ProcessRunner(settings.store_url, batch=settings.processor_batch, max_growth_mib=growth)
+        ]
     return [LocalRunner(store, reducers(store), batch=settings.processor_batch)]
