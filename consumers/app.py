@@ -16,6 +16,7 @@ from typing import Any
 import faust
 import orjson
 
+from consumers import faust_transport
 from consumers.ingest import Rejected, connector_authority, store_all, triage
 from consumers.projection import Reducer, changes_for
 from consumers.registry import reducers
@@ -45,6 +46,9 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
         web_enabled=False,
         autodiscover=False,
     )
+    # Before any topic exists (topics create the transport): faust's own, with two
+    # per-record costs removed (consumers/faust_transport.py says which and why).
+    app.transport = faust_transport.Transport(app.conf.broker_consumer, app)
     statements = app.topic(STATEMENTS, key_serializer="raw", value_serializer="raw")
     inbound = app.topic(INBOUND, key_serializer="raw", value_serializer="raw")
     dlq = app.topic(DLQ, key_serializer="raw", value_serializer="raw")

@@ -1,0 +1,124 @@
+"""faust's Kafka transport with two per-record costs removed (see benchmarks/PIPELINE.md).
+
+Everything here is a small subclass of faust-streaming's aiokafka driver (0.15), installed
+with `app.transport = Transport(app.conf.broker_consumer, app)` before any topic exists.
+What each one changes, and why:
+
+- `fetch_max_wait_ms` (faust hard-codes 1,500 ms): a broker may hold a fetch request for
+  that long when some of its partitions have nothing new. Tansu does: a worker whose fetch
+  also named the empty `xapi.inbound` partitions waited ~1 s after every other fetch and
+  sat half idle while a backlog waited. Apache Kafka answers as soon as any partition has
+  data, so a shorter wait costs it only a few empty fetches a second when idle.
+- The fetcher's drain loop handed every record to the conductor through
+  `Service.wait_first(callback(message), suspend_flow.wait())`: four tasks and an
+  `asyncio.wait` per record, about a third of faust's CPU per record. When the flow is
+  not suspended (no rebalance under way) the record is now handed over with a plain
+  `await`; otherwise, exactly as before, the hand-over races the suspension, so a
+  rebalance still interrupts a hand-over that waits on a full stream buffer.
+
+Delivery is unchanged: records reach the same streams in the same order, acks and offset
+commits are faust's own. The Kafka integration tests (crashes, a broker restart, two
+workers splitting the partitions) run through this transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as driver
+from mode import Service, ServiceT
+
+# How long the broker may hold a fetch that has nothing new (faust: 1,500 ms). It bounds
+# how late a record that arrives meanwhile can be, on a broker that waits it out.
+FETCH_MAX_WAIT_MS = 100
+# How long one `getmany` waits for records of the partitions it was asked for (faust: 1 s).
+# faust stops asking for a partition while its stream buffer is nearly full and asks again
+# once it drained, but a `getmany` already waiting does not see that: it waited out its
+# whole timeout, and a worker with a backlog idled up to 1 s after every full buffer.
+GETMANY_TIMEOUT = 0.1
+
+
+class ConsumerThread(driver.AIOKafkaConsumerThread):
+    """The aiokafka consumer faust builds, with a shorter `fetch_max_wait_ms`."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # AIOKafkaConsumer keeps the argument and passes it to its Fetcher at start();
+        # faust passes a constant, so it is replaced before the consumer starts.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
+class Consumer(driver.Consumer):
+    """faust's consumer, handing records to the conductor without a task per record."""
+
+    def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
+        # faust-streaming 0.15.3's Consumer._drain_messages, with the hand-over changed
+        # (marked below); everything else is as it was.
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        suspended = self.suspend_flow.is_set
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = getmany(timeout=GETMANY_TIMEOUT)  # changed: was 1.0
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            # Changed: no race (and no tasks) unless a rebalance is under way.
+                            if suspended():
+                                await self.wait_first(callback(message), self.suspend_flow.wait())
+                            else:
+                                await callback(message)
+                            set_read_offset(tp, offset)
+                    unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
+
+class Transport(driver.Transport):
+    """faust's aiokafka transport with the consumer above."""
+
+    Consumer = Consumer
