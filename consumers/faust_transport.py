@@ -1,4 +1,4 @@
-"""faust's Kafka transport with two per-record costs removed (see benchmarks/PIPELINE.md).
+"""faust's Kafka transport, without its idle waits and per-record tasks (benchmarks/PIPELINE.md).
 
 Everything here is a small subclass of faust-streaming's aiokafka driver (0.15), installed
 with `app.transport = Transport(app.conf.broker_consumer, app)` before any topic exists.
@@ -9,12 +9,17 @@ What each one changes, and why:
   also named the empty `xapi.inbound` partitions waited ~1 s after every other fetch and
   sat half idle while a backlog waited. Apache Kafka answers as soon as any partition has
   data, so a shorter wait costs it only a few empty fetches a second when idle.
+- `getmany`'s timeout (faust: 1 s): see GETMANY_TIMEOUT.
 - The fetcher's drain loop handed every record to the conductor through
   `Service.wait_first(callback(message), suspend_flow.wait())`: four tasks and an
   `asyncio.wait` per record, about a third of faust's CPU per record. When the flow is
   not suspended (no rebalance under way) the record is now handed over with a plain
-  `await`; otherwise, exactly as before, the hand-over races the suspension, so a
-  rebalance still interrupts a hand-over that waits on a full stream buffer.
+  `await`; while it is, the hand-over races the suspension as before. A hand-over that
+  already waits on a full stream buffer when a rebalance starts now finishes instead of
+  being abandoned; faust's abandoned hand-over left its `put` running too (asyncio.wait
+  does not cancel what it waits for), so either way the record reaches the buffer after
+  faust cleared it, and the stream drops it unread (flow stopped, or an old generation);
+  the partition's next owner reads it again from the committed offset.
 
 Delivery is unchanged: records reach the same streams in the same order, acks and offset
 commits are faust's own. The Kafka integration tests (crashes, a broker restart, two
@@ -31,8 +36,12 @@ from faust.transport.drivers import aiokafka as driver
 from mode import Service, ServiceT
 
 # How long the broker may hold a fetch that has nothing new (faust: 1,500 ms). It bounds
-# how late a record that arrives meanwhile can be, on a broker that waits it out.
-FETCH_MAX_WAIT_MS = 100
+# how late a record that arrives meanwhile can be, on a broker that waits it out. Measured
+# on Tansu (benchmarks/PIPELINE.md): 100, 250 and 500 ms fold a backlog equally fast; at a
+# trickle (1,000/s) shorter waits mean fresher, smaller batches and more fetches: lag p95
+# 255 / 329 / 439 ms, with 0.8 / 0.55 / 0.5 of a core for the broker (and the rest of the
+# machine); faust's 1,500 ms: 1,040 ms and 0.4 core.
+FETCH_MAX_WAIT_MS = 250
 # How long one `getmany` waits for records of the partitions it was asked for (faust: 1 s).
 # faust stops asking for a partition while its stream buffer is nearly full and asks again
 # once it drained, but a `getmany` already waiting does not see that: it waited out its
