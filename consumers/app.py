@@ -18,9 +18,9 @@ import orjson
 
 from consumers import faust_transport
 from consumers.ingest import Rejected, connector_authority, store_all, triage
-from consumers.projection import Reducer, changes_for
+from consumers.projection import Change, Reducer, changes_of_records
 from consumers.registry import reducers
-from consumers.runner import gc_paused
+from consumers.runner import apply_in_parts, gc_paused
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, STATEMENTS
 from lrs.storage import open_store_waiting
@@ -54,25 +54,34 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     dlq = app.topic(DLQ, key_serializer="raw", value_serializer="raw")
     batch, within = settings.processor_batch, settings.processor_wait
 
-    first, *rest = reducers(store)
+    projections = reducers(store)
+    first, *rest = projections
 
-    def apply(reducer: Reducer, decoded: list[Any]) -> None:
+    def apply(reducer: Reducer, changes: list[Change]) -> None:
         with gc_paused():
-            store.apply_changes(reducer, changes_for(reducer, decoded))
+            apply_in_parts(store, reducer, changes)
 
-    def decode_and_apply_first(values: list[bytes]) -> list[Any]:
-        decoded = [_decode(v) for v in values]
-        apply(first, decoded)
-        return decoded
+    def decode_and_apply_first(values: list[bytes]) -> list[list[Change]]:
+        with gc_paused():
+            changes = changes_of_records(projections, values)
+        apply(first, changes[0])
+        return changes[1:]
 
     async def project_batch(values: list[bytes]) -> None:
-        decoded = await _until_done(f"{first.name} batch", decode_and_apply_first, values)
-        await asyncio.gather(*(_until_done(f"{r.name} batch", apply, r, decoded) for r in rest))
+        later = await _until_done(f"{first.name} batch", decode_and_apply_first, values)
+        await asyncio.gather(
+            *(
+                _until_done(f"{r.name} batch", apply, r, changes)
+                for r, changes in zip(rest, later, strict=True)
+            )
+        )
 
     # One agent for every projection: each batch is decoded once (in the worker thread, so
-    # the event loop keeps taking records meanwhile); memberships first (the views rely on
-    # them), then the others side by side, each in its own thread, so one waiting on the
-    # store (MongoDB's round trips) does not hold the rest up.
+    # the event loop keeps taking records meanwhile) into each projection's changes, and
+    # applied a few thousand learners at a time, as the embedded runner does (bounded
+    # memory); memberships first (the views rely on them), then the others side by side,
+    # each in its own thread, so one waiting on the store (MongoDB's round trips) does not
+    # hold the rest up.
     @app.agent(statements, name="lrs.projections")
     async def project(stream: Any) -> None:
         await in_batches(stream, batch, within, project_batch)
@@ -98,13 +107,6 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
 
     app.conf.lrs_store = store  # for tests and the CLI
     return app
-
-
-def _decode(value: bytes) -> Any:
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None  # changes_for skips it, with a warning
 
 
 async def in_batches(
