@@ -112,10 +112,9 @@ def key_parts(changes: list[Change], keys_per_part: int) -> list[list[Change]]:
             if index == len(parts):
                 parts.append([])
         parts[index].append(change)
-    if retractions or not parts:
-        if not parts:
-            parts.append([])
-        parts[-1].extend(retractions)
+    if not parts:
+        parts.append([])
+    parts[-1].extend(retractions)
     return parts
 
 

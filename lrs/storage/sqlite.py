@@ -1662,9 +1662,8 @@ class _SQLiteProjection:
         # the states of the batch's keys, read together (None: no state yet)
         keys = list({c.key for c in changes if isinstance(c, Contribution)})
         self._stored_states: dict[str, bytes | None] = dict.fromkeys(keys)
-        # Runs of 256, 128, ... (`_pieces`): a handful of SQL texts, so the connection's
-        # statement cache stops churning (each replaced entry pinned a 1 MiB arena of
-        # Python's allocator, and the processors' memory crept up batch after batch).
+        # Runs of 256, 128, ... (`_pieces`), as the writer does: a handful of SQL texts, so
+        # the connection's statement cache keeps them instead of preparing new ones per batch.
         for chunk in _pieces(keys):
             marks = ",".join("?" * len(chunk))
             self._stored_states.update(
