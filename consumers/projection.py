@@ -82,7 +82,7 @@ def changes_of_records(reducers: Sequence[Reducer], values: Iterable[bytes]) -> 
     """
     changes: list[list[Change]] = [[] for _ in reducers]
     for value in values:
-        statement = decode_record(value)
+        statement = _decode_record(value)
         for reducer, into in zip(reducers, changes, strict=True):
             _add_changes(into, reducer, statement)
     return changes
@@ -118,7 +118,7 @@ def key_parts(changes: list[Change], keys_per_part: int) -> list[list[Change]]:
     return parts
 
 
-def decode_record(value: bytes) -> Any:
+def _decode_record(value: bytes) -> Any:
     """A log record's statement; None (skipped, with a warning) when it is not JSON."""
     try:
         return orjson.loads(value)

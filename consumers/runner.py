@@ -237,20 +237,22 @@ class ProcessRunner:
         delay = 0.5
         while not self._stopping.wait(0.2):
             process = self._process
-            if process is not None and not process.is_alive() and process.exitcode == 0:
-                self.handovers += 1  # it outgrew its memory and stopped between rounds
+            if process is None or process.is_alive():
+                continue
+            if process.exitcode == 0:  # it outgrew its memory and stopped between rounds
+                self.handovers += 1
                 self._spawn()
-            elif process is not None and not process.is_alive():
-                log.error(
-                    "the processors' process exited (code %s); starting a new one",
-                    process.exitcode,
-                )
-                self._stopping.wait(delay)
-                if self._stopping.is_set():
-                    return
-                self.restarts += 1
-                self._spawn()
-                delay = min(delay * 2, 10.0)
+                continue
+            log.error(
+                "the processors' process exited (code %s); starting a new one",
+                process.exitcode,
+            )
+            self._stopping.wait(delay)
+            if self._stopping.is_set():
+                return
+            self.restarts += 1
+            self._spawn()
+            delay = min(delay * 2, 10.0)
 
     def wake(self) -> None:
         """The child polls the log every few milliseconds; nothing to signal."""
