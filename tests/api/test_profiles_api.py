@@ -466,6 +466,9 @@ def test_learners_pagination_keeps_the_filters(many: LRS) -> None:
     [
         ({"min_completed": "-1"}, "min_completed"),
         ({"min_completed": "two"}, "min_completed"),
+        ({"min_completed": str(2**63)}, "min_completed"),  # more than a store's integer holds
+        ({"min_completed": "\u00b2"}, "min_completed"),  # a digit to str.isdigit, not to int
+        ({"limit": "1" * 5000}, "limit"),  # more digits than int() converts
         ({"limit": "ten"}, "limit"),
         ({"active_since": "yesterday"}, "active_since"),
         ({"sort": "name"}, "sort"),

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from consumers.memberships import NAME as MEMBERSHIPS
 from consumers.profiles import NAME as PROFILES
 from lrs.access import Access
+from lrs.api.limits import INT64_MAX
 from lrs.api.v1.audit import log_read
 from lrs.api.xapi.common import access_for, error_response, in_thread, json_response
 from lrs.auth import authorize
@@ -115,12 +116,15 @@ async def learners(request: Request, store: Store) -> Response:
         query.at_least["last_active"] = format_stored(moment)
     for name, target in (("min_completed", "completed"), ("limit", None)):
         if name in params:
-            if not params[name].isdigit():
-                raise ValidationError(f"{name} must be a non-negative integer", name)
+            raw = params[name]
+            # ASCII digits only ("²" is a digit to str.isdigit, not to int()), and no more
+            # than the stores' integers hold (SQLite and BSON: 64 bits).
+            if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > INT64_MAX:
+                raise ValidationError(f"{name} must be an integer from 0 to {INT64_MAX}", name)
             if target:
-                query.at_least[target] = int(params[name])
+                query.at_least[target] = int(raw)
             else:
-                query.limit = max(1, min(int(params[name]), MAX_PAGE))
+                query.limit = max(1, min(int(raw), MAX_PAGE))
     query.after = params.get("after")
     access: Access = request.state.access
     if access.scope.everything:

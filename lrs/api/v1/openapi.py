@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lrs import __version__
+from lrs.api.limits import INT64_MAX
 from lrs.api.xapi.common import json_response
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -177,7 +178,7 @@ DOCUMENT: dict[str, Any] = {
                     {
                         "name": "min_completed",
                         "in": "query",
-                        "schema": {"type": "integer", "minimum": 0},
+                        "schema": {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
                     },
                     {
                         "name": "limit",
