@@ -41,10 +41,10 @@ class StoreSink:
 class KafkaSink:
     """Emits to `xapi.inbound`, keyed by learner; the ingest processor validates and stores."""
 
-    def __init__(self, bootstrap: str, source: str) -> None:
+    def __init__(self, bootstrap: str, source: str, topic_prefix: str = "") -> None:
         from lrs.events.kafka import KafkaBus
 
-        self.bus = KafkaBus(bootstrap)
+        self.bus = KafkaBus(bootstrap, prefix=topic_prefix)
         self.source = source.encode()
         self.rejected: list[Skipped] = []
 

@@ -36,8 +36,9 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
             "its processors inside `lrs serve`)"
         )
     store = store if store is not None else open_store_waiting(settings.store_url)
+    prefix = settings.kafka_topic_prefix
     app = faust.App(
-        "lrs-processors",
+        prefix + "lrs-processors",
         broker=settings.bus,
         store="memory://",
         processing_guarantee="at_least_once",
@@ -49,9 +50,9 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     # Before any topic exists (topics create the transport): faust's own, with two
     # per-record costs removed (consumers/faust_transport.py says which and why).
     app.transport = faust_transport.Transport(app.conf.broker_consumer, app)
-    statements = app.topic(STATEMENTS, key_serializer="raw", value_serializer="raw")
-    inbound = app.topic(INBOUND, key_serializer="raw", value_serializer="raw")
-    dlq = app.topic(DLQ, key_serializer="raw", value_serializer="raw")
+    statements = app.topic(prefix + STATEMENTS, key_serializer="raw", value_serializer="raw")
+    inbound = app.topic(prefix + INBOUND, key_serializer="raw", value_serializer="raw")
+    dlq = app.topic(prefix + DLQ, key_serializer="raw", value_serializer="raw")
     batch, within = settings.processor_batch, settings.processor_wait
 
     projections = reducers(store)
@@ -203,9 +204,10 @@ def run_worker(settings: Settings) -> None:
     from lrs.events.kafka import ensure_topics
     from lrs.outbox import OutboxRelay
 
-    ensure_topics(settings.bus.removeprefix("kafka://"), settings.kafka_partitions)
+    prefix = settings.kafka_topic_prefix
+    ensure_topics(settings.bus.removeprefix("kafka://"), settings.kafka_partitions, prefix=prefix)
     app = create_faust_app(settings)
-    bus = open_bus(settings.bus, settings.kafka_partitions)
+    bus = open_bus(settings.bus, settings.kafka_partitions, prefix)
     assert bus is not None
     relay = OutboxRelay(app.conf.lrs_store, bus)
     relay.start()

@@ -282,7 +282,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
 
         sink = StoreSink(open_store(settings.store_url), reader.name, settings.public_url)
     elif args.to.startswith("kafka://"):
-        sink = KafkaSink(args.to.removeprefix("kafka://"), reader.name)
+        sink = KafkaSink(args.to.removeprefix("kafka://"), reader.name, settings.kafka_topic_prefix)
     elif args.to.startswith(("http://", "https://")):
         if not (args.key and args.secret):
             print("error: sending to an LRS over HTTP needs --key and --secret", file=sys.stderr)

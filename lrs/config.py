@@ -25,6 +25,9 @@ class Settings:
     processor_max_growth_mib: int = 128
     kafka_partitions: int = 6
     kafka_session_timeout: float = 10.0
+    # Put before every topic and consumer-group name, so that several LRSs (or tests) can
+    # share one Kafka cluster: "prod." gives prod.xapi.statements and prod.lrs-processors.
+    kafka_topic_prefix: str = ""
     log_level: str = "info"
     base_url: str = ""  # public URL, used in authority homePage and `more` links
     # Limits (lrs/api/limits.py; each is also an `lrs serve` flag, e.g. --max-body-bytes).

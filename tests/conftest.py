@@ -1,4 +1,10 @@
-"""Fixtures for the HTTP API tests: a real `lrs serve` process and an in-process client."""
+"""Shared fixtures: a real `lrs serve` process, an in-process client, and the test servers.
+
+Tests that use a server fixture (`kafka_bootstrap`, `kafka_broker`, `postgresql_url`,
+`mysql_url`) are marked `servers`: `./scripts/test --no-servers` (pytest -m "not servers")
+runs everything else on a machine without Java or the database servers. A server that is
+needed and missing fails the test with what to do; it is never skipped.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +27,7 @@ from starlette.testclient import TestClient
 from lrs.api.app import create_app
 from lrs.auth import create_credential
 from lrs.config import load_settings
+from tests.servers import KafkaBroker, ServerUnavailable, sql_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 XAPI_VERSION = "1.0.3"
@@ -160,3 +168,68 @@ def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[APIClient]:
 def client(api: APIClient) -> TestClient:
     """Authenticated with an `all` credential, sending X-Experience-API-Version 1.0.3."""
     return api.http
+
+
+SERVER_FIXTURES = frozenset({"kafka_bootstrap", "kafka_broker", "postgresql_url", "mysql_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Apache Kafka broker of the whole run (./scripts/test starts one and exports
+    TEST_KAFKA_BOOTSTRAP); a plain `pytest` starts one for its session. Tests share it and
+    keep apart through their own topics (`kafka_prefix`)."""
+    shared = os.environ.get("TEST_KAFKA_BOOTSTRAP")
+    if shared:
+        yield shared
+        return
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
+    try:
+        broker.start()
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def kafka_prefix() -> str:
+    """A test's own topic and consumer-group prefix on the shared broker."""
+    return f"t{uuid.uuid4().hex[:12]}."
+
+
+@pytest.fixture
+def kafka_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
+    """A broker of this test alone, its log on disk, for crash and restart tests."""
+    broker = KafkaBroker(tmp_path / "kafka")
+    try:
+        broker.start()
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> str:
+    try:
+        return sql_url("postgresql")
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    try:
+        return sql_url("mysql")
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)

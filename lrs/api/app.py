@@ -236,7 +236,7 @@ def _background(
 def _pipeline(
     settings: Settings, store: Store, own_store: bool
 ) -> list[LocalRunner | ProcessRunner | OutboxRelay]:
-    bus = open_bus(settings.bus, settings.kafka_partitions)
+    bus = open_bus(settings.bus, settings.kafka_partitions, settings.kafka_topic_prefix)
     if bus is not None:
         return [OutboxRelay(store, bus)]
     if not settings.processors:

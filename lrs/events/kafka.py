@@ -15,10 +15,15 @@ log = logging.getLogger("lrs.events.kafka")
 
 
 class KafkaBus:
-    def __init__(self, bootstrap: str, *, timeout: float = 10.0, partitions: int = 6) -> None:
+    """Topics are named by the port's names (`xapi.statements`, ...) behind `prefix`."""
+
+    def __init__(
+        self, bootstrap: str, *, timeout: float = 10.0, partitions: int = 6, prefix: str = ""
+    ) -> None:
         self.bootstrap = bootstrap
         self.timeout = timeout
         self.partitions = partitions
+        self.prefix = prefix
         self._producer: KafkaProducer | None = None
 
     def _connect(self) -> KafkaProducer:
@@ -41,7 +46,7 @@ class KafkaBus:
         producer = self._connect()
         try:
             futures = [
-                producer.send(topic, key=e.key, value=e.value, headers=e.headers or None)
+                producer.send(self.prefix + topic, key=e.key, value=e.value, headers=e.headers or None)
                 for e in events
             ]
             producer.flush(timeout=self.timeout)
@@ -69,7 +74,7 @@ class KafkaBus:
         except KafkaError as exc:
             raise BusUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
         try:
-            return topic in admin.list_topics()
+            return self.prefix + topic in admin.list_topics()
         except KafkaError as exc:
             raise BusUnavailable(f"cannot list Kafka topics: {exc}") from exc
         finally:
@@ -90,6 +95,7 @@ class KafkaBus:
         except KafkaError as exc:
             raise BusUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
         try:
+            topic = self.prefix + topic
             consumer.topics()  # fetches the cluster's metadata, which the next line reads
             partitions = consumer.partitions_for_topic(topic)
             if not partitions:
@@ -103,7 +109,7 @@ class KafkaBus:
 
     def create_topics(self) -> None:
         try:
-            ensure_topics(self.bootstrap, self.partitions)
+            ensure_topics(self.bootstrap, self.partitions, prefix=self.prefix)
         except KafkaError as exc:
             raise BusUnavailable(f"cannot create Kafka topics: {exc}") from exc
 
@@ -111,13 +117,15 @@ class KafkaBus:
         self._reset()
 
 
-def ensure_topics(bootstrap: str, partitions: int = 6, replication: int = 1) -> None:
+def ensure_topics(
+    bootstrap: str, partitions: int = 6, replication: int = 1, *, prefix: str = ""
+) -> None:
     """Create the LRS topics if they are missing (deployments may pre-create them)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     try:
         for topic in TOPICS:
             try:
-                admin.create_topics([NewTopic(topic, partitions, replication)])
+                admin.create_topics([NewTopic(prefix + topic, partitions, replication)])
             except TopicAlreadyExistsError:
                 pass
     finally:
