@@ -55,6 +55,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
+from collections.abc import Collection as CollectionABC
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -67,6 +68,8 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from lrs.ops.references import plan_links
+from lrs.ports.statements import LinkNode
 from lrs.storage.base import (
     GENESIS,
     AccessEntry,
@@ -125,27 +128,6 @@ class WriteExpired(RuntimeError):
 
 def _term(kind: Term | int, value: str) -> str:
     return f"{int(kind)}:{value}"
-
-
-def _chain_terms(bases: dict[str, set[str]], links: dict[str, str | None]) -> dict[str, set[str]]:
-    """Each statement's terms: its own and those of every statement down its target chain.
-
-    The fixpoint SQLite reaches one insert at a time (inherit the target's terms, push your
-    own to whoever targets you), computed for a whole batch. `bases` holds the graph the
-    batch touches; a chain that leaves it adds nothing, because a stored statement's terms
-    already include those of its stored target. Chains may loop (ids are client-chosen).
-    """
-    terms: dict[str, set[str]] = {}
-    for start in bases:
-        union: set[str] = set()
-        node: str | None = start
-        seen: set[str] = set()
-        while node is not None and node in bases and node not in seen:
-            seen.add(node)
-            union |= bases[node]
-            node = links.get(node)
-        terms[start] = union
-    return terms
 
 
 def _unavailable_as_503(cls: type[T]) -> type[T]:
@@ -413,76 +395,19 @@ class MongoStore:
             if "data" in d
         }
         existing = {sid: orjson.loads(d["data"]) for sid, d in found.items()}
-        targets = {t for s in prepared if (t := xs.statement_ref_target(s)) is not None}
-        stored_targets = {
-            d["_id"]: d
-            for d in statements.find(
-                {"_id": {"$in": list(targets)}, "data": {"$exists": True}},
-                {"voiding": 1, "terms": 1, "ref_target": 1, "credential": 1},
-                session=session,
-            )
+        graph = _MongoGraph(statements, session)
+        stored_voiding = {
+            t for t, node in graph.stored(xs.voiding_targets(prepared)).items() if node.voiding
         }
-        stored_voiding = {t for t, d in stored_targets.items() if d.get("voiding")}
         xs.check_batch(prepared, incoming, existing, stored_voiding)
 
         new = [s for s in prepared if s["id"] not in existing]
         seqs = {s["id"]: first + i for i, s in enumerate(prepared)}
         new_ids = {s["id"] for s in new}
         target_of = {s["id"]: xs.statement_ref_target(s) for s in new}
-        voided_by_batch = set(xs.voiding_targets(new))
         own_terms = {s["id"]: {_term(k, v) for k, v in xs.index_terms(s)} for s in new}
-
-        # The StatementRef graph the batch touches: the new statements, their stored targets,
-        # and every stored statement whose chain of targets reaches a new one (found upwards).
-        bases = {t: set(d["terms"]) for t, d in stored_targets.items()}
-        links = {t: d.get("ref_target") for t, d in stored_targets.items()}
-        bases.update(own_terms)
-        links.update(target_of)
-        # Who stored each statement of the graph: terms pass along a link only within one
-        # organisation (CredentialOrgs).
-        stored_by = {t: d["credential"] for t, d in stored_targets.items()}
-        stored_by.update((sid, credential) for sid in new_ids)
-        voiders: list[tuple[str, str]] = []  # (new statement, a stored one voiding it)
-        expanded = set(new_ids)
-        frontier = sorted(new_ids)
-        while frontier:
-            following: list[str] = []
-            for ref in statements.find(
-                {"ref_target": {"$in": frontier}},
-                {"ref_target": 1, "voiding": 1, "terms": 1, "credential": 1},
-                session=session,
-            ):
-                rid = ref["_id"]
-                if ref["ref_target"] in new_ids and ref.get("voiding"):
-                    voiders.append((ref["ref_target"], rid))
-                stored_by.setdefault(rid, ref["credential"])
-                bases.setdefault(rid, set(ref["terms"]))
-                links[rid] = ref["ref_target"]
-                if rid not in expanded:
-                    expanded.add(rid)
-                    following.append(rid)
-            frontier = following
-        keys = {credential, *stored_by.values()}
-        org = self._orgs.orgs(keys) if len(keys) > 1 else dict.fromkeys(keys, "")
-        links = {
-            sid: target
-            for sid, target in links.items()
-            if target in stored_by and org[stored_by[sid]] == org[stored_by[target]]
-        }
-        # A statement voids another only within one organisation: a voiding statement of
-        # another one (its target's id guessed) voids nothing, before or after the target.
-        stored_voiders = {sid for sid, rid in voiders if org[stored_by[rid]] == org[credential]}
-        void_stored = sorted(
-            t
-            for t in voided_by_batch & stored_targets.keys()
-            if org[stored_by[t]] == org[credential]
-        )
-        terms = _chain_terms(bases, links)
-        additions = {
-            sid: terms[sid] - base
-            for sid, base in bases.items()
-            if sid not in new_ids and terms[sid] - base
-        }
+        plan = plan_links(new, own_terms, credential, graph, self._orgs.orgs)
+        terms, additions, void_stored = plan.terms, plan.additions, plan.void_stored
 
         touches = [
             UpdateOne({"_id": t}, {"$inc": {"referenced": 1}}, upsert=True)
@@ -504,7 +429,7 @@ class MongoStore:
                 doc: dict[str, Any] = {
                     "seq": seqs[sid],
                     "stored": s["stored"],
-                    "voided": not voiding and (sid in voided_by_batch or sid in stored_voiders),
+                    "voided": sid in plan.voided,
                     "voiding": voiding,
                     "credential": credential,
                     "learner": xs.learner_key(s),
@@ -696,9 +621,7 @@ class MongoStore:
         low = query.after + 1
         while low <= high:
             selector = {"$and": [{"seq": {"$gte": low, "$lte": high}}, *conditions]}
-            rows = list(
-                self._statements.find(selector, fields).sort("seq", ASCENDING).limit(chunk)
-            )
+            rows = list(self._statements.find(selector, fields).sort("seq", ASCENDING).limit(chunk))
             for row in rows:
                 data = bytes(row["data"])
                 if query.course is not None and not in_course(orjson.loads(data), query.course):
@@ -1111,7 +1034,9 @@ class MongoStore:
         report.statements_pseudonymised = len(rewritten)
         report.attachments_deleted = self._erase_attachments(orphans)
         key_list = sorted(erased)
-        report.agent_names_deleted = self._names.delete_many({"key": {"$in": key_list}}).deleted_count
+        report.agent_names_deleted = self._names.delete_many(
+            {"key": {"$in": key_list}}
+        ).deleted_count
         report.identity_links_deleted = self._links.delete_many(
             {"_id": {"$in": key_list}}
         ).deleted_count
@@ -1225,7 +1150,12 @@ class MongoStore:
             ]
             self._states.replace_one(
                 {"projection": name, "key": key},
-                {"projection": name, "key": key, "state": Binary(orjson.dumps(state)), "idx": index},
+                {
+                    "projection": name,
+                    "key": key,
+                    "state": Binary(orjson.dumps(state)),
+                    "idx": index,
+                },
                 upsert=True,
                 session=session,
             )
@@ -1366,3 +1296,35 @@ class _MongoProjection:
             session=self.session,
         ).sort("_id", ASCENDING)
         return [Contribution(r["statement_id"], key, orjson.loads(r["data"])) for r in rows]
+
+
+class _MongoGraph:
+    """`StatementGraph` inside the batch's transaction (placeholders have no `data`)."""
+
+    _FIELDS = {"seq": 1, "terms": 1, "voiding": 1, "credential": 1, "ref_target": 1}
+
+    def __init__(self, statements: Collection[dict[str, Any]], session: ClientSession) -> None:
+        self._statements = statements
+        self._session = session
+
+    def _nodes(self, selector: dict[str, Any]) -> list[LinkNode]:
+        return [
+            LinkNode(
+                d["_id"],
+                frozenset(d["terms"]),
+                d.get("ref_target"),
+                bool(d.get("voiding")),
+                d["credential"],
+                int(d["seq"]),
+            )
+            for d in self._statements.find(selector, self._FIELDS, session=self._session)
+        ]
+
+    def stored(self, ids: CollectionABC[str]) -> dict[str, LinkNode]:
+        if not ids:
+            return {}
+        found = self._nodes({"_id": {"$in": sorted(ids)}, "data": {"$exists": True}})
+        return {node.id: node for node in found}
+
+    def referrers(self, ids: CollectionABC[str]) -> list[LinkNode]:
+        return self._nodes({"ref_target": {"$in": sorted(ids)}}) if ids else []

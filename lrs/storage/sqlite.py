@@ -11,7 +11,7 @@ import heapq
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 
 from lrs.memory import kept_bytes
+from lrs.ops.references import plan_links
+from lrs.ports.statements import LinkNode
 from lrs.storage.base import (
     GENESIS,
     AccessEntry,
@@ -242,7 +244,6 @@ class SQLiteStore:
         self._writing_since: str | None = None
         self._known_definitions: dict[str, bytes] = {}
         self._known_names: set[tuple[str, str]] = set()
-        self._index_rows: list[tuple[int, int, int]] = []
         # Only read while writing statements, under the write lock, on the writer connection.
         self._orgs = CredentialOrgs(self._load_org, self._writer_credentials_version)
 
@@ -485,24 +486,12 @@ class SQLiteStore:
         prepared, incoming = xs.unique_in_batch(every, write.statements)
         ids = [s["id"] for s in prepared]
         existing = self._existing(conn, ids)
-        stored_voiding: set[str] = set()
-        for target in xs.voiding_targets(prepared):
-            row = conn.execute("SELECT voiding FROM statements WHERE id = ?", (target,)).fetchone()
-            if row is not None and row[0]:
-                stored_voiding.add(target)
+        graph = _SQLiteGraph(conn)
+        targets = xs.voiding_targets(prepared)
+        stored_voiding = {t for t, node in graph.stored(targets).items() if node.voiding}
         xs.check_batch(prepared, incoming, existing, stored_voiding)
-        # A statement's own index rows are written later, in bulk (`_index_tail`); only rows
-        # for earlier statements that a statement reference now reaches are written here.
-        self._index_rows = []
         new = [statement for statement in prepared if statement["id"] not in existing]
-        if not self._insert_plain(conn, new, stored, write.credential):
-            for statement in new:
-                self._insert(conn, statement, stored, write.credential)
-        conn.executemany(
-            "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
-            self._index_rows,
-        )
-        self._index_rows = []
+        self._insert(conn, graph, new, stored, write.credential)
         for attachment in write.attachments:
             conn.execute(
                 "INSERT OR IGNORE INTO attachments(sha2, content_type, data) VALUES (?,?,?)",
@@ -521,52 +510,74 @@ class SQLiteStore:
                 found[sid] = orjson.loads(data)
         return found
 
-    def _insert_plain(
+    def _insert(
         self,
         conn: sqlite3.Connection,
+        graph: _SQLiteGraph,
         statements: list[dict[str, Any]],
         stored: str,
         credential: str,
-    ) -> bool:
-        """Insert a request's statements in a few multi-row statements, if none is linked.
+    ) -> None:
+        """Insert a request's new statements in a few multi-row statements.
 
-        The usual request (no StatementRef, nothing stored earlier referring to its ids)
-        needs no decision per statement, so its rows, new terms and agent names each go in
-        one SQL statement rather than one per row. That is also fewer hand-overs of the GIL:
-        the writer thread releases it for every SQLite call and then waits to get it back
-        from the threads parsing and validating the next requests, which made the
-        one-call-per-row writer the bottleneck of concurrent ingest. False: nothing was
-        written, and `_insert` must take each statement in turn.
+        Voiding and inherited terms are decided by lrs.ops.references for the whole batch
+        (one query for the usual batch, which references nothing); this only writes the
+        plan. Few SQL calls also mean few hand-overs of the GIL: the writer thread releases
+        it for every SQLite call and then waits to get it back from the threads parsing
+        and validating the next requests.
         """
-        if not statements or any(xs.statement_ref_target(s) is not None for s in statements):
-            return not statements
-        for chunk in _pieces([s["id"] for s in statements]):
-            marks = ",".join("?" * len(chunk))
-            if conn.execute(
-                f"SELECT 1 FROM statements WHERE ref_target IN ({marks}) LIMIT 1", chunk
-            ).fetchone():
-                return False  # a statement stored earlier refers to one of these
+        if not statements:
+            return
         extracted = [[(int(kind), value) for kind, value in xs.index_terms(s)] for s in statements]
         term_ids = self._term_ids(conn, {value for terms in extracted for _, value in terms})
-        rows = [
-            (
-                s["id"],
-                stored,
-                credential,
-                xs.learner_key(s),
-                _pack_terms((kind, term_ids[value]) for kind, value in terms),
-                kept_bytes(orjson.dumps(s)),
-            )
+        own = {
+            s["id"]: {(kind, term_ids[value]) for kind, value in terms}
             for s, terms in zip(statements, extracted, strict=True)
-        ]
+        }
+        plan = plan_links(statements, own, credential, graph, self._orgs.orgs)
+        voided = plan.voided
+        rows = []
+        for s in statements:
+            sid = s["id"]
+            rows.append(
+                (
+                    sid,
+                    stored,
+                    int(sid in voided),
+                    int(xs.is_voiding(s)),
+                    xs.statement_ref_target(s),
+                    credential,
+                    xs.learner_key(s),
+                    _pack_terms(plan.terms[sid]),
+                    kept_bytes(orjson.dumps(s)),
+                )
+            )
         for chunk in _pieces(rows):
             cursor = conn.execute(
                 "INSERT INTO statements(id, stored, voided, voiding, ref_target, credential,"
-                " learner, terms, data) VALUES "
-                + ",".join(["(?,?,0,0,NULL,?,?,?,?)"] * len(chunk)),
+                " learner, terms, data) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(chunk)),
                 [value for row in chunk for value in row],
             )
             self._last_seq = max(self._last_seq, cursor.lastrowid or 0)
+        for chunk in _pieces(plan.void_stored):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(
+                f"UPDATE statements SET voided = 1 WHERE voiding = 0 AND id IN ({marks})", chunk
+            )
+        index_rows: list[tuple[int, int, int]] = []
+        for sid, added in plan.additions.items():
+            node = plan.stored[sid]
+            conn.execute(
+                "UPDATE statements SET terms = ? WHERE seq = ?",
+                (_pack_terms(node.terms | added), node.seq),
+            )
+            # Its own rows may be indexed already: the deferred indexer would not see these.
+            index_rows.extend((kind, term, node.seq) for kind, term in added)
+        if index_rows:
+            conn.executemany(
+                "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
+                index_rows,
+            )
         names: list[tuple[str, str]] = []
         for s in statements:
             for activity_id, definition in xs.activity_definitions(s):
@@ -584,7 +595,6 @@ class SQLiteStore:
             )
         if len(self._known_names) > 100_000:
             self._known_names.clear()
-        return True
 
     def _term_ids(self, conn: sqlite3.Connection, values: set[str]) -> dict[str, int]:
         """The term id of every value, new ones inserted, in a few statements in all."""
@@ -605,105 +615,6 @@ class SQLiteStore:
                 cache.clear()
             cache.update((value, found[value]) for value in missing)
         return found
-
-    def _insert(
-        self, conn: sqlite3.Connection, statement: dict[str, Any], stored: str, credential: str
-    ) -> None:
-        sid = statement["id"]
-        target = xs.statement_ref_target(statement)
-        voiding = xs.is_voiding(statement)
-        terms = {
-            (int(kind), self._term_id(conn, value)) for kind, value in xs.index_terms(statement)
-        }
-        same = self._orgs.same
-        voids_target = False
-        if target is not None:
-            row = conn.execute(
-                "SELECT terms, credential FROM statements WHERE id = ?", (target,)
-            ).fetchone()
-            if row is not None and same(credential, row[1]):
-                terms.update(_unpack_terms(row[0]))
-                voids_target = voiding
-        rows = conn.execute(
-            "SELECT seq, id, terms, voiding, credential FROM statements WHERE ref_target = ?",
-            (sid,),
-        ).fetchall()
-        # Only statements of this statement's organisation inherit its terms, and only a
-        # voiding statement of its organisation that came first voids it (CredentialOrgs):
-        # another organisation could otherwise void, ahead of time, a statement whose id it
-        # guessed. The projections' retractions follow this flag (`is_retracted`).
-        referrers = [r[:4] for r in rows if same(credential, r[4])]
-        voided = not voiding and any(r[3] for r in referrers)
-        cursor = conn.execute(
-            "INSERT INTO statements(id, stored, voided, voiding, ref_target, credential, learner,"
-            " terms, data) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                sid,
-                stored,
-                int(voided),
-                int(voiding),
-                target,
-                credential,
-                xs.learner_key(statement),
-                _pack_terms(terms),
-                kept_bytes(orjson.dumps(statement)),
-            ),
-        )
-        self._last_seq = max(self._last_seq, cursor.lastrowid or 0)
-        if voids_target:
-            conn.execute("UPDATE statements SET voided = 1 WHERE id = ? AND voiding = 0", (target,))
-        if referrers:
-            self._propagate_to_referrers(conn, sid, terms, referrers, credential)
-        for activity_id, definition in xs.activity_definitions(statement):
-            self._merge_activity(conn, activity_id, definition)
-        for key, agent in xs.agents_named(statement):
-            name = agent.get("name")
-            if isinstance(name, str) and (key, name) not in self._known_names:
-                conn.execute(
-                    "INSERT OR IGNORE INTO agent_names(key, name) VALUES (?,?)", (key, name)
-                )
-                if len(self._known_names) > 100_000:
-                    self._known_names.clear()
-                self._known_names.add((key, name))
-
-    def _propagate_to_referrers(
-        self,
-        conn: sqlite3.Connection,
-        sid: str,
-        terms: set[tuple[int, int]],
-        referrers: list[tuple[int, str, bytes, int]],
-        credential: str,
-    ) -> None:
-        """Statements stored earlier that target this one now match its filters too.
-
-        `referrers` are already those of the same organisation; further up the chain, only
-        statements of that organisation inherit (each link is between the same organisation).
-        """
-        pending: list[str] = []
-        seen = {sid}
-        rows = referrers
-        while True:
-            for seq, ref_id, ref_terms, _ in rows:
-                if ref_id in seen:
-                    continue
-                seen.add(ref_id)
-                merged = set(_unpack_terms(ref_terms)) | terms
-                conn.execute(
-                    "UPDATE statements SET terms = ? WHERE seq = ?", (_pack_terms(merged), seq)
-                )
-                self._index_rows.extend((kind, term, seq) for kind, term in terms)
-                pending.append(ref_id)
-            if not pending:
-                return
-            rows = [
-                r[:4]
-                for r in conn.execute(
-                    "SELECT seq, id, terms, voiding, credential FROM statements"
-                    " WHERE ref_target = ?",
-                    (pending.pop(),),
-                ).fetchall()
-                if self._orgs.same(credential, r[4])
-            ]
 
     def _merge_activity(
         self, conn: sqlite3.Connection, activity_id: str, definition: dict[str, Any]
@@ -1778,3 +1689,32 @@ class _SQLiteProjection:
                 (self.name, key),
             )
         ]
+
+
+class _SQLiteGraph:
+    """`StatementGraph` on the writer connection, inside the request's transaction."""
+
+    _COLUMNS = "SELECT seq, id, terms, voiding, credential, ref_target FROM statements"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def _nodes(self, column: str, ids: Collection[str]) -> list[LinkNode]:
+        found: list[LinkNode] = []
+        for chunk in _pieces(sorted(ids)):
+            marks = ",".join("?" * len(chunk))
+            for seq, sid, terms, voiding, credential, target in self._conn.execute(
+                f"{self._COLUMNS} WHERE {column} IN ({marks})", chunk
+            ):
+                found.append(
+                    LinkNode(
+                        sid, frozenset(_unpack_terms(terms)), target, bool(voiding), credential, seq
+                    )
+                )
+        return found
+
+    def stored(self, ids: Collection[str]) -> dict[str, LinkNode]:
+        return {node.id: node for node in self._nodes("id", ids)} if ids else {}
+
+    def referrers(self, ids: Collection[str]) -> list[LinkNode]:
+        return self._nodes("ref_target", ids) if ids else []
