@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from connectors.base import Skipped
-from consumers.ingest import connector_authority, store_all, triage
+from consumers.ingest import connector_writer, ingest
 from lrs.events.base import INBOUND, Event
 from lrs.storage.base import Store
 from lrs.xapi.statements import learner_key
@@ -24,15 +24,14 @@ class StoreSink:
     def __init__(self, store: Store, source: str, base_url: str = "http://localhost") -> None:
         self.store = store
         self.source = source
-        self.authority = connector_authority(source, base_url)
+        self.writer = connector_writer(source, base_url)
+        self.authority = self.writer.authority
         self.rejected: list[Skipped] = []
 
     def send(self, statements: list[dict[str, Any]]) -> None:
-        valid, rejected = triage([orjson.dumps(s) for s in statements])
-        for item in rejected:
-            self.rejected.append(Skipped(_label(item.payload), item.reason))
-        for statement, error in store_all(self.store, valid, self.authority, self.source):
-            self.rejected.append(Skipped(statement.get("id", "?"), error.message))
+        # The one ingest operation (lrs.ops.ingest), as for HTTP and the Kafka inbound topic.
+        outcome = ingest(self.store, [orjson.dumps(s) for s in statements], self.writer)
+        self.rejected += [Skipped(refusal.label, refusal.reason) for refusal in outcome.refused]
 
     def close(self) -> None:
         self.store.close()

@@ -1,7 +1,11 @@
 """The ingest processor: what connectors put on `xapi.inbound` is validated and stored.
 
-Refused records go to `xapi.dlq` with the reason and the original payload; nothing a
-connector sends can stop the stream.
+Every decision is lrs.ops.ingest's, the same as for HTTP and the connector sinks: this
+module only adapts it to the stream. Refused records go to `xapi.dlq` with the reason and
+the original payload; nothing a connector sends can stop the stream.
+
+`ingest` is the one call to use; `triage`, `store_all` and `connector_authority` keep the
+shape consumers/app.py calls today and are thin wrappers over the same operation.
 """
 
 from __future__ import annotations
@@ -11,9 +15,30 @@ from typing import Any
 
 import orjson
 
-from lrs.storage.base import Store
+from lrs.ops.ingest import (
+    IngestStore,
+    Outcome,
+    Refusal,
+    Writer,
+    connector_writer,
+    ingest_records,
+    record_version,
+    store_each,
+)
+from lrs.ops.ingest import triage as triage_records
 from lrs.xapi.errors import XAPIError
-from lrs.xapi.validation import validate_statement
+
+__all__ = [
+    "Outcome",
+    "Rejected",
+    "Refusal",
+    "Writer",
+    "connector_authority",
+    "connector_writer",
+    "ingest",
+    "store_all",
+    "triage",
+]
 
 
 @dataclass(frozen=True)
@@ -23,61 +48,50 @@ class Rejected:
     field: str | None
 
 
+def ingest(store: IngestStore, payloads: list[bytes], writer: Writer) -> Outcome:
+    """Validate, normalise and store inbound records; refusals are returned, not raised."""
+    return ingest_records(store, payloads, writer)
+
+
 def triage(
-    payloads: list[bytes], version: str = "1.0.3"
+    payloads: list[bytes], version: str | None = None
 ) -> tuple[list[dict[str, Any]], list[Rejected]]:
-    """Split raw inbound records into valid statements and refusals (pure)."""
-    valid: list[dict[str, Any]] = []
-    rejected: list[Rejected] = []
-    for payload in payloads:
-        try:
-            statement = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            rejected.append(Rejected(payload, f"not JSON: {exc}", None))
-            continue
-        try:
-            validate_statement(statement, version)
-        except XAPIError as exc:
-            rejected.append(Rejected(payload, exc.message, exc.field))
-            continue
-        valid.append(statement)
-    return valid, rejected
+    """Split raw inbound records into completed statements and refusals (pure).
+
+    Each record is checked against its own xAPI version (lrs.ops.ingest.record_version)
+    and 2.0 timestamps are normalised, as over HTTP.
+    """
+    valid, refused = triage_records(payloads, version)
+    return [statement for statement, _ in valid], [
+        Rejected(r.payload, r.reason, r.field) for r in refused
+    ]
 
 
 def connector_authority(source: str, base_url: str) -> dict[str, Any]:
     """The authority on statements a connector delivered through Kafka."""
-    return {
-        "objectType": "Agent",
-        "name": source,
-        "account": {"homePage": base_url.rstrip("/") + "/connectors", "name": source},
-    }
+    return connector_writer(source, base_url).authority
 
 
 def store_all(
-    store: Store,
+    store: IngestStore,
     statements: list[dict[str, Any]],
     authority: dict[str, Any],
     credential: str,
-    version: str = "1.0.3",
+    version: str | None = None,
 ) -> list[tuple[dict[str, Any], XAPIError]]:
-    """Store validated statements; if the store refuses the batch (a conflict), store them
-    one by one so that only the refused ones are reported. Returns the refusals."""
-    try:
-        store.save_statements(
-            statements, authority=authority, credential=credential, version=version, attachments=[]
-        )
-        return []
-    except XAPIError:
-        refused = []
-        for statement in statements:
-            try:
-                store.save_statements(
-                    [statement],
-                    authority=authority,
-                    credential=credential,
-                    version=version,
-                    attachments=[],
-                )
-            except XAPIError as exc:
-                refused.append((statement, exc))
-        return refused
+    """Store completed statements (from `triage`); only the refused ones are returned."""
+    writer = connector_writer(credential, "http://localhost")
+    writer = Writer(writer.credential, authority)
+    by_version: dict[str, list[dict[str, Any]]] = {}
+    for statement in statements:
+        by_version.setdefault(record_version(statement, version), []).append(statement)
+    refused: list[tuple[dict[str, Any], XAPIError]] = []
+    for checked, batch in by_version.items():
+        _, failed = store_each(store, batch, writer, checked)
+        refused += [(_statement(r), XAPIError(r.reason, r.field, code=r.code)) for r in failed]
+    return refused
+
+
+def _statement(refusal: Refusal) -> dict[str, Any]:
+    found = orjson.loads(refusal.payload)
+    return found if isinstance(found, dict) else {}

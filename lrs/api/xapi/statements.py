@@ -12,8 +12,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from consumers.memberships import authority_key
-from lrs.access import deployment_scope, org_of
 from lrs.api.limits import check_attachment_sizes, parse_limited_json
 from lrs.api.xapi.common import (
     XAPIContext,
@@ -31,12 +29,11 @@ from lrs.api.xapi.common import (
 )
 from lrs.audit import record_read, statement_learner
 from lrs.auth import authority_for, reads_only_own
+from lrs.ops.ingest import Writer, complete_batch, store_batch
 from lrs.storage.base import Attachment, StatementQuery
-from lrs.xapi.attachments import build_multipart, check_attachments, parse_multipart
-from lrs.xapi.errors import Forbidden, NotFound, PayloadTooLarge, ValidationError
-from lrs.xapi.statements import format_canonical, format_ids, voiding_targets
-from lrs.xapi.time import is_normal_form, normalize_timestamp
-from lrs.xapi.validation import validate_statement_batch
+from lrs.xapi.attachments import build_multipart, parse_multipart
+from lrs.xapi.errors import NotFound, PayloadTooLarge, ValidationError
+from lrs.xapi.statements import format_canonical, format_ids
 
 QUERY_PARAMS = {
     "agent",
@@ -88,65 +85,18 @@ async def _read_statements(ctx: XAPIContext) -> tuple[Any, list[Attachment]]:
 
 
 def _complete(ctx: XAPIContext, value: Any, parts: dict[str, Any]) -> list[dict[str, Any]]:
-    """Validate, check attachments and signatures, normalise: the batch as it will be stored."""
+    """The batch as it will be stored (lrs.ops.ingest decides, as for every entrance)."""
     limit = ctx.settings.max_batch
     if isinstance(value, list) and 0 < limit < len(value):  # refused before validating it all
         raise PayloadTooLarge(f"a batch holds at most {limit} statements", "body")
-    batch = validate_statement_batch(value, ctx.version)
-    check_attachments(batch, parts)  # also verifies signed statements
-    if ctx.is_v2:
-        for statement in batch:
-            # validated above; only a timestamp not already in the normal form needs work
-            if "timestamp" in statement and not is_normal_form(statement["timestamp"]):
-                statement["timestamp"] = normalize_timestamp(statement["timestamp"], ctx.version)
-            sub = statement.get("object")
-            if (
-                isinstance(sub, dict)
-                and sub.get("objectType") == "SubStatement"
-                and "timestamp" in sub
-            ):
-                statement["object"] = {
-                    **sub,
-                    "timestamp": normalize_timestamp(
-                        sub["timestamp"], ctx.version, "object.timestamp"
-                    ),
-                }
-    return batch
-
-
-def _check_voiding(store: Any, credential: Any, batch: list[dict[str, Any]]) -> None:
-    """A statement voids only statements its own organisation stored (admins' included).
-
-    A target that is not stored yet is accepted, as xAPI requires; the store then voids it
-    on arrival only if the same organisation stores it. One stored by another organisation
-    is refused, which tells the writer that the id is taken: statement ids are one
-    namespace for the whole LRS.
-    """
-    targets = voiding_targets(batch)
-    if not targets:
-        return
-    scope = deployment_scope(store, credential)
-    mine = org_of(credential)
-    for target in targets:
-        raw = store.get_statement(target, voided=False) or store.get_statement(target, voided=True)
-        if raw is not None and scope.org_of_key(authority_key(orjson.loads(raw))) != mine:
-            raise Forbidden(
-                "a statement may only void statements of its own organisation", "object.id"
-            )
+    return complete_batch(value, ctx.version, parts)
 
 
 async def _save(
     ctx: XAPIContext, batch: list[dict[str, Any]], attachments: list[Attachment]
 ) -> list[str]:
-    await in_thread(_check_voiding, ctx.store, ctx.credential, batch)
-    ids = await in_thread(
-        ctx.store.save_statements,
-        batch,
-        authority=authority_for(ctx.credential, ctx.settings.public_url),
-        credential=ctx.credential.key,
-        version=ctx.version,
-        attachments=attachments,
-    )
+    writer = Writer(ctx.credential, authority_for(ctx.credential, ctx.settings.public_url))
+    ids = await in_thread(store_batch, ctx.store, batch, writer, ctx.version, attachments)
     for hook in ctx.request.app.state.stored_hooks:
         hook()
     return ids
