@@ -62,11 +62,6 @@ def offset_name(reducer: Reducer) -> str:
     return f"processor:{reducer.name}"
 
 
-def process_once(store: Store, reducer: Reducer, batch: int = 1000) -> int:
-    """Apply the next batch of the log to one projection; how many statements it read."""
-    return process_round(store, [reducer], batch)
-
-
 def process_round(store: Store, reducers: Sequence[Reducer], batch: int = 1000) -> int:
     """Apply the next batch of the log to every projection; how many statements they read.
 

@@ -26,7 +26,7 @@ from lrs.api.ratelimit import RateLimit
 from lrs.api.timeouts import RequestTimeout
 from lrs.api.v1 import audit, competencies, erasure, history, learners, openapi, persons
 from lrs.api.xapi import about, agents, documents, statements
-from lrs.api.xapi.common import json_response
+from lrs.api.xapi.common import error_response, json_response
 from lrs.auth import Authenticator
 from lrs.config import Settings
 from lrs.events import open_bus
@@ -34,6 +34,7 @@ from lrs.memory import MemoryReleaser
 from lrs.outbox import OutboxRelay
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
+from lrs.xapi.errors import XAPIError
 
 log = logging.getLogger("lrs.api")
 
@@ -131,6 +132,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         response.headers.update(exc.headers or {})
         return response
 
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        """A domain error no route caught (an unavailable store, say): its mapped status,
+        never 500 (lrs.api.errors)."""
+        assert isinstance(exc, XAPIError)
+        return error_response(exc)
+
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         response = json_response(
@@ -213,7 +220,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             Middleware(AlternateRequestSyntax),
             Middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_burst),
         ],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_error,
+            XAPIError: domain_error,
+            Exception: server_error,
+        },
     )
     redact.install()  # whatever runs the app: no credential in its log lines
     app.state.store = store

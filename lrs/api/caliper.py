@@ -26,9 +26,9 @@ from lrs.access import check_may_write
 from lrs.api.limits import parse_limited_json
 from lrs.api.xapi.common import error_response, in_thread, json_response
 from lrs.auth import authority_for, authorize
+from lrs.ops.ingest import Writer, complete_batch, store_batch
 from lrs.storage.base import Credential
-from lrs.xapi.errors import Unauthorized, ValidationError, XAPIError
-from lrs.xapi.validation import validate_statement_batch
+from lrs.xapi.errors import PayloadTooLarge, Unauthorized, ValidationError, XAPIError
 
 XAPI_VERSION = "1.0.3"
 
@@ -67,7 +67,7 @@ async def receive(request: Request) -> Response:
         settings = request.app.state.settings
         body = await request.body()
         if 0 < settings.max_body_bytes < len(body):
-            raise ValidationError("the request body is too large", "body", status=413, code="too_large")
+            raise PayloadTooLarge("the request body is too large", "body")
         sensor, events = _envelope(body, settings)
         statements: list[dict[str, Any]] = []
         for index, event in enumerate(events):
@@ -76,23 +76,20 @@ async def receive(request: Request) -> Response:
             except MappingError as exc:
                 raise ValidationError(str(exc), f"data[{index}]") from None
         if len(statements) > settings.max_batch:
-            raise ValidationError(f"an envelope holds at most {settings.max_batch} events", "data", status=413)
+            raise PayloadTooLarge(f"an envelope holds at most {settings.max_batch} events", "data")
         ids: list[str] = []
         if statements:
-            batch = validate_statement_batch(statements, XAPI_VERSION)
+            # The one ingest operation, as for xAPI POST (lrs.ops.ingest).
+            batch = complete_batch(statements, XAPI_VERSION)
+            writer = Writer(credential, authority_for(credential, settings.public_url))
             ids = await in_thread(
-                request.app.state.store.save_statements,
-                batch,
-                authority=authority_for(credential, settings.public_url),
-                credential=credential.key,
-                version=XAPI_VERSION,
-                attachments=[],
+                store_batch, request.app.state.store, batch, writer, XAPI_VERSION
             )
             for hook in request.app.state.stored_hooks:
                 hook()
     except XAPIError as exc:
         response = error_response(exc)
-        if exc.status == 401:
+        if exc.code == Unauthorized.code:
             response.headers["WWW-Authenticate"] = 'Bearer realm="caliper"'
         return response
     return json_response({"received": len(events), "statements": len(ids), "ids": ids})

@@ -698,9 +698,6 @@ class MongoStore:
                 {"seq": {"$in": [r.offset for r in records]}}, {"$set": {"published": True}}
             )
 
-    def reset_published(self) -> None:
-        self._statements.update_many({"published": True}, {"$set": {"published": False}})
-
     def get_offset(self, consumer: str) -> int:
         doc = self._offsets.find_one({"_id": consumer})
         return 0 if doc is None else int(doc["position"])

@@ -7,16 +7,17 @@ stored order, which is also the order of the embedded event log.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -44,6 +45,7 @@ from lrs.storage.base import (
     StatementPage,
     StatementQuery,
     StateQuery,
+    StoreUnavailable,
     apply_projection_changes,
     etag_for,
     format_stored,
@@ -58,6 +60,8 @@ from lrs.xapi import statements as xs
 from lrs.xapi.documents import merge_documents
 from lrs.xapi.erasure import attachment_hashes, document_agent, erase_from_statement
 from lrs.xapi.errors import NotFound
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS statements (
@@ -191,9 +195,51 @@ class _PendingWrite:
     done: bool = False
 
 
+# SQLite's answers that mean "not now", not "never": the file is locked or busy past the
+# busy timeout, cannot be opened, or its disk failed or filled. Clients get 503 with
+# Retry-After (lrs.api.errors), as for an unreachable MongoDB, never 500.
+_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")
+
+
+def unavailable(exc: sqlite3.Error) -> bool:
+    """Whether an SQLite error means the store is unavailable for now (retry later)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(_UNAVAILABLE):
+        return True
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message or "unable to open" in message
+
+
+def _unavailable_as_503(cls: type[T]) -> type[T]:
+    """Wrap every public method: a locked, busy or unopenable file is StoreUnavailable."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if not unavailable(exc):
+                    raise
+                raise StoreUnavailable(
+                    f"the database is busy or unavailable ({exc}); retry shortly", None
+                ) from exc
+
+        return call
+
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_"):
+            setattr(cls, name, wrap(value))
+    return cls
+
+
+@_unavailable_as_503
 class SQLiteStore:
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: float = 10.0
+    ) -> None:
         self.path = Path(path)
+        self._busy_timeout_ms = int(busy_timeout * 1000)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous
         self._local = threading.local()
@@ -252,7 +298,7 @@ class SQLiteStore:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
         conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
         # Checkpoint every 64 MiB of WAL rather than SQLite's 4 MiB: a page rewritten by many
         # commits in between (a learner's profile, the end of an index range) reaches the
@@ -651,10 +697,6 @@ class SQLiteStore:
     def mark_published(self, records: list[LogRecord]) -> None:
         if records:
             self.set_offset(self._PUBLISHED, max(r.offset for r in records))
-
-    def reset_published(self) -> None:
-        with self._projection_transaction() as conn:
-            conn.execute("DELETE FROM offsets WHERE name = ?", (self._PUBLISHED,))
 
     def get_offset(self, consumer: str) -> int:
         row = (

@@ -278,7 +278,7 @@ def _attachment_lists(statement: dict[str, Any]) -> list[tuple[str, list[Any]]]:
 
 def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
     field = f"{prefix}.{error.field}" if error.field else prefix
-    return ValidationError(error.message, field, status=error.status, code=error.code)
+    return ValidationError(error.message, field, code=error.code)
 
 
 def check_attachments(statements: list[dict[str, Any]], parts: dict[str, AttachmentPart]) -> None:

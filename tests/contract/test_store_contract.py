@@ -392,13 +392,6 @@ def test_consumer_offsets_only_move_forward(store: Store) -> None:
     assert store.get_offset("other") == 0
 
 
-def test_reset_published_republishes_everything(store: Store) -> None:
-    save(store, statement("a"), statement("b"))
-    store.mark_published(store.unpublished(10))
-    store.reset_published()
-    assert len(store.unpublished(10)) == 2
-
-
 def test_definitions_round_trip_and_list_by_kind(store: Store) -> None:
     store.put_definition("framework", "https://f/b", {"id": "https://f/b", "v": 1})
     store.put_definition("framework", "https://f/a", {"id": "https://f/a"})

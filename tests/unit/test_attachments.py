@@ -78,14 +78,14 @@ def _body(*parts: bytes, boundary: str = BOUNDARY) -> bytes:
 def _refused_parse(body: bytes, content_type: str = CONTENT_TYPE) -> ValidationError:
     with pytest.raises(ValidationError) as caught:
         parse_multipart(body, content_type)
-    assert caught.value.status == 400
+    assert caught.value.code == "invalid"
     return caught.value
 
 
 def _refused_check(statements: list[dict[str, Any]], parts: dict[str, AttachmentPart]) -> str:
     with pytest.raises(ValidationError) as caught:
         check_attachments(statements, parts)
-    assert caught.value.status == 400
+    assert caught.value.code == "invalid"
     return caught.value.field or ""
 
 

@@ -233,7 +233,7 @@ def test_statement_changed_after_signing_is_refused(
     sent["object"]["id"] = "http://www.example.com/meetings/occurances/99999"
     error = _refused(sent, parts)
     assert error.field == "attachments[0]"
-    assert error.status == 400
+    assert error.code == "invalid"
     assert "object.id" in error.message
 
 

@@ -63,7 +63,7 @@ def rejected(candidate: object, version: str) -> ValidationError:
 def assert_rejected(candidate: object, version: str, field: str | None) -> ValidationError:
     error = rejected(candidate, version)
     assert error.field == field, error.message
-    assert error.status == 400
+    assert error.code == "invalid"
     if field:
         assert error.message.startswith(f"{field}: ")
     return error

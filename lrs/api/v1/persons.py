@@ -15,7 +15,7 @@ from lrs.api.v1.audit import log_read
 from lrs.api.v1.learners import query_endpoint
 from lrs.api.xapi.common import access_for, error_response, in_thread, json_response
 from lrs.storage.base import Store
-from lrs.xapi.errors import NotFound, ValidationError, XAPIError
+from lrs.xapi.errors import Forbidden, NotFound, ValidationError, XAPIError
 from lrs.xapi.identity import agent_key, normalise_key
 from lrs.xapi.validation import validate_agent
 
@@ -58,12 +58,7 @@ def admin_endpoint(handler: Any) -> Any:
                 request.headers.get("authorization")
             )
             if not {"admin", "all"}.intersection(credential.scopes) or not may_write(credential):
-                raise XAPIError(
-                    "linking identities needs the admin scope",
-                    "Authorization",
-                    status=403,
-                    code="forbidden",
-                )
+                raise Forbidden("linking identities needs the admin scope", "Authorization")
             store = request.app.state.store
             request.state.credential = credential
             request.state.access = await access_for(store, credential)

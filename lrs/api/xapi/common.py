@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lrs.access import Access, check_may_write
+from lrs.api.errors import headers_of, status_of
 from lrs.auth import Authenticator, authorize
 from lrs.storage.base import Credential, Store, format_stored, parse_stored
 from lrs.xapi.errors import ValidationError, XAPIError
@@ -120,12 +121,8 @@ def xapi_endpoint(resource: str | None) -> Callable[[Handler], Callable[[Request
 
 
 def error_response(exc: XAPIError) -> Response:
-    response = json_response(exc.body(), status=exc.status)
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = 'Basic realm="xAPI"'
-    elif exc.status == 503:
-        response.headers["Retry-After"] = "2"
-    return response
+    """The JSON error body with the status and headers lrs.api.errors maps the error to."""
+    return json_response(exc.body(), status=status_of(exc), headers=headers_of(exc))
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

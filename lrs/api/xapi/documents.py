@@ -26,7 +26,7 @@ from lrs.api.xapi.common import (
 )
 from lrs.audit import record_read
 from lrs.storage.base import DocumentKind, Preconditions
-from lrs.xapi.errors import NotFound, ValidationError
+from lrs.xapi.errors import NotFound, PayloadTooLarge, ValidationError
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def handlers(resource: DocumentResource) -> dict[str, Any]:
         doc_id = ctx.params[resource.id_param]
         body = await ctx.request.body()
         if 0 < ctx.settings.max_body_bytes < len(body):
-            raise ValidationError("the document is too large", "body", status=413, code="too_large")
+            raise PayloadTooLarge("the document is too large", "body")
         content_type = ctx.request.headers.get("content-type", "application/octet-stream")
         await in_thread(
             ctx.store.put_document,
