@@ -1,0 +1,289 @@
+"""What every SQLite adapter shares: the files, their connections and transactions.
+
+Writes go through one connection under a lock (SQLite allows one writer); reads use one
+connection per thread and never wait for writes. The statements table's `seq` is the
+stored order, which is also the order of the embedded event log. A locked, busy or
+unopenable file is `StoreUnavailable` (HTTP 503 with Retry-After), never a 500."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from lrs.adapters.sqlite.schema import (
+    CREDENTIAL_COLUMNS_ADDED,
+    PROJECTION_SCHEMA,
+    SCHEMA,
+    add_missing_columns,
+)
+from lrs.domain.errors import StoreUnavailable
+from lrs.domain.records import Attachment
+from lrs.domain.times import format_stored
+from lrs.memory import kept_bytes
+from lrs.ops.orgs import CredentialOrgs
+
+T = TypeVar("T")
+
+WAL_CHECKPOINT_PAGES = 16_384
+
+
+# The projections file's WAL may grow to 256 MiB (4 KiB pages) between checkpoints.
+PROJECTION_CHECKPOINT_PAGES = 65_536
+
+
+# The unindexed tail the writer lets grow before indexing it, and how much one transaction
+# indexes: bigger batches share more index pages, smaller ones hold the write lock shorter.
+INDEX_AT = 20_000
+
+
+INDEX_CHUNK = 20_000
+
+
+# Rows per multi-row INSERT (and ids per IN list) at most.
+_ROWS_PER_CALL = 256
+
+
+def pieces(items: list[Any]) -> Iterator[list[Any]]:
+    """`items` in runs of 256, 128, 64, ... 1 rows: few distinct SQL texts.
+
+    Every row count is a different statement for SQLite, and a prepared multi-row INSERT is
+    large; cutting by powers of two keeps the connection's statement cache to a few dozen
+    shapes (with any count up to 500 it had grown the server by ~70 MiB).
+    """
+    start = 0
+    while start < len(items):
+        size = min(_ROWS_PER_CALL, 1 << ((len(items) - start).bit_length() - 1))
+        yield items[start : start + size]
+        start += size
+
+
+def pack_terms(terms: Iterable[tuple[int, int]]) -> bytes:
+    return kept_bytes(orjson.dumps(sorted(set(terms))))
+
+
+def unpack_terms(blob: bytes) -> list[tuple[int, int]]:
+    return [(k, t) for k, t in orjson.loads(blob)]
+
+
+@dataclass
+class PendingWrite:
+    statements: list[dict[str, Any]]
+    authority: dict[str, Any]
+    credential: str
+    version: str
+    attachments: list[Attachment]
+    ids: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+    done: bool = False
+
+
+# SQLite's answers that mean "not now", not "never": the file is locked or busy past the
+# busy timeout, cannot be opened, or its disk failed or filled. Clients get 503 with
+# Retry-After (lrs.api.errors), as for an unreachable MongoDB, never 500.
+_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")
+
+
+def unavailable(exc: sqlite3.Error) -> bool:
+    """Whether an SQLite error means the store is unavailable for now (retry later)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(_UNAVAILABLE):
+        return True
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message or "unable to open" in message
+
+
+def unavailable_as_503(cls: type[T]) -> type[T]:
+    """Wrap every public method, the mixins' included: a locked, busy or unopenable file is
+    StoreUnavailable."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if not unavailable(exc):
+                    raise
+                raise StoreUnavailable(
+                    f"the database is busy or unavailable ({exc}); retry shortly", None
+                ) from exc
+
+        return call
+
+    for name in dir(cls):
+        value = getattr(cls, name)
+        if callable(value) and not name.startswith("_") and not isinstance(value, type):
+            setattr(cls, name, wrap(value))
+    return cls
+
+
+class SQLiteBase:
+    """Connections, locks and caches; each capability's adapter is a mixin over this."""
+
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: float = 10.0
+    ) -> None:
+        self.path = Path(path)
+        self._busy_timeout_ms = int(busy_timeout * 1000)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._synchronous = synchronous
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[PendingWrite] = []
+        self._writer = self._connect(self.path)
+        self._writer.executescript(SCHEMA)
+        # A store from before the deferred index had every statement indexed as it was stored.
+        self._writer.execute(
+            "INSERT OR IGNORE INTO index_progress(id, through)"
+            " SELECT 0, coalesce(max(seq), 0) FROM statements"
+        )
+        self._indexed_through: int = self._writer.execute(
+            "SELECT through FROM index_progress"
+        ).fetchone()[0]
+        self._last_seq: int = self._writer.execute(
+            "SELECT coalesce(max(seq), 0) FROM statements"
+        ).fetchone()[0]
+        self._last_commit = time.monotonic()
+        self._closed = threading.Event()
+        self._index_wanted = threading.Event()
+        self._indexer = threading.Thread(
+            target=self._index_when_idle, name="lrs-statement-indexer", daemon=True
+        )
+        self._indexer.start()
+        add_missing_columns(self._writer, "credentials", CREDENTIAL_COLUMNS_ADDED)
+        self.projections_path = self.path.with_name(
+            f"{self.path.stem}-projections{self.path.suffix}"
+        )
+        self._projection_lock = threading.Lock()
+        # Derived state can always be rebuilt from the log, and its offsets commit with it, so
+        # it needs no fsync per batch (NORMAL in WAL mode is still safe against crashes).
+        self._projection_writer = self._connect(self.projections_path)
+        self._projection_writer.execute("PRAGMA synchronous=NORMAL")
+        # Every batch rewrites its learners' states and the index pages its contributions
+        # land on (statement ids are random), tens of MiB for a batch of 10,000: a checkpoint
+        # after several batches, not after each, copies such a page to the database once for
+        # all of them (23% fewer bytes written over 100,000 statements).
+        self._projection_writer.execute(f"PRAGMA wal_autocheckpoint={PROJECTION_CHECKPOINT_PAGES}")
+        self._projection_writer.execute(
+            f"PRAGMA journal_size_limit={PROJECTION_CHECKPOINT_PAGES * 4096}"
+        )
+        self._projection_writer.executescript(PROJECTION_SCHEMA)
+        self._open_audit_log()
+        self._term_cache: dict[str, int] = {}
+        self._last_stored = ""
+        self._writing_since: str | None = None
+        self._known_definitions: dict[str, bytes] = {}
+        self._known_names: set[tuple[str, str]] = set()
+        # Only read while writing statements, under the write lock, on the writer connection.
+        self._orgs = CredentialOrgs(self._load_org, self._writer_credentials_version)
+
+    def _connect(self, path: Path, cache_mib: int = 64) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+        conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
+        # Checkpoint every 64 MiB of WAL rather than SQLite's 4 MiB: a page rewritten by many
+        # commits in between (a learner's profile, the end of an index range) reaches the
+        # database file once per checkpoint instead of once per few commits.
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_CHECKPOINT_PAGES * 4096}")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect(self.path, cache_mib=16)  # one per thread: keep them small
+            conn.execute("PRAGMA query_only=1")
+            self._local.conn = conn
+        return conn
+
+    def _projection_reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "projection_conn", None)
+        if conn is None:
+            conn = self._connect(self.projections_path, cache_mib=16)
+            conn.execute("PRAGMA query_only=1")
+            self._local.projection_conn = conn
+        return conn
+
+    @contextmanager
+    def _projection_transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._projection_lock:
+            conn = self._projection_writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self._forget_caches()
+                raise
+            else:
+                conn.execute("COMMIT")
+            finally:
+                self._writing_since = None
+
+    def close(self) -> None:
+        self._closed.set()
+        self._index_wanted.set()
+        self._indexer.join()
+        self._writer.close()
+        self._projection_writer.close()
+        self._audit_writer.close()
+        for name in ("conn", "projection_conn", "audit_conn"):
+            conn = getattr(self._local, name, None)
+            if conn is not None:
+                conn.close()
+
+    def _now_stored(self) -> str:
+        """A stored time never earlier than the last one, so stored order equals `seq` order."""
+        stored = max(format_stored(datetime.now(UTC)), self._last_stored)
+        self._last_stored = stored
+        return stored
+
+    def _term_id(self, conn: sqlite3.Connection, value: str) -> int:
+        term = self._term_cache.get(value)
+        if term is not None:
+            return term
+        # A growing store meets new terms more often than uncached old ones: insert first.
+        cursor = conn.execute("INSERT OR IGNORE INTO terms(value) VALUES (?)", (value,))
+        if cursor.rowcount:
+            term = cursor.lastrowid
+        else:
+            term = conn.execute("SELECT id FROM terms WHERE value = ?", (value,)).fetchone()[0]
+        if len(self._term_cache) > 500_000:
+            self._term_cache.clear()
+        self._term_cache[value] = term
+        return term
+
+    def _lookup_term(self, conn: sqlite3.Connection, value: str) -> int | None:
+        row = conn.execute("SELECT id FROM terms WHERE value = ?", (value,)).fetchone()
+        return None if row is None else row[0]
+
+    def _forget_caches(self) -> None:
+        """After a rollback, cached term ids and definitions may name rows that are gone."""
+        self._term_cache.clear()
+        self._known_definitions.clear()
+        self._known_names.clear()

@@ -1,0 +1,48 @@
+"""The log port on SQLite: the statements table in `seq` order, the outbox mark, offsets."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from lrs.adapters.sqlite.base import SQLiteBase
+from lrs.domain.records import LogRecord
+
+
+class SQLiteLog(SQLiteBase):
+    # One writer commits in seq order, so "published" is a single high-water mark.
+    _PUBLISHED = "outbox:published"
+
+    def read_log(self, after: int, limit: int) -> list[LogRecord]:
+        rows = self._reader().execute(
+            "SELECT seq, learner, data FROM statements WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit),
+        )
+        return [LogRecord(seq, learner, bytes(data)) for seq, learner, data in rows]
+
+    def unpublished(self, limit: int) -> list[LogRecord]:
+        return self.read_log(self.get_offset(self._PUBLISHED), limit)
+
+    def mark_published(self, records: list[LogRecord]) -> None:
+        if records:
+            self.set_offset(self._PUBLISHED, max(r.offset for r in records))
+
+    def get_offset(self, consumer: str) -> int:
+        row = (
+            self._projection_reader()
+            .execute("SELECT position FROM offsets WHERE name = ?", (consumer,))
+            .fetchone()
+        )
+        return 0 if row is None else row[0]
+
+    def set_offset(self, consumer: str, offset: int) -> None:
+        with self._projection_transaction() as conn:
+            move_offset(conn, consumer, offset)
+
+
+def move_offset(conn: sqlite3.Connection, consumer: str, offset: int) -> None:
+    """Offsets only move forward."""
+    conn.execute(
+        "INSERT INTO offsets(name, position) VALUES (?, ?)"
+        " ON CONFLICT(name) DO UPDATE SET position = MAX(position, excluded.position)",
+        (consumer, offset),
+    )
