@@ -118,7 +118,8 @@ def set_seq(store: Store, old: int, new: int) -> None:
 
 def put_entry(store: Store, entry: AccessEntry) -> None:
     if isinstance(store, SQLiteStore):
-        from lrs.storage.sqlite import _ACCESS_COLUMNS, _access_row
+        from lrs.adapters.sqlite.access_log import ACCESS_COLUMNS as _ACCESS_COLUMNS
+        from lrs.adapters.sqlite.access_log import access_row as _access_row
 
         _sqlite_rows(store).execute(
             f"INSERT INTO access_log({_ACCESS_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",

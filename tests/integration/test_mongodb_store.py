@@ -149,7 +149,7 @@ def test_data_survives_a_server_restart(server: MongoServer, stop: str) -> None:
 def test_attachments_span_chunks_and_fail_with_their_batch(
     stores: Callable[..., MongoStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("lrs.storage.mongodb._CHUNK", 1000)  # not 8 MiB: keep the test small
+    monkeypatch.setattr("lrs.adapters.mongodb.statements._CHUNK", 1000)  # not 8 MiB: keep the test small
     store = stores()
     big = Attachment("cd" * 32, "application/octet-stream", bytes(range(256)) * 10)
     save(store, statement(), attachments=[big])
