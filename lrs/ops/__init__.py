@@ -6,10 +6,13 @@
   inheritance, as one batch algorithm over primitive reads (lrs.ports.StatementGraph);
 - projections: idempotent contributions and retraction-by-rebuild;
 - access_log: how an access-log entry is sealed into the hash chain;
+- audit: which reads are logged, pseudonyms, and the chain's verification;
+- erasure: whose keys an erasure takes, rosters, and its access-log entry (what each
+  statement becomes is lrs.xapi.erasure's; projections are rebuilt by `projections`);
 - orgs: which organisation a storing credential belongs to (cached per credentials version).
 
-Erasure (lrs.erasure), identity links (lrs.identity) and the audit reads (lrs.audit) sit
-beside this package and use the same ports.
+National-ID pseudonyms (lrs.identity) are pure rules; identity links are the Identities
+port's (a key belongs to one person at most).
 
 Dependencies point one way: lrs.domain and lrs.xapi <- lrs.ops <- lrs.adapters. Adapters
 call the pure planners here (`plan_links`, `apply_projection_changes`, `seal_access`)

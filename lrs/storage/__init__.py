@@ -1,11 +1,17 @@
-"""Storage: one port (`base`), one module per adapter. Pick one with `open_store(url)`."""
+"""The one module that picks adapters for a store URL: `open_store(url)`.
+
+The ports are in lrs.ports, the adapters in lrs.adapters (one package per backend, one
+module per capability), the decisions in lrs.ops. `open_store` returns one object that
+exposes every port of the chosen backend (they share its connections and transactions).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from lrs.storage.base import Store, StoreUnavailable
+from lrs.domain.errors import StoreUnavailable
+from lrs.ports import Store
 
 log = logging.getLogger("lrs.storage")
 
@@ -32,11 +38,11 @@ def open_store_waiting(url: str, patience: float = 300.0) -> Store:
 def open_store(url: str) -> Store:
     """`sqlite:///path/to/file.db` (embedded default) or `mongodb://...` (scaled out)."""
     if url.startswith("sqlite://"):
-        from lrs.storage.sqlite import SQLiteStore
+        from lrs.adapters.sqlite import SQLiteStore
 
         return SQLiteStore(url.removeprefix("sqlite://"))
     if url.startswith(("mongodb://", "mongodb+srv://")):
-        from lrs.storage.mongodb import MongoStore
+        from lrs.adapters.mongodb import MongoStore
 
         return MongoStore(url)
     raise ValueError(f"unknown store URL {url!r}: use sqlite:///path or mongodb://host/db")

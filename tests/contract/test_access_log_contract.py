@@ -13,7 +13,7 @@ import orjson
 import pytest
 from bson import Binary
 
-from lrs.audit import find_problem, verify
+from lrs.ops.audit import find_problem, verify
 from lrs.storage.base import AccessEntry, AccessHead, AccessQuery, Store, seal_access
 from lrs.storage.mongodb import MongoStore
 from lrs.storage.sqlite import SQLiteStore

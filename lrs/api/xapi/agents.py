@@ -16,7 +16,7 @@ from lrs.api.xapi.common import (
     json_response,
     xapi_endpoint,
 )
-from lrs.audit import record_read
+from lrs.ops.audit import record_read
 from lrs.xapi.identity import IFI_PROPERTIES
 
 

@@ -24,7 +24,7 @@ from lrs.api.xapi.common import (
     uuid_param,
     xapi_endpoint,
 )
-from lrs.audit import record_read
+from lrs.ops.audit import record_read
 from lrs.storage.base import DocumentKind, Preconditions
 from lrs.xapi.errors import NotFound, PayloadTooLarge, ValidationError
 

@@ -27,8 +27,8 @@ from lrs.api.xapi.common import (
     uuid_param,
     xapi_endpoint,
 )
-from lrs.audit import record_read, statement_learner
 from lrs.auth import authority_for, reads_only_own
+from lrs.ops.audit import record_read, statement_learner
 from lrs.ops.ingest import Writer, complete_batch, store_batch
 from lrs.storage.base import Attachment, StatementQuery
 from lrs.xapi.attachments import build_multipart, parse_multipart
