@@ -1,4 +1,6 @@
-"""Every storage adapter runs the same contract tests; add an adapter to ADAPTERS.
+"""Every port runs against every adapter: one test module per port, one fixture for all.
+
+Add an adapter to ADAPTERS.
 
 An adapter factory gets the test's request (to ask for server fixtures only when that
 adapter runs) and a fresh temporary directory, and returns an empty store.
@@ -14,9 +16,9 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from lrs.storage.base import Store
-from lrs.storage.mongodb import MongoStore
-from lrs.storage.sqlite import SQLiteStore
+from lrs.adapters.mongodb import MongoStore
+from lrs.adapters.sqlite import SQLiteStore
+from lrs.ports import Store
 from tests.servers import MongoServer
 
 

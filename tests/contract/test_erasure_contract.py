@@ -15,7 +15,7 @@ from consumers.projection import changes_for
 from consumers.runner import rebuild
 from lrs.storage.base import Attachment, DocumentKind, Preconditions, StatementQuery, Store
 from lrs.xapi.erasure import ERASED_AGENT, ERASED_KEY, erasure_keys
-from tests.contract.test_store_contract import AUTHORITY, VOIDED, key, statement
+from tests.contract.helpers import AUTHORITY, VOIDED, key, statement
 
 ERASED = "mailto:e@example.org"
 SHA1 = hashlib.sha1(ERASED.encode()).hexdigest()

@@ -1,4 +1,7 @@
-"""The storage contract: behaviour every adapter must share, whatever the database."""
+"""The statements port: what every adapter stores, refuses, voids and finds alike.
+
+Voiding across organisations in either arrival order and StatementRef term inheritance
+are lrs.ops.references' one algorithm; these tests hold every adapter to it."""
 
 from __future__ import annotations
 
@@ -14,49 +17,11 @@ from consumers.projection import changes_for
 from lrs.storage.base import (
     Attachment,
     Credential,
-    DocumentKind,
-    Preconditions,
     StatementQuery,
     Store,
 )
-from lrs.xapi.errors import Conflict, PreconditionFailed, ValidationError
-from lrs.xapi.identity import agent_key
-
-AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k1"}}
-VOIDED = "http://adlnet.gov/expapi/verbs/voided"
-
-
-def statement(
-    learner: str = "a", verb: str = "completed", activity: str = "act/1", **extra: Any
-) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "actor": {"mbox": f"mailto:{learner}@example.org", "name": learner.upper()},
-        "verb": {"id": f"http://adlnet.gov/expapi/verbs/{verb}"},
-        "object": {"id": f"http://example.org/{activity}"},
-        **extra,
-    }
-
-
-def save(store: Store, *statements: dict[str, Any], credential: str = "k1") -> list[str]:
-    return store.save_statements(
-        list(statements),
-        authority=AUTHORITY,
-        credential=credential,
-        version="1.0.3",
-        attachments=[],
-    )
-
-
-def ids(store: Store, **filters: Any) -> list[str]:
-    page = store.query_statements(StatementQuery(**filters))
-    return [orjson.loads(s)["id"] for s in page.statements]
-
-
-def key(learner: str) -> str:
-    key = agent_key({"mbox": f"mailto:{learner}@example.org"})
-    assert key is not None
-    return key
+from lrs.xapi.errors import Conflict, ValidationError
+from tests.contract.helpers import AUTHORITY, VOIDED, ids, key, save, statement
 
 
 def test_saved_statement_reads_back_with_lrs_properties(store: Store) -> None:
@@ -240,202 +205,6 @@ def test_activity_definitions_merge_language_maps(store: Store) -> None:
     save(store, first)
     save(store, second)
     assert store.get_activity("http://example.org/a") == {"name": {"en": "One", "vi": "Một"}}
-
-
-def test_documents_put_get_list_delete(store: Store) -> None:
-    kind, scope = DocumentKind.STATE, "act\x1fagent\x1f"
-    document = store.put_document(
-        kind, scope, "s1", b"hello", "text/plain", merge=False, preconditions=Preconditions()
-    )
-    assert document.etag.startswith('"') and document.etag.endswith('"')
-    got = store.get_document(kind, scope, "s1")
-    assert got is not None and got.content == b"hello" and got.content_type == "text/plain"
-    store.put_document(
-        kind, scope, "s2", b"{}", "application/json", merge=False, preconditions=Preconditions()
-    )
-    assert store.list_documents(kind, scope, None) == ["s1", "s2"]
-    assert store.list_documents(kind, "other", None) == []
-    store.delete_documents(kind, scope)
-    assert store.list_documents(kind, scope, None) == []
-
-
-def test_document_preconditions(store: Store) -> None:
-    kind, scope = DocumentKind.AGENT_PROFILE, "agent"
-    first = store.put_document(
-        kind, scope, "p", b"1", "text/plain", merge=False, preconditions=Preconditions()
-    )
-    with pytest.raises(PreconditionFailed):
-        store.put_document(
-            kind,
-            scope,
-            "p",
-            b"2",
-            "text/plain",
-            merge=False,
-            preconditions=Preconditions(if_match='"nope"'),
-        )
-    with pytest.raises(PreconditionFailed):
-        store.put_document(
-            kind,
-            scope,
-            "p",
-            b"2",
-            "text/plain",
-            merge=False,
-            preconditions=Preconditions(if_none_match="*"),
-        )
-    with pytest.raises(Conflict):
-        store.put_document(
-            kind,
-            scope,
-            "p",
-            b"2",
-            "text/plain",
-            merge=False,
-            preconditions=Preconditions(required=True),
-        )
-    store.put_document(
-        kind,
-        scope,
-        "p",
-        b"3",
-        "text/plain",
-        merge=False,
-        preconditions=Preconditions(if_match=first.etag),
-    )
-    got = store.get_document(kind, scope, "p")
-    assert got is not None and got.content == b"3"
-
-
-def test_document_post_merges_json_objects(store: Store) -> None:
-    kind, scope = DocumentKind.ACTIVITY_PROFILE, "act"
-    store.put_document(
-        kind,
-        scope,
-        "p",
-        b'{"a": 1, "b": 1}',
-        "application/json",
-        merge=True,
-        preconditions=Preconditions(),
-    )
-    store.put_document(
-        kind,
-        scope,
-        "p",
-        b'{"b": 2, "c": 3}',
-        "application/json",
-        merge=True,
-        preconditions=Preconditions(),
-    )
-    got = store.get_document(kind, scope, "p")
-    assert got is not None and orjson.loads(got.content) == {"a": 1, "b": 2, "c": 3}
-    store.put_document(
-        kind, scope, "t", b"text", "text/plain", merge=False, preconditions=Preconditions()
-    )
-    with pytest.raises(ValidationError):
-        store.put_document(
-            kind,
-            scope,
-            "t",
-            b'{"x": 1}',
-            "application/json",
-            merge=True,
-            preconditions=Preconditions(),
-        )
-
-
-def test_credentials_round_trip(store: Store) -> None:
-    credential = Credential(
-        "key1", "Moodle", ("statements/write", "state"), "school-1", "sha256$s$h"
-    )
-    store.save_credential(credential)
-    assert store.get_credential("key1") == credential
-    assert store.get_credential("missing") is None
-    auditor = Credential(
-        "key2", "Inspector", ("auditor",), None, "sha256$s$h", "auditor", ("school-1", "school-2")
-    )
-    store.save_credential(auditor)
-    assert store.get_credential("key2") == auditor
-
-
-def test_log_lists_every_stored_statement_in_order_once(store: Store) -> None:
-    first, second, third = statement("a"), statement("b"), statement("c")
-    save(store, first, second)
-    save(store, first)  # re-sent: not a new event
-    save(store, third)
-    records = store.read_log(0, 10)
-    assert [orjson.loads(r.value)["id"] for r in records] == [
-        first["id"],
-        second["id"],
-        third["id"],
-    ]
-    assert [r.key for r in records] == [key("a"), key("b"), key("c")]
-    assert store.read_log(records[0].offset, 1) == [records[1]]
-
-
-def test_outbox_returns_what_is_not_yet_published(store: Store) -> None:
-    save(store, statement("a"), statement("b"))
-    pending = store.unpublished(10)
-    assert len(pending) == 2
-    store.mark_published(pending[:1])
-    assert store.unpublished(10) == pending[1:]
-    save(store, statement("c"))
-    store.mark_published(store.unpublished(10))
-    assert store.unpublished(10) == []
-
-
-def test_consumer_offsets_only_move_forward(store: Store) -> None:
-    assert store.get_offset("profiles") == 0
-    store.set_offset("profiles", 5)
-    store.set_offset("profiles", 3)
-    assert store.get_offset("profiles") == 5
-    assert store.get_offset("other") == 0
-
-
-def test_definitions_round_trip_and_list_by_kind(store: Store) -> None:
-    store.put_definition("framework", "https://f/b", {"id": "https://f/b", "v": 1})
-    store.put_definition("framework", "https://f/a", {"id": "https://f/a"})
-    store.put_definition("alignment", "rules-1", {"id": "rules-1"})
-    store.put_definition("framework", "https://f/b", {"id": "https://f/b", "v": 2})
-    assert store.get_definition("framework", "https://f/b") == {"id": "https://f/b", "v": 2}
-    assert [d["id"] for d in store.list_definitions("framework")] == ["https://f/a", "https://f/b"]
-    assert store.list_definitions("alignment") == [{"id": "rules-1"}]
-    assert store.delete_definition("framework", "https://f/a") is True
-    assert store.delete_definition("framework", "https://f/a") is False
-    assert store.get_definition("framework", "https://f/a") is None
-
-
-def test_identity_links_join_keys_into_one_person(store: Store) -> None:
-    lms, school, eid = (
-        "account:https://lms|7",
-        "account:https://sis|A12",
-        "account:https://vneid.gov.vn|9f",
-    )
-    store.link_keys("person-1", [lms, school])
-    store.link_keys("person-1", [eid])
-    assert store.keys_of("person-1") == sorted([lms, school, eid])
-    assert store.person_of(school) == "person-1"
-    store.link_keys("person-2", [school])  # a key belongs to one person: linking moves it
-    assert store.person_of(school) == "person-2"
-    assert store.keys_of("person-1") == sorted([lms, eid])
-    assert store.unlink_key(lms) == "person-1"
-    assert store.unlink_key(lms) is None
-    assert store.person_of(lms) is None
-    assert store.keys_of("nobody") == []
-
-
-def test_contributions_by_keys_skip_retracted_ones(store: Store) -> None:
-    a, b, c = statement("a"), statement("b"), statement("c")
-    voiding = {
-        "id": str(uuid.uuid4()),
-        "actor": a["actor"],
-        "verb": {"id": VOIDED},
-        "object": {"objectType": "StatementRef", "id": a["id"]},
-    }
-    store.apply_changes(REDUCER, changes_for(REDUCER, [a, b, c, voiding]))
-    found = store.get_contributions(REDUCER.name, [key("a"), key("b")])
-    assert [x.statement_id for x in found] == [b["id"]]
-    assert store.get_contributions(REDUCER.name, []) == []
 
 
 def test_a_statement_twice_in_one_batch_is_stored_once(store: Store) -> None:

@@ -1,0 +1,44 @@
+"""The log port: the embedded event log, the outbox and consumer offsets, on every adapter."""
+
+from __future__ import annotations
+
+import orjson
+
+from lrs.storage.base import (
+    Store,
+)
+from tests.contract.helpers import key, save, statement
+
+
+def test_log_lists_every_stored_statement_in_order_once(store: Store) -> None:
+    first, second, third = statement("a"), statement("b"), statement("c")
+    save(store, first, second)
+    save(store, first)  # re-sent: not a new event
+    save(store, third)
+    records = store.read_log(0, 10)
+    assert [orjson.loads(r.value)["id"] for r in records] == [
+        first["id"],
+        second["id"],
+        third["id"],
+    ]
+    assert [r.key for r in records] == [key("a"), key("b"), key("c")]
+    assert store.read_log(records[0].offset, 1) == [records[1]]
+
+
+def test_outbox_returns_what_is_not_yet_published(store: Store) -> None:
+    save(store, statement("a"), statement("b"))
+    pending = store.unpublished(10)
+    assert len(pending) == 2
+    store.mark_published(pending[:1])
+    assert store.unpublished(10) == pending[1:]
+    save(store, statement("c"))
+    store.mark_published(store.unpublished(10))
+    assert store.unpublished(10) == []
+
+
+def test_consumer_offsets_only_move_forward(store: Store) -> None:
+    assert store.get_offset("profiles") == 0
+    store.set_offset("profiles", 5)
+    store.set_offset("profiles", 3)
+    assert store.get_offset("profiles") == 5
+    assert store.get_offset("other") == 0
