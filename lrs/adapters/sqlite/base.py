@@ -58,7 +58,8 @@ def pieces(items: list[Any]) -> Iterator[list[Any]]:
 
     Every row count is a different statement for SQLite, and a prepared multi-row INSERT is
     large; cutting by powers of two keeps the connection's statement cache to a few dozen
-    shapes (with any count up to 500 it had grown the server by ~70 MiB).
+    shapes, and so the server's memory bounded (benchmarks/README.md, "Figures behind the
+    SQLite adapter").
     """
     start = 0
     while start < len(items):
@@ -173,7 +174,7 @@ class SQLiteBase:
         # Every batch rewrites its learners' states and the index pages its contributions
         # land on (statement ids are random), tens of MiB for a batch of 10,000: a checkpoint
         # after several batches, not after each, copies such a page to the database once for
-        # all of them (23% fewer bytes written over 100,000 statements).
+        # all of them (benchmarks/README.md, "Figures behind the SQLite adapter").
         self._projection_writer.execute(f"PRAGMA wal_autocheckpoint={PROJECTION_CHECKPOINT_PAGES}")
         self._projection_writer.execute(
             f"PRAGMA journal_size_limit={PROJECTION_CHECKPOINT_PAGES * 4096}"
