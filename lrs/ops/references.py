@@ -36,11 +36,12 @@ class LinkPlan:
     void_stored: list[str] = field(default_factory=list)  # stored statements it voids
     additions: dict[str, set[Any]] = field(default_factory=dict)  # stored: terms to add
     stored: dict[str, LinkNode] = field(default_factory=dict)  # the stored nodes it read
+    targets: dict[str, str | None] = field(default_factory=dict)  # new: StatementRef target
 
 
 def plan_links(
     new: list[dict[str, Any]],
-    own_terms: Mapping[str, set[Any]],
+    own_terms: dict[str, set[Any]],
     credential: str,
     graph: StatementGraph,
     orgs_of: OrgsOf,
@@ -55,8 +56,8 @@ def plan_links(
     targets = {t for t in target_of.values() if t is not None}
     stored_targets = graph.stored(targets - new_ids) if targets - new_ids else {}
     referrers = graph.referrers(sorted(new_ids)) if new_ids else []
-    if not targets and not referrers:
-        return LinkPlan(terms={sid: set(terms) for sid, terms in own_terms.items()})
+    if not targets and not referrers:  # the usual batch: nothing to decide
+        return LinkPlan(terms=dict(own_terms), targets=target_of)
 
     # The graph the batch touches: the new statements, their stored targets, and every
     # stored statement whose chain of targets reaches a new one (found level by level).
@@ -114,6 +115,7 @@ def plan_links(
             if sid not in new_ids and terms[sid] - base
         },
         stored=nodes,
+        targets=target_of,
     )
 
 

@@ -69,7 +69,8 @@ def pieces(items: list[Any]) -> Iterator[list[Any]]:
 
 
 def pack_terms(terms: Iterable[tuple[int, int]]) -> bytes:
-    return kept_bytes(orjson.dumps(sorted(set(terms))))
+    unique = terms if isinstance(terms, set | frozenset) else set(terms)
+    return kept_bytes(orjson.dumps(sorted(unique)))
 
 
 def unpack_terms(blob: bytes) -> list[tuple[int, int]]:

@@ -144,17 +144,18 @@ class SQLiteStatements(SQLiteBase):
             for s, terms in zip(statements, extracted, strict=True)
         }
         plan = plan_links(statements, own, credential, graph, self._orgs.orgs)
-        voided = plan.voided
+        voided, targets = plan.voided, plan.targets
         rows = []
         for s in statements:
             sid = s["id"]
+            target = targets[sid]
             rows.append(
                 (
                     sid,
                     stored,
                     int(sid in voided),
-                    int(xs.is_voiding(s)),
-                    xs.statement_ref_target(s),
+                    int(target is not None and xs.is_voiding(s)),
+                    target,
                     credential,
                     xs.learner_key(s),
                     pack_terms(plan.terms[sid]),
