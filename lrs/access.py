@@ -41,6 +41,7 @@ from typing import Any
 
 from consumers.memberships import NAME as MEMBERSHIPS
 from consumers.memberships import authority_key
+from lrs.ports import Credentials
 from lrs.storage.base import DEFAULT_ORG, Credential, StatementQuery, Store
 from lrs.xapi.errors import Forbidden, ValidationError
 
@@ -143,7 +144,7 @@ _DEPLOYMENTS: weakref.WeakKeyDictionary[Any, _Deployment] = weakref.WeakKeyDicti
 _DEPLOYMENTS_LOCK = threading.Lock()
 
 
-def deployment_scope(store: Store, credential: Credential) -> StatementScope:
+def deployment_scope(store: Credentials, credential: Credential) -> StatementScope:
     """`statement_scope` against the store's credentials, re-read only when they changed."""
     version = store.credentials_version()  # read before the list: a save in between reloads
     with _DEPLOYMENTS_LOCK:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrs.access import check_org_name
-from lrs.storage.base import DEFAULT_ORG, ROLES, Credential, Store
+from lrs.domain.records import DEFAULT_ORG, ROLES, Credential
+from lrs.ports import Credentials
 from lrs.xapi.errors import Forbidden, Unauthorized
 
 XAPI_SCOPES = (
@@ -79,7 +80,7 @@ def role_for_scopes(scopes: list[str] | tuple[str, ...]) -> str:
 
 
 def create_credential(
-    store: Store,
+    store: Credentials,
     name: str,
     scopes: list[str],
     org: str | None = None,
@@ -113,7 +114,7 @@ def create_credential(
 class Authenticator:
     """Checks HTTP Basic credentials; remembers good ones so each request costs one HMAC."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Credentials) -> None:
         self.store = store
         self._verified: dict[str, tuple[str, Credential]] = {}
 

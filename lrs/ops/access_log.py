@@ -30,7 +30,7 @@ def seal_access(record: dict[str, Any], seq: int, prev: str) -> AccessEntry:
 
     `record` holds at, action, credential, name, role, org, what, learner, query, count.
     """
-    fields_ = {name: record.get(name) for name in _ACCESS_FIELDS}
+    fields_: dict[str, Any] = {name: record.get(name) for name in _ACCESS_FIELDS}
     fields_["query"] = dict(fields_["query"] or {})
     fields_["count"] = int(fields_["count"] or 0)
     unsealed = AccessEntry(seq=seq, prev=prev, hash="", **fields_)

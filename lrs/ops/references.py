@@ -74,7 +74,7 @@ def plan_links(
     while level:
         following: list[str] = []
         for ref in level:
-            if ref.target in new_ids and ref.voiding:
+            if ref.target is not None and ref.target in new_ids and ref.voiding:
                 voiders.append((ref.target, ref.id))
             nodes.setdefault(ref.id, ref)
             stored_by.setdefault(ref.id, ref.credential)

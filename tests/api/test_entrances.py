@@ -22,8 +22,9 @@ from consumers.ingest import connector_authority, connector_writer, ingest, stor
 from lrs.api.app import create_app
 from lrs.auth import create_credential
 from lrs.config import load_settings
+from lrs.domain.records import Credential
 from lrs.ops.ingest import record_version
-from lrs.storage.base import Credential, Store
+from lrs.ports import Store
 from tests.conftest import basic_auth
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"

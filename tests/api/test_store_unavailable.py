@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from lrs.adapters.mongodb import MongoStore
+from lrs.adapters.sqlite import SQLiteStore
 from lrs.api.app import create_app
 from lrs.auth import create_credential
 from lrs.config import load_settings
-from lrs.storage.base import Store
-from lrs.storage.mongodb import MongoStore
-from lrs.storage.sqlite import SQLiteStore
+from lrs.ports import Store
 from tests.conftest import basic_auth
 from tests.servers import MongoServer
 

@@ -7,10 +7,8 @@ from typing import Any
 
 import orjson
 
-from lrs.storage.base import (
-    StatementQuery,
-    Store,
-)
+from lrs.domain.records import StatementQuery
+from lrs.ports import Store
 from lrs.xapi.identity import agent_key
 
 AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k1"}}

@@ -13,10 +13,12 @@ import orjson
 import pytest
 from bson import Binary
 
+from lrs.adapters.mongodb import MongoStore
+from lrs.adapters.sqlite import SQLiteStore
+from lrs.domain.records import AccessEntry, AccessHead, AccessQuery
+from lrs.ops.access_log import seal_access
 from lrs.ops.audit import find_problem, verify
-from lrs.storage.base import AccessEntry, AccessHead, AccessQuery, Store, seal_access
-from lrs.storage.mongodb import MongoStore
-from lrs.storage.sqlite import SQLiteStore
+from lrs.ports import Store
 
 
 def record(

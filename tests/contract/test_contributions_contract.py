@@ -6,9 +6,7 @@ import uuid
 
 from consumers.profiles import REDUCER
 from consumers.projection import changes_for
-from lrs.storage.base import (
-    Store,
-)
+from lrs.ports import Store
 from tests.contract.helpers import VOIDED, key, statement
 
 

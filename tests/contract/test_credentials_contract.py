@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from lrs.storage.base import (
-    Credential,
-    Store,
-)
+from lrs.domain.records import Credential
+from lrs.ports import Store
 
 
 def test_credentials_round_trip(store: Store) -> None:

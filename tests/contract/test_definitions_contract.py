@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from lrs.storage.base import (
-    Store,
-)
+from lrs.ports import Store
 
 
 def test_definitions_round_trip_and_list_by_kind(store: Store) -> None:

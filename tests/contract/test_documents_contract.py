@@ -5,11 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from lrs.storage.base import (
-    DocumentKind,
-    Preconditions,
-    Store,
-)
+from lrs.domain.documents import Preconditions
+from lrs.domain.records import DocumentKind
+from lrs.ports import Store
 from lrs.xapi.errors import Conflict, PreconditionFailed, ValidationError
 
 

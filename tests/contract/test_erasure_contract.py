@@ -13,7 +13,9 @@ from consumers.profiles import NAME as PROFILES
 from consumers.profiles import REDUCER
 from consumers.projection import changes_for
 from consumers.runner import rebuild
-from lrs.storage.base import Attachment, DocumentKind, Preconditions, StatementQuery, Store
+from lrs.domain.documents import Preconditions
+from lrs.domain.records import Attachment, DocumentKind, StatementQuery
+from lrs.ports import Store
 from lrs.xapi.erasure import ERASED_AGENT, ERASED_KEY, erasure_keys
 from tests.contract.helpers import AUTHORITY, VOIDED, key, statement
 
@@ -182,7 +184,7 @@ def test_erasure_is_idempotent(store: Store) -> None:
 def test_sqlite_files_keep_no_copy_of_the_erased_bytes(tmp_path: Any) -> None:
     """secure_delete zeroes freed pages and the checkpoint empties the WAL: the erased
     mailbox is in no file of the embedded store afterwards."""
-    from lrs.storage.sqlite import SQLiteStore
+    from lrs.adapters.sqlite import SQLiteStore
 
     store = SQLiteStore(tmp_path / "lrs.db")
     try:

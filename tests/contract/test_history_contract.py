@@ -14,13 +14,9 @@ from typing import Any
 
 import orjson
 
-from lrs.storage.base import (
-    Credential,
-    HistoryQuery,
-    StatementQuery,
-    Store,
-    format_stored,
-)
+from lrs.domain.records import Credential, HistoryQuery, StatementQuery
+from lrs.domain.times import format_stored
+from lrs.ports import Store
 from lrs.xapi.identity import agent_key
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from lrs.storage.base import (
-    Store,
-)
+from lrs.ports import Store
 
 
 def test_identity_links_join_keys_into_one_person(store: Store) -> None:

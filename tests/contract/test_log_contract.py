@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from lrs.storage.base import (
-    Store,
-)
+from lrs.ports import Store
 from tests.contract.helpers import key, save, statement
 
 

@@ -17,7 +17,8 @@ import pytest
 from consumers.profiles import REDUCER, contribution
 from consumers.projection import changes_for, rebuild_by_folding
 from consumers.runner import apply_in_parts
-from lrs.storage.base import Contribution, StateQuery, Store
+from lrs.domain.records import Contribution, StateQuery
+from lrs.ports import Store
 from lrs.xapi.statements import is_voiding, learner_key, statement_ref_target
 
 PROFILES = REDUCER.name

@@ -14,12 +14,8 @@ import pytest
 
 from consumers.profiles import REDUCER
 from consumers.projection import changes_for
-from lrs.storage.base import (
-    Attachment,
-    Credential,
-    StatementQuery,
-    Store,
-)
+from lrs.domain.records import Attachment, Credential, StatementQuery
+from lrs.ports import Store
 from lrs.xapi.errors import Conflict, ValidationError
 from tests.contract.helpers import AUTHORITY, VOIDED, ids, key, save, statement
 

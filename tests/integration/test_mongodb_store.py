@@ -22,18 +22,12 @@ from typing import Any
 import orjson
 import pytest
 
+from lrs.adapters.mongodb import MongoStore, WriteExpired
+from lrs.adapters.sqlite import SQLiteStore
+from lrs.domain.documents import Preconditions
+from lrs.domain.records import Attachment, Credential, DocumentKind, HistoryQuery, StatementQuery
+from lrs.ports import Store
 from lrs.storage import open_store
-from lrs.storage.base import (
-    Attachment,
-    Credential,
-    DocumentKind,
-    HistoryQuery,
-    Preconditions,
-    StatementQuery,
-    Store,
-)
-from lrs.storage.mongodb import MongoStore, WriteExpired
-from lrs.storage.sqlite import SQLiteStore
 from lrs.xapi import statements as xs
 from lrs.xapi.errors import PreconditionFailed, XAPIError
 from lrs.xapi.identity import agent_key

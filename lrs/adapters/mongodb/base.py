@@ -129,7 +129,9 @@ class MongoBase:
         write_timeout: float = 60.0,
     ) -> None:
         # Fail fast while the database is away, so clients get a 503 to retry, not a hang.
-        options = {} if "serverSelectionTimeoutMS" in url else {"serverSelectionTimeoutMS": 5000}
+        options: dict[str, Any] = (
+            {} if "serverSelectionTimeoutMS" in url else {"serverSelectionTimeoutMS": 5000}
+        )
         self._client: MongoClient[dict[str, Any]] = MongoClient(url, **options)
         self._db = self._client.get_default_database(
             default="lrs",
@@ -217,6 +219,14 @@ class MongoBase:
             [("projection", ASCENDING), ("idx.f", ASCENDING), ("idx.v", ASCENDING)]
         )
 
+    # Provided by the credentials mixin that MongoStore composes (the organisation lookups
+    # of the write path start here, with the collections).
+    def _load_org(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    def credentials_version(self) -> str:
+        raise NotImplementedError
+
     def close(self) -> None:
         self._client.close()
 
@@ -261,6 +271,7 @@ class MongoBase:
         counter = self._counters.find_one_and_update(
             {"_id": COUNTER}, {"$inc": {"value": count}}, upsert=True, return_document=True
         )
+        assert counter is not None  # upserted
         return int(counter["value"]) - count + 1
 
     def _settled(self) -> tuple[int, str]:

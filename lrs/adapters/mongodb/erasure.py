@@ -3,6 +3,7 @@ lrs.xapi.erasure and lrs.ops.projections."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -66,8 +67,8 @@ class MongoErasure(MongoBase):
                     ).deleted_count
         for reducer in reducers:
             counts = self._transaction(
-                lambda session, reducer=reducer: self._erase_projection(
-                    session, reducer, deleted, rewritten
+                functools.partial(
+                    self._erase_projection, reducer=reducer, deleted=deleted, rewritten=rewritten
                 )
             )
             report.contributions_deleted += counts[0]

@@ -190,6 +190,22 @@ class SQLiteBase:
         # Only read while writing statements, under the write lock, on the writer connection.
         self._orgs = CredentialOrgs(self._load_org, self._writer_credentials_version)
 
+    # Provided by the capability mixins that SQLiteStore composes (the indexer thread, the
+    # access-log file and the organisation lookups start here, with the connections).
+    _audit_writer: sqlite3.Connection
+
+    def _index_when_idle(self) -> None:
+        raise NotImplementedError
+
+    def _open_audit_log(self) -> None:
+        raise NotImplementedError
+
+    def _load_org(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    def _writer_credentials_version(self) -> str:
+        raise NotImplementedError
+
     def _connect(self, path: Path, cache_mib: int = 64) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -271,7 +287,7 @@ class SQLiteBase:
             return term
         # A growing store meets new terms more often than uncached old ones: insert first.
         cursor = conn.execute("INSERT OR IGNORE INTO terms(value) VALUES (?)", (value,))
-        if cursor.rowcount:
+        if cursor.rowcount and cursor.lastrowid is not None:
             term = cursor.lastrowid
         else:
             term = conn.execute("SELECT id FROM terms WHERE value = ?", (value,)).fetchone()[0]

@@ -17,7 +17,9 @@ from starlette.responses import Response
 from lrs.access import Access, check_may_write
 from lrs.api.errors import headers_of, status_of
 from lrs.auth import Authenticator, authorize
-from lrs.storage.base import Credential, Store, format_stored, parse_stored
+from lrs.domain.records import Credential
+from lrs.domain.times import format_stored, parse_stored
+from lrs.ports import Store
 from lrs.xapi.errors import ValidationError, XAPIError
 from lrs.xapi.identity import agent_key
 from lrs.xapi.time import parse_timestamp

@@ -24,8 +24,9 @@ from lrs.api.xapi.common import (
     uuid_param,
     xapi_endpoint,
 )
+from lrs.domain.documents import Preconditions
+from lrs.domain.records import DocumentKind
 from lrs.ops.audit import record_read
-from lrs.storage.base import DocumentKind, Preconditions
 from lrs.xapi.errors import NotFound, PayloadTooLarge, ValidationError
 
 

@@ -28,9 +28,9 @@ from lrs.api.xapi.common import (
     xapi_endpoint,
 )
 from lrs.auth import authority_for, reads_only_own
+from lrs.domain.records import Attachment, StatementQuery
 from lrs.ops.audit import record_read, statement_learner
 from lrs.ops.ingest import Writer, complete_batch, store_batch
-from lrs.storage.base import Attachment, StatementQuery
 from lrs.xapi.attachments import build_multipart, parse_multipart
 from lrs.xapi.errors import NotFound, PayloadTooLarge, ValidationError
 from lrs.xapi.statements import format_canonical, format_ids
