@@ -209,7 +209,8 @@ def cmd_identity(args: argparse.Namespace) -> int:
     import os
 
     from lrs.identity import DEFAULT_HOME_PAGE, pseudonymise
-    from lrs.xapi.identity import normalise_key
+    from lrs.ops import identity
+    from lrs.xapi.errors import NotFound
 
     if args.action == "pseudonymise":
         secret = os.environ.get("LRS_IDENTITY_SECRET", "")
@@ -231,10 +232,11 @@ def cmd_identity(args: argparse.Namespace) -> int:
     store = _open(args)
     try:
         if args.action == "link":
-            store.link_keys(args.person, [normalise_key(k) for k in args.keys])
+            identity.link(store, args.person, args.keys)
         elif args.action == "unlink":
-            former = store.unlink_key(normalise_key(args.key))
-            if former is None:
+            try:
+                former = identity.unlink(store, args.key)
+            except NotFound:
                 print(f"error: {args.key} is not linked to anyone", file=sys.stderr)
                 return 2
             print(f"unlinked {args.key} from {former}")

@@ -14,6 +14,7 @@ from lrs.access import Access, may_write
 from lrs.api.v1.audit import log_read
 from lrs.api.v1.learners import query_endpoint
 from lrs.api.xapi.common import access_for, error_response, in_thread, json_response
+from lrs.ops import identity
 from lrs.storage.base import Store
 from lrs.xapi.errors import Forbidden, NotFound, ValidationError, XAPIError
 from lrs.xapi.identity import agent_key, normalise_key
@@ -74,25 +75,15 @@ async def link(request: Request, store: Store) -> Response:
     person = request.path_params["person"]
     keys = keys_from_body(await request.body())
     access: Access = request.state.access
-    # Outside admins, a credential links only learners its organisation has: moving another
-    # organisation's key would change that organisation's persons.
-    hidden = [key for key in keys if not await in_thread(access.sees_learner, key)]
-    if hidden:
-        raise NotFound(f"no learner {hidden[0]} in your organisation", "keys")
-    await in_thread(store.link_keys, person, keys)
-    shown = await in_thread(access.visible_keys, await in_thread(store.keys_of, person))
+    shown = await in_thread(identity.link, store, person, keys, access)
     return json_response({"person": person, "keys": shown})
 
 
 @admin_endpoint
 async def unlink(request: Request, store: Store) -> Response:
     person = request.path_params["person"]
-    key = normalise_key(request.path_params["key"])
     access: Access = request.state.access
-    linked = await in_thread(store.person_of, key) == person
-    if not linked or not await in_thread(access.sees_learner, key):
-        raise NotFound(f"{key} is not linked to {person}", "key")
-    await in_thread(store.unlink_key, key)
+    await in_thread(identity.unlink, store, request.path_params["key"], person, access)
     return Response(status_code=204)
 
 
