@@ -143,7 +143,9 @@ def test_data_survives_a_server_restart(server: MongoServer, stop: str) -> None:
 def test_attachments_span_chunks_and_fail_with_their_batch(
     stores: Callable[..., MongoStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("lrs.adapters.mongodb.statements._CHUNK", 1000)  # not 8 MiB: keep the test small
+    monkeypatch.setattr(
+        "lrs.adapters.mongodb.statements._CHUNK", 1000
+    )  # not 8 MiB: keep the test small
     store = stores()
     big = Attachment("cd" * 32, "application/octet-stream", bytes(range(256)) * 10)
     save(store, statement(), attachments=[big])
@@ -404,7 +406,62 @@ def _random_history(rng: random.Random) -> list[list[dict[str, Any]]]:
 _WRITERS = {"k1": "north", "k2": "south", "k3": "north", "moodle": None}
 
 
-@pytest.mark.parametrize("seed", [23, 29, 31, 37, 41])  # conflicts, refused voidings, chains
+SEEDS = [23, 29, 31, 37, 41]  # conflicts, refused voidings, chains: see the test below
+
+
+def test_the_random_histories_cover_voiding_and_references_in_every_case(tmp_path: Path) -> None:
+    """Across SEEDS: a voiding statement arriving before and after its target, of the same
+    organisation and of another one, and references within and across organisations."""
+    seen: set[tuple[str, str]] = set()
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        store = SQLiteStore(tmp_path / f"{seed}.db", synchronous="OFF")
+        try:
+            for batch in _random_history(rng):
+                credential = rng.choice(sorted(_WRITERS))
+                try:
+                    save_as(store, batch, credential)
+                except XAPIError:
+                    pass
+            records = store.statement_history(HistoryQuery(learners=_LEARNERS, limit=10_000))
+            by_id = {orjson.loads(r.data)["id"]: r for r in records.records}
+        finally:
+            store.close()
+        for record in by_id.values():
+            statement = orjson.loads(record.data)
+            target = by_id.get(xs.statement_ref_target(statement) or "")
+            if target is None:
+                continue
+            orgs = "same" if _org(record.credential) == _org(target.credential) else "across"
+            if xs.is_voiding(statement):
+                seen.add((orgs, "voiding first" if record.seq < target.seq else "target first"))
+            else:
+                seen.add((orgs, "reference"))
+    assert seen == {
+        (orgs, case)
+        for orgs in ("same", "across")
+        for case in ("voiding first", "target first", "reference")
+    }
+
+
+_LEARNERS = [agent_key({"mbox": f"mailto:{x}@e.org"}) or "" for x in "abc"]
+
+
+def _org(credential: str) -> str:
+    return _WRITERS.get(credential) or "default"
+
+
+def save_as(store: Store, batch: list[dict[str, Any]], credential: str) -> list[str]:
+    return store.save_statements(
+        copy.deepcopy(batch),
+        authority=AUTHORITY,
+        credential=credential,
+        version="1.0.3",
+        attachments=[],
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_a_random_history_reads_back_as_from_sqlite(
     stores: Callable[..., MongoStore], tmp_path: Path, seed: int
 ) -> None:
