@@ -44,10 +44,6 @@ class XAPIContext:
     def is_v2(self) -> bool:
         return self.version.startswith("2.")
 
-    @property
-    def response_version(self) -> str:
-        return "2.0.0" if self.is_v2 else "1.0.3"
-
 
 Handler = Callable[[XAPIContext], Awaitable[Response]]
 
@@ -133,13 +129,6 @@ def json_response(value: Any, status: int = 200, headers: dict[str, str] | None 
 
 def raw_json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(body, status, headers, media_type="application/json")
-
-
-def parse_json(body: bytes, field: str = "body") -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"the body is not valid JSON: {exc}", field) from None
 
 
 def agent_param(params: dict[str, str], name: str = "agent") -> tuple[dict[str, Any], str]:
