@@ -38,7 +38,8 @@ class LinkNode:
 
 
 class StatementGraph(Protocol):
-    """The primitive reads behind voiding and term inheritance, in one write transaction."""
+    """The primitive reads behind re-sends, voiding and term inheritance, in one write
+    transaction (lrs.ops.statements, lrs.ops.references)."""
 
     def stored(self, ids: Collection[str]) -> dict[str, LinkNode]:
         """The stored statements among `ids` (placeholders and absent ids left out)."""
@@ -46,6 +47,10 @@ class StatementGraph(Protocol):
 
     def referrers(self, ids: Collection[str]) -> list[LinkNode]:
         """Stored statements whose StatementRef targets one of `ids`."""
+        ...
+
+    def contents(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The stored JSON of the statements among `ids` (re-sends and conflicts)."""
         ...
 
 

@@ -26,6 +26,7 @@ from lrs.adapters.mongodb import MongoStore, WriteExpired
 from lrs.adapters.sqlite import SQLiteStore
 from lrs.domain.documents import Preconditions
 from lrs.domain.records import Attachment, Credential, DocumentKind, HistoryQuery, StatementQuery
+from lrs.ops.statements import prepare_batch
 from lrs.ports import Store
 from lrs.storage import open_store
 from lrs.xapi import statements as xs
@@ -348,11 +349,12 @@ def test_a_batch_past_the_write_timeout_is_refused_rather_than_committed_late(
     time.sleep(0.5)
     assert log_ids(reader) == []  # the reader stops waiting and forgets the batch
     assert writer._writes.count_documents({}) == 0
-    s = xs.prepare(statement(), stored=stored, authority=AUTHORITY, version="1.0.3")
+    batch = prepare_batch([statement()], stored=stored, authority=AUTHORITY, version="1.0.3")
+    [s] = batch.prepared
     first = writer._allocate(1)
     with pytest.raises(WriteExpired):
         writer._transaction(
-            lambda session: writer._save_batch(session, token, [s], [s], first, "k1", [])
+            lambda session: writer._save_batch(session, token, batch, first, "k1", [])
         )
     assert writer.get_statement(s["id"], voided=False) is None
 

@@ -17,6 +17,7 @@ from pymongo.errors import PyMongoError
 from lrs.adapters.mongodb.base import MongoBase, WriteExpired, term_key
 from lrs.domain.records import Attachment
 from lrs.ops.references import plan_links
+from lrs.ops.statements import PreparedBatch, new_statements, prepare_batch
 from lrs.ports.statements import LinkNode
 from lrs.xapi import statements as xs
 
@@ -38,18 +39,14 @@ class MongoStatements(MongoBase):
             return []
         token, stored = self._begin_write()
         try:
-            every = [
-                xs.prepare(s, stored=stored, authority=authority, version=version)
-                for s in statements
-            ]
-            prepared, incoming = xs.unique_in_batch(every, statements)
-            first = self._allocate(len(prepared)) if prepared else 0
+            batch = prepare_batch(statements, stored=stored, authority=authority, version=version)
+            first = self._allocate(len(batch.prepared)) if batch.prepared else 0
             self._transaction(
                 lambda session: self._save_batch(
-                    session, token, prepared, incoming, first, credential, attachments
+                    session, token, batch, first, credential, attachments
                 )
             )
-            return [s["id"] for s in every]  # answered in order, repeats included
+            return batch.ids
         except BaseException:
             try:  # a committed batch deleted it already; an unreachable server expires it
                 self._writes.delete_one({"_id": token})
@@ -61,8 +58,7 @@ class MongoStatements(MongoBase):
         self,
         session: ClientSession,
         token: ObjectId,
-        prepared: list[dict[str, Any]],
-        incoming: list[dict[str, Any]],
+        batch: PreparedBatch,
         first: int,
         credential: str,
         attachments: list[Attachment],
@@ -78,20 +74,9 @@ class MongoStatements(MongoBase):
         statements = self._statements
         if not self._writes.delete_one({"_id": token}, session=session).deleted_count:
             raise WriteExpired("the batch took longer than the write timeout; send it again")
-        ids = [s["id"] for s in prepared]
-        found = {
-            d["_id"]: d
-            for d in statements.find({"_id": {"$in": list(set(ids))}}, {"data": 1}, session=session)
-            if "data" in d
-        }
-        existing = {sid: orjson.loads(d["data"]) for sid, d in found.items()}
+        prepared = batch.prepared
         graph = MongoGraph(statements, session)
-        stored_voiding = {
-            t for t, node in graph.stored(xs.voiding_targets(prepared)).items() if node.voiding
-        }
-        xs.check_batch(prepared, incoming, existing, stored_voiding)
-
-        new = [s for s in prepared if s["id"] not in existing]
+        new = new_statements(batch, graph)
         seqs = {s["id"]: first + i for i, s in enumerate(prepared)}
         new_ids = {s["id"] for s in new}
         target_of = {s["id"]: xs.statement_ref_target(s) for s in new}
@@ -163,7 +148,7 @@ class MongoStatements(MongoBase):
                 session=session,
             )
         self._save_attachments(session, attachments)
-        return ids
+        return [s["id"] for s in prepared]
 
     def _merge_activities(self, session: ClientSession, new: list[dict[str, Any]]) -> None:
         """Merge every definition in statement order; write only definitions that changed."""
@@ -260,3 +245,15 @@ class MongoGraph:
 
     def referrers(self, ids: CollectionABC[str]) -> list[LinkNode]:
         return self._nodes({"ref_target": {"$in": sorted(ids)}}) if ids else []
+
+    def contents(self, ids: CollectionABC[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        return {
+            d["_id"]: orjson.loads(d["data"])
+            for d in self._statements.find(
+                {"_id": {"$in": sorted(set(ids))}, "data": {"$exists": True}},
+                {"data": 1},
+                session=self._session,
+            )
+        }

@@ -21,6 +21,7 @@ from lrs.adapters.sqlite.base import (
 from lrs.domain.records import Attachment
 from lrs.memory import kept_bytes
 from lrs.ops.references import plan_links
+from lrs.ops.statements import new_statements, prepare_batch
 from lrs.ports.statements import LinkNode
 from lrs.xapi import statements as xs
 
@@ -87,37 +88,17 @@ class SQLiteStatements(SQLiteBase):
     def _save_request(
         self, conn: sqlite3.Connection, write: PendingWrite, stored: str
     ) -> list[str]:
-        every = [
-            xs.prepare(s, stored=stored, authority=write.authority, version=write.version)
-            for s in write.statements
-        ]
-        all_ids = [s["id"] for s in every]  # answered in order, repeats included
-        prepared, incoming = xs.unique_in_batch(every, write.statements)
-        ids = [s["id"] for s in prepared]
-        existing = self._existing(conn, ids)
+        batch = prepare_batch(
+            write.statements, stored=stored, authority=write.authority, version=write.version
+        )
         graph = SQLiteGraph(conn)
-        targets = xs.voiding_targets(prepared)
-        stored_voiding = {t for t, node in graph.stored(targets).items() if node.voiding}
-        xs.check_batch(prepared, incoming, existing, stored_voiding)
-        new = [statement for statement in prepared if statement["id"] not in existing]
-        self._insert(conn, graph, new, stored, write.credential)
+        self._insert(conn, graph, new_statements(batch, graph), stored, write.credential)
         for attachment in write.attachments:
             conn.execute(
                 "INSERT OR IGNORE INTO attachments(sha2, content_type, data) VALUES (?,?,?)",
                 (attachment.sha2, attachment.content_type, attachment.data),
             )
-        return all_ids
-
-    def _existing(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for sid, data in conn.execute(
-                f"SELECT id, data FROM statements WHERE id IN ({marks})", chunk
-            ):
-                found[sid] = orjson.loads(data)
-        return found
+        return batch.ids
 
     def _insert(
         self,
@@ -272,3 +253,13 @@ class SQLiteGraph:
 
     def referrers(self, ids: Collection[str]) -> list[LinkNode]:
         return self._nodes("ref_target", ids) if ids else []
+
+    def contents(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in pieces(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for sid, data in self._conn.execute(
+                f"SELECT id, data FROM statements WHERE id IN ({marks})", chunk
+            ):
+                found[sid] = orjson.loads(data)
+        return found
