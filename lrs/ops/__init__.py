@@ -1,7 +1,8 @@
 """Operations: every domain decision, made once, above the adapters.
 
 - ingest: validation per xAPI version, 2.0 normalisation, authority, the voiding check and
-  refusals, for every entrance (HTTP, Kafka inbound, connector sinks);
+  refusals, for every entrance (HTTP, Caliper, Kafka inbound, connector sinks);
+- statements: which statements of a batch are written (re-sends, conflicts);
 - references: voiding across organisations in either arrival order, and StatementRef term
   inheritance, as one batch algorithm over primitive reads (lrs.ports.StatementGraph);
 - projections: idempotent contributions and retraction-by-rebuild;
@@ -9,12 +10,13 @@
 - audit: which reads are logged, pseudonyms, and the chain's verification;
 - erasure: whose keys an erasure takes, rosters, and its access-log entry (what each
   statement becomes is lrs.xapi.erasure's; projections are rebuilt by `projections`);
+- identity: which learner keys a credential may link into a person, or unlink;
 - orgs: which organisation a storing credential belongs to (cached per credentials version).
 
-National-ID pseudonyms (lrs.identity) are pure rules; identity links are the Identities
-port's (a key belongs to one person at most).
+National-ID pseudonyms (lrs.identity) are pure rules.
 
 Dependencies point one way: lrs.domain and lrs.xapi <- lrs.ops <- lrs.adapters. Adapters
-call the pure planners here (`plan_links`, `apply_projection_changes`, `seal_access`)
+call the planners here (`prepare_batch`, `new_statements`, `plan_links`,
+`apply_projection_changes`, `seal_access`)
 inside their own transactions and write what they return.
 """
