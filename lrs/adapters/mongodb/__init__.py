@@ -21,7 +21,7 @@ The rules are not here: lrs.ops decides, these modules execute.
 from __future__ import annotations
 
 from lrs.adapters.mongodb.access_log import MongoAccessLog
-from lrs.adapters.mongodb.base import MongoBase, WriteExpired, unavailable_as_503
+from lrs.adapters.mongodb.base import MongoBase, WriteExpired, unavailable
 from lrs.adapters.mongodb.credentials import MongoCredentials
 from lrs.adapters.mongodb.definitions import MongoDefinitions
 from lrs.adapters.mongodb.documents import MongoDocuments
@@ -31,9 +31,10 @@ from lrs.adapters.mongodb.log import MongoLog
 from lrs.adapters.mongodb.projections import MongoProjections
 from lrs.adapters.mongodb.queries import MongoStatementReads
 from lrs.adapters.mongodb.statements import MongoStatements
+from lrs.adapters.unavailable import unavailable_as_503
 
 
-@unavailable_as_503
+@unavailable_as_503(unavailable)
 class MongoStore(
     MongoStatements,
     MongoStatementReads,

@@ -50,7 +50,6 @@ access_log      the hash-chained access log: {seq, at, action, credential, name,
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable
@@ -95,26 +94,13 @@ def term_key(kind: Term | int, value: str) -> str:
     return f"{int(kind)}:{value}"
 
 
-def unavailable_as_503(cls: type[T]) -> type[T]:
-    """Wrap every public method: a database that cannot be reached is StoreUnavailable."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(*args, **kwargs)
-            except ConnectionFailure as exc:
-                raise StoreUnavailable(
-                    f"the database is unavailable ({type(exc).__name__}); retry shortly", None
-                ) from exc
-
-        return call
-
-    for name in dir(cls):  # the mixins' methods included
-        value = getattr(cls, name)
-        if callable(value) and not name.startswith("_") and not isinstance(value, type):
-            setattr(cls, name, wrap(value))
-    return cls
+def unavailable(exc: Exception) -> StoreUnavailable | None:
+    """A database that cannot be reached is unavailable for now (retry later)."""
+    if isinstance(exc, ConnectionFailure):
+        return StoreUnavailable(
+            f"the database is unavailable ({type(exc).__name__}); retry shortly", None
+        )
+    return None
 
 
 class MongoBase:

@@ -20,7 +20,7 @@ port (lrs.ports.Store). The rules are not here: lrs.ops decides, these modules e
 from __future__ import annotations
 
 from lrs.adapters.sqlite.access_log import SQLiteAccessLog
-from lrs.adapters.sqlite.base import SQLiteBase, unavailable_as_503
+from lrs.adapters.sqlite.base import SQLiteBase, unavailable
 from lrs.adapters.sqlite.credentials import SQLiteCredentials
 from lrs.adapters.sqlite.definitions import SQLiteDefinitions
 from lrs.adapters.sqlite.documents import SQLiteDocuments
@@ -31,9 +31,10 @@ from lrs.adapters.sqlite.projections import SQLiteProjections
 from lrs.adapters.sqlite.queries import SQLiteStatementReads
 from lrs.adapters.sqlite.statement_index import SQLiteStatementIndex
 from lrs.adapters.sqlite.statements import SQLiteStatements
+from lrs.adapters.unavailable import unavailable_as_503
 
 
-@unavailable_as_503
+@unavailable_as_503(unavailable)
 class SQLiteStore(
     SQLiteStatements,
     SQLiteStatementIndex,

@@ -7,16 +7,15 @@ unopenable file is `StoreUnavailable` (HTTP 503 with Retry-After), never a 500."
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
@@ -31,8 +30,6 @@ from lrs.domain.records import Attachment
 from lrs.domain.times import format_stored
 from lrs.memory import kept_bytes
 from lrs.ops.orgs import CredentialOrgs
-
-T = TypeVar("T")
 
 WAL_CHECKPOINT_PAGES = 16_384
 
@@ -95,38 +92,17 @@ class PendingWrite:
 _UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")
 
 
-def unavailable(exc: sqlite3.Error) -> bool:
-    """Whether an SQLite error means the store is unavailable for now (retry later)."""
+def unavailable(exc: Exception) -> StoreUnavailable | None:
+    """An SQLite error that means the store is unavailable for now (retry later)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
     name = getattr(exc, "sqlite_errorname", "") or ""
-    if name.startswith(_UNAVAILABLE):
-        return True
     message = str(exc).lower()
-    return "locked" in message or "busy" in message or "unable to open" in message
-
-
-def unavailable_as_503(cls: type[T]) -> type[T]:
-    """Wrap every public method, the mixins' included: a locked, busy or unopenable file is
-    StoreUnavailable."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(*args, **kwargs)
-            except sqlite3.OperationalError as exc:
-                if not unavailable(exc):
-                    raise
-                raise StoreUnavailable(
-                    f"the database is busy or unavailable ({exc}); retry shortly", None
-                ) from exc
-
-        return call
-
-    for name in dir(cls):
-        value = getattr(cls, name)
-        if callable(value) and not name.startswith("_") and not isinstance(value, type):
-            setattr(cls, name, wrap(value))
-    return cls
+    if name.startswith(_UNAVAILABLE) or any(
+        word in message for word in ("locked", "busy", "unable to open")
+    ):
+        return StoreUnavailable(f"the database is busy or unavailable ({exc}); retry shortly")
+    return None
 
 
 class SQLiteBase:
