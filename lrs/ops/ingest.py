@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from consumers.memberships import authority_key
 from lrs.access import deployment_scope, org_of
+from lrs.domain.authority import authority_key
 from lrs.domain.records import Attachment, Credential
 from lrs.ports import Credentials, Statements
 from lrs.xapi.attachments import AttachmentPart, check_attachments
