@@ -256,7 +256,9 @@ class SQLiteGraph:
 
     def contents(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        for chunk in pieces(list(ids)):
+        every = list(ids)
+        for start in range(0, len(every), 500):  # one query for a usual batch
+            chunk = every[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for sid, data in self._conn.execute(
                 f"SELECT id, data FROM statements WHERE id IN ({marks})", chunk
