@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lrs.xapi.identity import agent_key
-from lrs.xapi.statements import is_voiding, learner_key
+from lrs.xapi.statements import Term, is_voiding, learner_key
 
 ERASED_HOME_PAGE = "https://lrs.invalid/erased"
 ERASED_AGENT: dict[str, Any] = {
@@ -27,6 +27,12 @@ ERASED_AGENT: dict[str, Any] = {
 ERASED_KEY = f"account:{ERASED_HOME_PAGE}|erased"
 SIGNATURE_USAGE = "http://adlnet.gov/expapi/attachments/signature"
 _IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
+# Where a store finds a person's statements: filed under their key as actor or object
+# (AGENT) or anywhere else the statement names them (RELATED_AGENT). Every store erases
+# exactly these, and `erase_from_statement` decides what each becomes.
+FILED_UNDER = (Term.AGENT, Term.RELATED_AGENT)
+# The document kinds whose scope names an agent (`document_agent` reads which one).
+AGENT_DOCUMENT_KINDS = ("state", "agent_profile")
 
 
 def erasure_keys(keys: Iterable[str]) -> list[str]:

@@ -15,14 +15,18 @@ from lrs.adapters.mongodb.base import MongoBase, term_key
 from lrs.adapters.mongodb.projections import MongoProjection
 from lrs.domain.records import (
     Contribution,
-    DocumentKind,
     ErasureReport,
     Retraction,
 )
 from lrs.ops.projections import rebuild_after_erasure
 from lrs.xapi import statements as xs
-from lrs.xapi.erasure import attachment_hashes, document_agent, erase_from_statement
-from lrs.xapi.statements import Term
+from lrs.xapi.erasure import (
+    AGENT_DOCUMENT_KINDS,
+    FILED_UNDER,
+    attachment_hashes,
+    document_agent,
+    erase_from_statement,
+)
 
 _ERASE_CHUNK = 500  # statements erased per transaction
 
@@ -55,7 +59,7 @@ class MongoErasure(MongoBase):
         report.identity_links_deleted = self._links.delete_many(
             {"_id": {"$in": key_list}}
         ).deleted_count
-        kinds = [DocumentKind.STATE, DocumentKind.AGENT_PROFILE]
+        kinds = list(AGENT_DOCUMENT_KINDS)
         for key in key_list:
             for doc in self._documents.find(
                 {"kind": {"$in": kinds}, "scope": {"$regex": re.escape(key)}},
@@ -82,7 +86,7 @@ class MongoErasure(MongoBase):
         """Up to _ERASE_CHUNK statements naming them: deleted, rewritten (a processed
         statement no longer carries their terms, so the next chunk finds the rest), the
         attachments deleted ones used, and how many were kept."""
-        gone = {term_key(kind, key) for kind in (Term.AGENT, Term.RELATED_AGENT) for key in erased}
+        gone = {term_key(kind, key) for kind in FILED_UNDER for key in erased}
         deleted: list[str] = []
         rewritten: dict[str, dict[str, Any]] = {}
         orphans: set[str] = set()

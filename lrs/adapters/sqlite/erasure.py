@@ -13,12 +13,17 @@ from lrs.adapters.sqlite.projections import SQLiteProjection, index_rows
 from lrs.adapters.sqlite.statement_index import indexed_through
 from lrs.domain.records import (
     Contribution,
-    DocumentKind,
     ErasureReport,
 )
 from lrs.ops.projections import rebuild_after_erasure
 from lrs.xapi import statements as xs
-from lrs.xapi.erasure import attachment_hashes, document_agent, erase_from_statement
+from lrs.xapi.erasure import (
+    AGENT_DOCUMENT_KINDS,
+    FILED_UNDER,
+    attachment_hashes,
+    document_agent,
+    erase_from_statement,
+)
 
 
 class SQLiteErasure(SQLiteBase):
@@ -67,16 +72,14 @@ class SQLiteErasure(SQLiteBase):
             seqs = {
                 row[0]
                 for row in conn.execute(
-                    "SELECT DISTINCT seq FROM statement_index WHERE kind IN (?, ?)"
-                    f" AND term IN ({id_marks})",
-                    [int(xs.Term.AGENT), int(xs.Term.RELATED_AGENT), *term_ids],
+                    "SELECT DISTINCT seq FROM statement_index"
+                    f" WHERE kind IN ({','.join('?' * len(FILED_UNDER))}) AND term IN ({id_marks})",
+                    [*map(int, FILED_UNDER), *term_ids],
                 )
             }
             if through is not None:  # the tail the deferred index has not reached yet
                 patterns = [
-                    orjson.dumps([int(kind), term])
-                    for kind in (xs.Term.AGENT, xs.Term.RELATED_AGENT)
-                    for term in term_ids
+                    orjson.dumps([int(kind), term]) for kind in FILED_UNDER for term in term_ids
                 ]
                 seqs |= {
                     row[0]
@@ -157,9 +160,10 @@ class SQLiteErasure(SQLiteBase):
             (kind, scope, doc_id)
             for key in keys
             for kind, scope, doc_id in conn.execute(
-                "SELECT kind, scope, doc_id FROM documents WHERE kind IN (?, ?)"
+                f"SELECT kind, scope, doc_id FROM documents"
+                f" WHERE kind IN ({','.join('?' * len(AGENT_DOCUMENT_KINDS))})"
                 " AND instr(scope, ?) > 0",
-                (DocumentKind.STATE, DocumentKind.AGENT_PROFILE, key),
+                (*AGENT_DOCUMENT_KINDS, key),
             )
             if document_agent(kind, scope) in erased
         }
