@@ -35,13 +35,18 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
             "`lrs process` needs LRS_BUS=kafka://host:port (the embedded mode runs "
             "its processors inside `lrs serve`)"
         )
+    if settings.kafka_processing_guarantee not in ("at_least_once", "exactly_once"):
+        raise ValueError(
+            f"LRS_KAFKA_PROCESSING_GUARANTEE={settings.kafka_processing_guarantee!r}: "
+            "use at_least_once or exactly_once"
+        )
     store = store if store is not None else open_store_waiting(settings.store_url)
     prefix = settings.kafka_topic_prefix
     app = faust.App(
         prefix + "lrs-processors",
         broker=settings.bus,
         store="memory://",
-        processing_guarantee="at_least_once",
+        processing_guarantee=settings.kafka_processing_guarantee,
         broker_session_timeout=settings.kafka_session_timeout,
         topic_partitions=settings.kafka_partitions,
         web_enabled=False,

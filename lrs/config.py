@@ -28,6 +28,10 @@ class Settings:
     # Put before every topic and consumer-group name, so that several LRSs (or tests) can
     # share one Kafka cluster: "prod." gives prod.xapi.statements and prod.lrs-processors.
     kafka_topic_prefix: str = ""
+    # faust's processing_guarantee for `lrs process`: at_least_once (the default: the
+    # processors' effects are made exactly once by the store's offsets and idempotent
+    # folds) or exactly_once (Kafka transactions; benchmarks/PIPELINE.md has its cost).
+    kafka_processing_guarantee: str = "at_least_once"
     log_level: str = "info"
     base_url: str = ""  # public URL, used in authority homePage and `more` links
     # Limits (lrs/api/limits.py; each is also an `lrs serve` flag, e.g. --max-body-bytes).

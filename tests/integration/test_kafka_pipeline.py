@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
@@ -170,6 +171,16 @@ def producer_ids(broker: KafkaBroker, topic: str) -> set[str]:
     return set(re.findall(r"producerId: (-?\d+)", dumped))
 
 
+def transactions(bootstrap: str, prefix: str) -> set[str]:
+    """The states of the broker's transactions whose transactional id starts with `prefix`."""
+    admin = KafkaAdminClient(bootstrap_servers=[bootstrap])
+    try:
+        listings = [t for per_broker in admin.list_transactions().values() for t in per_broker]
+        return {t.state.value for t in listings if t.transactional_id.startswith(prefix)}
+    finally:
+        admin.close()
+
+
 def group_members(bootstrap: str, group: str) -> int:
     admin = KafkaAdminClient(bootstrap_servers=[bootstrap])
     try:
@@ -294,12 +305,17 @@ def replay_input(logged: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s in logged if s["verb"]["id"] != VOIDED and s["id"] not in voided]
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_two_workers_share_the_partitions_and_a_killed_one_loses_nothing(
-    tmp_path: Path, kafka_bootstrap: str, kafka_prefix: str
+    tmp_path: Path, kafka_bootstrap: str, kafka_prefix: str, guarantee: str
 ) -> None:
     """Batches are acked only once applied: rebalances while statements flow (a second worker
-    joins, then one is killed mid-stream) neither lose a statement nor count one twice."""
-    config = kafka_settings(kafka_bootstrap, kafka_prefix, data=str(tmp_path / "data"))
+    joins, then one is killed mid-stream) neither lose a statement nor count one twice, with
+    either of faust's processing guarantees."""
+    config = kafka_settings(
+        kafka_bootstrap, kafka_prefix, data=str(tmp_path / "data"),
+        kafka_processing_guarantee=guarantee,
+    )  # fmt: skip
     api = LRSProcess("api", tmp_path, config)
     auth = api.credential()
     first = LRSProcess("worker-1", tmp_path, config)
@@ -332,6 +348,9 @@ def test_two_workers_share_the_partitions_and_a_killed_one_loses_nothing(
         assert learner["statements"] == 5 + sum(
             1 for n in range(100, 100 + len(flowing)) if n % 12 == 5
         )
+        # exactly_once: the workers committed their offsets in Kafka transactions.
+        committed = transactions(kafka_bootstrap, kafka_prefix + "lrs-processors")
+        assert ("CompleteCommit" in committed) == (guarantee == "exactly_once"), committed
     finally:
         second.stop()
         first.stop()
