@@ -32,6 +32,7 @@ class Settings:
     # processors' effects are made exactly once by the store's offsets and idempotent
     # folds) or exactly_once (Kafka transactions; benchmarks/PIPELINE.md has its cost).
     kafka_processing_guarantee: str = "at_least_once"
+    kafka_lag_log_interval: float = 30.0  # `lrs process` logs its consumer lag this often (s)
     log_level: str = "info"
     base_url: str = ""  # public URL, used in authority homePage and `more` links
     # Limits (lrs/api/limits.py; each is also an `lrs serve` flag, e.g. --max-body-bytes).

@@ -356,3 +356,38 @@ def test_two_workers_share_the_partitions_and_a_killed_one_loses_nothing(
         first.stop()
         api.stop()
         store.close()
+
+
+def statements_lag(api: LRSProcess) -> int | None:
+    """The statements topic's consumer lag summed over partitions, from the API's /metrics."""
+    text = httpx.get(api.url + "/metrics", timeout=30).text
+    if "lrs_kafka_up 1" not in text:
+        return None
+    found = re.findall(r'lrs_kafka_consumer_lag\{topic="xapi.statements",partition="\d+"\} (\d+)', text)
+    return sum(int(n) for n in found) if len(found) == 3 else None
+
+
+def test_consumer_lag_from_the_broker_is_in_metrics_and_the_worker_log(
+    tmp_path: Path, kafka_bootstrap: str, kafka_prefix: str
+) -> None:
+    config = kafka_settings(
+        kafka_bootstrap, kafka_prefix, data=str(tmp_path / "data"), kafka_lag_log_interval="1"
+    )
+    api = LRSProcess("api", tmp_path, config)
+    auth = api.credential()
+    worker = LRSProcess("worker", tmp_path, config)
+    try:
+        api.serve()
+        post(api, auth, [statement(i, i) for i in range(30)])
+        # No worker yet: all 30 published statements wait, uncommitted by the group.
+        wait_until(lambda: statements_lag(api) == 30, 60, "a lag of 30 in /metrics")
+        worker.process()
+        wait_until(lambda: statements_lag(api) == 0, 90, "the worker to commit every record")
+        wait_until(
+            lambda: re.search(r"consumer lag .*xapi\.statements 0 \(p0 0, p1 0, p2 0\)", worker.log()),
+            30,
+            "the worker to log its lag",
+        )
+    finally:
+        worker.stop()
+        api.stop()
