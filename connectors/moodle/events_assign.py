@@ -17,6 +17,7 @@ from connectors.moodle.mapping import (
     activity,
     course_lang,
     event,
+    score,
     verb,
 )
 
@@ -74,8 +75,7 @@ def assignment_graded(c: Context) -> list[Statement]:
     if comments and comments[0].get("commenttext") is not None:
         result["response"] = comments[0]["commenttext"]
     if low <= raw <= high:  # the plugin sends a score only when it is in range
-        scaled = 0 if high == low else ((raw - low) / (high - low) * 2) - 1
-        result["score"] = {"raw": raw, "min": low, "max": high, "scaled": scaled}
+        result["score"] = score(c.config, raw, low, high, cap=False)
     statement["result"] = result
     return [statement]
 

@@ -133,6 +133,7 @@ def lesson_result(c: Context, row: dict, userid: Any) -> dict[str, Any]:
     if grades:
         grade = grades[0]
         result["score"] = score(
+            c.config,
             number(grade.get("rawgrade")), number(grade.get("rawgrademin")),
             number(grade.get("rawgrademax")),
         )
@@ -208,6 +209,8 @@ def essay_assessed(c: Context) -> list[Statement]:
     )
     statement["result"] = {
         "response": strip_html(detail.get("response")),
-        "score": score(number(detail.get("score")), 0.0, number(answer.get("score"))),
+        "score": score(
+            c.config, number(detail.get("score")), 0.0, number(answer.get("score"))
+        ),
     }
     return [statement]

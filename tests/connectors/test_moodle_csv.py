@@ -20,6 +20,7 @@ class ListSink:
     def __init__(self) -> None:
         self.statements: list[dict] = []
         self.rejected: list = []
+        self.already: list[str] = []
 
     def send(self, statements: list[dict]) -> None:
         self.statements.extend(statements)

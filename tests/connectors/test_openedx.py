@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import MappingError, run
+from connectors.base import MappingError, Unmapped, run
 from connectors.openedx import mapping_for
 from connectors.openedx.mapping import X_TRANSFORMER_VERSION, Deployment, _prune, map_event
 from connectors.xapi_lines import LinesReader
@@ -111,8 +111,10 @@ def test_inputs_without_expected_output_map_to_valid_xapi_or_are_refused(name: s
     validate_statement_batch(statements, "1.0.3")
 
 
-def test_unknown_event_names_map_to_nothing() -> None:
-    assert map_event({"name": "edx.instructor.report.requested", "timestamp": "2024-01-01T00:00:00Z"}, DEPLOYMENT) == []
+def test_unknown_event_names_are_unmapped_not_refused() -> None:
+    event = {"name": "edx.instructor.report.requested", "timestamp": "2024-01-01T00:00:00Z"}
+    with pytest.raises(Unmapped, match="edx.instructor.report.requested"):
+        map_event(event, DEPLOYMENT)
 
 
 def test_default_actor_is_the_user_id_and_course_name_is_left_out() -> None:
@@ -125,6 +127,8 @@ def test_default_actor_is_the_user_id_and_course_name_is_left_out() -> None:
 class _Collect:
     def __init__(self) -> None:
         self.statements: list[dict[str, Any]] = []
+        self.rejected: list[Any] = []
+        self.already: list[str] = []
 
     def send(self, statements: list[dict[str, Any]]) -> None:
         self.statements.extend(statements)
@@ -163,5 +167,11 @@ def test_cli_dry_run(tmp_path: Path) -> None:
     )
     statements = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(statements) == 7, result.stderr
-    assert result.returncode == 3  # two broken lines were skipped and reported
-    assert "line 3" in result.stderr and "read 12 records, emitted 7 statements" in result.stderr
+    assert result.returncode == 3  # two broken lines were refused
+    assert result.stderr.splitlines()[-1] == (
+        "read 12, stored 7, already stored 0, unmapped 3, refused 2 (a dry run: nothing stored)"
+    )
+    [report] = (tmp_path / "reports").iterdir()
+    refused = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [r["record"] for r in refused] == ["tracking.log line 3", "tracking.log line 11"]
+    assert all(r["outcome"] == "refused" and r["reason"] for r in refused)
