@@ -224,11 +224,9 @@ class Context:
         """The site's full-name template: the configured one, else Moodle's `fullnamedisplay`
         ("language": the site language's order); the plugin's firstname + lastname in
         plugin-compatible mode."""
-        if self.config.name_format:
-            return self.config.name_format
-        if self.config.plugin_compatible:
+        if self.config.plugin_compatible and not self.config.name_format:
             return "firstname lastname"
-        display = self._setting("fullnamedisplay") or "language"
+        display = self.config.name_format or self._setting("fullnamedisplay") or "language"
         if display == "language":
             lang = (self._setting("lang") or "en").lower()
             return LANGUAGE_NAME_ORDER.get(lang, "firstname lastname")
