@@ -26,6 +26,15 @@ def statement_id(source: str, record_id: str, index: int = 0) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{source}|{record_id}|{index}"))
 
 
+def fraction(raw: float, maximum: float) -> float:
+    """`result.score.scaled` for every connector: the share of the maximum (7.5 of 10 ->
+    0.75), what xAPI consumers and the competency rules read; 0 when the maximum is 0, and kept
+    within xAPI's [-1, 1]."""
+    if maximum == 0:
+        return 0.0
+    return max(-1.0, min(1.0, raw / maximum))
+
+
 class MappingError(Exception):
     """A record the mapping cannot turn into statements: refused, reported, the run goes on
     (and ends with exit status 3, because the source holds something this tool got wrong or

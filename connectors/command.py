@@ -25,6 +25,9 @@ from typing import Any
 
 from connectors import base
 
+# Refusals shown on standard error; the report file has every one.
+SHOWN = 20
+
 
 def add_arguments(source: argparse.ArgumentParser) -> None:
     """The options of `lrs connect SOURCE` that are not the source's own."""
@@ -181,11 +184,10 @@ def print_report(
             f"{t.excluded:>8,} {t.refused:>7,}",
             file=out,
         )
-    reasons: dict[str, int] = {}
-    for item in summary.skipped:
-        reasons[item.reason] = reasons.get(item.reason, 0) + 1
-    for reason, count in sorted(reasons.items(), key=lambda pair: -pair[1])[:20]:
-        print(f"refused {count:,}x: {reason}", file=out)
+    for item in summary.skipped[:SHOWN]:
+        print(f"refused {item.label}: {item.reason}", file=out)
+    if len(summary.skipped) > SHOWN:
+        print(f"... and {len(summary.skipped) - SHOWN:,} more refused", file=out)
     if listed:
         print(f"every refused and excluded record: {report}", file=out)
     if summary.excluded:

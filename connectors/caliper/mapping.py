@@ -22,7 +22,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from connectors.base import MappingError, statement_id
+from connectors.base import MappingError, fraction, statement_id
 
 ADL = "http://adlnet.gov/expapi/verbs/"
 VIDEO_VERB = "https://w3id.org/xapi/video/verbs/"
@@ -192,7 +192,7 @@ def _score(given: Any, maximum: Any, success: Any = None) -> dict[str, Any]:
     if isinstance(given, int | float):
         score["raw"] = given
         if isinstance(maximum, int | float) and maximum > 0:
-            score.update(min=0, max=maximum, scaled=max(-1.0, min(1.0, given / maximum)))
+            score.update(min=0, max=maximum, scaled=fraction(given, maximum))
     if score:
         result["score"] = score
     if isinstance(success, str):

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from connectors.base import Excluded, MappingError, Unmapped, statement_id
+from connectors.base import Excluded, MappingError, Unmapped, fraction, statement_id
 
 Row = dict[str, Any]
 Statement = dict[str, Any]
@@ -515,5 +515,5 @@ def score(
     if config.plugin_compatible:
         scaled: float = 0 if high == low else ((raw - low) / (high - low) * 2) - 1
     else:
-        scaled = 0 if high == 0 else max(-1.0, min(1.0, raw / high))
+        scaled = fraction(raw, high)
     return {"raw": raw, "min": low, "max": high, "scaled": scaled}
