@@ -117,3 +117,19 @@ def test_a_lesson_answer_is_the_one_that_event_recorded() -> None:
     assert statement["result"] == {"success": False, "response": "Wrong"}
     [plugin] = map_event(event, FixtureLookup(data), CONFIG)  # the plugin: the latest of all
     assert plugin["result"] == {"success": True, "response": "Thing"}
+
+
+def test_a_manual_grade_scores_the_graded_slot_not_the_first_question() -> None:
+    event, data = _case("mod_quiz/question_manually_graded")  # other: attempt 1, slot 1
+    event["other"] = '{"quizid": "1", "attemptid": "1", "slot": 2}'
+    data["question_attempts"] = [
+        {"id": 1, "questionusageid": 1, "slot": 1, "maxfraction": 1.0, "minfraction": 0.0},
+        {"id": 2, "questionusageid": 1, "slot": 2, "maxfraction": 1.0, "minfraction": 0.0},
+    ]
+    data["question_attempt_steps"] = [
+        {"id": 1, "questionattemptid": 1, "fraction": 0.5, "sequencenumber": 1},
+        {"id": 2, "questionattemptid": 2, "fraction": 0.25, "sequencenumber": 1},
+    ]
+    [statement] = map_event(event, FixtureLookup(data), SITE_CONFIG)
+    assert statement["object"]["id"] == "http://www.example.org/review.php?attempt=1&slot=2"
+    assert statement["result"] == {"score": {"raw": 0.25, "min": 0.0, "max": 1.0, "scaled": 0.25}}
