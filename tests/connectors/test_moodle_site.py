@@ -26,11 +26,12 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Checkpoints, Skipped, run
+from connectors.base import Checkpoints, run
 from connectors.moodle import Config, mapping_for
 from connectors.moodle.mapping import INFO, LOGGED_IN_AS
 from connectors.moodle.readers import DatabaseReader, SQLLookup, connect
 from tests.connectors import moodle_schema
+from tests.connectors.memory import ListSink
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "https://truong.example.edu.vn"
@@ -262,25 +263,12 @@ def commit_late_row(dsn: str, prefix: str) -> None:
     connection.close()
 
 
-class Collect:
-    def __init__(self) -> None:
-        self.statements: list[dict[str, Any]] = []
-        self.rejected: list[Skipped] = []
-        self.already: list[str] = []
-
-    def send(self, statements: list[dict[str, Any]]) -> None:
-        self.statements.extend(statements)
-
-    def close(self) -> None:
-        pass
-
-
-def replay(dsn: str, prefix: str, **settings: Any) -> tuple[Any, Collect]:
+def replay(dsn: str, prefix: str, **settings: Any) -> tuple[Any, ListSink]:
     connection, _ = connect(dsn)
     try:
         reader = DatabaseReader(connection, f"moodle:{APP}", prefix)
         mapping = mapping_for(SQLLookup(connection, prefix), Config(app_url=APP, **settings))
-        sink = Collect()
+        sink = ListSink()
         return run(reader, mapping, sink), sink
     finally:
         connection.close()

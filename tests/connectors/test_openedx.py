@@ -25,6 +25,7 @@ from connectors.openedx import mapping_for
 from connectors.openedx.mapping import X_TRANSFORMER_VERSION, Deployment, _prune, map_event
 from connectors.xapi_lines import LinesReader
 from lrs.xapi.validation import validate_statement_batch
+from tests.connectors.memory import ListSink
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "openedx"
@@ -124,23 +125,10 @@ def test_default_actor_is_the_user_id_and_course_name_is_left_out() -> None:
     assert "name" not in statement["context"]["contextActivities"]["parent"][0]["definition"]
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.statements: list[dict[str, Any]] = []
-        self.rejected: list[Any] = []
-        self.already: list[str] = []
-
-    def send(self, statements: list[dict[str, Any]]) -> None:
-        self.statements.extend(statements)
-
-    def close(self) -> None:
-        pass
-
-
 def test_tracking_log_prefixes_broken_lines_and_checkpoint(tmp_path: Path) -> None:
     log = FIXTURES / "tracking.log"
     mapping = mapping_for(LMS, {"6": ANONYMOUS_ID}, {})
-    sink = _Collect()
+    sink = ListSink()
     summary = run(LinesReader(log, "openedx:tracking.log"), mapping, sink)
     assert summary.read == 12
     # two lines are broken JSON; the rest are supported events or event names no profile covers
@@ -151,7 +139,7 @@ def test_tracking_log_prefixes_broken_lines_and_checkpoint(tmp_path: Path) -> No
     assert all(s["actor"]["account"]["name"] == ANONYMOUS_ID for s in sink.statements)
     # resuming from the end reads nothing; a second run gives the same ids
     assert list(LinesReader(log, "x").read(str(log.stat().st_size))) == []
-    again = _Collect()
+    again = ListSink()
     run(LinesReader(log, "openedx:tracking.log"), mapping, again)
     assert [s["id"] for s in again.statements] == [s["id"] for s in sink.statements]
 
