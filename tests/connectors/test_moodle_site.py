@@ -417,3 +417,27 @@ def test_since_narrows_the_read_and_dry_run_refuses_as_a_run_would(
     assert result.stderr.splitlines()[-1] == (
         "read 6, stored 4, already stored 0, unmapped 1, refused 1 (a dry run: nothing stored)"
     )
+
+
+def test_the_options_reach_the_mapping(site: tuple[str, str], tmp_path: Path) -> None:
+    dsn, prefix = site
+    result = _connect(
+        tmp_path, dsn, prefix, "--dry-run", "--send-username", "--name-format",
+        "firstname lastname", "--deleted-users", "erase", "--logged-in-as", "mark",
+    )
+    assert result.returncode == 0, result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert printed[0]["actor"] == {
+        "name": "Văn An Nguyễn", "account": {"homePage": APP, "name": "an.nguyen"},
+    }
+    # the deleted user's course view, erased to the bare id; the logged-in-as quiz view, marked
+    assert [s["actor"] for s in printed if s["object"] == COURSE] == [
+        {"account": {"homePage": APP, "name": "5"}}
+    ]
+    [marked] = [s for s in printed if s["object"] == QUIZ]
+    assert marked["context"]["extensions"][LOGGED_IN_AS] == {
+        "name": "Hùng Phạm", "account": {"homePage": APP, "name": "admin"},
+    }
+    assert result.stderr.splitlines()[-1] == (
+        "read 13, stored 15, already stored 0, unmapped 1, refused 0 (a dry run: nothing stored)"
+    )
