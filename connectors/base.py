@@ -2,8 +2,9 @@
 
     reader (source records, resumable) -> mapping (record -> statements, pure) -> sink
 
-A bad record never stops a run: it is reported with its position and reason, counted and
-skipped. Statement ids are deterministic (UUID v5 of source system and record id), so
+A bad record never stops a run: it is refused (reported with its position and reason) and
+the run goes on; a record no mapping covers is counted unmapped, one a policy leaves out
+excluded, and neither is an error. Statement ids are deterministic (UUID v5 of source system and record id), so
 running a connector twice over the same input stores nothing twice.
 """
 

@@ -1,6 +1,8 @@
 """Moodle connector: `logstore_standard_log` from a Moodle database or a CSV export -> xAPI,
 mapped the way the Moodle xAPI logstore plugin maps live events (see mapping.py), so history
-replayed from the log looks like what the plugin would have sent at the time.
+replayed from the log looks like what the plugin would have sent at the time, except where the
+plugin's data is wrong (another learner's attempt, the current grade for every attempt, scores
+in [-1, 1], English-only true/false, one name order): `--plugin-compatible` brings those back.
 
     lrs connect moodle --dsn mysql://user:pass@host/moodle --app-url https://moodle.example.org
     lrs connect moodle --csv logstore_standard_log.csv --app-url https://moodle.example.org
