@@ -178,8 +178,12 @@ def run(
     batch: int = 500,
     progress: Callable[[int], None] | None = None,
     keep: Callable[[dict[str, Any]], bool] | None = None,
+    summary: Summary | None = None,
 ) -> Summary:
     """Read, map, send in batches; move the checkpoint only after a batch is delivered.
+
+    `summary`, when given, is filled in as the run goes, so that a caller whose run stops (the
+    destination failing) still reports what was read and refused before.
 
     Every record ends in exactly one tally of its kind (`SourceRecord.group`): its statements
     stored or already stored, or the record unmapped, excluded or refused; a statement the sink
@@ -187,7 +191,8 @@ def run(
     """
     key = checkpoint_key or reader.name
     after = checkpoints.get(key) if checkpoints else None
-    summary = Summary(checkpoint=after)
+    summary = summary if summary is not None else Summary()
+    summary.checkpoint = after
     pending: list[dict[str, Any]] = []
     origin: dict[str, tuple[str, str]] = {}  # statement id -> (record label, group)
     position: str | None = None

@@ -120,6 +120,8 @@ def connect(module: ModuleType, args: argparse.Namespace, data: Path, store_url:
     ]
     from rich.console import Console
 
+    summary = base.Summary()
+    report = Path(args.report) if args.report else data / "reports" / report_name(reader.name)
     try:
         with Progress(
             *columns,
@@ -134,11 +136,12 @@ def connect(module: ModuleType, args: argparse.Namespace, data: Path, store_url:
                 speed = progress.tasks[0].speed
                 progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
 
-            summary = base.run(
+            base.run(
                 reader, mapping, sink, checkpoints=checkpoints, batch=args.batch,
-                progress=advance, keep=keep,
+                progress=advance, keep=keep, summary=summary,
             )
     except SinkRefused as exc:
+        print_report(summary, report, checkpoint=checkpoints is not None, dry_run=args.dry_run)
         print(
             f"error: {exc}\nthe checkpoint stays before the failed batch: run again to resume",
             file=sys.stderr,
@@ -146,7 +149,6 @@ def connect(module: ModuleType, args: argparse.Namespace, data: Path, store_url:
         return 1
     finally:
         sink.close()
-    report = Path(args.report) if args.report else data / "reports" / report_name(reader.name)
     print_report(summary, report, checkpoint=checkpoints is not None, dry_run=args.dry_run)
     return 0 if summary.ok else 3
 

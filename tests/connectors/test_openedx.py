@@ -163,3 +163,38 @@ def test_cli_dry_run(tmp_path: Path) -> None:
     refused = [json.loads(line) for line in report.read_text().splitlines()]
     assert [r["record"] for r in refused] == ["tracking.log line 3", "tracking.log line 11"]
     assert all(r["outcome"] == "refused" and r["reason"] for r in refused)
+
+
+def test_a_refusing_destination_still_reports_what_was_read(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(400)
+            self.end_headers()
+            self.wfile.write(b"no")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "lrs.cli", "connect", "openedx",
+                "--input", str(FIXTURES / "tracking.log"), "--lms-url", LMS,
+                "--data", str(tmp_path), "--to", f"http://127.0.0.1:{server.server_port}/xapi",
+                "--key", "k", "--secret", "s",
+            ],
+            capture_output=True, text=True, cwd=REPO, timeout=60,
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 1
+    assert "refused the batch (400)" in result.stderr
+    assert "read 12, stored 0, already stored 0, unmapped 3, refused 2" in result.stderr
+    [report] = (tmp_path / "reports").iterdir()
+    assert len(report.read_text().splitlines()) == 2
