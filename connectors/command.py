@@ -27,6 +27,8 @@ from connectors import base
 
 # Refusals shown on standard error; the report file has every one.
 SHOWN = 20
+# The widest kind column (Open edX event names can be whole URLs); longer ones are cut.
+KIND_WIDTH = 60
 
 
 def add_arguments(source: argparse.ArgumentParser) -> None:
@@ -159,6 +161,14 @@ def report_name(source: str) -> str:
     return f"connect-{safe}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.jsonl"
 
 
+def fit(text: str, width: int) -> str:
+    """`text` within `width` characters: its start and end kept, "..." between."""
+    if len(text) <= width:
+        return text
+    head = (width - 3) // 2
+    return text[:head] + "..." + text[len(text) - (width - 3 - head):]
+
+
 def print_report(
     summary: base.Summary, report: Path, *, checkpoint: bool, dry_run: bool = False
 ) -> None:
@@ -174,7 +184,7 @@ def print_report(
                 line = {"outcome": outcome, "record": item.label, "kind": item.group,
                         "reason": item.reason}
                 handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-    width = max([len(g) for g in summary.groups] + [4])
+    width = min(max([len(g) for g in summary.groups] + [4]), KIND_WIDTH)
     print(
         f"{'kind':<{width}}  {'read':>7} {'stored':>7} {'already':>7} {'unmapped':>8} "
         f"{'excluded':>8} {'refused':>7}",
@@ -182,7 +192,7 @@ def print_report(
     )
     for group, t in sorted(summary.groups.items()):
         print(
-            f"{group:<{width}}  {t.read:>7,} {t.stored:>7,} {t.already:>7,} {t.unmapped:>8,} "
+            f"{fit(group, width):<{width}}  {t.read:>7,} {t.stored:>7,} {t.already:>7,} {t.unmapped:>8,} "
             f"{t.excluded:>8,} {t.refused:>7,}",
             file=out,
         )

@@ -163,6 +163,12 @@ def test_cli_dry_run(tmp_path: Path) -> None:
     refused = [json.loads(line) for line in report.read_text().splitlines()]
     assert [r["record"] for r in refused] == ["tracking.log line 3", "tracking.log line 11"]
     assert all(r["outcome"] == "refused" and r["reason"] for r in refused)
+    # per event name: read, stored, already, unmapped, excluded, refused
+    rows = {line[:60].strip(): line[60:].split() for line in result.stderr.splitlines()[1:10]}
+    assert rows["(unreadable line)"] == ["2", "0", "0", "0", "0", "2"]
+    assert rows["problem_check"] == ["2", "2", "0", "0", "0", "0"]
+    assert rows["edx.grades.subsection.grade_calculated"] == ["2", "2", "0", "0", "0", "0"]
+    assert rows["problem_graded"] == ["1", "0", "0", "1", "0", "0"]
 
 
 def test_a_refusing_destination_still_reports_what_was_read(tmp_path: Path) -> None:
