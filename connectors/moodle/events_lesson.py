@@ -134,7 +134,7 @@ def lesson_result(c: Context, row: dict, userid: Any) -> dict[str, Any]:
         grades = c.rows(
             "lesson_grades", {"lessonid": row["id"], "userid": userid}, "completed DESC"
         )
-        earned = [g for g in grades if _at_or_before(g.get("completed"), c)]
+        earned = [g for g in grades if c.by_then(g.get("completed"))]
         if earned:
             high, low = number(item.get("grademax")), number(item.get("grademin"))
             raw = round(number(earned[0].get("grade")) / 100 * high, 5)
@@ -154,14 +154,6 @@ def lesson_result(c: Context, row: dict, userid: Any) -> dict[str, Any]:
         )
         result["success"] = result["score"]["raw"] >= number(item.get("gradepass"))
     return result
-
-
-def _at_or_before(moment: Any, c: Context) -> bool:
-    """Whether a row's time is no later than the event's: the state the event saw."""
-    try:
-        return int(moment) <= int(c.event.get("timecreated"))
-    except (TypeError, ValueError):
-        return False
 
 
 def _page_event(verb_: dict, content: bool = False, answered: bool = False) -> Any:
@@ -196,7 +188,7 @@ def question_result(c: Context, row: dict, page: dict, userid: Any) -> dict[str,
         "timeseen DESC",
     )
     if not c.config.plugin_compatible:  # the answer this event recorded, not a later one
-        attempts = [a for a in attempts if _at_or_before(a.get("timeseen"), c)]
+        attempts = [a for a in attempts if c.by_then(a.get("timeseen"))]
     if not attempts:
         return {}
     attempt = attempts[0]

@@ -220,6 +220,27 @@ class Context:
         actor["account"] = {"homePage": self.app, "name": str(user.get("id"))}
         return actor
 
+    def by_then(self, moment: Any) -> bool:
+        """Whether a row's time is no later than the event's: the row is the state the event
+        saw, not a later one (a regrade, a later attempt)."""
+        try:
+            return int(moment) <= int(self.event.get("timecreated"))
+        except (TypeError, ValueError):
+            return False
+
+    def grade_then(self, item: Row, userid: Any) -> Row | None:
+        """The learner's gradebook grade for `item` as it stood at the event, from Moodle's
+        grade history (`grade_grades_history`); None where the history has none (or the site
+        keeps none)."""
+        try:
+            rows = self.rows(
+                "grade_grades_history", {"itemid": item.get("id"), "userid": userid},
+                "timemodified DESC",
+            )
+        except MappingError:  # no such table: grade history is off, or the site predates it
+            return None
+        return next((r for r in rows if self.by_then(r.get("timemodified"))), None)
+
     def name_format(self) -> str:
         """The site's full-name template: the configured one, else Moodle's `fullnamedisplay`
         ("language": the site language's order); the plugin's firstname + lastname in

@@ -133,3 +133,22 @@ def test_a_manual_grade_scores_the_graded_slot_not_the_first_question() -> None:
     [statement] = map_event(event, FixtureLookup(data), SITE_CONFIG)
     assert statement["object"]["id"] == "http://www.example.org/review.php?attempt=1&slot=2"
     assert statement["result"] == {"score": {"raw": 0.25, "min": 0.0, "max": 1.0, "scaled": 0.25}}
+
+
+def test_a_regraded_assignment_keeps_the_grade_that_event_gave() -> None:
+    case = "mod_assign/assignment_graded/existing_assignment_graded_nocomment"
+    event, data = _case(case)  # graded 1 of 2 (pass 1) at the event's time
+    data["grade"] = [{"id": 1, "userid": 2, "assignment": 1, "grade": 2,
+                      "timemodified": EVENT_TIME + 3600}]  # regraded an hour later: 2 of 2
+    data["grade_grades_history"] = [
+        {"id": 1, "itemid": 1, "userid": 2, "rawgrade": 1.0, "timemodified": EVENT_TIME},
+        {"id": 2, "itemid": 1, "userid": 2, "rawgrade": 2.0, "timemodified": EVENT_TIME + 3600},
+    ]
+    [statement] = map_event(event, FixtureLookup(data), SITE_CONFIG)
+    assert statement["result"] == {
+        "success": True, "score": {"raw": 1.0, "min": 0.0, "max": 2.0, "scaled": 0.5},
+    }
+    # without a history of it, no score rather than the later one
+    del data["grade_grades_history"]
+    [statement] = map_event(event, FixtureLookup(data), SITE_CONFIG)
+    assert "result" not in statement
