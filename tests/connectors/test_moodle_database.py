@@ -27,6 +27,10 @@ from connectors.sinks import StoreSink
 from lrs.storage import open_store
 from tests.connectors.test_moodle_fixtures import FIXTURES, FixtureLookup, _load
 
+# Every test needs a database server (asked for by name in a parametrised fixture, which
+# conftest's automatic marking cannot see): `./scripts/test --no-servers` leaves them out.
+pytestmark = pytest.mark.servers
+
 REPO = Path(__file__).resolve().parents[2]
 APP = "http://www.example.org"
 CASES = [

@@ -33,6 +33,10 @@ from connectors.moodle.readers import DatabaseReader, SQLLookup, connect
 from tests.connectors import moodle_schema
 from tests.connectors.memory import ListSink
 
+# Every test needs a database server (asked for by name in a parametrised fixture, which
+# conftest's automatic marking cannot see): `./scripts/test --no-servers` leaves them out.
+pytestmark = pytest.mark.servers
+
 REPO = Path(__file__).resolve().parents[2]
 APP = "https://truong.example.edu.vn"
 T0 = 1733040000  # 2024-12-01T08:00:00Z
