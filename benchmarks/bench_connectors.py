@@ -793,7 +793,11 @@ class Result:
         return self.statements / self.seconds if self.seconds else 0.0
 
 
-_SUMMARY = re.compile(r"read ([\d,]+) records, emitted ([\d,]+) statements, skipped ([\d,]+)")
+# The last line of every `lrs connect` run (connectors/command.py).
+_SUMMARY = re.compile(
+    r"read ([\d,]+), stored ([\d,]+), already stored ([\d,]+), unmapped ([\d,]+), "
+    r"refused ([\d,]+)"
+)
 
 
 def _input_files(args: list[str]) -> list[Path]:
@@ -891,12 +895,13 @@ def run_connect(
     text = errors.read_text(errors="replace")
     errors.unlink()
     found = _SUMMARY.search(text)
-    summary = next((line for line in reversed(text.splitlines()) if " records," in line), "")
+    summary = next((line for line in reversed(text.splitlines()) if _SUMMARY.search(line)), "")
     if not found:
         summary = "\n".join(text.strip().splitlines()[-5:])
-    read, emitted, skipped = (
-        (int(g.replace(",", "")) for g in found.groups()) if found else (0, 0, 0)
+    read, new, again, unmapped, refused = (
+        (int(g.replace(",", "")) for g in found.groups()) if found else (0, 0, 0, 0, 0)
     )
+    emitted, skipped = new + again, unmapped + refused
     stored = None
     if mode == "store":
         database = data / "lrs.db"
