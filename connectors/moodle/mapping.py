@@ -254,7 +254,13 @@ class Context:
         return display
 
     def _setting(self, name: str) -> str | None:
-        found = self.lookup.records("config", {"name": name})
+        try:
+            found = self.lookup.records("config", {"name": name})
+        except MappingError as exc:
+            raise MappingError(
+                f"the site's name format is in its config table ({exc}): let the connector "
+                "read it, or give --name-format"
+            ) from None
         return str(found[0].get("value")) if found and found[0].get("value") else None
 
     def course(self, id: Any = None) -> Row:
