@@ -3,18 +3,30 @@
 The store is the system of record and answers the client first; the relay then publishes
 what the store lists as unpublished and marks it published only after the bus acknowledged
 it. A crash between storing and publishing, or a bus outage, only delays publication.
+
+Every API process and worker runs a relay, and one at a time publishes: the one holding the
+store's `outbox-relay` lease, renewed every few seconds. Without it each relay published
+(and marked) every statement, so the workers folded each one several times and the relays'
+marks contended with the workers' writes (benchmarks/PIPELINE.md). When the holder dies, its
+lease expires and another relay takes over within LEASE_SECONDS.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
 
 from lrs.background import BackgroundLoop
 from lrs.events.base import STATEMENTS, BusUnavailable, Event, EventBus
 from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.outbox")
+
+LEASE = "outbox-relay"
+LEASE_SECONDS = 10.0
 
 
 def relay_once(store: Store, bus: EventBus, batch: int = 500) -> int:
@@ -49,6 +61,31 @@ class OutboxRelay(BackgroundLoop):
         self._outage = False
         self._bus_outage = False  # the bus failed (not the store): it may have lost records
         self._republish_at: int | None = None  # log position of a republishing in progress
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.leading = False
+        self._lease_check_at = 0.0
+
+    def lead(self) -> bool:
+        """Whether this relay holds the lease: renewed a third of the way through it, asked
+        for again every second by the others."""
+        now = time.monotonic()
+        if now >= self._lease_check_at:
+            was = self.leading
+            self.leading = self.store.claim_lease(LEASE, self.owner, LEASE_SECONDS)
+            self._lease_check_at = now + (LEASE_SECONDS / 3 if self.leading else 1.0)
+            if self.leading and not was:
+                log.info("this process's outbox relay publishes now (%s)", self.owner)
+                self.published = 0  # what this relay knows the bus holds from it
+        return self.leading
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        if self.leading:  # hand over at once rather than after the lease runs out
+            try:
+                self.store.claim_lease(LEASE, self.owner, 0)
+            except Exception:  # the store is going away too: the lease then runs out
+                log.debug("could not give up the outbox lease", exc_info=True)
+            self.leading = False
 
     def check_log(self) -> None:
         """If the bus lost statements (a broker that lost its data), republish the whole log.
@@ -77,6 +114,8 @@ class OutboxRelay(BackgroundLoop):
             self.published = 0  # what the bus holds now, from this relay
 
     def step(self) -> int:
+        if not self.lead():
+            return 0
         if self._outage or time.monotonic() - self._last_check > self.check_every:
             self.check_log()
             self._last_check = time.monotonic()

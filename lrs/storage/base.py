@@ -427,6 +427,13 @@ class Store(Protocol):
 
     def set_offset(self, consumer: str, offset: int) -> None: ...
 
+    def claim_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take or renew the lease `name` for `owner` until `seconds` from now, if it is free,
+        expired or already theirs; False while another owner holds it. One outbox relay per
+        store publishes at a time: every API process and worker runs one, and without the
+        lease they would all publish (and mark) the same statements. `seconds=0` gives it up.
+        """
+
     # documents ------------------------------------------------------------------------------
     def get_document(self, kind: str, scope: str, doc_id: str) -> Document | None: ...
 

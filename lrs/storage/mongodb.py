@@ -785,6 +785,18 @@ class MongoStore:
     def set_offset(self, consumer: str, offset: int) -> None:
         self._offsets.update_one({"_id": consumer}, {"$max": {"position": offset}}, upsert=True)
 
+    def claim_lease(self, name: str, owner: str, seconds: float) -> bool:
+        now = time.time()
+        try:  # matches a lease that is free to take; else the upsert collides with the held one
+            self._offsets.update_one(
+                {"_id": f"lease:{name}", "$or": [{"owner": owner}, {"until": {"$lte": now}}]},
+                {"$set": {"owner": owner, "until": now + seconds}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
     # documents -------------------------------------------------------------------------------
     def _read_document(
         self, kind: str, scope: str, doc_id: str, session: ClientSession | None = None

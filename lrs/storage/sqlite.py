@@ -140,6 +140,7 @@ CREATE TABLE IF NOT EXISTS state_index (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS state_index_key ON state_index(projection, key);
 CREATE TABLE IF NOT EXISTS offsets (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL);
 """
 
 
@@ -756,6 +757,19 @@ class SQLiteStore:
     def set_offset(self, consumer: str, offset: int) -> None:
         with self._projection_transaction() as conn:
             _move_offset(conn, consumer, offset)
+
+    def claim_lease(self, name: str, owner: str, seconds: float) -> bool:
+        now = time.time()
+        with self._projection_transaction() as conn:
+            row = conn.execute("SELECT owner, until FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] != owner and row[1] > now:
+                return False
+            conn.execute(
+                "INSERT INTO leases (name, owner, until) VALUES (?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET owner = excluded.owner, until = excluded.until",
+                (name, owner, now + seconds),
+            )
+            return True
 
     def get_statement(self, statement_id: str, *, voided: bool) -> bytes | None:
         row = (

@@ -106,3 +106,28 @@ def test_a_store_outage_does_not_make_the_relay_doubt_the_bus(store: SQLiteStore
     while relay.step():
         pass
     assert len(broker.records) == 2
+
+
+def test_one_relay_per_store_publishes_and_another_takes_over_when_it_stops(
+    store: SQLiteStore,
+) -> None:
+    """Every API process and worker runs a relay; without the lease each published (and
+    marked) every statement."""
+    broker = Broker()
+    first, second = OutboxRelay(store, broker), OutboxRelay(store, broker)
+    assert second.step() == 0 or first.step() == 0  # whichever asked first leads
+    leader, standby = (first, second) if first.leading else (second, first)
+    while leader.step():
+        pass
+    assert standby.step() == 0
+    assert len(broker.records) == 5
+    store.save_statements(
+        [{"actor": {"mbox": "mailto:x@example.org"},
+          "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+          "object": {"id": "http://example.org/b"}}],
+        authority=AUTHORITY, credential="k1", version="1.0.3", attachments=[],
+    )  # fmt: skip
+    leader.stop()  # gives the lease up
+    standby._lease_check_at = 0  # its next look at the lease (once a second) comes now
+    assert standby.step() == 1
+    assert len(broker.records) == 6
