@@ -1,7 +1,7 @@
 """Shared fixtures: a real `lrs serve` process, an in-process client, and the test servers.
 
 Tests that use a server fixture (`kafka_bootstrap`, `kafka_broker`, `postgresql_url`,
-`mysql_url`) are marked `servers`: `./scripts/test --no-servers` (pytest -m "not servers")
+`mysql_url`, `ferretdb_server`) are marked `servers`: `./scripts/test --no-servers` (pytest -m "not servers")
 runs everything else on a machine without Java or the database servers. A server that is
 needed and missing fails the test with what to do; it is never skipped.
 """
@@ -27,7 +27,7 @@ from starlette.testclient import TestClient
 from lrs.api.app import create_app
 from lrs.auth import create_credential
 from lrs.config import load_settings
-from tests.servers import KafkaBroker, ServerUnavailable, sql_url
+from tests.servers import FerretDBServer, KafkaBroker, ServerUnavailable, sql_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 XAPI_VERSION = "1.0.3"
@@ -170,7 +170,9 @@ def client(api: APIClient) -> TestClient:
     return api.http
 
 
-SERVER_FIXTURES = frozenset({"kafka_bootstrap", "kafka_broker", "postgresql_url", "mysql_url"})
+SERVER_FIXTURES = frozenset(
+    {"kafka_bootstrap", "kafka_broker", "postgresql_url", "mysql_url", "ferretdb_server"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -233,3 +235,18 @@ def mysql_url() -> str:
         return sql_url("mysql")
     except ServerUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def ferretdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDBServer]:
+    """One FerretDB (SQLite backend) per test process: the second MongoDB-wire stand-in.
+    Needs Go to build it the first time (`scripts/test-servers up` builds it beforehand)."""
+    server = FerretDBServer(tmp_path_factory.mktemp("ferretdb") / "data")
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
