@@ -17,8 +17,10 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -181,6 +183,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.servers)
 
 
+_Server = TypeVar("_Server", KafkaBroker, FerretDBServer)
+
+
+@contextmanager
+def _running(server: _Server) -> Iterator[_Server]:
+    """Started, and stopped by its PID afterwards; one that cannot be installed or started
+    fails the test with what to do (never a skip)."""
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The Apache Kafka broker of the whole run (./scripts/test starts one and exports
@@ -190,15 +209,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shared:
         yield shared
         return
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
-    try:
-        broker.start()
-    except ServerUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with _running(KafkaBroker(tmp_path_factory.mktemp("kafka"))) as broker:
         yield broker.bootstrap
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
@@ -210,15 +222,8 @@ def kafka_prefix() -> str:
 @pytest.fixture
 def kafka_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
     """A broker of this test alone, its log on disk, for crash and restart tests."""
-    broker = KafkaBroker(tmp_path / "kafka")
-    try:
-        broker.start()
-    except ServerUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with _running(KafkaBroker(tmp_path / "kafka")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="session")
@@ -241,12 +246,5 @@ def mysql_url() -> str:
 def ferretdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDBServer]:
     """One FerretDB (SQLite backend) per test process: the second MongoDB-wire stand-in.
     Needs Go to build it the first time (`scripts/test-servers up` builds it beforehand)."""
-    server = FerretDBServer(tmp_path_factory.mktemp("ferretdb") / "data")
-    try:
-        server.start()
-    except ServerUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with _running(FerretDBServer(tmp_path_factory.mktemp("ferretdb") / "data")) as server:
         yield server
-    finally:
-        server.stop()

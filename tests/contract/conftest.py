@@ -153,6 +153,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if reason is not None:
             item.add_marker(pytest.mark.xfail(strict=True, reason=reason, raises=PyMongoError))
 
+
 @pytest.fixture(params=sorted(ADAPTERS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     adapter = ADAPTERS[request.param](request, tmp_path)
