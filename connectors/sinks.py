@@ -13,7 +13,7 @@ import orjson
 
 from connectors.base import Skipped
 from consumers.ingest import connector_authority, store_all, triage
-from lrs.events.base import INBOUND, Event
+from lrs.events.base import INBOUND, BusUnavailable, Event
 from lrs.storage.base import Store
 from lrs.xapi.statements import learner_key
 
@@ -47,18 +47,23 @@ class KafkaSink:
         from lrs.events.kafka import KafkaBus
 
         self.bus = KafkaBus(bootstrap, prefix=topic_prefix)
+        self.topics_made = False
         self.source = source.encode()
         self.rejected: list[Skipped] = []
         self.already: list[str] = []  # the ingest processor stores repeats once, unseen here
 
     def send(self, statements: list[dict[str, Any]]) -> None:
-        self.bus.publish(
-            INBOUND,
-            [
-                Event(learner_key(s).encode(), orjson.dumps(s), [("source", self.source)])
-                for s in statements
-            ],
-        )
+        events = [
+            Event(learner_key(s).encode(), orjson.dumps(s), [("source", self.source)])
+            for s in statements
+        ]
+        try:
+            if not self.topics_made:  # the bus creates none by itself (lrs/events/kafka.py)
+                self.bus.create_topics()
+                self.topics_made = True
+            self.bus.publish(INBOUND, events)
+        except BusUnavailable as exc:
+            raise SinkRefused(f"{exc} (is the broker running?)") from exc
 
     def close(self) -> None:
         self.bus.close()

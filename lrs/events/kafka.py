@@ -34,6 +34,10 @@ class KafkaBus:
                     bootstrap_servers=self.bootstrap.split(","),
                     acks="all",
                     enable_idempotence=True,
+                    # A missing topic is an outage, not something to make with the broker's
+                    # defaults (one partition): the relay then creates the LRS topics and
+                    # republishes the log (lrs/outbox.py).
+                    allow_auto_create_topics=False,
                     linger_ms=5,
                     retries=5,
                     request_timeout_ms=int(self.timeout * 1000),

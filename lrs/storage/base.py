@@ -422,6 +422,9 @@ class Store(Protocol):
     def reset_published(self) -> None:
         """Mark every stored statement unpublished: the bus lost its log, publish it all again."""
 
+    def published_count(self) -> int:
+        """How many stored statements are marked published (a topic holding fewer lost some)."""
+
     def get_offset(self, consumer: str) -> int:
         """Where a named consumer of the embedded log stands (0 before its first record)."""
 

@@ -775,6 +775,9 @@ class MongoStore:
                 {"seq": {"$in": [r.offset for r in records]}}, {"$set": {"published": True}}
             )
 
+    def published_count(self) -> int:
+        return int(self._statements.count_documents({"published": True}))
+
     def reset_published(self) -> None:
         self._statements.update_many({"published": True}, {"$set": {"published": False}})
 

@@ -742,6 +742,11 @@ class SQLiteStore:
         if records:
             self.set_offset(self._PUBLISHED, max(r.offset for r in records))
 
+    def published_count(self) -> int:
+        mark = self.get_offset(self._PUBLISHED)
+        row = self._reader().execute("SELECT count(*) FROM statements WHERE seq <= ?", (mark,))
+        return int(row.fetchone()[0])
+
     def reset_published(self) -> None:
         with self._projection_transaction() as conn:
             conn.execute("DELETE FROM offsets WHERE name = ?", (self._PUBLISHED,))
