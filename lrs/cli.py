@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lrs.config import SERVE_FLAGS, Settings, load_settings
+from lrs.config import SERVE_FLAGS, Settings, SettingsError, load_settings, value_type
 from lrs.xapi.errors import XAPIError
 
 if TYPE_CHECKING:
@@ -32,7 +32,15 @@ def _settings(args: argparse.Namespace) -> Settings:
             *SERVE_FLAGS,
         )
     }
-    return load_settings(getattr(args, "config", None), **overrides)
+    flags = {name: "--" + name.replace("_", "-") for name in overrides}
+    flags["processors"] = "--no-processors"
+    return load_settings(
+        getattr(args, "config", None), warn=_warn, flags=flags, **overrides
+    )
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 SERVE_SWITCH_INTERVAL = 0.001  # seconds; see cmd_serve
@@ -489,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     for name, text in SERVE_FLAGS.items():  # limits, rate limit, timeouts, CORS, HSTS
-        kind = {"int": int, "float": float}.get(str(Settings.__dataclass_fields__[name].type), str)
+        kind = value_type(name)
         serve.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
     serve.set_defaults(func=cmd_serve)
 
@@ -622,7 +630,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:  # a bad setting is the user's to fix: no traceback
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
