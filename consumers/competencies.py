@@ -1,36 +1,21 @@
-"""Competency status: per learner and framework, folded from aligned evidence (pure).
+"""The competencies processor: which alignment rules a statement is evidence for (pure).
 
-A statement that an alignment rule matches is evidence for the rule's competence. It
-counts toward the rule's level when it also meets the rule's condition; a rule holds once
-enough distinct activities met it. The attained level of a competence is the highest rank
-among its rules that hold. Every part is a set union or a max, so the fold is commutative
-and a rebuild after voiding equals a fold over what remains.
+The status's shape and its fold are core (lrs.readmodels.competencies), shared with the
+query API; this module matches statements against the imported rule sets.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
-from consumers.profiles import normalised_score
 from consumers.projection import FoldingReducer, statement_time
 from lrs.competency.alignment import RuleSet, meets
+from lrs.readmodels.competencies import ACHIEVED, NAME, CompetencyState, fold, state_key
+from lrs.readmodels.profiles import normalised_score
 from lrs.storage.base import Contribution
 from lrs.xapi.statements import learner_key
-
-NAME = "competencies"
-NOT_STARTED, IN_PROGRESS, ACHIEVED = "not_started", "in_progress", "achieved"
-
-
-def state_key(framework: str, learner: str) -> str:
-    """One state per (framework, learner): the order makes a framework's states one range."""
-    return f"{framework}|{learner}"
-
-
-def split_key(key: str) -> tuple[str, str]:
-    framework, _, learner = key.partition("|")
-    return framework, learner
 
 
 class CompetencyReducer(FoldingReducer):
@@ -84,7 +69,7 @@ class CompetencyReducer(FoldingReducer):
         return found
 
     def fold(self, state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
-        return fold(state, item)
+        return cast(dict[str, Any], fold(cast(CompetencyState | None, state), item))
 
     def index(self, state: dict[str, Any]) -> dict[str, list[Any]]:
         return {
@@ -93,63 +78,3 @@ class CompetencyReducer(FoldingReducer):
                 c for c, s in state["competences"].items() if s["state"] == ACHIEVED
             ),
         }
-
-
-def fold(state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
-    """State with one more piece of evidence; updates `state` in place (the caller owns it)."""
-    framework, learner = split_key(item.key)
-    status = (
-        state
-        if state is not None
-        else {
-            "learner": learner,
-            "framework": framework,
-            "competences": {},
-        }
-    )
-    data = item.data
-    at = data["at"]
-    for evidence in data["evidence"]:
-        competence = status["competences"].setdefault(
-            evidence["competence"],
-            {
-                "state": IN_PROGRESS,
-                "level": None,
-                "rank": 0,
-                "evidence": [],
-                "first_evidence": None,
-                "last_evidence": None,
-                "rules": {},
-            },
-        )
-        if item.statement_id not in competence["evidence"]:
-            competence["evidence"] = sorted([*competence["evidence"], item.statement_id])
-        if at is not None:
-            if competence["first_evidence"] is None or at < competence["first_evidence"]:
-                competence["first_evidence"] = at
-            if competence["last_evidence"] is None or at > competence["last_evidence"]:
-                competence["last_evidence"] = at
-        rule = competence["rules"].setdefault(
-            evidence["rule"],
-            {
-                "level": evidence["level"],
-                "rank": evidence["rank"],
-                "needs": evidence["needs"],
-                "met_by": [],
-            },
-        )
-        if evidence["met"] and data["activity"] and data["activity"] not in rule["met_by"]:
-            rule["met_by"] = sorted([*rule["met_by"], data["activity"]])
-        if len(rule["met_by"]) >= rule["needs"] and rule["rank"] > competence["rank"]:
-            competence["rank"] = rule["rank"]
-            competence["level"] = rule["level"]
-            competence["state"] = ACHIEVED
-    return status
-
-
-def fold_contributions(contributions: Iterable[Contribution]) -> dict[str, Any] | None:
-    """One status from evidence filed under several keys (a person's linked learner keys)."""
-    state: dict[str, Any] | None = None
-    for item in contributions:
-        state = fold(state, item)
-    return state

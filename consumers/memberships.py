@@ -1,41 +1,24 @@
-"""Which organisations each learner belongs to, folded from the statement log (pure).
-
-A learner belongs to an organisation once a credential of that organisation stored a
-statement about them (the statement's authority names the credential). Schools see their
-organisation's learners and classes through this projection; checking a profile read
-against it costs one key lookup, where asking the statement store "has this organisation
-any statement about this learner?" could scan a long history.
+"""The memberships processor: each statement makes its learner a member of the organisation
+of the credential that stored it (pure; the read model is lrs.readmodels.memberships).
 
 Membership is a fact about the record, not about the learning: a voided statement stays in
 the learner's history, so voiding does not end a membership. Each (organisation, learner)
 pair is therefore one contribution, whatever number of statements makes it, with an id of
 its own that no voiding targets: the second statement of a pair changes nothing, so the
 projection costs the processors one ignored insert per statement, and ingest nothing.
+Checking a profile read against it costs one key lookup, where asking the statement store
+"has this organisation any statement about this learner?" could scan a long history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from consumers.projection import FoldingReducer
+from lrs.readmodels.memberships import NAME, Membership, authority_key, fold, membership
 from lrs.storage.base import Contribution
 from lrs.xapi.statements import learner_key
-
-NAME = "memberships"
-
-
-def authority_key(statement: dict[str, Any]) -> str | None:
-    """The credential key (or connector source) the LRS put in the statement's authority."""
-    authority = statement.get("authority") or {}
-    account = authority.get("account") if isinstance(authority, dict) else None
-    name = account.get("name") if isinstance(account, dict) else None
-    return name if isinstance(name, str) else None
-
-
-def membership(org: str, learner: str) -> Contribution:
-    """The contribution that says `learner` belongs to `org` (one per pair, ever)."""
-    return Contribution(f"member:{org}\x1f{learner}", learner, {"org": org})
 
 
 class MembershipReducer(FoldingReducer):
@@ -51,9 +34,7 @@ class MembershipReducer(FoldingReducer):
         return [membership(self.org_of(authority_key(statement)), learner_key(statement))]
 
     def fold(self, state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
-        current = state if state is not None else {"learner": item.key, "orgs": []}
-        current["orgs"] = sorted({*current["orgs"], item.data["org"]})
-        return current
+        return cast(dict[str, Any], fold(cast(Membership | None, state), item))
 
     def index(self, state: dict[str, Any]) -> dict[str, list[Any]]:
         return {"org": list(state["orgs"])}

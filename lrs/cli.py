@@ -436,6 +436,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     """Erase a person (or the person a learner key or agent belongs to) everywhere."""
     import getpass
 
+    from consumers.registry import reducers
     from lrs.erasure import erase
     from lrs.storage.base import Credential
     from lrs.xapi.identity import agent_key, normalise_key
@@ -456,7 +457,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     operator = Credential("cli", f"lrs erase ({getpass.getuser()})", ("admin",), role="admin")
     store = _open(args)
     try:
-        done = erase(store, operator, person=args.person, keys=keys)
+        done = erase(store, operator, person=args.person, keys=keys, reducers=reducers(store))
     except XAPIError as exc:
         return _fail(exc)
     finally:

@@ -217,6 +217,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     redact.install()  # whatever runs the app: no credential in its log lines
     app.state.store = store
+    app.state.reducers = reducers  # the processors, for erasure to rebuild what it touched
     app.state.settings = settings
     app.state.authenticator = Authenticator(store)
     app.state.metrics = metrics

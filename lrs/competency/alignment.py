@@ -89,7 +89,7 @@ class RuleSet:
     rules: tuple[Rule, ...]
     source: dict[str, Any]  # the file as given, to store and show back
     index: RuleIndex = field(init=False, repr=False, compare=False)
-    # per rule, what its evidence always says (consumers.competencies adds whether it is met)
+    # per rule, what its evidence always says (the competencies processor adds whether it is met)
     evidence: tuple[dict[str, Any], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -7,17 +7,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from consumers.competencies import NAME as COMPETENCIES
-from consumers.competencies import fold_contributions, state_key
-from consumers.profiles import NAME as PROFILES
 from lrs.access import Access
 from lrs.api.v1.audit import log_read
-from lrs.api.v1.learners import learner_from, query_endpoint
+from lrs.api.v1.learners import learner_from
+from lrs.api.v1.permissions import query_endpoint
 from lrs.api.v1.persons import person_keys
 from lrs.api.xapi.common import in_thread, json_response
 from lrs.competency.framework import Framework
 from lrs.competency.registry import find_framework, frameworks
 from lrs.competency.status import class_matrix_csv, status_view
+from lrs.readmodels import COMPETENCIES, PROFILES
+from lrs.readmodels.competencies import fold_contributions, state_key
 from lrs.storage.base import StateQuery, Store
 from lrs.xapi.errors import NotFound, ValidationError
 from lrs.xapi.identity import normalise_key
