@@ -62,11 +62,6 @@ def offset_name(reducer: Reducer) -> str:
     return f"processor:{reducer.name}"
 
 
-def process_once(store: Store, reducer: Reducer, batch: int = 1000) -> int:
-    """Apply the next batch of the log to one projection; how many statements it read."""
-    return process_round(store, [reducer], batch)
-
-
 def process_round(store: Store, reducers: Sequence[Reducer], batch: int = 1000) -> int:
     """Apply the next batch of the log to every projection; how many statements they read.
 
@@ -147,8 +142,8 @@ class LocalRunner(BackgroundLoop):
     `outgrown`: the processors' child then exits and a fresh one takes over. What grows is
     not data: Python's allocator keeps a 1 MiB arena resident while any object in it lives,
     and each batch leaves a few long-lived objects (cache entries of orjson and sqlite3)
-    in arenas it otherwise freed; over a 1M-statement load that crept up ~8 MiB per 100,000
-    statements with nothing in it to free (benchmarks/README.md, run 8).
+    in arenas it otherwise freed, so memory creeps up with nothing in it to free
+    (benchmarks/MEASUREMENTS.md).
     """
 
     name = "lrs-processors"

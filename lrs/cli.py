@@ -57,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The statement writer releases the GIL for every SQLite call and must get it back from
     # the event loop, which parses and validates the next bodies in stretches of several
     # milliseconds; with CPython's default 5 ms switch interval the writer waited about as
-    # long as it worked. 1 ms cut its time per statement by 15-20% under 8 concurrent clients.
+    # long as it worked (benchmarks/MEASUREMENTS.md).
     sys.setswitchinterval(SERVE_SWITCH_INTERVAL)
     app = create_app(settings)
     print(
