@@ -56,7 +56,7 @@ def statement_time(statement: dict[str, Any]) -> str | None:
     for prop in ("timestamp", "stored"):
         value = statement.get(prop)
         if is_normal_form(value):
-            return value  # type: ignore[no-any-return]
+            return str(value)
         if isinstance(value, str):
             try:
                 return format_stored(parse_timestamp(value, "1.0.3"))

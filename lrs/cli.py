@@ -95,7 +95,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, Progress, TextColumn
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
     from consumers.registry import reducers as all_reducers
     from consumers.runner import rebuild
@@ -120,7 +120,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             ) as progress:
                 task = progress.add_task(reducer.name, total=None, rate="-")
 
-                def advance(n: int, task: int = task) -> None:
+                def advance(n: int, task: TaskID = task) -> None:
                     progress.advance(task, n)
                     speed = progress.tasks[0].speed
                     progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
@@ -168,13 +168,13 @@ def cmd_frameworks(args: argparse.Namespace) -> int:
                     f"{len(framework.levels)} levels)"
                 )
         elif args.action == "show":
-            framework = find_framework(store, args.id)
-            if framework is None:
+            found = find_framework(store, args.id)
+            if found is None:
                 print(
                     f"error: no framework {args.id!r}; see `lrs frameworks list`", file=sys.stderr
                 )
                 return 2
-            print(orjson.dumps(framework.as_dict(), option=orjson.OPT_INDENT_2).decode())
+            print(orjson.dumps(found.as_dict(), option=orjson.OPT_INDENT_2).decode())
         else:
             data = _read_json(args.file)
             is_case = isinstance(data, dict) and ("CFDocument" in data or "CFPackage" in data)

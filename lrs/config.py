@@ -249,10 +249,10 @@ def load_settings(
         problems = []
         for error in exc.errors():
             name = str(error["loc"][0])
-            value = values.get(name)
-            if isinstance(value, float) and not math.isfinite(value):
-                value = str(value)
-            problems.append(f"{origin.get(name, name)}={value!r}: must be {allowed(name)}")
+            bad: object = values.get(name)
+            if isinstance(bad, float) and not math.isfinite(bad):
+                bad = str(bad)
+            problems.append(f"{origin.get(name, name)}={bad!r}: must be {allowed(name)}")
         raise SettingsError("\n".join(problems)) from None
 
 

@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consumers.registry import reducers
 from consumers.runner import LocalRunner, ProcessRunner
@@ -97,7 +97,7 @@ class CountRequests:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
-        async def counting_send(message: dict) -> None:  # type: ignore[type-arg]
+        async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.metrics.requests[(scope["method"], message["status"])] += 1
             await send(message)
@@ -142,7 +142,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         return response
 
     routes = []
-    for path, handlers in (
+    resources: list[tuple[str, dict[str, Endpoint]]] = [
         ("/xapi/statements", {"GET": statements.get, "PUT": statements.put, "POST": statements.post}),
         ("/xapi/activities/state", documents.handlers(documents.STATE)),
         ("/xapi/activities/profile", documents.handlers(documents.ACTIVITY_PROFILE)),
@@ -150,7 +150,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ("/xapi/agents", {"GET": agents.agents}),
         ("/xapi/activities", {"GET": agents.activities}),
         ("/xapi/about", {"GET": about.about}),
-    ):
+    ]
+    for path, handlers in resources:
         routes.append(Route(path, dispatch(handlers), methods=_methods(handlers)))
         routes.append(Route(path + "/", dispatch(handlers), methods=_methods(handlers)))
     routes += [

@@ -20,7 +20,7 @@ from typing import (
 from typing_extensions import TypedDict
 
 from lrs.readmodels.types import Timestamp
-from lrs.storage.base import Contribution
+from lrs.storage.base import Contribution, Store
 
 NAME = "competencies"
 NOT_STARTED: Literal["not_started"] = "not_started"
@@ -127,6 +127,11 @@ class GroupStatus(TypedDict):
 def state_key(framework: str, learner: str) -> str:
     """One state per (framework, learner): the order makes a framework's states one range."""
     return f"{framework}|{learner}"
+
+
+def read_state(store: Store, framework: str, learner: str) -> CompetencyState | None:
+    """The stored status of a learner key (the store keeps it as a plain JSON object)."""
+    return cast(CompetencyState | None, store.get_state(NAME, state_key(framework, learner)))
 
 
 def split_key(key: str) -> tuple[str, str]:

@@ -8,7 +8,7 @@ with the same `fold`, which is why it lives here and not with the processors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import (
     Any,
     NotRequired,  # pydantic reads these on 3.11
@@ -108,7 +108,8 @@ class LearnerPage(TypedDict):
 
 def summary(profile: Profile) -> LearnerSummary:
     """The summary's fields of a profile, in the summary's order."""
-    return cast(LearnerSummary, {name: profile[name] for name in LearnerSummary.__annotations__})
+    fields: Mapping[str, object] = profile
+    return cast(LearnerSummary, {name: fields[name] for name in LearnerSummary.__annotations__})
 
 
 def normalised_score(score: Any) -> float | None:

@@ -17,7 +17,13 @@ from lrs.competency.framework import Framework
 from lrs.competency.registry import find_framework, frameworks
 from lrs.competency.status import class_matrix_csv, status_view
 from lrs.readmodels import COMPETENCIES, PROFILES
-from lrs.readmodels.competencies import fold_contributions, state_key
+from lrs.readmodels.competencies import (
+    CompetencyState,
+    CompetencyStatus,
+    fold_contributions,
+    read_state,
+    state_key,
+)
 from lrs.storage.base import StateQuery, Store
 from lrs.xapi.errors import NotFound, ValidationError
 from lrs.xapi.identity import normalise_key
@@ -75,16 +81,12 @@ async def learner_competencies(request: Request, store: Store) -> Response:
     access: Access = request.state.access
     # Another organisation's learner reads like one with no evidence yet.
     visible = await in_thread(access.sees_learner, key)
-    state = (
-        await in_thread(store.get_state, COMPETENCIES, state_key(framework.id, key))
-        if visible
-        else None
-    )
+    state = await in_thread(read_state, store, framework.id, key) if visible else None
     await log_read(request, "learner/competencies", key, 1, {"framework": framework.id})
     return json_response(status_view(framework, key, state, _language(request)))
 
 
-def person_state(store: Store, framework: Framework, keys: list[str]) -> dict[str, Any] | None:
+def person_state(store: Store, framework: Framework, keys: list[str]) -> CompetencyState | None:
     """A person's status: the evidence of all their keys, folded together."""
     contributions = store.get_contributions(
         COMPETENCIES, [state_key(framework.id, k) for k in keys]
@@ -133,10 +135,10 @@ def group_members(store: Store, group: str, access: Access | None = None) -> lis
 
 def group_views(
     store: Store, framework: Framework, group: str, language: str, access: Access | None = None
-) -> list[dict[str, Any]]:
+) -> list[CompetencyStatus]:
     views = []
     for key in group_members(store, normalise_key(group), access):
-        state = store.get_state(COMPETENCIES, state_key(framework.id, key))
+        state = read_state(store, framework.id, key)
         views.append(status_view(framework, key, state, language))
     return views
 

@@ -115,7 +115,7 @@ def _matches(state: dict[str, Any], query: StateQuery) -> bool:
     active = query.at_least.get("last_active")
     if active is not None and (state.get("last_activity") or "") < active:
         return False
-    return state.get("completed", 0) >= query.at_least.get("completed", 0)
+    return bool(state.get("completed", 0) >= query.at_least.get("completed", 0))
 
 
 def visible_learners(
@@ -135,20 +135,19 @@ def visible_learners(
     for _ in range(SCAN_PAGES):
         if by_membership:
             members = StateQuery(equals={"org": orgs[0]}, limit=query.limit, after=after)
-            candidates = [
-                (key, store.get_state(PROFILES, key))
-                for key, _ in store.list_states(MEMBERSHIPS, members)
-            ]
-            keep = [(k, s) for k, s in candidates if s is not None and _matches(s, query)]
+            keys = [key for key, _ in store.list_states(MEMBERSHIPS, members)]
+            read = [(key, store.get_state(PROFILES, key)) for key in keys]
+            keep = [(k, s) for k, s in read if s is not None and _matches(s, query)]
         else:
             page = StateQuery(dict(query.equals), dict(query.at_least), query.limit, after)
-            candidates = store.list_states(PROFILES, page)
-            keep = [(k, s) for k, s in candidates if access.sees_learner(k)]
+            listed = store.list_states(PROFILES, page)
+            keys = [key for key, _ in listed]
+            keep = [(k, s) for k, s in listed if access.sees_learner(k)]
         for key, state in keep:
             if len(found) == query.limit:
                 return found, found[-1][0]
             found.append((key, state))
-        if len(candidates) < query.limit:
+        if len(keys) < query.limit:
             return found, None
-        after = candidates[-1][0]
+        after = keys[-1]
     return found, after

@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
-from pydantic_core import core_schema
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -34,7 +33,7 @@ READ_MODELS: dict[str, Any] = {
 class _Schemas(GenerateJsonSchema):
     """Property titles would only repeat the property names."""
 
-    def field_title_should_be_set(self, schema: core_schema.CoreSchemaOrField) -> bool:
+    def field_title_should_be_set(self, schema: object) -> bool:
         return False
 
 
