@@ -6,13 +6,12 @@ from consumers.competencies import CompetencyReducer
 from consumers.memberships import MembershipReducer
 from consumers.profiles import REDUCER as PROFILES
 from consumers.projection import Reducer
+from lrs.access import org_resolver
+from lrs.competency.registry import rulesets
 from lrs.storage.base import Store
 
 
 def reducers(store: Store) -> list[Reducer]:
-    from lrs.access import org_resolver
-    from lrs.competency.registry import rulesets
-
     # Memberships first: the embedded runner folds it before the others in every round, so
     # a learner's profile never shows up before the learner's organisations are known.
     return [

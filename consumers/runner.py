@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from consumers.projection import Change, Reducer, changes_of_records, key_parts
+from consumers.registry import reducers as enabled_reducers
 from lrs.background import BackgroundLoop
 from lrs.memory import release_free_memory, resident_mib
+from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.processors")
@@ -271,15 +273,14 @@ class ProcessRunner:
 
 
 def _run_child(store_url: str, parent: int, batch: int, max_growth_mib: float | None) -> None:
-    from consumers.registry import reducers
-    from lrs.storage import open_store_waiting
-
     # Storing statements (what clients wait for) goes first; folding uses the CPU left over
     # and catches up when ingest slows down.
     os.nice(10)
 
     store = open_store_waiting(store_url)
-    runner = LocalRunner(store, reducers(store), batch=batch, max_growth_mib=max_growth_mib)
+    runner = LocalRunner(
+        store, enabled_reducers(store), batch=batch, max_growth_mib=max_growth_mib
+    )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     runner.start()
