@@ -79,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from consumers.app import run_worker
+    from consumers.runtime.faust_app import run_worker
 
     settings = _settings(args)
     if not settings.bus.startswith("kafka://"):
@@ -97,8 +97,8 @@ def cmd_process(args: argparse.Namespace) -> int:
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-    from consumers.registry import reducers as all_reducers
-    from consumers.runner import rebuild
+    from consumers.reducers.enabled import reducers as all_reducers
+    from consumers.runtime.local import rebuild
     from lrs.storage import open_store
 
     settings = _settings(args)
@@ -436,7 +436,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     """Erase a person (or the person a learner key or agent belongs to) everywhere."""
     import getpass
 
-    from consumers.registry import reducers
+    from consumers.reducers.enabled import reducers
     from lrs.erasure import erase
     from lrs.storage.base import Credential
     from lrs.xapi.identity import agent_key, normalise_key

@@ -102,7 +102,7 @@ class Settings:
     processor_process: Switch = True  # embedded: run the processors in a child process
     processor_wait: Seconds = 0.1  # seconds a processor waits to fill a batch
     # embedded: the processors' process hands over to a fresh one once its memory grew by
-    # this much (MiB) since its first large batch (consumers/runner.py); 0: never
+    # this much (MiB) since its first large batch (consumers/runtime/local.py); 0: never
     processor_max_growth_mib: Count = 128
     kafka_partitions: Positive = 6
     kafka_session_timeout: Annotated[float, Gt(0)] = 10.0

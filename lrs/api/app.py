@@ -16,8 +16,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consumers.registry import reducers
-from consumers.runner import LocalRunner, ProcessRunner
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import LocalRunner, ProcessRunner
 from lrs.api import caliper, redact
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.headers import SecurityHeaders, cors_middleware

@@ -25,8 +25,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from consumers.profiles import REDUCER
-from consumers.runner import catch_up
+from consumers.reducers.profiles import REDUCER
+from consumers.runtime.local import catch_up
 from lrs.api.app import create_app
 from lrs.auth import create_credential
 from lrs.config import load_settings

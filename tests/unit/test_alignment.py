@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from consumers.competencies import CompetencyReducer
+from consumers.reducers.competencies import CompetencyReducer
 from lrs.competency.alignment import Rule, RuleSet, load_rules, matches, meets
 from lrs.competency.framework import Framework, bundled_frameworks
 from lrs.readmodels.profiles import normalised_score

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-import consumers.competencies as competencies_module
-from consumers.competencies import CompetencyReducer
-from consumers.projection import replay
+import consumers.reducers.competencies as competencies_module
+from consumers.reducers.base import replay
+from consumers.reducers.competencies import CompetencyReducer
 from lrs.competency.alignment import RuleSet, load_rules
 from lrs.competency.framework import Framework, bundled_frameworks
 from lrs.competency.status import class_matrix_csv, status_view

@@ -10,8 +10,8 @@ from typing import Any, cast
 import orjson
 import pytest
 
-from consumers import profiles
-from consumers.profiles import REDUCER, contribution
+from consumers.reducers import profiles
+from consumers.reducers.profiles import REDUCER, contribution
 from lrs.readmodels import profiles as profile_model
 from lrs.readmodels.profiles import fold, normalised_score
 from lrs.storage.base import Contribution

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from consumers.projection import FoldingReducer
+from consumers.reducers.base import FoldingReducer
 from lrs.readmodels.memberships import NAME, Membership, authority_key, fold, membership
 from lrs.storage.base import Contribution
 from lrs.xapi.statements import learner_key

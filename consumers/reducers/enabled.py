@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from consumers.competencies import CompetencyReducer
-from consumers.memberships import MembershipReducer
-from consumers.profiles import REDUCER as PROFILES
-from consumers.projection import Reducer
+from consumers.reducers.base import Reducer
+from consumers.reducers.competencies import CompetencyReducer
+from consumers.reducers.memberships import MembershipReducer
+from consumers.reducers.profiles import REDUCER as PROFILES
 from lrs.access import org_resolver
 from lrs.competency.registry import rulesets
 from lrs.storage.base import Store

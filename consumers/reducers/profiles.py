@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from consumers.projection import FoldingReducer, statement_time
+from consumers.reducers.base import FoldingReducer, statement_time
 from lrs.readmodels.profiles import NAME, Profile, ProfileFacts, fold, normalised_score
 from lrs.storage.base import Contribution
 from lrs.xapi.identity import agent_key

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from consumers.projection import Change, Reducer, changes_of_records, key_parts
-from consumers.registry import reducers as enabled_reducers
+from consumers.reducers.base import Change, Reducer, changes_of_records, key_parts
+from consumers.reducers.enabled import reducers as enabled_reducers
 from lrs.background import BackgroundLoop
 from lrs.memory import release_free_memory, resident_mib
 from lrs.storage import open_store_waiting

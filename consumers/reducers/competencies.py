@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from consumers.projection import FoldingReducer, statement_time
+from consumers.reducers.base import FoldingReducer, statement_time
 from lrs.competency.alignment import RuleSet, meets
 from lrs.readmodels.competencies import ACHIEVED, NAME, CompetencyState, fold, state_key
 from lrs.readmodels.profiles import normalised_score
