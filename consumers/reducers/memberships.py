@@ -38,7 +38,3 @@ class MembershipReducer(FoldingReducer):
 
     def index(self, state: dict[str, Any]) -> dict[str, list[Any]]:
         return {"org": list(state["orgs"])}
-
-
-# authority_key: lrs.api.xapi.statements still imports it from here (lrs.readmodels now).
-__all__ = ["MembershipReducer", "authority_key"]
