@@ -24,6 +24,7 @@ from lrs.readmodels.competencies import (
     read_state,
     state_key,
 )
+from lrs.rosters import class_members, get_class
 from lrs.storage.base import StateQuery, Store
 from lrs.xapi.errors import NotFound, ValidationError
 from lrs.xapi.identity import normalise_key
@@ -112,8 +113,6 @@ def group_members(store: Store, group: str, access: Access | None = None) -> lis
     With `access`, only what the reader sees: the roster when it is of the reader's
     organisations, and the active learners the reader sees.
     """
-    from lrs.rosters import class_members, get_class
-
     members: set[str] = set()
     if access is None or access.everything or access.sees_roster(get_class(store, group)):
         members.update(class_members(store, group))
