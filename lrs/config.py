@@ -109,6 +109,12 @@ class Settings:
     # Put before every topic and consumer-group name, so that several LRSs (or tests) can
     # share one Kafka cluster: "prod." gives prod.xapi.statements and prod.lrs-processors.
     kafka_topic_prefix: str = ""
+    # faust's processing_guarantee for `lrs process`: at_least_once (the default: the
+    # processors' effects are made exactly once by the store's offsets and idempotent
+    # folds) or exactly_once (Kafka transactions; benchmarks/PIPELINE.md has its cost).
+    kafka_processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # `lrs process` logs its consumer lag this often (s)
+    kafka_lag_log_interval: Annotated[float, Gt(0)] = 30.0
     log_level: Level = "info"
     base_url: str = ""  # public URL, used in authority homePage and `more` links
     # Limits (lrs/api/limits.py; each is also an `lrs serve` flag, e.g. --max-body-bytes).

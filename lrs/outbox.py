@@ -63,12 +63,12 @@ class OutboxRelay(BackgroundLoop):
             self.bus.create_topics()
             lost = True
         else:
-            # A restarted broker may have the topic again already (a consumer or producer
-            # asked for it): it then holds fewer records than this relay published to it.
-            # Only after a failed publish: the count is the sum of end offsets, which brokers
-            # speaking Kafka's protocol need not keep per record (Tansu, the tests' broker,
-            # counts 17 for 111 records), so checked every time it would republish the log
-            # over and over; after an outage a needless replay costs time, never correctness.
+            # A broker that lost its log may have the topic again already (a consumer or
+            # producer asked for it): it then holds fewer records than this relay published
+            # to it. The count is the sum of end offsets, which Apache Kafka never lowers
+            # (retention and transaction markers only leave it higher), so fewer means lost.
+            # Only after a failed publish: a broker that kept answering lost nothing, and a
+            # check every few seconds would cost a consumer's connection each time.
             lost = self._bus_outage and self.bus.records_written(STATEMENTS) < self.published
             if lost:
                 log.warning("the %s topic lost records: republishing the log", STATEMENTS)

@@ -1,14 +1,9 @@
-"""faust's Kafka transport, without its idle waits and per-record tasks (benchmarks/PIPELINE.md).
+"""faust's Kafka transport, without an idle wait and per-record tasks (benchmarks/PIPELINE.md).
 
 Everything here is a small subclass of faust-streaming's aiokafka driver (0.15), installed
 with `app.transport = Transport(app.conf.broker_consumer, app)` before any topic exists.
 What each one changes, and why:
 
-- `fetch_max_wait_ms` (faust hard-codes 1,500 ms): a broker may hold a fetch request for
-  that long when some of its partitions have nothing new. Tansu does: a worker whose fetch
-  also named the empty `xapi.inbound` partitions waited ~1 s after every other fetch and
-  sat half idle while a backlog waited. Apache Kafka answers as soon as any partition has
-  data, so a shorter wait costs it only a few empty fetches a second when idle.
 - `getmany`'s timeout (faust: 1 s): see GETMANY_TIMEOUT.
 - The fetcher's drain loop handed every record to the conductor through
   `Service.wait_first(callback(message), suspend_flow.wait())`: four tasks and an
@@ -24,24 +19,22 @@ What each one changes, and why:
 Delivery is unchanged: records reach the same streams in the same order, acks and offset
 commits are faust's own. The Kafka integration tests (crashes, a broker restart, two
 workers splitting the partitions) run through this transport.
+
+(An earlier version also shortened aiokafka's `fetch_max_wait_ms`, for Tansu, the earlier test
+broker, which held every fetch that long when one of its partitions had nothing new. Apache
+Kafka answers a fetch as soon as any partition has a record, so that wait only bounds an
+idle fetch, and the override went with Tansu.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as driver
 from mode import Service, ServiceT
 
-# How long the broker may hold a fetch that has nothing new (faust: 1,500 ms). It bounds
-# how late a record that arrives meanwhile can be, on a broker that waits it out. Measured
-# on Tansu (benchmarks/PIPELINE.md): 100, 250 and 500 ms fold a backlog equally fast; at a
-# trickle (1,000/s) shorter waits mean fresher, smaller batches and more fetches: lag p95
-# 255 / 329 / 439 ms, with 0.8 / 0.55 / 0.5 of a core for the broker (and the rest of the
-# machine); faust's 1,500 ms: 1,040 ms and 0.4 core.
-FETCH_MAX_WAIT_MS = 250
 # How long one `getmany` waits for records of the partitions it was asked for (faust: 1 s).
 # faust stops asking for a partition while its stream buffer is nearly full and asks again
 # once it drained, but a `getmany` already waiting does not see that: it waited out its
@@ -49,22 +42,8 @@ FETCH_MAX_WAIT_MS = 250
 GETMANY_TIMEOUT = 0.1
 
 
-class ConsumerThread(driver.AIOKafkaConsumerThread):
-    """The aiokafka consumer faust builds, with a shorter `fetch_max_wait_ms`."""
-
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        # AIOKafkaConsumer keeps the argument and passes it to its Fetcher at start();
-        # faust passes a constant, so it is replaced before the consumer starts.
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
-        return consumer
-
-
 class Consumer(driver.Consumer):
     """faust's consumer, handing records to the conductor without a task per record."""
-
-    def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
-        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
         # faust-streaming 0.15.3's Consumer._drain_messages with two changes (marked

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -29,7 +30,8 @@ from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import json_response
 from lrs.auth import Authenticator
 from lrs.config import Settings
-from lrs.events import open_bus
+from lrs.events import EventBus, open_bus
+from lrs.events.base import BusUnavailable
 from lrs.memory import MemoryReleaser
 from lrs.outbox import OutboxRelay
 from lrs.storage import open_store_waiting
@@ -66,12 +68,18 @@ def _methods(handlers: dict[str, Endpoint]) -> list[str]:
     return methods
 
 
-class Metrics:
-    """Request counts for /metrics, in Prometheus text format."""
+ConsumerLag = Callable[[], dict[str, dict[int, int]]]
 
-    def __init__(self) -> None:
+
+class Metrics:
+    """Request counts for /metrics, in Prometheus text format; scaled out, the processors'
+    consumer lag as the broker reports it (`render` then blocks on the broker: call it in a
+    thread)."""
+
+    def __init__(self, consumer_lag: ConsumerLag | None = None) -> None:
         self.requests: Counter[tuple[str, int]] = Counter()
         self.started = time.time()
+        self.consumer_lag = consumer_lag
 
     def render(self) -> str:
         lines = [
@@ -85,7 +93,31 @@ class Metrics:
             "# TYPE lrs_uptime_seconds gauge",
             f"lrs_uptime_seconds {time.time() - self.started:.0f}",
         ]
+        if self.consumer_lag is not None:
+            lines += self._lag_lines(self.consumer_lag)
         return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _lag_lines(consumer_lag: ConsumerLag) -> list[str]:
+        try:
+            lag = consumer_lag()
+        except BusUnavailable as exc:
+            log.warning("no consumer lag for /metrics: %s", exc)
+            lag = None
+        lines = [
+            "# HELP lrs_kafka_up Whether the broker answered the consumer-lag query.",
+            "# TYPE lrs_kafka_up gauge",
+            f"lrs_kafka_up {0 if lag is None else 1}",
+            "# HELP lrs_kafka_consumer_lag Records the `lrs process` workers have not committed "
+            "yet: the broker's end offset less the group's committed offset.",
+            "# TYPE lrs_kafka_consumer_lag gauge",
+        ]
+        for topic, partitions in sorted((lag or {}).items()):
+            for partition, records in sorted(partitions.items()):
+                lines.append(
+                    f'lrs_kafka_consumer_lag{{topic="{topic}",partition="{partition}"}} {records}'
+                )
+        return lines
 
 
 class CountRequests:
@@ -108,7 +140,8 @@ class CountRequests:
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     own_store = store is None
     store = store if store is not None else open_store_waiting(settings.store_url)
-    metrics = Metrics()
+    bus = open_bus(settings.bus, settings.kafka_partitions, settings.kafka_topic_prefix)
+    metrics = Metrics(getattr(bus, "consumer_lag", None))
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -121,7 +154,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         return json_response({"status": "ready"})
 
     async def metrics_endpoint(request: Request) -> Response:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        text = await run_in_threadpool(metrics.render)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -186,7 +220,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
     ]
-    background = _background(settings, store, own_store)
+    background = _background(settings, store, own_store, bus)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -228,17 +262,16 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
 
 def _background(
-    settings: Settings, store: Store, own_store: bool
+    settings: Settings, store: Store, own_store: bool, bus: EventBus | None
 ) -> list[LocalRunner | ProcessRunner | OutboxRelay | MemoryReleaser]:
     """Embedded: the processors run beside the API over the store's log. Kafka: the relay.
     Either way, freed memory goes back to the OS now and then (lrs/memory.py)."""
-    return [*_pipeline(settings, store, own_store), MemoryReleaser()]
+    return [*_pipeline(settings, store, own_store, bus), MemoryReleaser()]
 
 
 def _pipeline(
-    settings: Settings, store: Store, own_store: bool
+    settings: Settings, store: Store, own_store: bool, bus: EventBus | None
 ) -> list[LocalRunner | ProcessRunner | OutboxRelay]:
-    bus = open_bus(settings.bus, settings.kafka_partitions, settings.kafka_topic_prefix)
     if bus is not None:
         return [OutboxRelay(store, bus)]
     if not settings.processors:

@@ -55,6 +55,8 @@ def test_a_switch_typo_is_refused_not_read_as_false(word: str) -> None:
         ("LRS_KAFKA_SESSION_TIMEOUT", "0", "a number above 0"),
         ("LRS_LOG_LEVEL", "loud", "one of critical, error, warning, info, debug"),
         ("LRS_DEFAULT_XAPI_VERSION", "1.0.0", "one of 2.0.0, 1.0.3"),
+        ("LRS_KAFKA_PROCESSING_GUARANTEE", "exactly-once", "one of at_least_once, exactly_once"),
+        ("LRS_KAFKA_LAG_LOG_INTERVAL", "0", "a number above 0"),
         ("LRS_BUS", "kafak://k:9092", "local or kafka://host:port[,host:port]"),
     ],
 )
