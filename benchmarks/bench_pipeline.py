@@ -763,6 +763,7 @@ def main() -> int:
     parser.add_argument("--no-kafka", action="store_true", help="embedded mode only")
     parser.add_argument("--no-mongo", action="store_true", help="skip the SecantusDB run")
     parser.add_argument("--mongo-only", action="store_true", help="only the SecantusDB throughput run")
+    parser.add_argument("--kafka-lag-only", action="store_true", help="only the Kafka lag run")
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="wait for the processors after a paced run")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", help="keep the data here instead of a temporary directory")
@@ -782,6 +783,10 @@ def main() -> int:
     lag_rows: list[LagRow] = []
     throughputs: list[Throughput] = []
     try:
+        if args.kafka_lag_only:
+            print_lag(row := kafka_lag(workdir, args, population))
+            summary([row], [])
+            return 0
         if args.mongo_only:
             throughputs.append(mongo_throughput(workdir, mongo_backlog, population, args.seed, 900))
             summary(lag_rows, throughputs)

@@ -26,8 +26,10 @@ class StoreSink:
         self.source = source
         self.authority = connector_authority(source, base_url)
         self.rejected: list[Skipped] = []
+        self.already: list[str] = []
 
     def send(self, statements: list[dict[str, Any]]) -> None:
+        self.already.extend(held_already(self.store, statements))
         valid, rejected = triage([orjson.dumps(s) for s in statements])
         for item in rejected:
             self.rejected.append(Skipped(_label(item.payload), item.reason))
@@ -47,6 +49,7 @@ class KafkaSink:
         self.bus = KafkaBus(bootstrap, prefix=topic_prefix)
         self.source = source.encode()
         self.rejected: list[Skipped] = []
+        self.already: list[str] = []  # the ingest processor stores repeats once, unseen here
 
     def send(self, statements: list[dict[str, Any]]) -> None:
         self.bus.publish(
@@ -86,6 +89,7 @@ class HTTPSink:
         )
         self.attempts = attempts
         self.rejected: list[Skipped] = []
+        self.already: list[str] = []  # an LRS answers the same for a repeat as for a new one
 
     def send(self, statements: list[dict[str, Any]]) -> None:
         body = orjson.dumps(statements)
@@ -114,14 +118,19 @@ class HTTPSink:
 
 
 class PrintSink:
-    """`--dry-run`: statements as JSON lines, nothing stored."""
+    """`--dry-run`: statements as JSON lines, nothing stored. Validated exactly as the store
+    validates them (the same `triage`), so a dry run refuses what a real run would refuse."""
 
     def __init__(self, out: TextIO = sys.stdout) -> None:
         self.out = out
         self.rejected: list[Skipped] = []
+        self.already: list[str] = []
 
     def send(self, statements: list[dict[str, Any]]) -> None:
-        for statement in statements:
+        valid, rejected = triage([orjson.dumps(s) for s in statements])
+        for item in rejected:
+            self.rejected.append(Skipped(_label(item.payload), item.reason))
+        for statement in valid:
             self.out.write(orjson.dumps(statement).decode() + "\n")
 
     def close(self) -> None:
@@ -130,6 +139,19 @@ class PrintSink:
 
 class SinkRefused(Exception):
     """The destination refused or stayed unreachable: the run stops, the checkpoint stays."""
+
+
+def held_already(store: Store, statements: list[dict[str, Any]]) -> list[str]:
+    """The ids of `statements` the store holds already (voided or not): a connector's ids are
+    deterministic, so these are repeats of an earlier run, stored once and counted apart."""
+    found = []
+    for statement in statements:
+        sid = statement.get("id")
+        if isinstance(sid, str) and any(
+            store.get_statement(sid, voided=voided) is not None for voided in (False, True)
+        ):
+            found.append(sid)
+    return found
 
 
 def _label(payload: bytes) -> str:

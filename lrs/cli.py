@@ -259,106 +259,13 @@ def cmd_identity(args: argparse.Namespace) -> int:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from connectors import base
-    from connectors.sinks import HTTPSink, KafkaSink, PrintSink, SinkRefused, StoreSink
+    from connectors.command import connect
 
     settings = _settings(args)
-    module = args.connector
-    reader, mapping = module.build(args)
-    since = None
-    if args.since:
-        from lrs.storage.base import format_stored
-        from lrs.xapi.time import parse_timestamp
-
-        try:
-            since = format_stored(parse_timestamp(args.since, "2.0.0", "--since"))
-        except XAPIError as exc:
-            return _fail(exc)
-
-    def keep(statement: dict[str, Any]) -> bool:
-        if since is None:
-            return True
-        timestamp = statement.get("timestamp")
-        return not isinstance(timestamp, str) or timestamp >= since
-
-    if args.dry_run:
-        sink: Any = PrintSink()
-    elif args.to == "store":
-        from lrs.storage import open_store
-
-        sink = StoreSink(open_store(settings.store_url), reader.name, settings.public_url)
-    elif args.to.startswith("kafka://"):
-        sink = KafkaSink(args.to.removeprefix("kafka://"), reader.name, settings.kafka_topic_prefix)
-    elif args.to.startswith(("http://", "https://")):
-        if not (args.key and args.secret):
-            print("error: sending to an LRS over HTTP needs --key and --secret", file=sys.stderr)
-            return 2
-        sink = HTTPSink(args.to, args.key, args.secret)
-    else:
-        print("error: --to is store, kafka://host:port or an xAPI base URL", file=sys.stderr)
-        return 2
-    checkpoints = None
-    if not args.dry_run and not args.no_checkpoint:
-        path = Path(args.checkpoint or Path(settings.data) / "checkpoints.json")
-        checkpoints = base.Checkpoints(path)
-    total = None if args.dry_run else reader.size()
-    columns = [
-        TextColumn(f"{reader.name}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} records"),
-        TextColumn("{task.fields[rate]}/s"),
-        TimeRemainingColumn(),
-    ]
-    try:
-        with Progress(
-            *columns,
-            disable=args.dry_run or not sys.stderr.isatty(),
-            transient=False,
-            console=_stderr_console(),
-        ) as progress:
-            task = progress.add_task(reader.name, total=total, rate="-")
-
-            def advance(n: int) -> None:
-                progress.advance(task, n)
-                speed = progress.tasks[0].speed
-                progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
-
-            summary = base.run(
-                reader,
-                mapping,
-                sink,
-                checkpoints=checkpoints,
-                batch=args.batch,
-                progress=advance,
-                keep=keep,
-            )
-    except SinkRefused as exc:
-        print(
-            f"error: {exc}\nthe checkpoint stays before the failed batch: run again to resume",
-            file=sys.stderr,
-        )
-        return 1
-    finally:
-        sink.close()
-    skipped = summary.skipped + sink.rejected
-    for item in skipped[:50]:
-        print(f"skipped {item.label}: {item.reason}", file=sys.stderr)
-    if len(skipped) > 50:
-        print(f"... and {len(skipped) - 50} more skipped", file=sys.stderr)
-    print(
-        f"{reader.name}: read {summary.read:,} records, emitted {summary.emitted:,} statements, "
-        f"skipped {len(skipped):,}" + (f"; checkpoint {summary.checkpoint}" if checkpoints else ""),
-        file=sys.stderr,
+    return connect(
+        args.connector, args, Path(settings.data), settings.store_url, settings.public_url,
+        settings.kafka_topic_prefix,
     )
-    return 3 if skipped else 0
-
-
-def _stderr_console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 def cmd_credentials_create(args: argparse.Namespace) -> int:
@@ -563,23 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sources = connect.add_subparsers(dest="source", required=True, metavar="SOURCE")
     from connectors import available
+    from connectors.command import add_arguments as add_connect_arguments
 
     for name, module in available().items():
         source = sources.add_parser(name, help=module.HELP)
         _add_common(source)
-        source.add_argument(
-            "--to",
-            default="store",
-            help="store (default: the embedded or configured store), kafka://host:port "
-            "(xapi.inbound) or an xAPI base URL",
-        )
-        source.add_argument("--key", help="for --to URL: Basic auth key")
-        source.add_argument("--secret", help="for --to URL: Basic auth secret")
-        source.add_argument("--dry-run", action="store_true", help="print statements as JSON lines")
-        source.add_argument("--since", help="only statements with a timestamp at or after this")
-        source.add_argument("--checkpoint", help="checkpoint file (default DATA/checkpoints.json)")
-        source.add_argument("--no-checkpoint", action="store_true", help="read from the start")
-        source.add_argument("--batch", type=int, default=500, help="statements per delivery")
+        add_connect_arguments(source)
         module.add_arguments(source)
         source.set_defaults(func=cmd_connect, connector=module)
 

@@ -1,9 +1,16 @@
-"""faust's Kafka transport, without an idle wait and per-record tasks (benchmarks/PIPELINE.md).
+"""faust's Kafka transport, without its idle waits and per-record tasks (benchmarks/PIPELINE.md).
 
 Everything here is a small subclass of faust-streaming's aiokafka driver (0.15), installed
 with `app.transport = Transport(app.conf.broker_consumer, app)` before any topic exists.
 What each one changes, and why:
 
+- `fetch_max_wait_ms` (faust hard-codes 1,500 ms): aiokafka leaves out of its next fetch
+  every partition whose records it still buffers, and sends no new fetch to a broker while
+  one is in flight. So after a fetch that returned records of every busy partition, the
+  next one names only the idle ones (`xapi.inbound`'s, say); the broker holds it the whole
+  wait (nothing arrives there), and the busy partitions' new records wait behind it. On
+  Apache Kafka, 1,500 ms gave a lag p50 of 1.9 s at 1,000 statements/s
+  (benchmarks/PIPELINE.md); a shorter wait costs a few empty fetches a second when idle.
 - `getmany`'s timeout (faust: 1 s): see GETMANY_TIMEOUT.
 - The fetcher's drain loop handed every record to the conductor through
   `Service.wait_first(callback(message), suspend_flow.wait())`: four tasks and an
@@ -19,22 +26,22 @@ What each one changes, and why:
 Delivery is unchanged: records reach the same streams in the same order, acks and offset
 commits are faust's own. The Kafka integration tests (crashes, a broker restart, two
 workers splitting the partitions) run through this transport.
-
-(An earlier version also shortened aiokafka's `fetch_max_wait_ms`, for Tansu, the earlier test
-broker, which held every fetch that long when one of its partitions had nothing new. Apache
-Kafka answers a fetch as soon as any partition has a record, so that wait only bounds an
-idle fetch, and the override went with Tansu.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as driver
 from mode import Service, ServiceT
 
+# How long the broker may hold a fetch that has nothing new (faust: 1,500 ms). It bounds
+# how late a record of a busy partition can be when the fetch in flight names only idle
+# ones (above). Measured (benchmarks/PIPELINE.md): 100, 250 and 500 ms fold a backlog equally
+# fast; at a trickle shorter waits mean fresher, smaller batches and more fetches.
+FETCH_MAX_WAIT_MS = 250
 # How long one `getmany` waits for records of the partitions it was asked for (faust: 1 s).
 # faust stops asking for a partition while its stream buffer is nearly full and asks again
 # once it drained, but a `getmany` already waiting does not see that: it waited out its
@@ -42,8 +49,22 @@ from mode import Service, ServiceT
 GETMANY_TIMEOUT = 0.1
 
 
+class ConsumerThread(driver.AIOKafkaConsumerThread):
+    """The aiokafka consumer faust builds, with a shorter `fetch_max_wait_ms`."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # AIOKafkaConsumer keeps the argument and passes it to its Fetcher at start();
+        # faust passes a constant, so it is replaced before the consumer starts.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
 class Consumer(driver.Consumer):
     """faust's consumer, handing records to the conductor without a task per record."""
+
+    def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
         # faust-streaming 0.15.3's Consumer._drain_messages with two changes (marked

@@ -299,6 +299,42 @@ def test_a_broker_killed_mid_stream_loses_nothing_acknowledged_and_counts_nothin
     assert producers and "-1" not in producers
 
 
+def test_a_broker_that_lost_its_disk_gets_the_whole_log_again(
+    tmp_path: Path, kafka_broker: KafkaBroker, kafka_prefix: str
+) -> None:
+    """The topic and the group's offsets are gone: the outbox relay notices and republishes
+    the store's log, and the worker's replay from offset zero changes nothing."""
+    config = kafka_settings(kafka_broker.bootstrap, kafka_prefix, data=str(tmp_path / "data"))
+    api = LRSProcess("api", tmp_path, config)
+    auth = api.credential()
+    worker = LRSProcess("worker", tmp_path, config)
+    store = SQLiteStore(tmp_path / "data" / "lrs.db")
+
+    def caught_up() -> bool:
+        statements = [orjson.loads(r.value) for r in store.read_log(0, 100_000)]
+        live = dict(store.list_states(REDUCER.name, StateQuery(limit=1000)))
+        return live == replay(REDUCER, statements)
+
+    try:
+        api.serve()
+        worker.process()
+        first = post(api, auth, [statement(i % 10, i) for i in range(40)])
+        wait_until(caught_up, 90, "the worker to fold the first statements")
+        kafka_broker.lose_disk()
+        kafka_broker.start()
+        second = post(api, auth, [statement(i % 10, 100 + i) for i in range(40)])
+        topic = kafka_prefix + STATEMENTS
+        records = read_topic(kafka_broker.bootstrap, topic, len(first) + len(second), 120)
+        assert {orjson.loads(v)["id"] for v in records} >= set(first) | set(second)
+        wait_until(caught_up, 120, "profiles to match a replay after the broker lost its disk")
+        learner = store.get_state(REDUCER.name, "account:https://lms.example.org|4")
+        assert learner is not None and learner["statements"] == 8
+    finally:
+        worker.stop()
+        api.stop()
+        store.close()
+
+
 def replay_input(logged: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The statements a profile counts: neither voided nor voiding ones."""
     voided = {s["object"]["id"] for s in logged if s["verb"]["id"] == VOIDED}

@@ -8,6 +8,7 @@ around pytest and exports TEST_KAFKA_BOOTSTRAP, so every pytest-xdist worker use
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import time
@@ -19,6 +20,7 @@ from tests.servers.process import ServerUnavailable
 
 def start(directory: Path) -> int:
     stop(directory)  # a broker left by an interrupted run
+    shutil.rmtree(directory / "broker", ignore_errors=True)  # each run starts on an empty log
     broker = KafkaBroker(directory / "broker")
     began = time.monotonic()
     try:

@@ -16,13 +16,21 @@ from lrs.config import Settings
 from lrs.storage.sqlite import SQLiteStore
 
 
-def test_the_worker_uses_the_transport(tmp_path: Path) -> None:
+def test_the_worker_uses_the_transport_and_a_short_fetch_wait(tmp_path: Path) -> None:
     async def scenario() -> None:
         store = SQLiteStore(tmp_path / "lrs.db")
         try:
             app = create_faust_app(Settings(bus="kafka://127.0.0.1:9"), store)
             assert isinstance(app.transport, faust_transport.Transport)
-            assert isinstance(app.consumer, faust_transport.Consumer)
+            consumer = app.consumer
+            assert isinstance(consumer, faust_transport.Consumer)
+            thread = consumer._new_consumer_thread()
+            assert isinstance(thread, faust_transport.ConsumerThread)
+            kafka = thread._create_worker_consumer(app.transport)  # built, never started
+            try:
+                assert kafka._fetch_max_wait_ms == faust_transport.FETCH_MAX_WAIT_MS
+            finally:
+                await kafka.stop()
         finally:
             store.close()
 
