@@ -69,7 +69,7 @@ class CompetencyReducer(FoldingReducer):
         return found
 
     def fold(self, state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
-        return cast(dict[str, Any], fold(cast(CompetencyState | None, state), item))
+        return cast("dict[str, Any]", fold(cast("CompetencyState | None", state), item))
 
     def index(self, state: dict[str, Any]) -> dict[str, list[Any]]:
         return {

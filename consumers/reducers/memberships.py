@@ -34,7 +34,7 @@ class MembershipReducer(FoldingReducer):
         return [membership(self.org_of(authority_key(statement)), learner_key(statement))]
 
     def fold(self, state: dict[str, Any] | None, item: Contribution) -> dict[str, Any]:
-        return cast(dict[str, Any], fold(cast(Membership | None, state), item))
+        return cast("dict[str, Any]", fold(cast("Membership | None", state), item))
 
     def index(self, state: dict[str, Any]) -> dict[str, list[Any]]:
         return {"org": list(state["orgs"])}

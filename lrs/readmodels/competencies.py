@@ -131,7 +131,7 @@ def state_key(framework: str, learner: str) -> str:
 
 def read_state(store: Store, framework: str, learner: str) -> CompetencyState | None:
     """The stored status of a learner key (the store keeps it as a plain JSON object)."""
-    return cast(CompetencyState | None, store.get_state(NAME, state_key(framework, learner)))
+    return cast("CompetencyState | None", store.get_state(NAME, state_key(framework, learner)))
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -147,7 +147,7 @@ def fold(state: CompetencyState | None, item: Contribution) -> CompetencyState:
         if state is not None
         else {"learner": learner, "framework": framework, "competences": {}}
     )
-    data = cast(EvidenceFacts, item.data)
+    data = cast("EvidenceFacts", item.data)
     at = data["at"]
     for evidence in data["evidence"]:
         competence = status["competences"].setdefault(

@@ -109,7 +109,7 @@ class LearnerPage(TypedDict):
 def summary(profile: Profile) -> LearnerSummary:
     """The summary's fields of a profile, in the summary's order."""
     fields: Mapping[str, object] = profile
-    return cast(LearnerSummary, {name: fields[name] for name in LearnerSummary.__annotations__})
+    return cast("LearnerSummary", {name: fields[name] for name in LearnerSummary.__annotations__})
 
 
 def normalised_score(score: Any) -> float | None:
@@ -171,7 +171,7 @@ def fold(state: Profile | None, item: Contribution) -> Profile:
     """The profile with one more statement. Updates `state` in place (callers own it):
     copying a large profile for every statement would cost more than the fold itself."""
     profile = state if state is not None else empty(item.key)
-    c = cast(ProfileFacts, item.data)
+    c = cast("ProfileFacts", item.data)
     verb, at = c["verb"], c["at"]
     profile["statements"] += 1
     if verb is not None:
@@ -209,8 +209,8 @@ def fold(state: Profile | None, item: Contribution) -> Profile:
             ("passed", c["success"] is True or verb == PASSED),
             ("failed", c["success"] is False or verb == FAILED),
         )
-        counts = cast(dict[str, int], profile)
-        reached_flags = cast(dict[str, bool], activity)
+        counts = cast("dict[str, int]", profile)
+        reached_flags = cast("dict[str, bool]", activity)
         for flag, reached in flags:
             if reached and not reached_flags[flag]:
                 reached_flags[flag] = True
