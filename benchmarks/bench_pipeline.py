@@ -57,9 +57,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # lrs, consumers and tests (the broker/SecantusDB launchers)
 
-from consumers.projection import changes_for  # noqa: E402
-from consumers.registry import reducers  # noqa: E402
-from consumers.runner import process_round  # noqa: E402
+from consumers.reducers.base import changes_for  # noqa: E402
+from consumers.reducers.enabled import reducers  # noqa: E402
+from consumers.runtime.local import process_round  # noqa: E402
 from lrs.competency.registry import import_rules  # noqa: E402
 from lrs.config import Settings  # noqa: E402
 from lrs.storage.base import Store  # noqa: E402

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lrs.config import SERVE_FLAGS, Settings, load_settings
+from lrs.config import SERVE_FLAGS, Settings, SettingsError, load_settings, value_type
 from lrs.xapi.errors import XAPIError
 
 if TYPE_CHECKING:
@@ -32,7 +32,15 @@ def _settings(args: argparse.Namespace) -> Settings:
             *SERVE_FLAGS,
         )
     }
-    return load_settings(getattr(args, "config", None), **overrides)
+    flags = {name: "--" + name.replace("_", "-") for name in overrides}
+    flags["processors"] = "--no-processors"
+    return load_settings(
+        getattr(args, "config", None), warn=_warn, flags=flags, **overrides
+    )
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 SERVE_SWITCH_INTERVAL = 0.001  # seconds; see cmd_serve
@@ -49,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The statement writer releases the GIL for every SQLite call and must get it back from
     # the event loop, which parses and validates the next bodies in stretches of several
     # milliseconds; with CPython's default 5 ms switch interval the writer waited about as
-    # long as it worked. 1 ms cut its time per statement by 15-20% under 8 concurrent clients.
+    # long as it worked (benchmarks/MEASUREMENTS.md).
     sys.setswitchinterval(SERVE_SWITCH_INTERVAL)
     app = create_app(settings)
     print(
@@ -71,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from consumers.app import run_worker
+    from consumers.runtime.faust_app import run_worker
 
     settings = _settings(args)
     if not settings.bus.startswith("kafka://"):
@@ -87,10 +95,10 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, Progress, TextColumn
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-    from consumers.registry import reducers as all_reducers
-    from consumers.runner import rebuild
+    from consumers.reducers.enabled import reducers as all_reducers
+    from consumers.runtime.local import rebuild
     from lrs.storage import open_store
 
     settings = _settings(args)
@@ -112,7 +120,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             ) as progress:
                 task = progress.add_task(reducer.name, total=None, rate="-")
 
-                def advance(n: int, task: int = task) -> None:
+                def advance(n: int, task: TaskID = task) -> None:
                     progress.advance(task, n)
                     speed = progress.tasks[0].speed
                     progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
@@ -160,13 +168,13 @@ def cmd_frameworks(args: argparse.Namespace) -> int:
                     f"{len(framework.levels)} levels)"
                 )
         elif args.action == "show":
-            framework = find_framework(store, args.id)
-            if framework is None:
+            found = find_framework(store, args.id)
+            if found is None:
                 print(
                     f"error: no framework {args.id!r}; see `lrs frameworks list`", file=sys.stderr
                 )
                 return 2
-            print(orjson.dumps(framework.as_dict(), option=orjson.OPT_INDENT_2).decode())
+            print(orjson.dumps(found.as_dict(), option=orjson.OPT_INDENT_2).decode())
         else:
             data = _read_json(args.file)
             is_case = isinstance(data, dict) and ("CFDocument" in data or "CFPackage" in data)
@@ -335,6 +343,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     """Erase a person (or the person a learner key or agent belongs to) everywhere."""
     import getpass
 
+    from consumers.reducers.enabled import reducers
     from lrs.erasure import erase
     from lrs.storage.base import Credential
     from lrs.xapi.identity import agent_key, normalise_key
@@ -355,7 +364,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     operator = Credential("cli", f"lrs erase ({getpass.getuser()})", ("admin",), role="admin")
     store = _open(args)
     try:
-        done = erase(store, operator, person=args.person, keys=keys)
+        done = erase(store, operator, person=args.person, keys=keys, reducers=reducers(store))
     except XAPIError as exc:
         return _fail(exc)
     finally:
@@ -396,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     for name, text in SERVE_FLAGS.items():  # limits, rate limit, timeouts, CORS, HSTS
-        kind = {"int": int, "float": float}.get(str(Settings.__dataclass_fields__[name].type), str)
+        kind = value_type(name)
         serve.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
     serve.set_defaults(func=cmd_serve)
 
@@ -518,7 +527,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:  # a bad setting is the user's to fix: no traceback
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

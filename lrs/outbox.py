@@ -126,7 +126,7 @@ class OutboxRelay(BackgroundLoop):
             log.exception("outbox relay failed; retrying")
         elif attempt == 1:
             log.warning("event bus unavailable, statements wait in the outbox: %s", exc)
-        return min(0.2 * 2 ** min(attempt, 5), 5.0)
+        return min(0.2 * 2.0 ** min(attempt, 5), 5.0)
 
     def recovered(self, attempts: int) -> None:
         log.warning("event bus is back after %d failed attempts", attempts)

@@ -15,10 +15,10 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consumers.registry import reducers
-from consumers.runner import LocalRunner, ProcessRunner
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import LocalRunner, ProcessRunner
 from lrs.api import caliper, redact
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.headers import SecurityHeaders, cors_middleware
@@ -129,7 +129,7 @@ class CountRequests:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
-        async def counting_send(message: dict) -> None:  # type: ignore[type-arg]
+        async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.metrics.requests[(scope["method"], message["status"])] += 1
             await send(message)
@@ -176,7 +176,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         return response
 
     routes = []
-    for path, handlers in (
+    resources: list[tuple[str, dict[str, Endpoint]]] = [
         ("/xapi/statements", {"GET": statements.get, "PUT": statements.put, "POST": statements.post}),
         ("/xapi/activities/state", documents.handlers(documents.STATE)),
         ("/xapi/activities/profile", documents.handlers(documents.ACTIVITY_PROFILE)),
@@ -184,7 +184,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ("/xapi/agents", {"GET": agents.agents}),
         ("/xapi/activities", {"GET": agents.activities}),
         ("/xapi/about", {"GET": about.about}),
-    ):
+    ]
+    for path, handlers in resources:
         routes.append(Route(path, dispatch(handlers), methods=_methods(handlers)))
         routes.append(Route(path + "/", dispatch(handlers), methods=_methods(handlers)))
     routes += [
@@ -251,6 +252,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     redact.install()  # whatever runs the app: no credential in its log lines
     app.state.store = store
+    app.state.reducers = reducers  # the processors, for erasure to rebuild what it touched
     app.state.settings = settings
     app.state.authenticator = Authenticator(store)
     app.state.metrics = metrics

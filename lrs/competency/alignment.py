@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -16,13 +17,19 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "alignment-rules
 
 
 class LevelLike(Protocol):
-    id: str
-    code: str
-    rank: int
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def rank(self) -> int: ...
 
 
 class FrameworkLike(Protocol):
-    id: str
+    @property
+    def id(self) -> str: ...
 
     def competence(self, iri: str) -> Any: ...
 
@@ -89,7 +96,7 @@ class RuleSet:
     rules: tuple[Rule, ...]
     source: dict[str, Any]  # the file as given, to store and show back
     index: RuleIndex = field(init=False, repr=False, compare=False)
-    # per rule, what its evidence always says (consumers.competencies adds whether it is met)
+    # per rule, what its evidence always says (the competencies processor adds whether it is met)
     evidence: tuple[dict[str, Any], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -127,7 +134,7 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 
 
-def load_rules(data: Any, frameworks: dict[str, FrameworkLike]) -> RuleSet:
+def load_rules(data: Any, frameworks: Mapping[str, FrameworkLike]) -> RuleSet:
     """Check a rule set against its schema and against the framework it names."""
     errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:

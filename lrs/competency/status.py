@@ -10,27 +10,35 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from typing import Any
 
-from consumers.competencies import ACHIEVED, IN_PROGRESS, NOT_STARTED
 from lrs.competency.framework import Framework
+from lrs.readmodels.competencies import (
+    ACHIEVED,
+    IN_PROGRESS,
+    NOT_STARTED,
+    AreaStatus,
+    CompetenceStatus,
+    CompetencyState,
+    CompetencyStatus,
+    State,
+)
 
 
 def status_view(
-    framework: Framework, learner: str, state: dict[str, Any] | None, language: str = "en"
-) -> dict[str, Any]:
-    known = (state or {}).get("competences", {})
-    competences: list[dict[str, Any]] = []
-    areas: list[dict[str, Any]] = []
-    counts = {NOT_STARTED: 0, IN_PROGRESS: 0, ACHIEVED: 0}
+    framework: Framework, learner: str, state: CompetencyState | None, language: str = "en"
+) -> CompetencyStatus:
+    known = state["competences"] if state else {}
+    competences: list[CompetenceStatus] = []
+    areas: list[AreaStatus] = []
+    counts: dict[State, int] = {NOT_STARTED: 0, IN_PROGRESS: 0, ACHIEVED: 0}
     for area in framework.areas:
-        area_counts = {NOT_STARTED: 0, IN_PROGRESS: 0, ACHIEVED: 0}
+        area_counts: dict[State, int] = {NOT_STARTED: 0, IN_PROGRESS: 0, ACHIEVED: 0}
         ranks: list[int] = []
         for competence in area.competences:
             status = known.get(competence.id)
             rank = status["rank"] if status else 0
             level = framework.levels_by_rank.get(rank)
-            entry = {
+            entry: CompetenceStatus = {
                 "id": competence.id,
                 "code": competence.code,
                 "name": competence.name.text(language),
@@ -67,11 +75,16 @@ def status_view(
         "framework": framework.id,
         "competences": competences,
         "areas": areas,
-        "summary": {"competences": len(competences), **counts},
+        "summary": {
+            "competences": len(competences),
+            "not_started": counts[NOT_STARTED],
+            "in_progress": counts[IN_PROGRESS],
+            "achieved": counts[ACHIEVED],
+        },
     }
 
 
-def class_matrix_csv(framework: Framework, views: Iterable[dict[str, Any]]) -> str:
+def class_matrix_csv(framework: Framework, views: Iterable[CompetencyStatus]) -> str:
     """One row per learner, one column per competence (its attained level code, or empty)."""
     out = io.StringIO()
     writer = csv.writer(out)

@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
-from consumers.registry import reducers
-from consumers.runner import catch_up
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import catch_up
 from lrs.cli import main as lrs_cli
 from tests.conftest import APIClient
 

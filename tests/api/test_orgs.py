@@ -22,8 +22,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from consumers.registry import reducers
-from consumers.runner import catch_up
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import catch_up
 from lrs.api.app import create_app
 from lrs.auth import hash_secret
 from lrs.config import load_settings

@@ -25,8 +25,8 @@ from starlette.testclient import TestClient
 from connectors.base import MappingError, statement_id
 from connectors.oneroster.files import read_export, resolve_headers
 from connectors.oneroster.mapping import build_gradebook, build_roster, result_statement
-from consumers.registry import reducers
-from consumers.runner import catch_up
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import catch_up
 from lrs.api.app import create_app
 from lrs.auth import create_credential
 from lrs.config import load_settings

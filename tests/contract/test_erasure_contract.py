@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 
-from consumers.profiles import NAME as PROFILES
-from consumers.profiles import REDUCER
-from consumers.projection import changes_for
-from consumers.runner import rebuild
+from consumers.reducers.base import changes_for
+from consumers.reducers.profiles import NAME as PROFILES
+from consumers.reducers.profiles import REDUCER
+from consumers.runtime.local import rebuild
 from lrs.storage.base import Attachment, DocumentKind, Preconditions, StatementQuery, Store
 from lrs.xapi.erasure import ERASED_AGENT, ERASED_KEY, erasure_keys
 from tests.contract.test_store_contract import AUTHORITY, VOIDED, key, statement

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from consumers.profiles import REDUCER
-from consumers.projection import changes_for
+from consumers.reducers.base import changes_for
+from consumers.reducers.profiles import REDUCER
 from lrs.storage.base import (
     Attachment,
     Credential,

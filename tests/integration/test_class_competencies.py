@@ -24,11 +24,11 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from consumers.competencies import NAME as COMPETENCIES
-from consumers.competencies import CompetencyReducer, state_key
-from consumers.projection import replay
-from consumers.registry import reducers
-from consumers.runner import catch_up
+from consumers.reducers.base import replay
+from consumers.reducers.competencies import NAME as COMPETENCIES
+from consumers.reducers.competencies import CompetencyReducer, state_key
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import catch_up
 from lrs.cli import main as lrs_cli
 from lrs.competency.registry import import_rules, rulesets
 from tests.conftest import APIClient

@@ -18,9 +18,9 @@ import pytest
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
-from consumers.competencies import CompetencyReducer, state_key
-from consumers.profiles import REDUCER
-from consumers.projection import changes_for, replay
+from consumers.reducers.base import changes_for, replay
+from consumers.reducers.competencies import CompetencyReducer, state_key
+from consumers.reducers.profiles import REDUCER
 from lrs.competency.registry import import_rules, rulesets
 from lrs.events.base import STATEMENTS
 from lrs.storage.base import StateQuery

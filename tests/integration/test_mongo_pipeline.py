@@ -13,8 +13,8 @@ import httpx
 import orjson
 import pytest
 
-from consumers.profiles import REDUCER
-from consumers.projection import replay
+from consumers.reducers.base import replay
+from consumers.reducers.profiles import REDUCER
 from lrs.storage.base import StateQuery
 from lrs.storage.mongodb import MongoStore
 from tests.processes import LRSProcess, kafka_settings, wait_until

@@ -12,20 +12,20 @@ from typing import Any
 
 import pytest
 
-import consumers.competencies as competencies_module
-from consumers.competencies import (
+import consumers.reducers.competencies as competencies_module
+from consumers.reducers.base import replay
+from consumers.reducers.competencies import CompetencyReducer
+from lrs.competency.alignment import RuleSet, load_rules
+from lrs.competency.framework import Framework, bundled_frameworks
+from lrs.competency.status import class_matrix_csv, status_view
+from lrs.readmodels.competencies import (
     ACHIEVED,
     IN_PROGRESS,
     NOT_STARTED,
-    CompetencyReducer,
     fold,
     fold_contributions,
     state_key,
 )
-from consumers.projection import replay
-from lrs.competency.alignment import RuleSet, load_rules
-from lrs.competency.framework import Framework, bundled_frameworks
-from lrs.competency.status import class_matrix_csv, status_view
 from lrs.storage.base import Contribution
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"

@@ -7,17 +7,24 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from consumers.competencies import NAME as COMPETENCIES
-from consumers.competencies import fold_contributions, state_key
-from consumers.profiles import NAME as PROFILES
 from lrs.access import Access
 from lrs.api.v1.audit import log_read
-from lrs.api.v1.learners import learner_from, query_endpoint
+from lrs.api.v1.learners import learner_from
+from lrs.api.v1.permissions import query_endpoint
 from lrs.api.v1.persons import person_keys
 from lrs.api.xapi.common import in_thread, json_response
 from lrs.competency.framework import Framework
 from lrs.competency.registry import find_framework, frameworks
 from lrs.competency.status import class_matrix_csv, status_view
+from lrs.readmodels import COMPETENCIES, PROFILES
+from lrs.readmodels.competencies import (
+    CompetencyState,
+    CompetencyStatus,
+    fold_contributions,
+    read_state,
+    state_key,
+)
+from lrs.rosters import class_members, get_class
 from lrs.storage.base import StateQuery, Store
 from lrs.xapi.errors import NotFound, ValidationError
 from lrs.xapi.identity import normalise_key
@@ -75,16 +82,12 @@ async def learner_competencies(request: Request, store: Store) -> Response:
     access: Access = request.state.access
     # Another organisation's learner reads like one with no evidence yet.
     visible = await in_thread(access.sees_learner, key)
-    state = (
-        await in_thread(store.get_state, COMPETENCIES, state_key(framework.id, key))
-        if visible
-        else None
-    )
+    state = await in_thread(read_state, store, framework.id, key) if visible else None
     await log_read(request, "learner/competencies", key, 1, {"framework": framework.id})
     return json_response(status_view(framework, key, state, _language(request)))
 
 
-def person_state(store: Store, framework: Framework, keys: list[str]) -> dict[str, Any] | None:
+def person_state(store: Store, framework: Framework, keys: list[str]) -> CompetencyState | None:
     """A person's status: the evidence of all their keys, folded together."""
     contributions = store.get_contributions(
         COMPETENCIES, [state_key(framework.id, k) for k in keys]
@@ -110,8 +113,6 @@ def group_members(store: Store, group: str, access: Access | None = None) -> lis
     With `access`, only what the reader sees: the roster when it is of the reader's
     organisations, and the active learners the reader sees.
     """
-    from lrs.rosters import class_members, get_class
-
     members: set[str] = set()
     if access is None or access.everything or access.sees_roster(get_class(store, group)):
         members.update(class_members(store, group))
@@ -133,10 +134,10 @@ def group_members(store: Store, group: str, access: Access | None = None) -> lis
 
 def group_views(
     store: Store, framework: Framework, group: str, language: str, access: Access | None = None
-) -> list[dict[str, Any]]:
+) -> list[CompetencyStatus]:
     views = []
     for key in group_members(store, normalise_key(group), access):
-        state = store.get_state(COMPETENCIES, state_key(framework.id, key))
+        state = read_state(store, framework.id, key)
         views.append(status_view(framework, key, state, language))
     return views
 

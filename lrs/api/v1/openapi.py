@@ -1,15 +1,50 @@
-"""The OpenAPI document of the query API, kept beside the routes it describes."""
+"""The OpenAPI document of the query API, kept beside the routes it describes.
+
+The schemas of the read models (profiles, competency status) are generated from their types
+in lrs.readmodels, which the processors fold and the endpoints answer with, so the document
+cannot drift from what is served.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema
 from starlette.requests import Request
 from starlette.responses import Response
 
 from lrs import __version__
 from lrs.api.limits import INT64_MAX
 from lrs.api.xapi.common import json_response
+from lrs.readmodels.competencies import CompetencyStatus, GroupStatus
+from lrs.readmodels.profiles import LearnerPage, PersonProfile, Profile
+
+# Read models whose schemas are generated (with every type they are made of).
+READ_MODELS: dict[str, Any] = {
+    "Profile": Profile,
+    "PersonProfile": PersonProfile,
+    "LearnerPage": LearnerPage,
+    "CompetencyStatus": CompetencyStatus,
+    "GroupStatus": GroupStatus,
+}
+
+
+class _Schemas(GenerateJsonSchema):
+    """Property titles would only repeat the property names."""
+
+    def field_title_should_be_set(self, schema: object) -> bool:
+        return False
+
+
+def read_model_schemas() -> dict[str, Any]:
+    """JSON Schemas (2020-12, as OpenAPI 3.1 takes them) of READ_MODELS, by type name."""
+    _, definitions = TypeAdapter.json_schemas(
+        [(name, "serialization", TypeAdapter(kind)) for name, kind in READ_MODELS.items()],
+        ref_template="#/components/schemas/{model}",
+        schema_generator=_Schemas,
+    )
+    return dict(definitions["$defs"])
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ERRORS = {
@@ -57,49 +92,6 @@ DOCUMENT: dict[str, Any] = {
                             "field": {"type": "string"},
                         },
                     }
-                },
-            },
-            "Profile": {
-                "type": "object",
-                "required": ["learner", "statements", "verbs", "activities"],
-                "properties": {
-                    "learner": {"type": "string"},
-                    "statements": {"type": "integer"},
-                    "verbs": {"type": "object", "additionalProperties": {"type": "integer"}},
-                    "first_activity": {"type": ["string", "null"], "format": "date-time"},
-                    "last_activity": {"type": ["string", "null"], "format": "date-time"},
-                    "time_spent_seconds": {"type": "number"},
-                    "attempted": {"type": "integer"},
-                    "completed": {"type": "integer"},
-                    "passed": {"type": "integer"},
-                    "failed": {"type": "integer"},
-                    "courses": {"type": "array", "items": {"type": "string"}},
-                    "registrations": {"type": "array", "items": {"type": "string"}},
-                    "activities": {
-                        "type": "object",
-                        "additionalProperties": {
-                            "type": "object",
-                            "properties": {
-                                "statements": {"type": "integer"},
-                                "completed": {"type": "boolean"},
-                                "passed": {"type": "boolean"},
-                                "failed": {"type": "boolean"},
-                                "best_score": {"type": ["number", "null"]},
-                                "last_score": {"type": ["number", "null"]},
-                                "time_spent_seconds": {"type": "number"},
-                                "first": {"type": ["string", "null"]},
-                                "last": {"type": ["string", "null"]},
-                            },
-                        },
-                    },
-                },
-            },
-            "LearnerPage": {
-                "type": "object",
-                "required": ["learners", "next"],
-                "properties": {
-                    "learners": {"type": "array", "items": {"type": "object"}},
-                    "next": {"type": ["string", "null"]},
                 },
             },
         },
@@ -248,43 +240,6 @@ _OBJECT = {"type": "object"}
 
 DOCUMENT["components"]["schemas"].update(
     {
-        "CompetencyStatus": {
-            "type": "object",
-            "required": ["framework", "competences", "areas", "summary"],
-            "properties": {
-                "learner": {"type": "string"},
-                "framework": {"type": "string"},
-                "competences": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "id": {"type": "string"},
-                            "code": {"type": "string"},
-                            "state": {"enum": ["not_started", "in_progress", "achieved"]},
-                            "level": {"type": ["string", "null"]},
-                            "evidence": {"type": "array", "items": {"type": "string"}},
-                            "first_evidence": {"type": ["string", "null"]},
-                            "last_evidence": {"type": ["string", "null"]},
-                        },
-                    },
-                },
-                "areas": {"type": "array", "items": _OBJECT},
-                "summary": _OBJECT,
-            },
-        },
-        "GroupStatus": {
-            "type": "object",
-            "properties": {
-                "group": {"type": "string"},
-                "framework": {"type": "string"},
-                "count": {"type": "integer"},
-                "learners": {
-                    "type": "array",
-                    "items": {"$ref": "#/components/schemas/CompetencyStatus"},
-                },
-            },
-        },
         "Person": {
             "type": "object",
             "properties": {
@@ -370,7 +325,7 @@ DOCUMENT["paths"].update(
             "A person's profile: every linked key's activity folded together",
             "getPersonProfile",
             [_PERSON],
-            "Profile",
+            "PersonProfile",
         ),
         "/api/v1/persons/{person}/competencies": _get(
             "A person's competency status: evidence of all linked keys",
@@ -585,6 +540,9 @@ DOCUMENT["paths"].update(
         ),
     }
 )
+
+
+DOCUMENT["components"]["schemas"].update(read_model_schemas())
 
 
 async def openapi(request: Request) -> Response:

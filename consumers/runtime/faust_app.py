@@ -16,11 +16,11 @@ from typing import Any
 import faust
 import orjson
 
-from consumers import faust_transport
 from consumers.ingest import Rejected, connector_authority, store_all, triage
-from consumers.projection import Change, Reducer, changes_of_records
-from consumers.registry import reducers
-from consumers.runner import apply_in_parts, gc_paused
+from consumers.reducers.base import Change, Reducer, changes_of_records
+from consumers.reducers.enabled import reducers
+from consumers.runtime import faust_transport
+from consumers.runtime.local import apply_in_parts, gc_paused
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, PROCESSORS_GROUP, STATEMENTS
 from lrs.storage import open_store_waiting
@@ -53,7 +53,7 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
         autodiscover=False,
     )
     # Before any topic exists (topics create the transport): faust's own, with two
-    # per-record costs removed (consumers/faust_transport.py says which and why).
+    # per-record costs removed (consumers/runtime/faust_transport.py says which and why).
     app.transport = faust_transport.Transport(app.conf.broker_consumer, app)
     statements = app.topic(prefix + STATEMENTS, key_serializer="raw", value_serializer="raw")
     inbound = app.topic(prefix + INBOUND, key_serializer="raw", value_serializer="raw")
