@@ -13,6 +13,10 @@ from lrs.background import BackgroundLoop
 from lrs.events.base import INBOUND, PROCESSORS_GROUP, STATEMENTS, TOPICS, BusUnavailable, Event
 
 log = logging.getLogger("lrs.events.kafka")
+# kafka-python 3 logs every connection it opens at INFO (some 15 lines for each admin client
+# the relay's and the lag logger's checks make, every few seconds): its warnings are what an
+# operator needs from it.
+logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
 class KafkaBus:
