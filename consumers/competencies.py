@@ -153,3 +153,73 @@ def fold_contributions(contributions: Iterable[Contribution]) -> dict[str, Any] 
     for item in contributions:
         state = fold(state, item)
     return state
+
+
+def fold_timeline(
+    contributions: Iterable[Contribution], until: str | None = None
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The status folded in the order things happened, with what changed and when.
+
+    The stored state is folded in arrival order, which says nothing about *when* a level
+    was reached. Folding the live contributions sorted by evidence time (statement id
+    breaks ties) gives, per competence, `attained` (each rise in level: rank, level, time,
+    statement, and the crosswalk it came through) and the list of state changes. `until`
+    (an evidence time in the stored form, exclusive) gives the status as it stood then;
+    evidence without a time is left out of such a status, as nobody can place it.
+    Voided statements have no live contributions, so they appear nowhere, as if they had
+    never been sent: this is the history as known now.
+    """
+    items = sorted(
+        (
+            c
+            for c in contributions
+            if until is None or (c.data.get("at") is not None and c.data["at"] < until)
+        ),
+        key=lambda c: (c.data.get("at") or "", c.statement_id),
+    )
+    state: dict[str, Any] | None = None
+    changes: list[dict[str, Any]] = []
+    for item in items:
+        before = (
+            {}
+            if state is None
+            else {cid: (s["state"], s["rank"]) for cid, s in state["competences"].items()}
+        )
+        state = fold(state, item)
+        at = item.data.get("at")
+        for evidence in item.data["evidence"]:
+            cid = evidence["competence"]
+            now = state["competences"][cid]
+            if "via" in evidence:
+                crossed = now.setdefault("via", [])
+                if evidence["via"]["crosswalk"] not in crossed:
+                    crossed.append(evidence["via"]["crosswalk"])
+            old = before.get(cid, (NOT_STARTED, 0))
+            if (now["state"], now["rank"]) == old:
+                continue
+            before[cid] = (now["state"], now["rank"])
+            change: dict[str, Any] = {
+                "at": at,
+                "statement": item.statement_id,
+                "competence": cid,
+                "from": {"state": old[0], "rank": old[1]},
+                "to": {"state": now["state"], "rank": now["rank"]},
+            }
+            if now["rank"] > old[1]:
+                # the evidence of this statement whose rule now gives the new rank
+                giver = next(
+                    (
+                        e
+                        for e in item.data["evidence"]
+                        if e["competence"] == cid and e["rank"] == now["rank"]
+                    ),
+                    None,
+                )
+                attained = {"rank": now["rank"], "level": now["level"], "at": at}
+                attained["statement"] = item.statement_id
+                if giver is not None and "via" in giver:
+                    attained["via"] = giver["via"]
+                    change["via"] = giver["via"]
+                now.setdefault("attained", []).append(attained)
+            changes.append(change)
+    return state, changes

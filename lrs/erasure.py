@@ -62,7 +62,9 @@ def _erase_from_rosters(store: Store, erased: set[str]) -> int:
         teachers = [t for t in definition.get("teachers") or [] if t not in erased]
         if members != definition.get("members") or teachers != definition.get("teachers"):
             store.put_definition(
-                GROUP, str(definition["id"]), {**definition, "members": members, "teachers": teachers}
+                GROUP,
+                str(definition["id"]),
+                {**definition, "members": members, "teachers": teachers},
             )
             updated += 1
     return updated

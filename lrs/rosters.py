@@ -68,3 +68,32 @@ def class_members(store: Store, group: str) -> list[str]:
         return []
     members = definition.get("members") or []
     return [m for m in members if isinstance(m, str)]
+
+
+# ------------------------------------------------------------------------------ persons
+#
+# What a school or the provincial office knows of a person beyond their learner keys: a
+# name to show, the target group of Decision 757 they are assessed in, their commune or
+# ward. One definition of kind "person" per person id (or learner key, for a learner not
+# linked to a person), like classes: both store adapters keep it with no schema of their own.
+
+PERSON = "person"
+PERSON_FIELDS = ("name", "target_group", "commune", "org")
+
+
+def person_record(person: str, **attributes: str | None) -> dict[str, Any]:
+    """The stored form of a person's attributes (pure); unknown attributes are refused."""
+    unknown = sorted(set(attributes) - set(PERSON_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown person attributes: {', '.join(unknown)}")
+    return {"id": person, **{k: v for k, v in attributes.items() if v is not None}}
+
+
+def save_person(store: Store, record: dict[str, Any]) -> None:
+    """Store or update a person's attributes: given fields replace, others are kept."""
+    known = store.get_definition(PERSON, str(record["id"])) or {}
+    store.put_definition(PERSON, str(record["id"]), {**known, **record})
+
+
+def get_person(store: Store, person: str) -> dict[str, Any] | None:
+    return store.get_definition(PERSON, person)

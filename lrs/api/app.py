@@ -48,7 +48,12 @@ def dispatch(handlers: dict[str, Endpoint]) -> Endpoint:
         handler = handlers.get("GET" if method == "HEAD" else method)
         if handler is None:
             return json_response(
-                {"error": {"code": "method_not_allowed", "message": f"{method} is not allowed here"}},
+                {
+                    "error": {
+                        "code": "method_not_allowed",
+                        "message": f"{method} is not allowed here",
+                    }
+                },
                 405,
             )
         response = await handler(request)
@@ -134,7 +139,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         response = json_response(
-            {"error": {"code": "internal", "message": "internal error; the request was not applied"}},
+            {
+                "error": {
+                    "code": "internal",
+                    "message": "internal error; the request was not applied",
+                }
+            },
             500,
         )
         # Answered outside the middleware stack (Starlette's outermost layer): add its headers.
@@ -143,7 +153,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     routes = []
     for path, handlers in (
-        ("/xapi/statements", {"GET": statements.get, "PUT": statements.put, "POST": statements.post}),
+        (
+            "/xapi/statements",
+            {"GET": statements.get, "PUT": statements.put, "POST": statements.post},
+        ),
         ("/xapi/activities/state", documents.handlers(documents.STATE)),
         ("/xapi/activities/profile", documents.handlers(documents.ACTIVITY_PROFILE)),
         ("/xapi/agents/profile", documents.handlers(documents.AGENT_PROFILE)),
@@ -159,6 +172,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/learners/profile", learners.profile),
         Route("/api/v1/learners/{learner:path}/profile", learners.profile),
         Route("/api/v1/learners/competencies", competencies.learner_competencies),
+        Route("/api/v1/learners/competencies/changes", competencies.learner_changes),
+        Route("/api/v1/learners/{learner:path}/competencies/changes", competencies.learner_changes),
         Route("/api/v1/learners/{learner:path}/competencies", competencies.learner_competencies),
         Route("/api/v1/learners/history", history.learner_history),
         Route("/api/v1/learners/{learner:path}/history", history.learner_history),
@@ -176,6 +191,18 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/persons/{person}/profile", persons.profile),
         Route("/api/v1/persons/{person}/history", history.person_history),
         Route("/api/v1/persons/{person}/competencies", competencies.person_competencies),
+        Route("/api/v1/persons/{person}/competencies/changes", competencies.person_changes),
+        Route(
+            "/api/v1/persons/{person}/attributes",
+            competencies.put_person_attributes,
+            methods=["PUT"],
+        ),
+        Route(
+            "/api/v1/crosswalks",
+            dispatch({"GET": competencies.list_crosswalks, "POST": competencies.post_crosswalk}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route("/api/v1/exports/results", competencies.export_results),
         Route("/api/v1/groups/{group:path}/competencies", competencies.group_competencies),
         Route("/api/v1/frameworks", competencies.list_frameworks),
         Route("/api/v1/frameworks/{framework:path}", competencies.get_framework),

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from lrs.competency.alignment import RuleSet, load_rules
+from lrs.competency.crosswalk import CROSSWALK, Crosswalk, crosswalks, load_crosswalk
 from lrs.competency.framework import Framework, bundled_frameworks, load_framework
 from lrs.storage.base import Store
 from lrs.xapi.errors import ValidationError
@@ -80,3 +81,16 @@ def import_rules(store: Store, data: dict[str, Any]) -> RuleSet:
     ruleset = load_rules(data, frameworks(store))
     store.put_definition(ALIGNMENT, ruleset.id, data)
     return ruleset
+
+
+def crosswalk_list(store: Store) -> list[Crosswalk]:
+    """Bundled and imported crosswalks in force (an import replaces a bundled one of its id)."""
+    return crosswalks(frameworks(store), store.list_definitions(CROSSWALK))
+
+
+def import_crosswalk(store: Store, data: dict[str, Any]) -> Crosswalk:
+    """Check a crosswalk against the frameworks in force and store it. Evidence counts
+    through it from the next read on: crosswalks apply when status is read, so no rebuild."""
+    walk = load_crosswalk(data, frameworks(store))
+    store.put_definition(CROSSWALK, walk.id, data)
+    return walk

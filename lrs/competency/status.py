@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from consumers.competencies import ACHIEVED, IN_PROGRESS, NOT_STARTED
-from lrs.competency.framework import Framework
+from lrs.competency.framework import Framework, Level
 
 
 def status_view(
@@ -41,6 +41,12 @@ def status_view(
                 "evidence": status["evidence"] if status else [],
                 "first_evidence": status["first_evidence"] if status else None,
                 "last_evidence": status["last_evidence"] if status else None,
+                # when each level was reached, by which statement (read-time fold only)
+                "attained": [
+                    {**a, "level": _level_code(framework, a["rank"])}
+                    for a in (status or {}).get("attained", [])
+                ],
+                "via": (status or {}).get("via", []),
             }
             competences.append(entry)
             area_counts[entry["state"]] += 1
@@ -71,22 +77,63 @@ def status_view(
     }
 
 
-def class_matrix_csv(framework: Framework, views: Iterable[dict[str, Any]]) -> str:
-    """One row per learner, one column per competence (its attained level code, or empty)."""
+def _level_code(framework: Framework, rank: int) -> str | None:
+    level = framework.levels_by_rank.get(rank)
+    return level.code if level else None
+
+
+def _legend(level: Level, language: str) -> str:
+    band = f" ({level.band.name.text(language)})" if level.band else ""
+    return f"{level.code}={level.name.text(language)}{band}"
+
+
+def cell(competence: dict[str, Any]) -> str:
+    """A matrix cell: the state, and the level when one was reached (`achieved:3`,
+    `in_progress`, `not_started`), so an empty cell never hides work in progress."""
+    level = competence["level"]
+    return f"{competence['state']}:{level}" if level else str(competence["state"])
+
+
+def class_matrix_csv(
+    framework: Framework, views: Iterable[dict[str, Any]], language: str = "en"
+) -> str:
+    """One row per person, one column per competence (`state:level`); a last row, `legend`,
+    names the levels (`3=Level 3 (Intermediate)`) in the reader's language."""
     out = io.StringIO()
     writer = csv.writer(out)
     codes = [c.code for c in framework.competences]
-    writer.writerow(["learner", *codes, "achieved", "in_progress", "not_started"])
+    writer.writerow(["learner", "name", *codes, "achieved", "in_progress", "not_started"])
     for view in views:
         by_code = {c["code"]: c for c in view["competences"]}
         summary = view["summary"]
         writer.writerow(
             [
-                view["learner"],
-                *[by_code[code]["level"] or "" for code in codes],
+                view.get("person") or view["learner"],
+                view.get("name") or "",
+                *[cell(by_code[code]) for code in codes],
                 summary[ACHIEVED],
                 summary[IN_PROGRESS],
                 summary[NOT_STARTED],
             ]
         )
+    writer.writerow(["legend", "", *[_legend(level, language) for level in framework.levels]])
     return out.getvalue()
+
+
+def changes_view(
+    framework: Framework, changes: list[dict[str, Any]], language: str = "en"
+) -> list[dict[str, Any]]:
+    """State changes with competence and level codes, as a reader wants them."""
+    found = []
+    for change in changes:
+        competence = framework.competence(change["competence"])
+        found.append(
+            {
+                **change,
+                "code": competence.code if competence else None,
+                "name": competence.name.text(language) if competence else None,
+                "from": {**change["from"], "level": _level_code(framework, change["from"]["rank"])},
+                "to": {**change["to"], "level": _level_code(framework, change["to"]["rank"])},
+            }
+        )
+    return found

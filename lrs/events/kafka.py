@@ -46,7 +46,9 @@ class KafkaBus:
         producer = self._connect()
         try:
             futures = [
-                producer.send(self.prefix + topic, key=e.key, value=e.value, headers=e.headers or None)
+                producer.send(
+                    self.prefix + topic, key=e.key, value=e.value, headers=e.headers or None
+                )
                 for e in events
             ]
             producer.flush(timeout=self.timeout)

@@ -174,16 +174,37 @@ SCRIPTS: dict[str, list[tuple[Any, ...]]] = {
     # D, through Moodle: scaled is unreliable ([-1, 1], or just wrong), raw/min/max is right.
     "D": [
         # 17/20 = 0.85 although scaled says 0.7
-        ("d1", 1, 0, 8, QUIZ + "search-basics", "completed",
-         {**DONE, "score": score(17, 0, 20, scaled=0.7)}),
+        (
+            "d1",
+            1,
+            0,
+            8,
+            QUIZ + "search-basics",
+            "completed",
+            {**DONE, "score": score(17, 0, 20, scaled=0.7)},
+        ),
         # (6 - -10) / (10 - -10) = 0.8 although scaled says 0.6
-        ("d2", 2, 0, 8, QUIZ + "search-filters", "completed",
-         {**DONE, "score": score(6, -10, 10, scaled=0.6)}),
+        (
+            "d2",
+            2,
+            0,
+            8,
+            QUIZ + "search-filters",
+            "completed",
+            {**DONE, "score": score(6, -10, 10, scaled=0.6)},
+        ),
         # passed by the verb alone (no result.success)
         ("d3", 2, 2, 9, QUIZ + "fake-news", "passed", None),
         # 7/10 = 0.7 although scaled says 0.85
-        ("d4", 3, 0, 8, QUIZ + "privacy", "scored",
-         {**DONE, "score": score(7, 0, 10, scaled=0.85)}),
+        (
+            "d4",
+            3,
+            0,
+            8,
+            QUIZ + "privacy",
+            "scored",
+            {**DONE, "score": score(7, 0, 10, scaled=0.85)},
+        ),
     ],  # fmt: skip
     # E, behind a flaky connector that re-sends what it already sent.
     "E": [
@@ -341,7 +362,9 @@ def posts(learners: list[Learner]) -> list[tuple[datetime, int, dict[str, Any]]]
     out: list[tuple[datetime, int, dict[str, Any]]] = []
     for learner in learners:
         script = SCRIPTS[learner.persona]
-        sent = {step[0]: build(learner, step) for step in script if step[0] not in ("void", "resend")}
+        sent = {
+            step[0]: build(learner, step) for step in script if step[0] not in ("void", "resend")
+        }
         for step in script:
             kind, week, weekday, hour = step[:4]
             when = learner.moment(week, weekday, hour)
@@ -420,7 +443,11 @@ def expected_view(learner: Learner) -> dict[str, tuple[str, str | None]]:
     table = EXPECTED[learner.persona]
     return {
         code: (
-            "not_started" if code not in table else "in_progress" if table[code] is None else "achieved",
+            "not_started"
+            if code not in table
+            else "in_progress"
+            if table[code] is None
+            else "achieved",
             table.get(code),
         )
         for code in DIGCOMP_CODES
@@ -504,8 +531,19 @@ def test_class_view_lists_the_30_learners(school: School) -> None:
     assert [v["learner"] for v in other["learners"]] == sorted(lr.key for lr in CLASS_10A2)
     for view in other["learners"]:
         assert {c["code"]: c["level"] for c in view["competences"] if c["level"]} == EXPECTED["A"]
-    # a class nobody is in is empty, not an error
-    assert school.group(f"{SCHOOL}/class/12C9").json()["count"] == 0
+    # the names come from the statements' actors
+    assert [v["name"] for v in body["learners"][:3]] == [
+        "Học sinh 01",
+        "Học sinh 02",
+        "Học sinh 03",
+    ]
+    # a class nobody knows (no roster, no statement names it) is a 404 naming the field
+    unknown = school.http.get(
+        f"/api/v1/groups/{quote(SCHOOL + '/class/12C9', safe='')}/competencies",
+        params={"framework": "digcomp-2.2"},
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["field"] == "group"
 
 
 def test_class_matrix_csv(school: School) -> None:
@@ -513,17 +551,25 @@ def test_class_matrix_csv(school: School) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(response.text)))
-    assert rows[0] == ["learner", *DIGCOMP_CODES, "achieved", "in_progress", "not_started"]
-    assert len(rows) == 31
+    assert rows[0] == ["learner", "name", *DIGCOMP_CODES, "achieved", "in_progress", "not_started"]
+    assert len(rows) == 32  # header, 30 learners, legend
     by_key = {lr.key: lr for lr in CLASS_10A1}
-    assert [row[0] for row in rows[1:]] == sorted(by_key)
-    for row in rows[1:]:
+    assert [row[0] for row in rows[1:31]] == sorted(by_key)
+    for row in rows[1:31]:
         learner = by_key[row[0]]
         table = EXPECTED[learner.persona]
         cells = dict(zip(rows[0], row, strict=True))
+
+        def expected_cell(code: str, table: dict[str, str | None] = table) -> str:
+            if code not in table:
+                return "not_started"
+            level = table[code]
+            return "in_progress" if level is None else f"achieved:{level}"
+
         assert {code: cells[code] for code in DIGCOMP_CODES} == {
-            code: table.get(code) or "" for code in DIGCOMP_CODES
+            code: expected_cell(code) for code in DIGCOMP_CODES
         }, learner.number
+        assert cells["name"] == f"Học sinh {learner.number:02d}"
         achieved = sum(1 for level in table.values() if level is not None)
         in_progress = len(table) - achieved
         assert (cells["achieved"], cells["in_progress"], cells["not_started"]) == (
@@ -533,10 +579,17 @@ def test_class_matrix_csv(school: School) -> None:
         )
     # spot checks against the tables, spelled out: learner 1 is A, learner 2 is B
     assert rows[1][0].endswith("|hs-10a1-01")
-    assert rows[1][1:22] == ["4", "3", "2", "", "", "", "", "", "", "5", "", "", "", "", "3",
-                             "", "", "", "", "", ""]  # fmt: skip
-    assert rows[1][22:] == ["5", "0", "16"]
-    assert rows[2][22:] == ["2", "1", "18"]
+    ns = "not_started"
+    assert rows[1][2:23] == ["achieved:4", "achieved:3", "achieved:2", ns, ns, ns, ns, ns, ns,
+                             "achieved:5", ns, ns, ns, ns, "achieved:3", ns, ns, ns, ns, ns,
+                             ns]  # fmt: skip
+    assert rows[1][23:] == ["5", "0", "16"]
+    # B: 1.1 at 2, 3.1 at 2, 4.2 in progress (no level yet)
+    assert (rows[2][2], rows[2][11], rows[2][16]) == ("achieved:2", "achieved:2", "in_progress")
+    assert rows[2][23:] == ["2", "1", "18"]
+    # the legend names DigComp's 8 levels
+    assert rows[31][:4] == ["legend", "", "1=Level 1 (Foundation)", "2=Level 2 (Foundation)"]
+    assert len(rows[31]) == 2 + 8
 
 
 def test_rebuild_gives_identical_statuses(

@@ -215,4 +215,3 @@ class KafkaBroker:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-

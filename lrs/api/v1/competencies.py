@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from consumers.competencies import NAME as COMPETENCIES
-from consumers.competencies import fold_contributions, state_key
 from consumers.profiles import NAME as PROFILES
 from lrs.access import Access
 from lrs.api.v1.audit import log_read
 from lrs.api.v1.learners import learner_from, query_endpoint
-from lrs.api.v1.persons import person_keys
+from lrs.api.v1.persons import admin_endpoint, person_keys
 from lrs.api.xapi.common import in_thread, json_response
+from lrs.competency.confirmation import confirmation, confirmation_rule
+from lrs.competency.exports import SINKS, confirmed_records
 from lrs.competency.framework import Framework
-from lrs.competency.registry import find_framework, frameworks
-from lrs.competency.status import class_matrix_csv, status_view
+from lrs.competency.reading import as_of_bound, read_status
+from lrs.competency.registry import crosswalk_list, find_framework, frameworks, import_crosswalk
+from lrs.competency.status import changes_view, class_matrix_csv, status_view
+from lrs.rosters import PERSON_FIELDS, get_class, get_person, person_record, save_person
 from lrs.storage.base import StateQuery, Store
 from lrs.xapi.errors import NotFound, ValidationError
 from lrs.xapi.identity import normalise_key
@@ -68,38 +71,94 @@ async def get_framework(request: Request, store: Store) -> Response:
     return json_response(framework.as_dict())
 
 
+def _until(request: Request) -> str | None:
+    return as_of_bound(request.query_params.get("as_of"))
+
+
+def keyed_view(
+    store: Store,
+    framework: Framework,
+    who: str,
+    keys: list[str],
+    until: str | None,
+    language: str,
+    attributes_of: str | None = None,
+) -> dict[str, Any]:
+    """The status of the keys (one learner's, or a person's), as of `until`: crosswalked
+    evidence included, with when each level was reached, and, for a framework with a
+    confirmation rule (Decision 757), whether the person is confirmed."""
+    state, _ = read_status(store, framework, keys, until)
+    view = status_view(framework, who, state, language)
+    # an invisible learner (no keys) reads like one with nothing known, name included
+    attributes = (get_person(store, attributes_of or who) or {}) if keys else {}
+    if attributes.get("name"):
+        view["name"] = attributes["name"]
+    rule = confirmation_rule(framework.id)
+    if rule is not None:
+        view["confirmation"] = confirmation(
+            framework, rule, state, attributes.get("target_group"), language
+        )
+    return view
+
+
 @query_endpoint
 async def learner_competencies(request: Request, store: Store) -> Response:
     key = learner_from(request)
     framework = await in_thread(_framework, request, store)
+    until = _until(request)
     access: Access = request.state.access
     # Another organisation's learner reads like one with no evidence yet.
     visible = await in_thread(access.sees_learner, key)
-    state = (
-        await in_thread(store.get_state, COMPETENCIES, state_key(framework.id, key))
-        if visible
-        else None
+    language = _language(request)
+    view = await in_thread(
+        keyed_view, store, framework, key, [key] if visible else [], until, language
     )
     await log_read(request, "learner/competencies", key, 1, {"framework": framework.id})
-    return json_response(status_view(framework, key, state, _language(request)))
-
-
-def person_state(store: Store, framework: Framework, keys: list[str]) -> dict[str, Any] | None:
-    """A person's status: the evidence of all their keys, folded together."""
-    contributions = store.get_contributions(
-        COMPETENCIES, [state_key(framework.id, k) for k in keys]
-    )
-    return fold_contributions(contributions)
+    return json_response({**view, "as_of": request.query_params.get("as_of")})
 
 
 @query_endpoint
 async def person_competencies(request: Request, store: Store) -> Response:
     person, keys = await person_keys(request, store)
     framework = await in_thread(_framework, request, store)
-    state = await in_thread(person_state, store, framework, keys)
-    view = status_view(framework, person, state, _language(request))
+    until = _until(request)
+    view = await in_thread(keyed_view, store, framework, person, keys, until, _language(request))
     await log_read(request, "person/competencies", person, 1, {"framework": framework.id})
-    return json_response({**view, "person": person, "keys": keys})
+    return json_response(
+        {**view, "person": person, "keys": keys, "as_of": request.query_params.get("as_of")}
+    )
+
+
+async def _changes(
+    request: Request, store: Store, who: str, keys: list[str], what: str
+) -> Response:
+    framework = await in_thread(_framework, request, store)
+    until = _until(request)
+    _, changes = await in_thread(read_status, store, framework, keys, until)
+    await log_read(request, what, who, len(changes), {"framework": framework.id})
+    return json_response(
+        {
+            "learner": who,
+            "framework": framework.id,
+            "as_of": request.query_params.get("as_of"),
+            "changes": changes_view(framework, changes, _language(request)),
+        }
+    )
+
+
+@query_endpoint
+async def learner_changes(request: Request, store: Store) -> Response:
+    """A learner key's state changes, in time order: what changed, when, by which statement."""
+    key = learner_from(request)
+    access: Access = request.state.access
+    visible = await in_thread(access.sees_learner, key)
+    return await _changes(request, store, key, [key] if visible else [], "learner/changes")
+
+
+@query_endpoint
+async def person_changes(request: Request, store: Store) -> Response:
+    person, keys = await person_keys(request, store)
+    return await _changes(request, store, person, keys, "person/changes")
 
 
 def group_members(store: Store, group: str, access: Access | None = None) -> list[str]:
@@ -131,13 +190,57 @@ def group_members(store: Store, group: str, access: Access | None = None) -> lis
     return sorted(members | active)
 
 
+def _name(store: Store, entry: str, keys: list[str], roster: dict[str, Any]) -> str | None:
+    """A name wherever a source gives one: the person's record, the roster, a statement."""
+    record = get_person(store, entry) or {}
+    if record.get("name"):
+        return str(record["name"])
+    names = roster.get("names") or {}
+    for key in keys:
+        if isinstance(names.get(key), str):
+            return str(names[key])
+    for key in keys:
+        seen = store.get_agent_names(key)
+        if seen:
+            return seen[0]
+    return None
+
+
 def group_views(
-    store: Store, framework: Framework, group: str, language: str, access: Access | None = None
+    store: Store,
+    framework: Framework,
+    group: str,
+    language: str,
+    access: Access | None = None,
+    until: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Every member of a class, once per person: keys linked to one person are folded
+    together and shown as that person. A class nobody knows (no roster, no statement
+    naming it) is a 404, so a mistyped class id is not read as an empty class."""
+    group = normalise_key(group)
+    roster = get_class(store, group) or {}
+    members = group_members(store, group, access)
+    if not roster and not members:
+        raise NotFound(f"no class {group!r}: no roster and no statement names it", "group")
+    entries: dict[str, list[str]] = {}
+    persons: dict[str, str] = {}
+    for key in members:
+        person = store.person_of(key)
+        if person is None:
+            entries.setdefault(key, [key])
+            continue
+        if person not in entries:
+            linked = store.keys_of(person)
+            entries[person] = access.visible_keys(linked) if access is not None else linked
+            persons[person] = person
     views = []
-    for key in group_members(store, normalise_key(group), access):
-        state = store.get_state(COMPETENCIES, state_key(framework.id, key))
-        views.append(status_view(framework, key, state, language))
+    for entry in sorted(entries):
+        keys = entries[entry]
+        view = keyed_view(store, framework, entry, keys, until, language)
+        view["person"] = persons.get(entry)
+        view["keys"] = keys
+        view["name"] = _name(store, entry, keys, roster)
+        views.append(view)
     return views
 
 
@@ -146,12 +249,15 @@ async def group_competencies(request: Request, store: Store) -> Response:
     group = request.path_params["group"]
     framework = await in_thread(_framework, request, store)
     language = _language(request)
-    views = await in_thread(group_views, store, framework, group, language, request.state.access)
+    until = _until(request)
+    views = await in_thread(
+        group_views, store, framework, group, language, request.state.access, until
+    )
     await log_read(
         request, "group/competencies", None, len(views), {"group": group, "framework": framework.id}
     )
     if request.query_params.get("format") == "csv":
-        body = class_matrix_csv(framework, views)
+        body = class_matrix_csv(framework, views, language)
         name = "".join(ch if ch.isalnum() else "-" for ch in group)[-60:]
         return Response(
             body,
@@ -159,12 +265,101 @@ async def group_competencies(request: Request, store: Store) -> Response:
             headers={"Content-Disposition": f'attachment; filename="competencies-{name}.csv"'},
         )
     return json_response(
-        {"group": group, "framework": framework.id, "learners": views, "count": len(views)}
+        {
+            "group": group,
+            "framework": framework.id,
+            "as_of": request.query_params.get("as_of"),
+            "learners": views,
+            "count": len(views),
+        }
     )
 
 
+# ------------------------------------------------------------------------------ crosswalks
+
+
+@query_endpoint
+async def list_crosswalks(request: Request, store: Store) -> Response:
+    walks = await in_thread(crosswalk_list, store)
+    return json_response({"crosswalks": [dict(w.data) for w in walks]})
+
+
+def _json_body(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ValidationError("the body must be JSON", "body") from None
+
+
+@admin_endpoint
+async def post_crosswalk(request: Request, store: Store) -> Response:
+    """Import a site's own crosswalk (admin): it counts from the next read, no rebuild."""
+    data = _json_body(await request.body())
+    walk = await in_thread(import_crosswalk, store, data)
+    return json_response(
+        {"id": walk.id, "from": walk.source_framework, "to": walk.target_framework}, status=201
+    )
+
+
+# ------------------------------------------------------------------------------ persons
+
+
+@admin_endpoint
+async def put_person_attributes(request: Request, store: Store) -> Response:
+    """Name, target group (Decision 757), commune or ward of a person or learner key."""
+    person = request.path_params["person"]
+    data = _json_body(await request.body())
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", "body")
+    for name, value in data.items():
+        if name not in PERSON_FIELDS:
+            raise ValidationError(
+                f"{name}: not a person attribute ({', '.join(PERSON_FIELDS)})", name
+            )
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"{name}: must be a string", name)
+    group = data.get("target_group")
+    rule = confirmation_rule(_757)
+    if group is not None and rule is not None and group not in rule.groups:
+        raise ValidationError(f"target_group: one of {', '.join(rule.groups)}", "target_group")
+    record = person_record(person, **data)
+    await in_thread(save_person, store, record)
+    return json_response(await in_thread(get_person, store, person))
+
+
+_757 = "https://w3id.org/lrs/frameworks/vn-decision-757/2025"
+
+
+# ------------------------------------------------------------------------------ exports
+
+
+@admin_endpoint
+async def export_results(request: Request, store: Store) -> Response:
+    """Confirmed persons' results for the national systems, as JSON lines or CSV."""
+    import io
+
+    framework = await in_thread(_framework, request, store)
+    until = _until(request)
+    kind = request.query_params.get("format", "jsonl")
+    if kind not in SINKS:
+        raise ValidationError(f"format: one of {', '.join(SINKS)}", "format")
+    out = io.StringIO()
+    count = await in_thread(
+        lambda: SINKS[kind](out).write(confirmed_records(store, framework, until))
+    )
+    await log_read(request, "results/export", None, count, {"framework": framework.id})
+    media = "application/x-ndjson" if kind == "jsonl" else "text/csv; charset=utf-8"
+    return Response(out.getvalue(), media_type=media, headers={"X-Record-Count": str(count)})
+
+
 __all__ = [
+    "export_results",
     "get_framework",
+    "learner_changes",
+    "list_crosswalks",
+    "person_changes",
+    "post_crosswalk",
+    "put_person_attributes",
     "group_competencies",
     "learner_competencies",
     "list_frameworks",

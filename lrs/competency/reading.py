@@ -1,0 +1,72 @@
+"""Competency status as read: own evidence plus crosswalked evidence, folded in time order.
+
+Every status endpoint reads through here, so "as of a date", "through which crosswalk"
+and "when was each level reached" mean the same thing for a learner key, a person and a
+class.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from consumers.competencies import NAME as COMPETENCIES
+from consumers.competencies import fold_timeline, state_key
+from lrs.competency.crosswalk import into
+from lrs.competency.framework import Framework
+from lrs.competency.registry import crosswalk_list, frameworks
+from lrs.storage.base import Contribution, Store, format_stored
+from lrs.xapi.errors import ValidationError
+
+
+def as_of_bound(value: str | None) -> str | None:
+    """`as_of` as an exclusive bound on evidence times (the stored UTC form).
+
+    A date (`2025-12-31`) means the end of that day in UTC; a date and time with a zone
+    (`2025-12-31T17:00:00+07:00`) means that moment, evidence at that very moment included.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                raise ValueError("no zone")
+            moment += timedelta(milliseconds=1)
+    except ValueError:
+        raise ValidationError(
+            "as_of: a date (2025-12-31) or a date and time with its zone "
+            "(2025-12-31T17:00:00+07:00)",
+            "as_of",
+        ) from None
+    return format_stored(moment.astimezone(UTC))
+
+
+def evidence_for(store: Store, framework: Framework, keys: list[str]) -> list[Contribution]:
+    """The live contributions of `keys` to `framework`, and those of the frameworks
+    crosswalked into it, translated (each keeps `via`: the crosswalk it came through)."""
+    own = store.get_contributions(COMPETENCIES, [state_key(framework.id, k) for k in keys])
+    found = list(own)
+    known = frameworks(store)
+    for direction in into(crosswalk_list(store), framework.id):
+        if direction.source not in known:
+            continue
+        other = store.get_contributions(
+            COMPETENCIES, [state_key(direction.source, k) for k in keys]
+        )
+        for item in other:
+            _, _, learner = item.key.partition("|")
+            translated = direction.translate(item, framework, state_key(framework.id, learner))
+            if translated is not None:
+                found.append(translated)
+    return found
+
+
+def read_status(
+    store: Store, framework: Framework, keys: list[str], until: str | None = None
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The status of the person with these keys (as of `until`) and its list of changes."""
+    return fold_timeline(evidence_for(store, framework, keys), until)
