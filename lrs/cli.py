@@ -623,7 +623,113 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--json", action="store_true", help="print JSON: key, secret, scopes")
     create.set_defaults(func=cmd_credentials_create)
+    _add_competency_commands(commands)
     return parser
+
+
+# ------------------------------------------------------------------ competencies: crosswalks,
+# persons' attributes, confirmed results for the national systems (issue 14)
+
+
+def cmd_crosswalks(args: argparse.Namespace) -> int:
+    from lrs.competency.registry import crosswalk_list, import_crosswalk
+
+    store = _open(args)
+    try:
+        if args.action == "list":
+            for walk in crosswalk_list(store):
+                ways = "<->" if walk.both_ways else "->"
+                print(f"{walk.id}  {walk.source_framework} {ways} {walk.target_framework}")
+            return 0
+        walk = import_crosswalk(store, _read_json(args.file))
+        print(f"imported crosswalk {walk.id}: {len(walk.pairs)} competence pairs")
+        print("it counts from the next read of any status (no rebuild needed)")
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_persons(args: argparse.Namespace) -> int:
+    from lrs.competency.confirmation import confirmation_rule
+    from lrs.rosters import get_person, person_record, save_person
+
+    rule = confirmation_rule("https://w3id.org/lrs/frameworks/vn-decision-757/2025")
+    if args.target_group and rule is not None and args.target_group not in rule.groups:
+        print(f"error: --target-group is one of {', '.join(rule.groups)}", file=sys.stderr)
+        return 2
+    store = _open(args)
+    try:
+        attributes = {
+            "name": args.name,
+            "target_group": args.target_group,
+            "commune": args.commune,
+            "org": args.org,
+        }
+        save_person(store, person_record(args.person, **attributes))
+        print(orjson.dumps(get_person(store, args.person)).decode())
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from lrs.competency.exports import SINKS, confirmed_records
+    from lrs.competency.reading import as_of_bound
+    from lrs.competency.registry import find_framework
+
+    store = _open(args)
+    try:
+        framework = find_framework(store, args.framework)
+        if framework is None:
+            print(f"error: no framework {args.framework!r}", file=sys.stderr)
+            return 2
+        records = confirmed_records(store, framework, as_of_bound(args.as_of))
+        if args.out:
+            with open(args.out, "w", encoding="utf-8", newline="") as out:
+                count = SINKS[args.format](out).write(records)
+        else:
+            count = SINKS[args.format](sys.stdout).write(records)
+        print(f"{count} confirmed persons exported", file=sys.stderr)
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def _add_competency_commands(commands: Any) -> None:
+    crosswalks = commands.add_parser("crosswalks", help="crosswalks between frameworks")
+    actions = crosswalks.add_subparsers(dest="action", required=True)
+    _add_common(actions.add_parser("list", help="bundled and imported crosswalks"))
+    imported = actions.add_parser("import", help="import a crosswalk (JSON, see README)")
+    _add_common(imported)
+    imported.add_argument("file")
+    crosswalks.set_defaults(func=cmd_crosswalks)
+
+    persons = commands.add_parser("persons", help="a person's name, target group, commune")
+    person_actions = persons.add_subparsers(dest="action", required=True)
+    setting = person_actions.add_parser("set", help="set attributes of a person or learner key")
+    _add_common(setting)
+    setting.add_argument("person", help="person id (or a learner key)")
+    setting.add_argument("--name")
+    setting.add_argument(
+        "--target-group", help="Decision 757 group: citizens, pupils_students, ..."
+    )
+    setting.add_argument("--commune", help="commune or ward")
+    setting.add_argument("--org", help="organisation (school, agency, enterprise)")
+    persons.set_defaults(func=cmd_persons)
+
+    results = commands.add_parser("results", help="confirmed results for national systems")
+    result_actions = results.add_subparsers(dest="action", required=True)
+    export = result_actions.add_parser("export", help="JSON lines or CSV of confirmed persons")
+    _add_common(export)
+    export.add_argument("--framework", default="vn-decision-757-2025")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--as-of", help="a date (2025-12-31) or a date and time with its zone")
+    export.add_argument("--out", help="file to write (default: standard output)")
+    results.set_defaults(func=cmd_results)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

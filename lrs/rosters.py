@@ -10,7 +10,7 @@ roster export is a full snapshot of the class.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lrs.storage.base import Store
@@ -27,6 +27,7 @@ def class_definition(
     course: str | None = None,
     teachers: Iterable[str] = (),
     org: str | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The stored form of a class (pure): member keys sorted and unique, so that saving the
     same roster twice writes the same bytes.
@@ -44,6 +45,10 @@ def class_definition(
     }
     if org is not None:
         definition["org"] = org
+    if names:
+        # what the school information system calls each member (OneRoster given and
+        # family names), so a class view names learners before they send any statement
+        definition["names"] = {key: names[key] for key in sorted(names)}
     return definition
 
 

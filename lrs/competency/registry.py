@@ -91,6 +91,12 @@ def crosswalk_list(store: Store) -> list[Crosswalk]:
 def import_crosswalk(store: Store, data: dict[str, Any]) -> Crosswalk:
     """Check a crosswalk against the frameworks in force and store it. Evidence counts
     through it from the next read on: crosswalks apply when status is read, so no rebuild."""
+    if isinstance(data, dict):
+        # a bundled framework may be named by its short name (`digcomp-2.2`); store the IRI
+        for end in ("from", "to"):
+            found = find_framework(store, data[end]) if isinstance(data.get(end), str) else None
+            if found is not None:
+                data = {**data, end: found.id}
     walk = load_crosswalk(data, frameworks(store))
     store.put_definition(CROSSWALK, walk.id, data)
     return walk

@@ -21,7 +21,9 @@ import pytest
 
 from consumers.registry import reducers
 from consumers.runner import catch_up
+from lrs.cli import main as lrs_cli
 from lrs.competency.registry import import_rules
+from lrs.rosters import class_definition, save_class
 from tests.conftest import APIClient
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"
@@ -93,6 +95,9 @@ LMS_KEY = f"account:{LMS}|cd-001"
 EID_KEY = f"account:{VNEID}|{EID}"
 OTHER_KEY = f"account:{LMS}|cd-002"  # a second citizen: e-ID linked, not confirmed
 OTHER_EID = "0" * 64
+NEW_KEY = f"account:{LMS}|cd-003"  # on the roster, no statement yet
+NAMES = {LMS_KEY: "An Nguyen", EID_KEY: "Nguyễn Văn An", OTHER_KEY: "Trần Thị Bình"}
+CLASS = "https://hoc.example.gov.vn/lop/xa-tan-lap-k1"
 
 # (tag, key, lesson, verb, timestamp UTC). The citizen uses the LMS account, then the
 # national e-ID account (both linked to one person).
@@ -123,7 +128,7 @@ def statement(tag: str, key: str, lesson: str, verb: str, at: str) -> dict[str, 
         "id": sid(tag),
         "actor": {
             "objectType": "Agent",
-            "name": "Nguyễn Văn An",
+            "name": NAMES[key],
             "account": {"homePage": home, "name": name},
         },
         "verb": {"id": VERBS + verb, "display": {"en-US": verb}},
@@ -400,3 +405,113 @@ def test_person_attributes_are_checked(province: APIClient) -> None:
         response = province.http.put("/api/v1/persons/p-an/attributes", json=body)
         assert response.status_code == 400, body
         assert response.json()["error"]["field"] == field
+
+
+def test_a_class_lists_every_enrolled_person_once_with_names(province: APIClient) -> None:
+    store = province.http.app.state.store  # type: ignore[attr-defined]
+    members = [LMS_KEY, EID_KEY, OTHER_KEY, NEW_KEY]
+    save_class(
+        store,
+        class_definition(CLASS, "Tân Lập K1", members, names={NEW_KEY: "Lê Văn Cường"}),
+    )
+    response = province.http.get(
+        f"/api/v1/groups/{quote(CLASS, safe='')}/competencies",
+        params={"framework": "vn-decision-757-2025"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # p-an's two keys are one entry; p-binh (one key on the roster) is a person too
+    assert [(v["learner"], v["person"], v["name"]) for v in body["learners"]] == [
+        (NEW_KEY, None, "Lê Văn Cường"),  # from the roster
+        ("p-an", "p-an", "Nguyễn Văn An"),  # from the person's record
+        ("p-binh", "p-binh", "Trần Thị Bình"),  # from the statements
+    ]
+    assert body["learners"][1]["keys"] == [LMS_KEY, EID_KEY]  # sorted: hoc... < vneid...
+    assert body["learners"][0]["summary"]["not_started"] == 12
+    assert body["learners"][1]["confirmation"]["state"] == "confirmed"
+    assert body["learners"][2]["confirmation"]["state"] == "in_progress"
+
+    matrix = province.http.get(
+        f"/api/v1/groups/{quote(CLASS, safe='')}/competencies",
+        params={"framework": "vn-decision-757-2025", "format": "csv", "as_of": "2025-10-01"},
+    )
+    rows = list(csv.reader(io.StringIO(matrix.text)))
+    assert rows[0] == ["learner", "name", *ALL_757, "achieved", "in_progress", "not_started"]
+    # as of the end of 1 October only the device lessons had happened
+    assert rows[1] == [NEW_KEY, "Lê Văn Cường", *["not_started"] * 12, "0", "0", "12"]
+    assert rows[2] == [
+        "p-an",
+        "Nguyễn Văn An",
+        "achieved:PC",
+        *["not_started"] * 11,
+        "1",
+        "0",
+        "11",
+    ]
+    assert rows[3] == ["p-binh", "Trần Thị Bình", *["not_started"] * 12, "0", "0", "12"]
+    assert rows[4] == ["legend", "", "PC=Universal (basic) digital skills level completed"]
+    vietnamese = province.http.get(
+        f"/api/v1/groups/{quote(CLASS, safe='')}/competencies",
+        params={"framework": "vn-decision-757-2025", "format": "csv"},
+        headers={"Accept-Language": "vi"},
+    )
+    last = list(csv.reader(io.StringIO(vietnamese.text)))[-1]
+    assert last == ["legend", "", "PC=Hoàn thành mức độ phổ cập kỹ năng số"]
+
+
+def test_own_crosswalks_are_imported_by_cli_and_api(province: APIClient, tmp_path: Any) -> None:
+    store = province.http.app.state.store  # type: ignore[attr-defined]
+    own = {
+        "id": "site-ai-to-digcomp",
+        "from": "vn-circular-02-2025",
+        "to": DIGCOMP,
+        "competences": [{"from": "6.2", "to": "5.2"}],
+        "levels": [{"from": "CB2", "to": "2"}],
+    }
+    bad = {**own, "competences": [{"from": "6.2", "to": "9.9"}]}
+    (tmp_path / "bad.json").write_text(orjson.dumps(bad).decode())
+    (tmp_path / "own.json").write_text(orjson.dumps(own).decode())
+    assert (
+        lrs_cli(["crosswalks", "import", str(tmp_path / "bad.json"), "--data", str(tmp_path)]) == 2
+    )
+    # the same file through the API: a 400 naming the field
+    refused = province.http.post("/api/v1/crosswalks", json=bad)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["field"] == "competences[0].to"
+    assert (
+        lrs_cli(["crosswalks", "import", str(tmp_path / "own.json"), "--data", str(tmp_path)]) == 0
+    )
+    del store  # the CLI wrote through its own connection; the API reads the same file
+    listed = province.http.get("/api/v1/crosswalks").json()["crosswalks"]
+    assert [w["id"] for w in listed] == [
+        "digcomp-2.2--vn-circular-02-2025",
+        "digcomp-2.2--vn-decision-757-2025",
+        "vn-circular-02-2025--vn-decision-757-2025",
+        "site-ai-to-digcomp",
+    ]
+    # the AI lesson now counts for DigComp 5.2 at level 2, through the site's crosswalk
+    by_code = {c["code"]: c for c in person(province, "digcomp-2.2")["competences"]}
+    assert (by_code["5.2"]["state"], by_code["5.2"]["level"]) == ("achieved", "2")
+    assert by_code["5.2"]["via"] == ["site-ai-to-digcomp"]
+    # a second version through the API replaces it (level CB2 now counts as 1)
+    posted = province.http.post(
+        "/api/v1/crosswalks", json={**own, "levels": [{"from": "CB2", "to": "1"}]}
+    )
+    assert posted.status_code == 201, posted.text
+    by_code = {c["code"]: c for c in person(province, "digcomp-2.2")["competences"]}
+    assert by_code["5.2"]["level"] == "1"
+
+
+def test_cli_exports_the_confirmed_results(
+    province: APIClient, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.jsonl"
+    code = lrs_cli(["results", "export", "--data", str(tmp_path), "--out", str(out)])
+    assert code == 0
+    assert "1 confirmed persons exported" in capsys.readouterr().err
+    (line,) = out.read_text().splitlines()
+    assert orjson.loads(line)["eid_account"] == EID
+    assert (
+        lrs_cli(["persons", "set", "p-binh", "--target-group", "farmers", "--data", str(tmp_path)])
+        == 2
+    )
