@@ -7,6 +7,8 @@ parsed objects are cached by content, so reading them on every request costs a l
 from __future__ import annotations
 
 import hashlib
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -48,6 +50,9 @@ def find_framework(store: Store, name: str) -> Framework | None:
 
 
 def rulesets(store: Store) -> list[RuleSet]:
+    """The imported rule sets, then the shipped example rule set of every framework the
+    site has imported no rules for: a new site gets status from its first statements that
+    carry a competency tag, and its own rules replace the examples framework by framework."""
     known = frameworks(store)
     found: list[RuleSet] = []
     for data in store.list_definitions(ALIGNMENT):
@@ -55,7 +60,29 @@ def rulesets(store: Store) -> list[RuleSet]:
         if key not in _parsed:
             _parsed[key] = load_rules(data, known)
         found.append(_parsed[key])
+    covered = {ruleset.framework for ruleset in found}
+    for data in example_rules():
+        if data["framework"] in known and data["framework"] not in covered:
+            key = (ALIGNMENT, "example:" + _digest(data) + ":" + ",".join(sorted(known)))
+            if key not in _parsed:
+                _parsed[key] = load_rules(data, known)
+            found.append(_parsed[key])
     return found
+
+
+@cache
+def _example_files() -> tuple[dict[str, Any], ...]:
+    folder = resources.files("lrs.competency.rules")
+    return tuple(
+        orjson.loads(entry.read_bytes())
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".json")
+    )
+
+
+def example_rules() -> list[dict[str, Any]]:
+    """The example rule sets shipped in lrs/competency/rules (one per bundled framework)."""
+    return [dict(d) for d in _example_files()]
 
 
 def import_framework(store: Store, data: dict[str, Any]) -> Framework:

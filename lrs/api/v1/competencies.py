@@ -219,6 +219,8 @@ def group_views(
     naming it) is a 404, so a mistyped class id is not read as an empty class."""
     group = normalise_key(group)
     roster = get_class(store, group) or {}
+    if roster and access is not None and not access.everything and not access.sees_roster(roster):
+        roster = {}  # another organisation's class reads as unknown: its existence is theirs
     members = group_members(store, group, access)
     if not roster and not members:
         raise NotFound(f"no class {group!r}: no roster and no statement names it", "group")
