@@ -591,3 +591,79 @@ DOCUMENT["paths"].update(
 
 async def openapi(request: Request) -> Response:
     return json_response(DOCUMENT)
+
+
+# ------------------------------------------------------------------ competencies over time,
+# crosswalks, persons' attributes, results for national systems (issue 14)
+_AS_OF = _param(
+    "as_of",
+    "query",
+    "the status at that moment: a date (end of that day, UTC) or a date and time with its zone",
+    required=False,
+)
+_BODY = {"required": True, "content": {"application/json": {"schema": _OBJECT}}}
+for _path in (
+    "/api/v1/learners/{learner}/competencies",
+    "/api/v1/learners/competencies",
+    "/api/v1/persons/{person}/competencies",
+    "/api/v1/groups/{group}/competencies",
+):
+    DOCUMENT["paths"][_path]["get"]["parameters"].append(_AS_OF)
+DOCUMENT["components"]["schemas"]["Changes"] = _OBJECT
+DOCUMENT["components"]["schemas"]["CrosswalkList"] = _OBJECT
+DOCUMENT["paths"].update(
+    {
+        "/api/v1/learners/{learner}/competencies/changes": _get(
+            "A learner key's competency state changes in time order (when, which statement)",
+            "getLearnerCompetencyChanges",
+            [_LEARNER, _FRAMEWORK_QUERY, _AS_OF],
+            "Changes",
+        ),
+        "/api/v1/learners/competencies/changes": _get(
+            "State changes, the learner given as an xAPI Agent (?agent=)",
+            "getCompetencyChangesByAgent",
+            [_param("agent", "query", "an xAPI Agent as JSON"), _FRAMEWORK_QUERY, _AS_OF],
+            "Changes",
+        ),
+        "/api/v1/persons/{person}/competencies/changes": _get(
+            "A person's competency state changes in time order",
+            "getPersonCompetencyChanges",
+            [_PERSON, _FRAMEWORK_QUERY, _AS_OF],
+            "Changes",
+        ),
+        "/api/v1/persons/{person}/attributes": {
+            "put": {
+                "summary": "A person's name, Decision 757 target group, commune, org (admin)",
+                "operationId": "putPersonAttributes",
+                "parameters": [_PERSON],
+                "requestBody": _BODY,
+                "responses": {"200": {"description": "the person's attributes"}, **_ERRORS},
+            }
+        },
+        "/api/v1/crosswalks": {
+            **_get(
+                "Crosswalks between frameworks, bundled and imported",
+                "listCrosswalks",
+                [],
+                "CrosswalkList",
+            ),
+            "post": {
+                "summary": "Import a crosswalk (admin); it counts from the next read",
+                "operationId": "postCrosswalk",
+                "requestBody": _BODY,
+                "responses": {"201": {"description": "imported"}, **_ERRORS},
+            },
+        },
+        "/api/v1/exports/results": _get(
+            "Confirmed persons' results for national systems (admin): JSON lines or CSV",
+            "exportResults",
+            [
+                _FRAMEWORK_QUERY,
+                _param("format", "query", "jsonl (default) or csv", required=False),
+                _AS_OF,
+            ],
+            "Changes",
+            content_type="text/csv",
+        ),
+    }
+)
