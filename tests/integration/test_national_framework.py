@@ -515,3 +515,17 @@ def test_cli_exports_the_confirmed_results(
         lrs_cli(["persons", "set", "p-binh", "--target-group", "farmers", "--data", str(tmp_path)])
         == 2
     )
+
+
+def test_erasing_a_person_erases_their_attributes_and_roster_names(
+    province: APIClient, tmp_path: Any
+) -> None:
+    store = province.http.app.state.store  # type: ignore[attr-defined]
+    save_class(
+        store,
+        class_definition(CLASS, "K1", [LMS_KEY, NEW_KEY], names={LMS_KEY: "An", NEW_KEY: "Cường"}),
+    )
+    assert lrs_cli(["erase", "--person", "p-an", "--data", str(tmp_path)]) == 0
+    assert store.get_definition("person", "p-an") is None
+    roster = store.get_definition("group", CLASS)
+    assert roster["members"] == [NEW_KEY] and roster["names"] == {NEW_KEY: "Cường"}
