@@ -699,7 +699,73 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attributes(args: argparse.Namespace) -> int:
+    """Import persons' and organisations' attributes from CSV (kind,id,name,commune,...)."""
+    import csv
+
+    from lrs.competency.aggregates import ORGANISATION
+    from lrs.rosters import person_record, save_person
+
+    store = _open(args)
+    count = 0
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                kind, ident = (row.get("kind") or "").strip(), (row.get("id") or "").strip()
+                values = {
+                    k: v.strip()
+                    for k, v in row.items()
+                    if k not in ("kind", "id") and isinstance(v, str) and v.strip()
+                }
+                if not ident or kind not in ("person", "organisation"):
+                    print(
+                        f"error: line {line}: kind is person or organisation, id is required",
+                        file=sys.stderr,
+                    )
+                    return 2
+                if kind == "person":
+                    unknown = set(values) - {"name", "target_group", "commune", "org"}
+                    if unknown:
+                        print(
+                            f"error: line {line}: unknown column {sorted(unknown)[0]}",
+                            file=sys.stderr,
+                        )
+                        return 2
+                    save_person(store, person_record(ident, **values))
+                else:
+                    known = store.get_definition(ORGANISATION, ident) or {}
+                    store.put_definition(
+                        ORGANISATION,
+                        ident,
+                        {
+                            **known,
+                            "id": ident,
+                            **{k: values[k] for k in ("name", "commune") if k in values},
+                        },
+                    )
+                count += 1
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"imported attributes of {count} persons and organisations")
+    return 0
+
+
 def _add_competency_commands(commands: Any) -> None:
+    attributes = commands.add_parser(
+        "attributes", help="persons' and organisations' attributes (commune, target group)"
+    )
+    attribute_actions = attributes.add_subparsers(dest="action", required=True)
+    loading = attribute_actions.add_parser(
+        "import",
+        help="CSV with columns kind (person|organisation), id, name, commune, target_group, org",
+    )
+    _add_common(loading)
+    loading.add_argument("file")
+    attributes.set_defaults(func=cmd_attributes)
+
     crosswalks = commands.add_parser("crosswalks", help="crosswalks between frameworks")
     actions = crosswalks.add_subparsers(dest="action", required=True)
     _add_common(actions.add_parser("list", help="bundled and imported crosswalks"))

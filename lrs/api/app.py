@@ -203,6 +203,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             methods=["GET", "HEAD", "POST"],
         ),
         Route("/api/v1/exports/results", competencies.export_results),
+        Route("/api/v1/aggregates/competencies", competencies.competency_aggregates),
         Route("/api/v1/groups/{group:path}/competencies", competencies.group_competencies),
         Route("/api/v1/frameworks", competencies.list_frameworks),
         Route("/api/v1/frameworks/{framework:path}", competencies.get_framework),

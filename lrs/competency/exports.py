@@ -20,15 +20,14 @@ from typing import Any, Protocol, TextIO
 
 import orjson
 
-from consumers.competencies import NAME as COMPETENCIES
 from lrs.competency.confirmation import CONFIRMED, confirmation, confirmation_rule
 from lrs.competency.crosswalk import into
 from lrs.competency.framework import Framework
-from lrs.competency.reading import read_status
+from lrs.competency.reading import read_status, status_learners
 from lrs.competency.registry import crosswalk_list
 from lrs.identity import DEFAULT_HOME_PAGE
 from lrs.rosters import get_person
-from lrs.storage.base import StateQuery, Store
+from lrs.storage.base import Store
 from lrs.xapi.errors import ValidationError
 
 FIELDS = (
@@ -105,22 +104,6 @@ def eid_account(keys: Iterable[str], home_page: str = DEFAULT_HOME_PAGE) -> str 
     return next((k[len(prefix) :] for k in sorted(keys) if k.startswith(prefix)), None)
 
 
-def _learners(store: Store, framework_ids: Iterable[str]) -> list[str]:
-    keys: set[str] = set()
-    for framework_id in framework_ids:
-        after = None
-        while True:
-            page = store.list_states(
-                COMPETENCIES,
-                StateQuery(equals={"framework": framework_id}, limit=1000, after=after),
-            )
-            keys.update(key.partition("|")[2] for key, _ in page)
-            if len(page) < 1000:
-                break
-            after = page[-1][0]
-    return sorted(keys)
-
-
 def confirmed_records(
     store: Store, framework: Framework, until: str | None = None
 ) -> Iterator[ResultRecord]:
@@ -131,7 +114,7 @@ def confirmed_records(
         raise ValidationError(f"{framework.id} has no confirmation rule", "framework")
     sources = {framework.id} | {d.source for d in into(crosswalk_list(store), framework.id)}
     done: set[str] = set()
-    for key in _learners(store, sorted(sources)):
+    for key in status_learners(store, sorted(sources)):
         person = store.person_of(key)
         if (person or key) in done:
             continue

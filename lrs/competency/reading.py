@@ -15,7 +15,7 @@ from consumers.competencies import fold_timeline, state_key
 from lrs.competency.crosswalk import into
 from lrs.competency.framework import Framework
 from lrs.competency.registry import crosswalk_list, frameworks
-from lrs.storage.base import Contribution, Store, format_stored
+from lrs.storage.base import Contribution, StateQuery, Store, format_stored
 from lrs.xapi.errors import ValidationError
 
 
@@ -70,3 +70,18 @@ def read_status(
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The status of the person with these keys (as of `until`) and its list of changes."""
     return fold_timeline(evidence_for(store, framework, keys), until)
+
+
+def status_learners(store: Store, framework_ids: list[str]) -> list[str]:
+    """Every learner key with a stored status in any of these frameworks."""
+    keys: set[str] = set()
+    for framework_id in framework_ids:
+        after = None
+        while True:
+            query = StateQuery(equals={"framework": framework_id}, limit=1000, after=after)
+            page = store.list_states(COMPETENCIES, query)
+            keys.update(key.partition("|")[2] for key, _ in page)
+            if len(page) < 1000:
+                break
+            after = page[-1][0]
+    return sorted(keys)

@@ -21,10 +21,11 @@ import pytest
 
 from consumers.registry import reducers
 from consumers.runner import catch_up
+from lrs.auth import create_credential
 from lrs.cli import main as lrs_cli
 from lrs.competency.registry import import_rules
 from lrs.rosters import class_definition, save_class
-from tests.conftest import APIClient
+from tests.conftest import APIClient, basic_auth
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"
 CIRCULAR = "https://w3id.org/lrs/frameworks/vn-circular-02/2025"
@@ -529,3 +530,76 @@ def test_erasing_a_person_erases_their_attributes_and_roster_names(
     assert store.get_definition("person", "p-an") is None
     roster = store.get_definition("group", CLASS)
     assert roster["members"] == [NEW_KEY] and roster["names"] == {NEW_KEY: "Cường"}
+
+
+ORG = "https://hoc.example.gov.vn/don-vi/ubnd-xa-tan-lap"
+
+
+def aggregate(api: APIClient, by: str, **params: str) -> dict[str | None, dict[str, Any]]:
+    response = api.http.get(
+        "/api/v1/aggregates/competencies",
+        params={"framework": "vn-decision-757-2025", "by": by, **params},
+    )
+    assert response.status_code == 200, response.text
+    return {g["value"]: g for g in response.json()["groups"]}
+
+
+def test_aggregates_by_target_group_commune_class_and_org(
+    province: APIClient, tmp_path: Any
+) -> None:
+    store = province.http.app.state.store  # type: ignore[attr-defined]
+    save_class(
+        store, class_definition(CLASS, "K1", [LMS_KEY, EID_KEY, OTHER_KEY, NEW_KEY], school=ORG)
+    )
+    table = tmp_path / "attributes.csv"
+    table.write_text(
+        "kind,id,name,commune,target_group,org\n"
+        f"organisation,{ORG},UBND xã Tân Lập,xa-tan-lap,,\n"
+        "person,p-binh,,phuong-1,,\n"
+    )
+    assert lrs_cli(["attributes", "import", str(table), "--data", str(tmp_path)]) == 0
+
+    # 3 persons: p-an (citizens, confirmed), p-binh (citizens, device lesson only), and
+    # cd-003 (on the roster, nothing yet, no target group)
+    groups = aggregate(province, "target_group")
+    assert list(groups) == ["citizens", None]  # unknown last
+    citizens = {c["code"]: c for c in groups["citizens"]["competences"]}
+    assert groups["citizens"]["persons"] == 2
+    assert citizens["0.1"]["states"]["achieved"] == {"count": 2, "share": 1.0}
+    assert citizens["0.1"]["levels"] == {"PC": {"count": 2, "share": 1.0}}
+    assert citizens["1.1"]["states"] == {
+        "not_started": {"count": 1, "share": 0.5},
+        "in_progress": {"count": 0, "share": 0.0},
+        "achieved": {"count": 1, "share": 0.5},
+    }
+    assert groups["citizens"]["confirmed"] == {"count": 1, "share": 0.5}
+    assert groups[None]["persons"] == 1
+    assert groups[None]["confirmed"] == {"count": 0, "share": 0.0}
+
+    # by commune, at the end of 1 October: p-an has the device lesson (1 October), p-binh's
+    # was on the 2nd; p-binh's commune is their own, cd-003's that of the class's org
+    communes = aggregate(province, "commune", as_of="2025-10-01")
+    assert list(communes) == ["phuong-1", "xa-tan-lap"]
+    assert communes["phuong-1"]["persons"] == 1
+    assert communes["phuong-1"]["competences"][0]["states"]["achieved"]["count"] == 0
+    assert communes["xa-tan-lap"]["persons"] == 2
+    assert communes["xa-tan-lap"]["competences"][0]["states"]["achieved"] == {
+        "count": 1,
+        "share": 0.5,
+    }
+
+    assert {k: g["persons"] for k, g in aggregate(province, "class").items()} == {CLASS: 3}
+    assert {k: g["persons"] for k, g in aggregate(province, "org").items()} == {ORG: 3}
+
+    bad = province.http.get(
+        "/api/v1/aggregates/competencies", params={"framework": "vn-decision-757-2025", "by": "x"}
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "by"
+    # a school's credential of another organisation counts none of these persons
+    school = create_credential(store, "a school", ["all"], org="org-b")
+    other = province.http.get(
+        "/api/v1/aggregates/competencies",
+        params={"framework": "vn-decision-757-2025", "by": "class"},
+        headers={"Authorization": basic_auth(school.credential.key, school.secret)},
+    )
+    assert other.status_code == 200 and other.json()["groups"] == []

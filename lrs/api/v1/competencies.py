@@ -354,7 +354,33 @@ async def export_results(request: Request, store: Store) -> Response:
     return Response(out.getvalue(), media_type=media, headers={"X-Record-Count": str(count)})
 
 
+# ------------------------------------------------------------------------------ aggregates
+
+
+@query_endpoint
+async def competency_aggregates(request: Request, store: Store) -> Response:
+    """Counts and shares per competence and level by class, org, commune or target group,
+    over the persons the reader sees (a school: its own; the province: everyone)."""
+    from lrs.competency.aggregates import aggregates
+
+    access: Access = request.state.access
+    framework = await in_thread(_framework, request, store)
+    until = _until(request)
+    by = request.query_params.get("by", "")
+    groups = await in_thread(aggregates, store, framework, by, until, access)
+    await log_read(request, "competencies/aggregates", None, len(groups), {"by": by})
+    return json_response(
+        {
+            "framework": framework.id,
+            "by": by,
+            "as_of": request.query_params.get("as_of"),
+            "groups": groups,
+        }
+    )
+
+
 __all__ = [
+    "competency_aggregates",
     "export_results",
     "get_framework",
     "learner_changes",

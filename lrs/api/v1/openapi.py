@@ -654,6 +654,17 @@ DOCUMENT["paths"].update(
                 "responses": {"201": {"description": "imported"}, **_ERRORS},
             },
         },
+        "/api/v1/aggregates/competencies": _get(
+            "Counts and shares per competence and level by class, org, commune or target "
+            "group, over the persons the reader sees",
+            "getCompetencyAggregates",
+            [
+                _FRAMEWORK_QUERY,
+                _param("by", "query", "class, org, commune or target_group"),
+                _AS_OF,
+            ],
+            "Changes",
+        ),
         "/api/v1/exports/results": _get(
             "Confirmed persons' results for national systems (admin): JSON lines or CSV",
             "exportResults",
