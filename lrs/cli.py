@@ -753,7 +753,38 @@ def cmd_attributes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lrs.demo import SITE, load_demo
+
+    store = _open(args)
+    try:
+        summary = load_demo(store, seed=args.seed)
+    finally:
+        store.close()
+    print(
+        f"demo province loaded: {summary.organisations} organisations, {summary.classes} "
+        f"classes, {summary.persons} persons, {summary.statements} statements "
+        f"({summary.voided} voided)"
+    )
+    for problem in summary.rejected[:5]:
+        print(f"refused: {problem}", file=sys.stderr)
+    print(
+        "next: lrs credentials create --name me --scope all --role admin, lrs serve, then e.g.\n"
+        f"  /api/v1/groups/{SITE}/class/thpt-an-binh/10a1/competencies?framework="
+        "vn-circular-02-2025&format=csv\n"
+        "  /api/v1/persons/p-u0001/competencies?framework=vn-decision-757-2025\n"
+        "  /api/v1/aggregates/competencies?framework=vn-decision-757-2025&by=commune\n"
+        "  /api/v1/exports/results?framework=vn-decision-757-2025&format=csv"
+    )
+    return 1 if summary.rejected else 0
+
+
 def _add_competency_commands(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="load a realistic, fictional demo province")
+    _add_common(demo)
+    demo.add_argument("--seed", type=int, default=2025, help=argparse.SUPPRESS)
+    demo.set_defaults(func=cmd_demo)
+
     attributes = commands.add_parser(
         "attributes", help="persons' and organisations' attributes (commune, target group)"
     )
