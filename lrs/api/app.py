@@ -173,6 +173,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/learners/{learner:path}/profile", learners.profile),
         Route("/api/v1/learners/competencies", competencies.learner_competencies),
         Route("/api/v1/learners/competencies/changes", competencies.learner_changes),
+        Route("/api/v1/learners/recommendations", competencies.learner_recommendations),
+        Route(
+            "/api/v1/learners/{learner:path}/recommendations",
+            competencies.learner_recommendations,
+        ),
         Route("/api/v1/learners/{learner:path}/competencies/changes", competencies.learner_changes),
         Route("/api/v1/learners/{learner:path}/competencies", competencies.learner_competencies),
         Route("/api/v1/learners/history", history.learner_history),
@@ -192,6 +197,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/persons/{person}/history", history.person_history),
         Route("/api/v1/persons/{person}/competencies", competencies.person_competencies),
         Route("/api/v1/persons/{person}/competencies/changes", competencies.person_changes),
+        Route("/api/v1/persons/{person}/recommendations", competencies.person_recommendations),
+        Route("/api/v1/groups/{group:path}/recommendations", competencies.group_recommendations),
         Route(
             "/api/v1/persons/{person}/attributes",
             competencies.put_person_attributes,

@@ -603,3 +603,58 @@ def test_aggregates_by_target_group_commune_class_and_org(
         headers={"Authorization": basic_auth(school.credential.key, school.secret)},
     )
     assert other.status_code == 200 and other.json()["groups"] == []
+
+
+def steps(api: APIClient, path: str, **params: str) -> dict[str, Any]:
+    response = api.http.get(path, params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_next_steps_for_a_person_and_a_class(province: APIClient) -> None:
+    # p-binh did the device lesson only; 757's target is its basic level (targets.json).
+    # Eleven lessons each raise one skill from nothing to PC: equal gains, so by id.
+    body = steps(province, "/api/v1/persons/p-binh/recommendations", framework=D757)
+    assert body["target"] == "PC"
+    assert [r["activity"].removeprefix(COURSE) for r in body["recommendations"]] == [
+        "ai", "apps", "digcomp-1.1", "digcomp-1.2", "digcomp-1.3", "digcomp-2.1",
+        "digcomp-2.3", "digcomp-3.1", "digcomp-4.1", "digcomp-4.3",
+    ]  # fmt: skip
+    first = body["recommendations"][0]
+    assert first["reason"] == "raises 6.1 from no level to level PC"
+    assert first["via"] == ["vn-circular-02-2025--vn-decision-757-2025"]
+    assert (first["gain"], first["reaches_target"], first["competences"]) == (1, 1, ["6.1"])
+    assert body["recommendations"][6]["reason"] == "raises 2.2 from no level to level PC"
+    # the confirmed citizen has nothing left to do
+    assert (
+        steps(province, "/api/v1/persons/p-an/recommendations", framework=D757)["recommendations"]
+        == []
+    )
+    # under DigComp a citizen's target is level 2: the nine DigComp lessons
+    digcomp = steps(province, "/api/v1/persons/p-binh/recommendations", framework="digcomp-2.2")
+    assert digcomp["target"] == "2" and len(digcomp["recommendations"]) == 9
+    assert digcomp["recommendations"][0]["reason"] == "raises 1.1 from no level to level 2"
+
+    store = province.http.app.state.store  # type: ignore[attr-defined]
+    save_class(store, class_definition(CLASS, "K1", [LMS_KEY, EID_KEY, OTHER_KEY, NEW_KEY]))
+    group = steps(
+        province, f"/api/v1/groups/{quote(CLASS, safe='')}/recommendations",
+        framework=D757, limit="20",
+    )  # fmt: skip
+    ranked = [
+        (r["activity"].removeprefix(COURSE), r["gain"], r["persons"])
+        for r in group["recommendations"]
+    ]
+    # p-an needs nothing; p-binh and cd-003 need all but the device lesson, which only
+    # cd-003 needs: it comes last
+    assert ranked[0] == ("ai", 2, 2) and ranked[-1] == ("device", 1, 1)
+    assert len(ranked) == 12 and all(gain == 2 for _, gain, _ in ranked[:11])
+    assert (
+        group["recommendations"][1]["reason"] == "raises 0.2 from no level to level PC for 2 of 3"
+    )
+    for params, field in (({"target": "CS9"}, "target"), ({"limit": "0"}, "limit")):
+        bad = province.http.get(
+            "/api/v1/persons/p-binh/recommendations", params={"framework": D757, **params}
+        )
+        assert bad.status_code == 400 and bad.json()["error"]["field"] == field

@@ -18,7 +18,13 @@ from lrs.competency.confirmation import confirmation, confirmation_rule
 from lrs.competency.exports import SINKS, confirmed_records
 from lrs.competency.framework import Framework
 from lrs.competency.reading import as_of_bound, read_status
-from lrs.competency.registry import crosswalk_list, find_framework, frameworks, import_crosswalk
+from lrs.competency.registry import (
+    crosswalk_list,
+    find_framework,
+    frameworks,
+    import_crosswalk,
+    rulesets,
+)
 from lrs.competency.status import changes_view, class_matrix_csv, status_view
 from lrs.rosters import PERSON_FIELDS, get_class, get_person, person_record, save_person
 from lrs.storage.base import StateQuery, Store
@@ -379,7 +385,96 @@ async def competency_aggregates(request: Request, store: Store) -> Response:
     )
 
 
+# ------------------------------------------------------------------------------ next steps
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "10")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
+        raise ValidationError("limit: a whole number from 1 to 100", "limit")
+    return int(raw)
+
+
+def next_steps(
+    store: Store,
+    framework: Framework,
+    people: list[tuple[str, list[str]]],
+    asked: str | None,
+    until: str | None,
+    limit: int,
+    language: str,
+) -> dict[str, Any]:
+    """Ranked activities for one person or a class, toward the target level (asked, or
+    configured for the person's target group; a class uses the configured default)."""
+    from lrs.competency.recommendations import catalogue, recommend, target_level
+
+    entries = catalogue(framework, rulesets(store), crosswalk_list(store))
+    group = None
+    if len(people) == 1:
+        group = (get_person(store, people[0][0]) or {}).get("target_group")
+    target = target_level(framework, group, asked)
+    states = [read_status(store, framework, keys, until)[0] for _, keys in people]
+    names: dict[str, str] = {}
+    for activity in sorted({e.activity for e in entries}):
+        definition = store.get_activity(activity) or {}
+        name = definition.get("name")
+        if isinstance(name, dict) and name:
+            names[activity] = name.get(language) or next(iter(name.values()))
+    level = framework.levels_by_rank.get(target)
+    return {
+        "framework": framework.id,
+        "target": level.code if level else None,
+        "persons": len(people),
+        "recommendations": recommend(framework, entries, states, target, names, limit, language),
+    }
+
+
+@query_endpoint
+async def learner_recommendations(request: Request, store: Store) -> Response:
+    key = learner_from(request)
+    framework = await in_thread(_framework, request, store)
+    access: Access = request.state.access
+    keys = [key] if await in_thread(access.sees_learner, key) else []
+    body = await in_thread(
+        next_steps, store, framework, [(key, keys)], request.query_params.get("target"),
+        _until(request), _limit(request), _language(request),
+    )  # fmt: skip
+    await log_read(request, "learner/recommendations", key, 1, {"framework": framework.id})
+    return json_response({"learner": key, **body})
+
+
+@query_endpoint
+async def person_recommendations(request: Request, store: Store) -> Response:
+    person, keys = await person_keys(request, store)
+    framework = await in_thread(_framework, request, store)
+    body = await in_thread(
+        next_steps, store, framework, [(person, keys)], request.query_params.get("target"),
+        _until(request), _limit(request), _language(request),
+    )  # fmt: skip
+    await log_read(request, "person/recommendations", person, 1, {"framework": framework.id})
+    return json_response({"person": person, **body})
+
+
+@query_endpoint
+async def group_recommendations(request: Request, store: Store) -> Response:
+    group = request.path_params["group"]
+    framework = await in_thread(_framework, request, store)
+    views = await in_thread(
+        group_views, store, framework, group, _language(request), request.state.access
+    )
+    people = [(v.get("person") or v["learner"], v["keys"]) for v in views]
+    body = await in_thread(
+        next_steps, store, framework, people, request.query_params.get("target"),
+        _until(request), _limit(request), _language(request),
+    )  # fmt: skip
+    await log_read(request, "group/recommendations", None, len(people), {"group": group})
+    return json_response({"group": group, **body})
+
+
 __all__ = [
+    "group_recommendations",
+    "learner_recommendations",
+    "person_recommendations",
     "competency_aggregates",
     "export_results",
     "get_framework",

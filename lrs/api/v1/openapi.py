@@ -665,6 +665,34 @@ DOCUMENT["paths"].update(
             ],
             "Changes",
         ),
+        **{
+            path: _get(
+                "Next steps: activities ranked by the gaps they close toward the target level",
+                operation,
+                [
+                    *params,
+                    _FRAMEWORK_QUERY,
+                    _param("target", "query", "a level code (default: configured)", False),
+                    _param("limit", "query", "1..100 (default 10)", False),
+                    _AS_OF,
+                ],
+                "Changes",
+            )
+            for path, operation, params in (
+                ("/api/v1/learners/{learner}/recommendations", "getLearnerNextSteps", [_LEARNER]),
+                (
+                    "/api/v1/learners/recommendations",
+                    "getNextStepsByAgent",
+                    [_param("agent", "query", "an xAPI Agent as JSON")],
+                ),
+                ("/api/v1/persons/{person}/recommendations", "getPersonNextSteps", [_PERSON]),
+                (
+                    "/api/v1/groups/{group}/recommendations",
+                    "getGroupNextSteps",
+                    [_param("group", "path", "a class")],
+                ),
+            )
+        },
         "/api/v1/exports/results": _get(
             "Confirmed persons' results for national systems (admin): JSON lines or CSV",
             "exportResults",
