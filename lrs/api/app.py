@@ -210,6 +210,22 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             methods=["GET", "HEAD", "POST"],
         ),
         Route("/api/v1/exports/results", competencies.export_results),
+        Route(
+            "/api/v1/alignments",
+            dispatch({"GET": competencies.list_alignments, "POST": competencies.post_alignment}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route(
+            "/api/v1/alignments/{ruleset}",
+            dispatch(
+                {
+                    "GET": competencies.get_alignment,
+                    "PUT": competencies.put_alignment,
+                    "DELETE": competencies.delete_alignment,
+                }
+            ),
+            methods=["GET", "HEAD", "PUT", "DELETE"],
+        ),
         Route("/api/v1/aggregates/competencies", competencies.competency_aggregates),
         Route("/api/v1/groups/{group:path}/competencies", competencies.group_competencies),
         Route("/api/v1/frameworks", competencies.list_frameworks),

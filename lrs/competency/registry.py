@@ -17,7 +17,7 @@ from lrs.competency.alignment import RuleSet, load_rules
 from lrs.competency.crosswalk import CROSSWALK, Crosswalk, crosswalks, load_crosswalk
 from lrs.competency.framework import Framework, bundled_frameworks, load_framework
 from lrs.storage.base import Store
-from lrs.xapi.errors import ValidationError
+from lrs.xapi.errors import Conflict, NotFound, ValidationError
 
 FRAMEWORK = "framework"
 ALIGNMENT = "alignment"
@@ -127,3 +127,58 @@ def import_crosswalk(store: Store, data: dict[str, Any]) -> Crosswalk:
     walk = load_crosswalk(data, frameworks(store))
     store.put_definition(CROSSWALK, walk.id, data)
     return walk
+
+
+# ------------------------------------------------------------------------------ rule sets over
+# the admin API (issue 14.4): create, replace, delete, versions
+
+RULE_VERSION = "alignment-version"
+
+
+def rule_versions(store: Store, ruleset_id: str) -> list[dict[str, Any]]:
+    """Every saved version of a rule set, oldest first: {version, saved, deleted, rules}."""
+    found = [v for v in store.list_definitions(RULE_VERSION) if v.get("id") == ruleset_id]
+    return sorted(found, key=lambda v: int(v["version"]))
+
+
+def save_rules(store: Store, data: Any, *, replace: str | None = None) -> tuple[RuleSet, int]:
+    """Check and store a rule set as a new version. `replace` is the id in the request
+    path (PUT): the body must name the same set, which must exist; without it (POST) the
+    set must be new. Returns the rule set and its version number (1, 2, ...)."""
+    ruleset = load_rules(data, frameworks(store))
+    exists = store.get_definition(ALIGNMENT, ruleset.id) is not None
+    if replace is not None:
+        if ruleset.id != replace:
+            raise ValidationError(f"id: the body names {ruleset.id!r}, the path {replace!r}", "id")
+        if not exists:
+            raise NotFound(f"no rule set {replace!r}; create it with POST", "id")
+    elif exists:
+        raise Conflict(f"rule set {ruleset.id!r} exists; replace it with PUT", "id")
+    version = len(rule_versions(store, ruleset.id)) + 1
+    store.put_definition(ALIGNMENT, ruleset.id, data)
+    store.put_definition(
+        RULE_VERSION,
+        f"{ruleset.id}|{version}",
+        {"id": ruleset.id, "version": version, "saved": _now(), "deleted": False, "rules": data},
+    )
+    return ruleset, version
+
+
+def delete_rules(store: Store, ruleset_id: str) -> int:
+    """Delete a rule set (its versions stay readable); the deletion is a version too."""
+    if store.get_definition(ALIGNMENT, ruleset_id) is None:
+        raise NotFound(f"no rule set {ruleset_id!r}", "id")
+    version = len(rule_versions(store, ruleset_id)) + 1
+    store.delete_definition(ALIGNMENT, ruleset_id)
+    store.put_definition(
+        RULE_VERSION,
+        f"{ruleset_id}|{version}",
+        {"id": ruleset_id, "version": version, "saved": _now(), "deleted": True, "rules": None},
+    )
+    return version
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")

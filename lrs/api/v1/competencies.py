@@ -14,16 +14,22 @@ from lrs.api.v1.audit import log_read
 from lrs.api.v1.learners import learner_from, query_endpoint
 from lrs.api.v1.persons import admin_endpoint, person_keys
 from lrs.api.xapi.common import in_thread, json_response
+from lrs.competency.alignment import load_rules
 from lrs.competency.confirmation import confirmation, confirmation_rule
 from lrs.competency.exports import SINKS, confirmed_records
 from lrs.competency.framework import Framework
 from lrs.competency.reading import as_of_bound, read_status
+from lrs.competency.rebuilds import rebuild_competencies_later
 from lrs.competency.registry import (
+    ALIGNMENT,
     crosswalk_list,
+    delete_rules,
     find_framework,
     frameworks,
     import_crosswalk,
+    rule_versions,
     rulesets,
+    save_rules,
 )
 from lrs.competency.status import changes_view, class_matrix_csv, status_view
 from lrs.rosters import PERSON_FIELDS, get_class, get_person, person_record, save_person
@@ -471,7 +477,99 @@ async def group_recommendations(request: Request, store: Store) -> Response:
     return json_response({"group": group, **body})
 
 
+# ------------------------------------------------------------------------------ alignment rules
+
+
+def _validate_only(request: Request) -> bool:
+    value = request.query_params.get("validate_only", "false")
+    if value not in ("true", "false"):
+        raise ValidationError("validate_only: true or false", "validate_only")
+    return value == "true"
+
+
+def _ruleset_summary(store: Store, data: dict[str, Any]) -> dict[str, Any]:
+    versions = rule_versions(store, data["id"])
+    return {
+        "id": data["id"],
+        "framework": data["framework"],
+        "title": data.get("title"),
+        "rules": len(data["rules"]),
+        "version": versions[-1]["version"] if versions else None,
+    }
+
+
+@admin_endpoint
+async def list_alignments(request: Request, store: Store) -> Response:
+    """The imported rule sets, and the shipped examples in force."""
+
+    def listing() -> dict[str, Any]:
+        imported = [_ruleset_summary(store, d) for d in store.list_definitions(ALIGNMENT)]
+        examples = [r.id for r in rulesets(store) if r.id.startswith("example-")]
+        return {"alignments": imported, "examples_in_force": examples}
+
+    return json_response(await in_thread(listing))
+
+
+@admin_endpoint
+async def get_alignment(request: Request, store: Store) -> Response:
+    ruleset_id = request.path_params["ruleset"]
+    versions = await in_thread(rule_versions, store, ruleset_id)
+    asked = request.query_params.get("version")
+    if asked is not None:
+        found = [v for v in versions if str(v["version"]) == asked]
+        if not found:
+            raise NotFound(f"no version {asked!r} of rule set {ruleset_id!r}", "version")
+        return json_response(found[0])
+    data = await in_thread(store.get_definition, ALIGNMENT, ruleset_id)
+    if data is None:
+        raise NotFound(f"no rule set {ruleset_id!r}", "ruleset")
+    return json_response(
+        {"id": ruleset_id, "version": versions[-1]["version"] if versions else None,
+         "versions": len(versions), "rules": data}
+    )  # fmt: skip
+
+
+async def _save(request: Request, store: Store, replace: str | None) -> Response:
+    data = _json_body(await request.body())
+    if _validate_only(request):
+        ruleset = await in_thread(load_rules, data, await in_thread(frameworks, store))
+        return json_response(
+            {"valid": True, "id": ruleset.id, "framework": ruleset.framework,
+             "rules": len(ruleset.rules)}
+        )  # fmt: skip
+    ruleset, version = await in_thread(save_rules, store, data, replace=replace)
+    rebuild = rebuild_competencies_later(store)
+    return json_response(
+        {"id": ruleset.id, "version": version, "rules": len(ruleset.rules), "rebuild": rebuild},
+        status=201 if replace is None else 200,
+    )
+
+
+@admin_endpoint
+async def post_alignment(request: Request, store: Store) -> Response:
+    """Create a rule set (`?validate_only=true`: check it, store nothing)."""
+    return await _save(request, store, None)
+
+
+@admin_endpoint
+async def put_alignment(request: Request, store: Store) -> Response:
+    """Replace a rule set with a new version (`?validate_only=true`: check only)."""
+    return await _save(request, store, request.path_params["ruleset"])
+
+
+@admin_endpoint
+async def delete_alignment(request: Request, store: Store) -> Response:
+    await in_thread(delete_rules, store, request.path_params["ruleset"])
+    rebuild_competencies_later(store)
+    return Response(status_code=204)
+
+
 __all__ = [
+    "delete_alignment",
+    "get_alignment",
+    "list_alignments",
+    "post_alignment",
+    "put_alignment",
     "group_recommendations",
     "learner_recommendations",
     "person_recommendations",

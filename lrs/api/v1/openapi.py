@@ -693,6 +693,43 @@ DOCUMENT["paths"].update(
                 ),
             )
         },
+        "/api/v1/alignments": {
+            **_get("Alignment rule sets in force (admin)", "listAlignments", [], "Changes"),
+            "post": {
+                "summary": "Create a rule set (admin); validate_only=true checks it only",
+                "operationId": "postAlignment",
+                "parameters": [_param("validate_only", "query", "true or false", False)],
+                "requestBody": _BODY,
+                "responses": {"201": {"description": "created"}, **_ERRORS},
+            },
+        },
+        "/api/v1/alignments/{ruleset}": {
+            **_get(
+                "A rule set, or one of its versions (admin)",
+                "getAlignment",
+                [
+                    _param("ruleset", "path", "rule set id"),
+                    _param("version", "query", "1, 2, ...", False),
+                ],
+                "Changes",
+            ),
+            "put": {
+                "summary": "Replace a rule set with a new version (admin)",
+                "operationId": "putAlignment",
+                "parameters": [
+                    _param("ruleset", "path", "rule set id"),
+                    _param("validate_only", "query", "true or false", False),
+                ],
+                "requestBody": _BODY,
+                "responses": {"200": {"description": "replaced"}, **_ERRORS},
+            },
+            "delete": {
+                "summary": "Delete a rule set (admin); its versions stay readable",
+                "operationId": "deleteAlignment",
+                "parameters": [_param("ruleset", "path", "rule set id")],
+                "responses": {"204": {"description": "deleted"}, **_ERRORS},
+            },
+        },
         "/api/v1/exports/results": _get(
             "Confirmed persons' results for national systems (admin): JSON lines or CSV",
             "exportResults",
