@@ -779,6 +779,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if summary.rejected else 0
 
 
+def cmd_result_statements(args: argparse.Namespace) -> int:
+    """Every attainment of every learner key as an xAPI `achieved` statement (JSON lines)."""
+    from lrs.competency.assertions import attainment_statements
+    from lrs.competency.crosswalk import into
+    from lrs.competency.reading import as_of_bound, read_status, status_learners
+    from lrs.competency.registry import crosswalk_list, find_framework
+
+    store = _open(args)
+    count = 0
+    try:
+        framework = find_framework(store, args.framework)
+        if framework is None:
+            print(f"error: no framework {args.framework!r}", file=sys.stderr)
+            return 2
+        until = as_of_bound(args.as_of)
+        sources = {framework.id} | {d.source for d in into(crosswalk_list(store), framework.id)}
+        out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+        try:
+            for key in status_learners(store, sorted(sources)):
+                state, _ = read_status(store, framework, [key], until)
+                for statement in attainment_statements(framework, key, state):
+                    out.write(orjson.dumps(statement).decode() + "\n")
+                    count += 1
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    print(f"{count} attainment statements", file=sys.stderr)
+    return 0
+
+
 def _add_competency_commands(commands: Any) -> None:
     demo = commands.add_parser("demo", help="load a realistic, fictional demo province")
     _add_common(demo)
@@ -826,7 +860,15 @@ def _add_competency_commands(commands: Any) -> None:
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("--as-of", help="a date (2025-12-31) or a date and time with its zone")
     export.add_argument("--out", help="file to write (default: standard output)")
-    results.set_defaults(func=cmd_results)
+    statements = result_actions.add_parser(
+        "statements", help="each attainment as an xAPI statement (ADL learner competency)"
+    )
+    _add_common(statements)
+    statements.add_argument("--framework", default="vn-decision-757-2025")
+    statements.add_argument("--as-of", help="a date (2025-12-31) or a date and time with its zone")
+    statements.add_argument("--out", help="file to write (default: standard output)")
+    statements.set_defaults(func=cmd_result_statements)
+    export.set_defaults(func=cmd_results)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

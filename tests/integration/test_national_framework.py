@@ -658,3 +658,39 @@ def test_next_steps_for_a_person_and_a_class(province: APIClient) -> None:
             "/api/v1/persons/p-binh/recommendations", params={"framework": D757, **params}
         )
         assert bad.status_code == 400 and bad.json()["error"]["field"] == field
+
+
+def test_attainments_as_xapi_statements(province: APIClient, tmp_path: Any) -> None:
+    out = tmp_path / "attainments.jsonl"
+    args = ["results", "statements", "--data", str(tmp_path), "--out", str(out)]
+    assert lrs_cli(args) == 0
+    statements = [orjson.loads(line) for line in out.read_text().splitlines()]
+    # per learner key: the LMS account reached 0.1, 0.2 and 1.1; the e-ID account the other
+    # nine skills; p-binh's LMS account 0.1
+    assert len(statements) == 13
+    by_actor: dict[str, list[str]] = {}
+    for s in statements:
+        by_actor.setdefault(s["actor"]["account"]["name"], []).append(
+            s["object"]["id"].rsplit("/", 1)[-1]
+        )
+    assert by_actor == {
+        "cd-001": ["0.1", "0.2", "1.1"],
+        EID: ["1.2", "1.3", "2.1", "2.2", "3.1", "4.1", "4.2", "5.1", "6.1"],
+        "cd-002": ["0.1"],
+    }
+    first = statements[0]
+    assert first["verb"]["id"] == "https://w3id.org/xapi/tla/verbs/achieved"
+    assert (
+        first["object"]["definition"]["type"]
+        == "https://w3id.org/xapi/tla/activity-types/competency"
+    )
+    assert first["context"]["statement"] == {"objectType": "StatementRef", "id": sid("device")}
+    assert first["timestamp"] == "2025-10-01T02:00:00.000Z"
+    assert (
+        first["result"]["extensions"]["https://w3id.org/lrs/extensions/competency-level"]["code"]
+        == "PC"
+    )
+    # they are valid xAPI: this LRS takes them, and again without duplicates (same ids)
+    for _ in range(2):
+        response = province.http.post("/xapi/statements", json=statements)
+        assert response.status_code == 200, response.text
