@@ -146,9 +146,11 @@ def aggregates(
     dimension: str,
     until: str | None = None,
     access: Access | None = None,
+    value: str | None = None,
 ) -> list[dict[str, Any]]:
     """The aggregate of every person of the framework's population on one dimension, as
-    far as `access` lets the reader see (None: everything)."""
+    far as `access` lets the reader see (None: everything); with `value`, that group only
+    (one commune's figures cost the status of its own persons, not the province's)."""
     if dimension not in DIMENSIONS:
         raise ValidationError(f"by: one of {', '.join(DIMENSIONS)}", "by")
     rule = confirmation_rule(framework.id)
@@ -159,10 +161,13 @@ def aggregates(
     ]
     rows = []
     for entry, keys in _population(store, framework, rosters, access).items():
+        values = group_values(store, dimension, entry, keys, rosters)
+        if value is not None and value not in values:
+            continue
         state, _ = read_status(store, framework, keys, until)
         view = status_view(framework, entry, state)
         if rule is not None:
             record = store.get_definition(PERSON, entry) or {}
             view["confirmation"] = confirmation(framework, rule, state, record.get("target_group"))
-        rows.append((group_values(store, dimension, entry, keys, rosters), view))
+        rows.append(([value] if value is not None else values, view))
     return aggregate(framework, rows)

@@ -588,6 +588,9 @@ def test_aggregates_by_target_group_commune_class_and_org(
         "share": 0.5,
     }
 
+    # one commune only: the same figures as in the whole
+    only = aggregate(province, "commune", as_of="2025-10-01", value="xa-tan-lap")
+    assert only == {"xa-tan-lap": communes["xa-tan-lap"]}
     assert {k: g["persons"] for k, g in aggregate(province, "class").items()} == {CLASS: 3}
     assert {k: g["persons"] for k, g in aggregate(province, "org").items()} == {ORG: 3}
 

@@ -379,7 +379,8 @@ async def competency_aggregates(request: Request, store: Store) -> Response:
     framework = await in_thread(_framework, request, store)
     until = _until(request)
     by = request.query_params.get("by", "")
-    groups = await in_thread(aggregates, store, framework, by, until, access)
+    value = request.query_params.get("value")
+    groups = await in_thread(aggregates, store, framework, by, until, access, value)
     await log_read(request, "competencies/aggregates", None, len(groups), {"by": by})
     return json_response(
         {

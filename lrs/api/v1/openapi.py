@@ -661,6 +661,7 @@ DOCUMENT["paths"].update(
             [
                 _FRAMEWORK_QUERY,
                 _param("by", "query", "class, org, commune or target_group"),
+                _param("value", "query", "only this class, org, commune or group", False),
                 _AS_OF,
             ],
             "Changes",
