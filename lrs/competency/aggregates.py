@@ -20,7 +20,7 @@ from lrs.access import Access
 from lrs.competency.confirmation import CONFIRMED, confirmation, confirmation_rule
 from lrs.competency.crosswalk import into
 from lrs.competency.framework import Framework
-from lrs.competency.reading import read_status, status_learners
+from lrs.competency.reading import directions_into, read_status, status_learners
 from lrs.competency.registry import crosswalk_list
 from lrs.competency.status import status_view
 from lrs.rosters import GROUP, PERSON
@@ -160,11 +160,12 @@ def aggregates(
         if access is None or access.everything or access.sees_roster(r)
     ]
     rows = []
+    directions = directions_into(store, framework)
     for entry, keys in _population(store, framework, rosters, access).items():
         values = group_values(store, dimension, entry, keys, rosters)
         if value is not None and value not in values:
             continue
-        state, _ = read_status(store, framework, keys, until)
+        state, _ = read_status(store, framework, keys, until, directions)
         view = status_view(framework, entry, state)
         if rule is not None:
             record = store.get_definition(PERSON, entry) or {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -63,13 +63,19 @@ class _Direction:
         reached = [to for frm, to in self.level_pairs if frm <= source_rank]
         return max(reached, default=0)
 
+    @cached_property
+    def targets(self) -> dict[str, list[str]]:
+        """Source competence IRI -> the target competences it counts for."""
+        by_source: dict[str, list[str]] = {}
+        for frm, to in self.pairs:
+            by_source.setdefault(frm, []).append(to)
+        return by_source
+
     def translate(
         self, item: Contribution, target: Framework, target_key: str
     ) -> Contribution | None:
         """One contribution to the source framework as one to the target framework."""
-        by_source: dict[str, list[str]] = {}
-        for frm, to in self.pairs:
-            by_source.setdefault(frm, []).append(to)
+        by_source = self.targets
         evidence: list[dict[str, Any]] = []
         for entry in item.data.get("evidence", ()):
             for to in by_source.get(entry["competence"], ()):

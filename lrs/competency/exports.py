@@ -23,7 +23,7 @@ import orjson
 from lrs.competency.confirmation import CONFIRMED, confirmation, confirmation_rule
 from lrs.competency.crosswalk import into
 from lrs.competency.framework import Framework
-from lrs.competency.reading import read_status, status_learners
+from lrs.competency.reading import directions_into, read_status, status_learners
 from lrs.competency.registry import crosswalk_list
 from lrs.identity import DEFAULT_HOME_PAGE
 from lrs.rosters import get_person
@@ -114,6 +114,7 @@ def confirmed_records(
         raise ValidationError(f"{framework.id} has no confirmation rule", "framework")
     sources = {framework.id} | {d.source for d in into(crosswalk_list(store), framework.id)}
     done: set[str] = set()
+    directions = directions_into(store, framework)
     for key in status_learners(store, sorted(sources)):
         person = store.person_of(key)
         if (person or key) in done:
@@ -124,7 +125,7 @@ def confirmed_records(
         if account is None:
             continue  # nothing the national systems could match
         attributes = get_person(store, person or key) or {}
-        state, _ = read_status(store, framework, keys, until)
+        state, _ = read_status(store, framework, keys, until, directions)
         result = confirmation(framework, rule, state, attributes.get("target_group"))
         if result["state"] != CONFIRMED:
             continue

@@ -45,20 +45,34 @@ def as_of_bound(value: str | None) -> str | None:
     return format_stored(moment.astimezone(UTC))
 
 
-def evidence_for(store: Store, framework: Framework, keys: list[str]) -> list[Contribution]:
-    """The live contributions of `keys` to `framework`, and those of the frameworks
-    crosswalked into it, translated (each keeps `via`: the crosswalk it came through)."""
-    own = store.get_contributions(COMPETENCIES, [state_key(framework.id, k) for k in keys])
-    found = list(own)
+def directions_into(store: Store, framework: Framework) -> list[Any]:
+    """The crosswalk directions that bring evidence into `framework` (ask once per view)."""
     known = frameworks(store)
-    for direction in into(crosswalk_list(store), framework.id):
-        if direction.source not in known:
+    return [d for d in into(crosswalk_list(store), framework.id) if d.source in known]
+
+
+def evidence_for(
+    store: Store, framework: Framework, keys: list[str], directions: list[Any] | None = None
+) -> list[Contribution]:
+    """The live contributions of `keys` to `framework`, and those of the frameworks
+    crosswalked into it, translated (each keeps `via`: the crosswalk it came through).
+    All in one store read: the keys of every framework concerned at once."""
+    if not keys:
+        return []
+    if directions is None:
+        directions = directions_into(store, framework)
+    wanted = [state_key(framework.id, k) for k in keys]
+    for direction in directions:
+        wanted += [state_key(direction.source, k) for k in keys]
+    by_source = {d.source: d for d in directions}
+    found: list[Contribution] = []
+    for item in store.get_contributions(COMPETENCIES, wanted):
+        source, _, learner = item.key.partition("|")
+        if source == framework.id:
+            found.append(item)
             continue
-        other = store.get_contributions(
-            COMPETENCIES, [state_key(direction.source, k) for k in keys]
-        )
-        for item in other:
-            _, _, learner = item.key.partition("|")
+        direction = by_source.get(source)
+        if direction is not None:
             translated = direction.translate(item, framework, state_key(framework.id, learner))
             if translated is not None:
                 found.append(translated)
@@ -66,10 +80,14 @@ def evidence_for(store: Store, framework: Framework, keys: list[str]) -> list[Co
 
 
 def read_status(
-    store: Store, framework: Framework, keys: list[str], until: str | None = None
+    store: Store,
+    framework: Framework,
+    keys: list[str],
+    until: str | None = None,
+    directions: list[Any] | None = None,
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The status of the person with these keys (as of `until`) and its list of changes."""
-    return fold_timeline(evidence_for(store, framework, keys), until)
+    return fold_timeline(evidence_for(store, framework, keys, directions), until)
 
 
 def status_learners(store: Store, framework_ids: list[str]) -> list[str]:

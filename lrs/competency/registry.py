@@ -111,8 +111,14 @@ def import_rules(store: Store, data: dict[str, Any]) -> RuleSet:
 
 
 def crosswalk_list(store: Store) -> list[Crosswalk]:
-    """Bundled and imported crosswalks in force (an import replaces a bundled one of its id)."""
-    return crosswalks(frameworks(store), store.list_definitions(CROSSWALK))
+    """Bundled and imported crosswalks in force (an import replaces a bundled one of its id).
+    Loaded once per content: a class view asks for them once per person."""
+    known = frameworks(store)
+    imported = store.list_definitions(CROSSWALK)
+    key = (CROSSWALK, _digest({"walks": imported, "frameworks": sorted(known)}))
+    if key not in _parsed:
+        _parsed[key] = crosswalks(known, imported)
+    return list(_parsed[key])
 
 
 def import_crosswalk(store: Store, data: dict[str, Any]) -> Crosswalk:

@@ -18,7 +18,7 @@ from lrs.competency.alignment import load_rules
 from lrs.competency.confirmation import confirmation, confirmation_rule
 from lrs.competency.exports import SINKS, confirmed_records
 from lrs.competency.framework import Framework
-from lrs.competency.reading import as_of_bound, read_status
+from lrs.competency.reading import as_of_bound, directions_into, read_status
 from lrs.competency.rebuilds import rebuild_competencies_later
 from lrs.competency.registry import (
     ALIGNMENT,
@@ -95,11 +95,12 @@ def keyed_view(
     until: str | None,
     language: str,
     attributes_of: str | None = None,
+    directions: list[Any] | None = None,
 ) -> dict[str, Any]:
     """The status of the keys (one learner's, or a person's), as of `until`: crosswalked
     evidence included, with when each level was reached, and, for a framework with a
     confirmation rule (Decision 757), whether the person is confirmed."""
-    state, _ = read_status(store, framework, keys, until)
+    state, _ = read_status(store, framework, keys, until, directions)
     view = status_view(framework, who, state, language)
     # an invisible learner (no keys) reads like one with nothing known, name included
     attributes = (get_person(store, attributes_of or who) or {}) if keys else {}
@@ -248,9 +249,10 @@ def group_views(
             entries[person] = access.visible_keys(linked) if access is not None else linked
             persons[person] = person
     views = []
+    directions = directions_into(store, framework)
     for entry in sorted(entries):
         keys = entries[entry]
-        view = keyed_view(store, framework, entry, keys, until, language)
+        view = keyed_view(store, framework, entry, keys, until, language, None, directions)
         view["person"] = persons.get(entry)
         view["keys"] = keys
         view["name"] = _name(store, entry, keys, roster)
@@ -420,7 +422,8 @@ def next_steps(
     if len(people) == 1:
         group = (get_person(store, people[0][0]) or {}).get("target_group")
     target = target_level(framework, group, asked)
-    states = [read_status(store, framework, keys, until)[0] for _, keys in people]
+    directions = directions_into(store, framework)
+    states = [read_status(store, framework, keys, until, directions)[0] for _, keys in people]
     names: dict[str, str] = {}
     for activity in sorted({e.activity for e in entries}):
         definition = store.get_activity(activity) or {}
