@@ -47,6 +47,7 @@ def status_view(
                     for a in (status or {}).get("attained", [])
                 ],
                 "via": (status or {}).get("via", []),
+                "toward": _toward(framework, status),
             }
             competences.append(entry)
             area_counts[entry["state"]] += 1
@@ -82,16 +83,34 @@ def _level_code(framework: Framework, rank: int) -> str | None:
     return level.code if level else None
 
 
+def _toward(framework: Framework, status: dict[str, Any] | None) -> str | None:
+    """The next level the evidence is working toward: the lowest level above the attained
+    one of a rule that has evidence but does not hold yet (None if there is none)."""
+    if not status:
+        return None
+    ranks = [
+        int(rule["rank"])
+        for rule in (status.get("rules") or {}).values()
+        if int(rule["rank"]) > int(status["rank"]) and len(rule["met_by"]) < int(rule["needs"])
+    ]
+    return _level_code(framework, min(ranks)) if ranks else None
+
+
 def _legend(level: Level, language: str) -> str:
     band = f" ({level.band.name.text(language)})" if level.band else ""
     return f"{level.code}={level.name.text(language)}{band}"
 
 
 def cell(competence: dict[str, Any]) -> str:
-    """A matrix cell: the state, and the level when one was reached (`achieved:3`,
-    `in_progress`, `not_started`), so an empty cell never hides work in progress."""
-    level = competence["level"]
-    return f"{competence['state']}:{level}" if level else str(competence["state"])
+    """A matrix cell: the state and its level, so an empty cell never hides work in
+    progress: `achieved:3` (level 3 reached), `in_progress:2` (evidence, working toward
+    level 2), `in_progress` (evidence toward no known level), `not_started`."""
+    state = str(competence["state"])
+    if state == "achieved" and competence["level"]:
+        return f"achieved:{competence['level']}"
+    if state == "in_progress" and competence.get("toward"):
+        return f"in_progress:{competence['toward']}"
+    return state
 
 
 def class_matrix_csv(

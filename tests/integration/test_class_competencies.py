@@ -267,6 +267,17 @@ EVIDENCE: dict[str, dict[str, list[str]]] = {
     "F": {},
 }  # fmt: skip
 
+# The level an in-progress competence is working toward (CSV cells `in_progress:N`): the
+# lowest level among the rules its evidence matched that do not hold. 4.2: privacy-l3 (3).
+# E 1.1: the attempted search-basics matches search-l2 (2) and search-l4 (4) -> 2.
+# E 1.2: fake-news failed, evaluate-l3 -> 3.
+TOWARD: dict[str, dict[str, str]] = {
+    "B": {"4.2": "3"},
+    "C": {"4.2": "3"},
+    "D": {"4.2": "3"},
+    "E": {"1.1": "2", "1.2": "3"},
+}
+
 # Area roll-up: an area has a level once every competence in it has one (the lowest).
 # Only A has all of area 1 (1.1 at 4, 1.2 at 3, 1.3 at 2) -> "2"; every other area of
 # every learner lacks at least one competence -> None.
@@ -565,11 +576,14 @@ def test_class_matrix_csv(school: School) -> None:
         table = EXPECTED[learner.persona]
         cells = dict(zip(rows[0], row, strict=True))
 
-        def expected_cell(code: str, table: dict[str, str | None] = table) -> str:
+        def expected_cell(code: str, persona: str = learner.persona) -> str:
+            table = EXPECTED[persona]
             if code not in table:
                 return "not_started"
             level = table[code]
-            return "in_progress" if level is None else f"achieved:{level}"
+            if level is None:  # in progress toward the lowest level of its unmet rules
+                return f"in_progress:{TOWARD[persona][code]}"
+            return f"achieved:{level}"
 
         assert {code: cells[code] for code in DIGCOMP_CODES} == {
             code: expected_cell(code) for code in DIGCOMP_CODES
@@ -590,7 +604,7 @@ def test_class_matrix_csv(school: School) -> None:
                              ns]  # fmt: skip
     assert rows[1][23:] == ["5", "0", "16"]
     # B: 1.1 at 2, 3.1 at 2, 4.2 in progress (no level yet)
-    assert (rows[2][2], rows[2][11], rows[2][16]) == ("achieved:2", "achieved:2", "in_progress")
+    assert (rows[2][2], rows[2][11], rows[2][16]) == ("achieved:2", "achieved:2", "in_progress:3")
     assert rows[2][23:] == ["2", "1", "18"]
     # the legend names DigComp's 8 levels
     assert rows[31][:4] == ["legend", "", "1=Level 1 (Foundation)", "2=Level 2 (Foundation)"]

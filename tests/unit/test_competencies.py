@@ -498,6 +498,7 @@ def test_status_view_fills_in_the_competences_not_started(digcomp: Framework) ->
         "last_evidence": None,
         "attained": [],
         "via": [],
+        "toward": None,
     }
     assert view["summary"] == {
         "competences": 21,
