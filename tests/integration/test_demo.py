@@ -105,3 +105,14 @@ def test_lrs_demo_runs_twice_to_the_same_result(
     assert "demo province loaded: 5 organisations, 5 classes, 62 persons" in first
     assert lrs_cli(["demo", "--data", data]) == 0
     assert capsys.readouterr().out == first
+
+
+def test_next_steps_and_aggregates_by_class_after_the_demo(demo: APIClient) -> None:
+    steps = get(
+        demo, f"/api/v1/groups/{quote(CLASS, safe='')}/recommendations", framework=D757
+    ).json()
+    assert steps["target"] == "PC" and steps["persons"] == 14
+    assert steps["recommendations"] and all(r["reason"] for r in steps["recommendations"])
+    classes = get(demo, "/api/v1/aggregates/competencies", framework=D757, by="class").json()
+    assert len(classes["groups"]) == 5
+    assert sum(g["persons"] for g in classes["groups"]) == 62
