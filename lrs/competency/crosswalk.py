@@ -40,19 +40,19 @@ class Crosswalk:
     level_pairs: tuple[tuple[int, int], ...]  # (from rank, to rank), rising
     data: Mapping[str, Any]  # the file as given (shown back by the API)
 
-    def direction(self, source: str, target: str) -> _Direction | None:
+    def direction(self, source: str, target: str) -> Direction | None:
         """The crosswalk read from `source` to `target`, if it joins them that way."""
         if (self.source_framework, self.target_framework) == (source, target):
             pairs = [(a, b) for a, b, rel in self.pairs if rel == "exactMatch"]
-            return _Direction(self, source, pairs, list(self.level_pairs))
+            return Direction(self, source, pairs, list(self.level_pairs))
         if self.both_ways and (self.target_framework, self.source_framework) == (source, target):
             pairs = [(b, a) for a, b, rel in self.pairs if rel == "exactMatch"]
-            return _Direction(self, source, pairs, [(b, a) for a, b in self.level_pairs])
+            return Direction(self, source, pairs, [(b, a) for a, b in self.level_pairs])
         return None
 
 
 @dataclass(frozen=True)
-class _Direction:
+class Direction:
     walk: Crosswalk
     source: str
     pairs: list[tuple[str, str]]
@@ -214,9 +214,9 @@ def crosswalks(
     return found
 
 
-def into(walks: Iterable[Crosswalk], target: str) -> list[_Direction]:
+def into(walks: Iterable[Crosswalk], target: str) -> list[Direction]:
     """Every crosswalk direction that brings evidence into framework `target`."""
-    found: list[_Direction] = []
+    found: list[Direction] = []
     for walk in walks:
         for source in (walk.source_framework, walk.target_framework):
             direction = walk.direction(source, target) if source != target else None

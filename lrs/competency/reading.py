@@ -12,7 +12,7 @@ from typing import Any
 
 from consumers.competencies import NAME as COMPETENCIES
 from consumers.competencies import fold_timeline, state_key
-from lrs.competency.crosswalk import into
+from lrs.competency.crosswalk import Direction, into
 from lrs.competency.framework import Framework
 from lrs.competency.registry import crosswalk_list, frameworks
 from lrs.storage.base import Contribution, StateQuery, Store, format_stored
@@ -45,14 +45,14 @@ def as_of_bound(value: str | None) -> str | None:
     return format_stored(moment.astimezone(UTC))
 
 
-def directions_into(store: Store, framework: Framework) -> list[Any]:
+def directions_into(store: Store, framework: Framework) -> list[Direction]:
     """The crosswalk directions that bring evidence into `framework` (ask once per view)."""
     known = frameworks(store)
     return [d for d in into(crosswalk_list(store), framework.id) if d.source in known]
 
 
 def evidence_for(
-    store: Store, framework: Framework, keys: list[str], directions: list[Any] | None = None
+    store: Store, framework: Framework, keys: list[str], directions: list[Direction] | None = None
 ) -> list[Contribution]:
     """The live contributions of `keys` to `framework`, and those of the frameworks
     crosswalked into it, translated (each keeps `via`: the crosswalk it came through).
@@ -84,7 +84,7 @@ def read_status(
     framework: Framework,
     keys: list[str],
     until: str | None = None,
-    directions: list[Any] | None = None,
+    directions: list[Direction] | None = None,
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The status of the person with these keys (as of `until`) and its list of changes."""
     return fold_timeline(evidence_for(store, framework, keys, directions), until)

@@ -105,9 +105,22 @@ def import_framework(store: Store, data: dict[str, Any]) -> Framework:
 
 
 def import_rules(store: Store, data: dict[str, Any]) -> RuleSet:
+    """Check and store a rule set, new or replacing (the CLI's import); a new version."""
     ruleset = load_rules(data, frameworks(store))
-    store.put_definition(ALIGNMENT, ruleset.id, data)
+    _store_version(store, ruleset.id, data)
     return ruleset
+
+
+def _store_version(store: Store, ruleset_id: str, data: dict[str, Any] | None) -> int:
+    """Store (or, with no data, delete) a rule set and record it as its next version."""
+    version = len(rule_versions(store, ruleset_id)) + 1
+    if data is None:
+        store.delete_definition(ALIGNMENT, ruleset_id)
+    else:
+        store.put_definition(ALIGNMENT, ruleset_id, data)
+    record = {"id": ruleset_id, "version": version, "saved": _now(), "deleted": data is None}
+    store.put_definition(RULE_VERSION, f"{ruleset_id}|{version}", {**record, "rules": data})
+    return version
 
 
 def crosswalk_list(store: Store) -> list[Crosswalk]:
@@ -160,28 +173,14 @@ def save_rules(store: Store, data: Any, *, replace: str | None = None) -> tuple[
             raise NotFound(f"no rule set {replace!r}; create it with POST", "id")
     elif exists:
         raise Conflict(f"rule set {ruleset.id!r} exists; replace it with PUT", "id")
-    version = len(rule_versions(store, ruleset.id)) + 1
-    store.put_definition(ALIGNMENT, ruleset.id, data)
-    store.put_definition(
-        RULE_VERSION,
-        f"{ruleset.id}|{version}",
-        {"id": ruleset.id, "version": version, "saved": _now(), "deleted": False, "rules": data},
-    )
-    return ruleset, version
+    return ruleset, _store_version(store, ruleset.id, data)
 
 
 def delete_rules(store: Store, ruleset_id: str) -> int:
     """Delete a rule set (its versions stay readable); the deletion is a version too."""
     if store.get_definition(ALIGNMENT, ruleset_id) is None:
         raise NotFound(f"no rule set {ruleset_id!r}", "id")
-    version = len(rule_versions(store, ruleset_id)) + 1
-    store.delete_definition(ALIGNMENT, ruleset_id)
-    store.put_definition(
-        RULE_VERSION,
-        f"{ruleset_id}|{version}",
-        {"id": ruleset_id, "version": version, "saved": _now(), "deleted": True, "rules": None},
-    )
-    return version
+    return _store_version(store, ruleset_id, None)
 
 
 def _now() -> str:

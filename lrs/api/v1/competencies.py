@@ -16,6 +16,7 @@ from lrs.api.v1.persons import admin_endpoint, person_keys
 from lrs.api.xapi.common import in_thread, json_response
 from lrs.competency.alignment import load_rules
 from lrs.competency.confirmation import confirmation, confirmation_rule
+from lrs.competency.crosswalk import Direction
 from lrs.competency.exports import SINKS, confirmed_records
 from lrs.competency.framework import Framework
 from lrs.competency.reading import as_of_bound, directions_into, read_status
@@ -95,7 +96,7 @@ def keyed_view(
     until: str | None,
     language: str,
     attributes_of: str | None = None,
-    directions: list[Any] | None = None,
+    directions: list[Direction] | None = None,
 ) -> dict[str, Any]:
     """The status of the keys (one learner's, or a person's), as of `until`: crosswalked
     evidence included, with when each level was reached, and, for a framework with a
