@@ -51,7 +51,9 @@ _NAMESPACE_END = "\x1e"  # never in an organisation name, nor in an IRI or learn
 def check_org_name(org: str, field_name: str = "org") -> str:
     """Organisation names are short and plain, so they can prefix document scopes safely."""
     if not ORG_NAME.match(org):
-        raise ValueError(f"{field_name} {org!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+        raise ValueError(
+            f"{field_name} {org!r}: use letters, digits, '.', '_' or '-' (at most 64)"
+        )
     return org
 
 
@@ -76,9 +78,7 @@ def may_write(credential: Credential) -> bool:
 
 def check_may_write(credential: Credential) -> None:
     if not may_write(credential):
-        raise Forbidden(
-            f"credential {credential.key} is an auditor's: it only reads", "Authorization"
-        )
+        raise Forbidden(f"credential {credential.key} is an auditor's: it only reads", "Authorization")
 
 
 @dataclass(frozen=True)

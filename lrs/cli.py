@@ -416,10 +416,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if problem is not None:
-        print(
-            f"access log TAMPERED: {problem.message} ({problem.kind}, entry {problem.seq}; "
-            f"{checked} entries read)"
-        )
+        print(f"access log TAMPERED: {problem.message} ({problem.kind}, entry {problem.seq}; "
+              f"{checked} entries read)")
         return 1
     where = "empty" if head is None else f"head {head.seq}:{head.hash}"
     print(f"access log intact: {checked} entries, {where}")
@@ -441,9 +439,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
         except orjson.JSONDecodeError:
             key = None
         if key is None:
-            print(
-                f"error: --agent {text!r} is not an identified xAPI agent as JSON", file=sys.stderr
-            )
+            print(f"error: --agent {text!r} is not an identified xAPI agent as JSON", file=sys.stderr)
             return 2
         keys.append(key)
     if bool(args.person) == bool(keys):
@@ -587,9 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--anchor", metavar="SEQ:HASH", help="a head noted earlier (`lrs audit head`) to check"
     )
-    _add_common(
-        audit_actions.add_parser("head", help="print the head (SEQ:HASH) to keep elsewhere")
-    )
+    _add_common(audit_actions.add_parser("head", help="print the head (SEQ:HASH) to keep elsewhere"))
     audit.set_defaults(func=cmd_audit)
 
     erase = commands.add_parser(

@@ -62,11 +62,7 @@ def _erase_from_rosters(store: Store, erased: set[str]) -> int:
         teachers = [t for t in definition.get("teachers") or [] if t not in erased]
         names = definition.get("names") or {}
         kept = {k: v for k, v in names.items() if k not in erased}
-        if (
-            members != definition.get("members")
-            or teachers != definition.get("teachers")
-            or kept != names
-        ):
+        if members != definition.get("members") or teachers != definition.get("teachers") or kept != names:
             changed = {**definition, "members": members, "teachers": teachers}
             if "names" in definition:
                 changed["names"] = kept

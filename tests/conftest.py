@@ -50,26 +50,13 @@ def _free_port() -> int:
 
 def _cli_create_credential(data_dir: Path, name: str, scopes: list[str]) -> tuple[str, str]:
     command = [
-        sys.executable,
-        "-m",
-        "lrs.cli",
-        "credentials",
-        "create",
-        "--data",
-        str(data_dir),
-        "--name",
-        name,
-        "--json",
+        sys.executable, "-m", "lrs.cli", "credentials", "create",
+        "--data", str(data_dir), "--name", name, "--json",
     ]
     for scope in scopes:
         command += ["--scope", scope]
     done = subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
+        command, cwd=REPO_ROOT, env=_clean_env(), capture_output=True, text=True, timeout=60,
         check=False,
     )
     if done.returncode != 0:
@@ -114,16 +101,8 @@ def live_lrs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLRS]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "lrs.cli",
-                "serve",
-                "--data",
-                str(data_dir),
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
+                sys.executable, "-m", "lrs.cli", "serve",
+                "--data", str(data_dir), "--port", str(port), "--log-level", "warning",
             ],
             cwd=REPO_ROOT,
             env=_clean_env(),

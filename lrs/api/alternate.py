@@ -75,9 +75,7 @@ def _rewrite(scope: Scope, query: list[tuple[str, str]], body: bytes) -> tuple[S
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        raise _Refused(
-            "the alternate request syntax needs Content-Type application/x-www-form-urlencoded"
-        )
+        raise _Refused("the alternate request syntax needs Content-Type application/x-www-form-urlencoded")
     try:
         form = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
     except (UnicodeDecodeError, ValueError):

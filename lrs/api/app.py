@@ -48,12 +48,7 @@ def dispatch(handlers: dict[str, Endpoint]) -> Endpoint:
         handler = handlers.get("GET" if method == "HEAD" else method)
         if handler is None:
             return json_response(
-                {
-                    "error": {
-                        "code": "method_not_allowed",
-                        "message": f"{method} is not allowed here",
-                    }
-                },
+                {"error": {"code": "method_not_allowed", "message": f"{method} is not allowed here"}},
                 405,
             )
         response = await handler(request)
@@ -139,12 +134,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         response = json_response(
-            {
-                "error": {
-                    "code": "internal",
-                    "message": "internal error; the request was not applied",
-                }
-            },
+            {"error": {"code": "internal", "message": "internal error; the request was not applied"}},
             500,
         )
         # Answered outside the middleware stack (Starlette's outermost layer): add its headers.
@@ -153,10 +143,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     routes = []
     for path, handlers in (
-        (
-            "/xapi/statements",
-            {"GET": statements.get, "PUT": statements.put, "POST": statements.post},
-        ),
+        ("/xapi/statements", {"GET": statements.get, "PUT": statements.put, "POST": statements.post}),
         ("/xapi/activities/state", documents.handlers(documents.STATE)),
         ("/xapi/activities/profile", documents.handlers(documents.ACTIVITY_PROFILE)),
         ("/xapi/agents/profile", documents.handlers(documents.AGENT_PROFILE)),

@@ -39,9 +39,7 @@ def _credential(request: Request) -> Credential:
     if scheme.lower() == "bearer":
         key, sep, secret = token.strip().partition(":")
         if not (sep and key and secret):
-            raise Unauthorized(
-                "the bearer token must be <key>:<secret> of an LRS credential", "Authorization"
-            )
+            raise Unauthorized("the bearer token must be <key>:<secret> of an LRS credential", "Authorization")
         header = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
     elif scheme.lower() != "basic":
         raise Unauthorized("send Authorization: Bearer <key>:<secret>", "Authorization")
@@ -69,9 +67,7 @@ async def receive(request: Request) -> Response:
         settings = request.app.state.settings
         body = await request.body()
         if 0 < settings.max_body_bytes < len(body):
-            raise ValidationError(
-                "the request body is too large", "body", status=413, code="too_large"
-            )
+            raise ValidationError("the request body is too large", "body", status=413, code="too_large")
         sensor, events = _envelope(body, settings)
         statements: list[dict[str, Any]] = []
         for index, event in enumerate(events):
@@ -80,9 +76,7 @@ async def receive(request: Request) -> Response:
             except MappingError as exc:
                 raise ValidationError(str(exc), f"data[{index}]") from None
         if len(statements) > settings.max_batch:
-            raise ValidationError(
-                f"an envelope holds at most {settings.max_batch} events", "data", status=413
-            )
+            raise ValidationError(f"an envelope holds at most {settings.max_batch} events", "data", status=413)
         ids: list[str] = []
         if statements:
             batch = validate_statement_batch(statements, XAPI_VERSION)

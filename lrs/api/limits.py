@@ -52,9 +52,7 @@ class BodyTooLarge(Exception):
     the limit; the middleware turns it into a 413."""
 
 
-def error_message(
-    scope: Scope, status: int, error: dict[str, Any], headers: dict[str, str]
-) -> list[Message]:
+def error_message(scope: Scope, status: int, error: dict[str, Any], headers: dict[str, str]) -> list[Message]:
     """The ASGI messages of a JSON error answered by a middleware (no handler ran).
 
     xAPI wants X-Experience-API-Version on every answer under /xapi/, errors included.

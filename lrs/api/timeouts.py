@@ -79,9 +79,7 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         log.warning("a timed-out request failed afterwards: %r", task.exception())
 
 
-def header_timeout_protocol(
-    seconds: float, base: type[asyncio.Protocol] | None = None
-) -> type[asyncio.Protocol]:
+def header_timeout_protocol(seconds: float, base: type[asyncio.Protocol] | None = None) -> type[asyncio.Protocol]:
     """A uvicorn HTTP protocol class that closes a connection whose request headers are not
     complete `seconds` after the connection opened or the request started arriving.
 

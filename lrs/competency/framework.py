@@ -52,6 +52,7 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "competency-fram
 Relation = Literal["exactMatch", "related"]
 
 
+
 # ------------------------------------------------------------------------------ model
 
 

@@ -46,9 +46,7 @@ class KafkaBus:
         producer = self._connect()
         try:
             futures = [
-                producer.send(
-                    self.prefix + topic, key=e.key, value=e.value, headers=e.headers or None
-                )
+                producer.send(self.prefix + topic, key=e.key, value=e.value, headers=e.headers or None)
                 for e in events
             ]
             producer.flush(timeout=self.timeout)

@@ -314,18 +314,7 @@ def seal_access(record: dict[str, Any], seq: int, prev: str) -> AccessEntry:
     return replace(unsealed, hash=access_hash(prev, unsealed.body()))
 
 
-_ACCESS_FIELDS = (
-    "at",
-    "action",
-    "credential",
-    "name",
-    "role",
-    "org",
-    "what",
-    "learner",
-    "query",
-    "count",
-)
+_ACCESS_FIELDS = ("at", "action", "credential", "name", "role", "org", "what", "learner", "query", "count")
 
 
 @dataclass

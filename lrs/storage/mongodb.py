@@ -696,7 +696,9 @@ class MongoStore:
         low = query.after + 1
         while low <= high:
             selector = {"$and": [{"seq": {"$gte": low, "$lte": high}}, *conditions]}
-            rows = list(self._statements.find(selector, fields).sort("seq", ASCENDING).limit(chunk))
+            rows = list(
+                self._statements.find(selector, fields).sort("seq", ASCENDING).limit(chunk)
+            )
             for row in rows:
                 data = bytes(row["data"])
                 if query.course is not None and not in_course(orjson.loads(data), query.course):
@@ -1109,9 +1111,7 @@ class MongoStore:
         report.statements_pseudonymised = len(rewritten)
         report.attachments_deleted = self._erase_attachments(orphans)
         key_list = sorted(erased)
-        report.agent_names_deleted = self._names.delete_many(
-            {"key": {"$in": key_list}}
-        ).deleted_count
+        report.agent_names_deleted = self._names.delete_many({"key": {"$in": key_list}}).deleted_count
         report.identity_links_deleted = self._links.delete_many(
             {"_id": {"$in": key_list}}
         ).deleted_count
@@ -1225,12 +1225,7 @@ class MongoStore:
             ]
             self._states.replace_one(
                 {"projection": name, "key": key},
-                {
-                    "projection": name,
-                    "key": key,
-                    "state": Binary(orjson.dumps(state)),
-                    "idx": index,
-                },
+                {"projection": name, "key": key, "state": Binary(orjson.dumps(state)), "idx": index},
                 upsert=True,
                 session=session,
             )

@@ -33,9 +33,7 @@ def merge_documents(
     Both documents must be JSON objects (xAPI Communication 2.2, POST to documents).
     """
     if not is_json_type(new_type):
-        raise ValidationError(
-            "POST merges JSON documents: send Content-Type application/json", "Content-Type"
-        )
+        raise ValidationError("POST merges JSON documents: send Content-Type application/json", "Content-Type")
     update = parse_json_object(new, "body")
     if existing is None:
         return _dumps(update)

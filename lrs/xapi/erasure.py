@@ -69,7 +69,9 @@ def _signed(statement: dict[str, Any]) -> bool:
     )
 
 
-def erase_from_statement(statement: dict[str, Any], keys: frozenset[str]) -> dict[str, Any] | None:
+def erase_from_statement(
+    statement: dict[str, Any], keys: frozenset[str]
+) -> dict[str, Any] | None:
     """None: delete the statement; otherwise the statement to keep (the same object when
     it does not name them: the caller compares identity to know whether to rewrite)."""
     if learner_key(statement) in keys and not is_voiding(statement):

@@ -73,18 +73,12 @@ def test_auditor_and_school_reads_are_logged_platform_reads_are_not(
     got = api.http.get("/xapi/statements", params={"agent": agent}, headers=people["auditor"])
     assert got.status_code == 200 and len(got.json()["statements"]) == 2
     sid = got.json()["statements"][0]["id"]
-    assert (
-        api.http.get(
-            "/xapi/statements", params={"statementId": sid}, headers=people["school"]
-        ).status_code
-        == 200
-    )
-    assert (
-        api.http.get(
-            f"/api/v1/learners/{quote(ANN, safe='')}/profile", headers=people["school"]
-        ).status_code
-        == 200
-    )
+    assert api.http.get(
+        "/xapi/statements", params={"statementId": sid}, headers=people["school"]
+    ).status_code == 200
+    assert api.http.get(
+        f"/api/v1/learners/{quote(ANN, safe='')}/profile", headers=people["school"]
+    ).status_code == 200
     assert api.http.get("/api/v1/learners", headers=people["auditor"]).status_code == 200
 
     entries = log(api, people["admin"])["entries"]
@@ -157,10 +151,7 @@ def test_an_auditor_of_some_organisations_sees_their_entries_only(
 
 
 def test_cli_verify_passes_then_fails_on_a_tampered_log(
-    api: APIClient,
-    people: dict[str, dict[str, str]],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    api: APIClient, people: dict[str, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for _ in range(3):
         api.http.get(f"/api/v1/learners/{quote(ANN, safe='')}/profile", headers=people["auditor"])
@@ -190,23 +181,15 @@ def test_document_and_agent_reads_are_logged(
     )
     assert put.status_code == 204
     reader = people["auditor"]  # (a school credential would need the profile scope)
-    assert (
-        api.http.get(
-            "/xapi/agents/profile", params={"agent": agent, "profileId": "prefs"}, headers=reader
-        ).status_code
-        == 200
-    )
-    assert api.http.get("/xapi/agents/profile", params={"agent": agent}, headers=reader).json() == [
-        "prefs"
-    ]
-    assert (
-        api.http.get(
-            "/xapi/activities/state",
-            params={"agent": agent, "activityId": "http://example.org/course/1"},
-            headers=reader,
-        ).status_code
-        == 200
-    )
+    assert api.http.get(
+        "/xapi/agents/profile", params={"agent": agent, "profileId": "prefs"}, headers=reader
+    ).status_code == 200
+    assert api.http.get("/xapi/agents/profile", params={"agent": agent}, headers=reader).json() == ["prefs"]
+    assert api.http.get(
+        "/xapi/activities/state",
+        params={"agent": agent, "activityId": "http://example.org/course/1"},
+        headers=reader,
+    ).status_code == 200
     assert api.http.get("/xapi/agents", params={"agent": agent}, headers=reader).status_code == 200
     store = api.http.app.state.store  # type: ignore[attr-defined]
     entries = log(api, people["admin"])["entries"]

@@ -161,10 +161,7 @@ def test_post_refuses_what_cannot_be_merged(
 
     # a stored document that is not JSON cannot be merged into
     text = client.put(
-        path,
-        params=params,
-        content=b"plain",
-        headers={"Content-Type": "text/plain", "If-None-Match": "*"},
+        path, params=params, content=b"plain", headers={"Content-Type": "text/plain", "If-None-Match": "*"}
     )
     assert text.status_code == 204
     assert_error(client.post(path, params=params, json={"a": 1}), 400)

@@ -41,28 +41,23 @@ def post(api: APIClient, actor: dict[str, Any], **extra: Any) -> str:
 def world(api: APIClient) -> dict[str, Any]:
     """Ann (two accounts, linked as person p-ann) and Ben, whose statement names Ann as
     instructor; Ann's agent profile; profiles folded."""
-    ann, ann_lms = (
-        {"mbox": "mailto:ann@example.org"},
-        {"account": {"homePage": "https://lms.example.org", "name": "ann-7"}},
-    )
+    ann, ann_lms = {"mbox": "mailto:ann@example.org"}, {
+        "account": {"homePage": "https://lms.example.org", "name": "ann-7"}
+    }
     ids = {
         "ann": post(api, ann),
         "ann_lms": post(api, ann_lms),
         "ben": post(api, {"mbox": "mailto:ben@example.org"}, context={"instructor": ann}),
     }
-    assert (
-        api.http.put(
-            "/xapi/agents/profile",
-            params={"agent": orjson.dumps(ann).decode(), "profileId": "prefs"},
-            json={"lang": "vi"},
-            headers={"If-None-Match": "*"},
-        ).status_code
-        == 204
-    )
-    assert (
-        api.http.post("/api/v1/persons/p-ann/keys", json={"keys": [ANN, ANN_LMS]}).status_code
-        == 200
-    )
+    assert api.http.put(
+        "/xapi/agents/profile",
+        params={"agent": orjson.dumps(ann).decode(), "profileId": "prefs"},
+        json={"lang": "vi"},
+        headers={"If-None-Match": "*"},
+    ).status_code == 204
+    assert api.http.post(
+        "/api/v1/persons/p-ann/keys", json={"keys": [ANN, ANN_LMS]}
+    ).status_code == 200
     store = api.http.app.state.store  # type: ignore[attr-defined]
     catch_up(store, reducers(store))
     admin = create_credential(store, "dpo", ["admin"])
@@ -102,9 +97,7 @@ def test_delete_person_erases_them_and_logs_it(api: APIClient, world: dict[str, 
     [erasure] = [e for e in entries if e["action"] == "erase"]
     store = world["store"]
     assert erasure["learner"] == pseudonym(store, "p-ann") == body["subject"]
-    assert sorted(erasure["query"]["keys"]) == sorted(
-        [pseudonym(store, ANN), pseudonym(store, ANN_LMS)]
-    )
+    assert sorted(erasure["query"]["keys"]) == sorted([pseudonym(store, ANN), pseudonym(store, ANN_LMS)])
     assert erasure["query"]["statements_deleted"] == 2 and erasure["count"] == 3
     assert erasure["role"] == "admin" and erasure["seq"] == body["access_log_entry"]
     text = orjson.dumps(entries).decode()
@@ -135,10 +128,9 @@ def test_only_admins_erase(api: APIClient, world: dict[str, Any], scopes: list[s
     key, secret = api.credential(scopes)
     headers = {"Authorization": basic_auth(key, secret)}
     assert api.http.delete("/api/v1/persons/p-ann", headers=headers).status_code == 403
-    assert (
-        api.http.post("/api/v1/erasures", json={"person": "p-ann"}, headers=headers).status_code
-        == 403
-    )
+    assert api.http.post(
+        "/api/v1/erasures", json={"person": "p-ann"}, headers=headers
+    ).status_code == 403
     assert profile(api, ANN) == 200
 
 

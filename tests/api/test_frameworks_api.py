@@ -278,9 +278,7 @@ def test_cli_imports_a_framework_in_our_format(
     assert response.status_code == 200
     assert [c["code"] for c in response.json()["areas"][0]["competences"]] == ["1.1", "1.2"]
     # a new version replaces the old one
-    assert (
-        cli(tmp_path, "frameworks", "import", write(tmp_path, "v2.json", our_framework("2"))) == 0
-    )
+    assert cli(tmp_path, "frameworks", "import", write(tmp_path, "v2.json", our_framework("2"))) == 0
     assert listed(api)[OURS]["version"] == "2"
     assert len(listed(api)) == 4
     # and status can be read against it
@@ -326,10 +324,7 @@ def test_cli_imports_a_case_package(
 def test_rules_and_status_for_an_imported_case_framework(
     api: APIClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert (
-        cli(tmp_path, "frameworks", "import", "--case", write(tmp_path, "c.json", case_package()))
-        == 0
-    )
+    assert cli(tmp_path, "frameworks", "import", "--case", write(tmp_path, "c.json", case_package())) == 0
     competence = f"{CASE_SERVER}/CFItems/5b0a7d2e-1c3f-4a5b-8c6d-7e8f9a0b1c03"
     post_quiz(api)
     ruleset = rules(CASE_IRI, competence=competence, level="achieved")

@@ -112,14 +112,8 @@ def test_filters(api: APIClient) -> None:
     assert ids(client.get(url(course=COURSE)).json()) == [early["id"], passed["id"]]
     assert ids(client.get(url(since=boundary)).json()) == [passed["id"], elsewhere["id"]]
     assert ids(client.get(url(until=boundary)).json()) == [early["id"]]
-    for bad in (
-        {"since": "yesterday"},
-        {"verb": "not an iri"},
-        {"limit": "-1"},
-        {"cursor": "nope"},
-        {"format": "xml"},
-        {"colour": "blue"},
-    ):
+    for bad in ({"since": "yesterday"}, {"verb": "not an iri"}, {"limit": "-1"}, {"cursor": "nope"},
+                {"format": "xml"}, {"colour": "blue"}):
         response = client.get(url(**bad))
         assert response.status_code == 400, bad
         assert response.json()["error"]["field"] == next(iter(bad))
@@ -192,7 +186,9 @@ def test_the_openapi_document_describes_the_history(api: APIClient) -> None:
 def _fill(store: SQLiteStore, count: int) -> None:
     authority = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k"}}
     for start in range(0, count, 1000):
-        batch = [statement(result={"response": "x" * 200}) for _ in range(min(1000, count - start))]
+        batch = [
+            statement(result={"response": "x" * 200}) for _ in range(min(1000, count - start))
+        ]
         store.save_statements(
             batch, authority=authority, credential="k", version="1.0.3", attachments=[]
         )
@@ -252,10 +248,8 @@ def test_an_export_holds_a_page_not_the_history(tmp_path: Path, fmt: str) -> Non
     assert large_bytes > 9 * small_bytes  # ten times the history...
     assert large_peak < small_peak * 1.25 + 256 * 1024  # ...in the same memory
     assert large_peak < large_bytes / 5  # (a page's worth, not the history's)
-    print(
-        f"{fmt}: peak {small_peak / 1e6:.2f} MB for 2k ({small_bytes / 1e6:.1f} MB out), "
-        f"{large_peak / 1e6:.2f} MB for 20k ({large_bytes / 1e6:.1f} MB out)"
-    )
+    print(f"{fmt}: peak {small_peak / 1e6:.2f} MB for 2k ({small_bytes / 1e6:.1f} MB out), "
+          f"{large_peak / 1e6:.2f} MB for 20k ({large_bytes / 1e6:.1f} MB out)")
 
 
 def test_entries_read_from_the_store_match_the_http_page(api: APIClient) -> None:

@@ -150,13 +150,9 @@ def test_other_credentials_may_not_link_or_unlink(api: APIClient, scopes: list[s
 def test_reading_a_person_needs_a_read_scope(api: APIClient) -> None:
     link(api, "p-005", {"keys": [SCHOOL]})
     reader = scope(api, "statements/read")
-    assert (
-        api.http.get("/api/v1/persons/p-005", headers={"Authorization": reader}).status_code == 200
-    )
+    assert api.http.get("/api/v1/persons/p-005", headers={"Authorization": reader}).status_code == 200
     writer = scope(api, "statements/write")
-    assert (
-        api.http.get("/api/v1/persons/p-005", headers={"Authorization": writer}).status_code == 403
-    )
+    assert api.http.get("/api/v1/persons/p-005", headers={"Authorization": writer}).status_code == 403
     anonymous = api.http.get("/api/v1/persons/p-005", headers={"Authorization": ""})
     assert anonymous.status_code == 401
     assert link(api, "p-005", {"keys": [LMS]}, "").status_code == 401
@@ -218,15 +214,15 @@ def test_unknown_person_and_unlinked_learner_are_404(api: APIClient) -> None:
     assert error_of(response)["code"] == "not_found"
     assert api.http.get(f"/api/v1/learners/{path_key(LMS)}/person").status_code == 404
     assert api.http.get("/api/v1/persons/nobody/profile").status_code == 404
-    response = api.http.get(
-        "/api/v1/persons/nobody/competencies", params={"framework": "digcomp-2.2"}
-    )
+    response = api.http.get("/api/v1/persons/nobody/competencies", params={"framework": "digcomp-2.2"})
     assert response.status_code == 404
 
 
 def test_person_of_a_learner_by_agent(api: APIClient) -> None:
     link(api, "p-010", {"agents": [SCHOOL_AGENT]})
-    response = api.http.get("/api/v1/learners/person", params={"agent": json.dumps(SCHOOL_AGENT)})
+    response = api.http.get(
+        "/api/v1/learners/person", params={"agent": json.dumps(SCHOOL_AGENT)}
+    )
     assert response.status_code == 200
     assert response.json() == {"person": "p-010", "keys": [SCHOOL]}
 

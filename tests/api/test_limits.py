@@ -46,9 +46,7 @@ def statement(**extra: Any) -> dict[str, Any]:
 def with_extension(value: str) -> bytes:
     """A statement whose activity extension is `value`, written as raw JSON text."""
     prefix = '{"actor":{"mbox":"mailto:ann@example.org"},"verb":{"id":"' + COMPLETED + '"},'
-    rest = (
-        '"object":{"id":"http://example.org/a","definition":{"extensions":{"http://example.org/e":'
-    )
+    rest = '"object":{"id":"http://example.org/a","definition":{"extensions":{"http://example.org/e":'
     return (prefix + rest + value + "}}}}").encode()
 
 
@@ -144,16 +142,10 @@ def test_the_body_limit_covers_documents_and_the_alternate_syntax(make_client: C
 # JSON shape ---------------------------------------------------------------------------------
 def test_nesting_past_the_depth_limit_is_400_naming_where(make_client: Client) -> None:
     client = make_client(max_json_depth=10)
-    error = error_of(
-        client.post("/xapi/statements", content=with_extension("[" * 8 + "]" * 8), headers=JSON),
-        400,
-    )
+    error = error_of(client.post("/xapi/statements", content=with_extension("[" * 8 + "]" * 8), headers=JSON), 400)
     assert error["code"] == "too_deep"
     assert error["field"].startswith('object.definition.extensions["http://example.org/e"]')
-    assert (
-        client.post("/xapi/statements", content=with_extension("[[1]]"), headers=JSON).status_code
-        == 200
-    )
+    assert client.post("/xapi/statements", content=with_extension("[[1]]"), headers=JSON).status_code == 200
 
 
 @pytest.mark.parametrize("depth", [300, 1000, 10_000])
@@ -171,9 +163,7 @@ def test_a_string_over_the_limit_is_413_naming_the_field(make_client: Client) ->
     body = json.dumps(statement(result={"response": "x" * 1_000_000})).encode()
     error = error_of(client.post("/xapi/statements", content=body, headers=JSON), 413)
     assert error == {**error, "code": "too_large", "field": "result.response"}
-    long_key = with_extension("1").replace(
-        b"http://example.org/e", b"http://example.org/" + b"k" * 300_000
-    )
+    long_key = with_extension("1").replace(b"http://example.org/e", b"http://example.org/" + b"k" * 300_000)
     assert error_of(client.post("/xapi/statements", content=long_key, headers=JSON), 413)
     fits = json.dumps(statement(result={"response": "x" * 64_000})).encode()  # SCORM suspend data
     assert client.post("/xapi/statements", content=fits, headers=JSON).status_code == 200
@@ -194,43 +184,25 @@ def test_huge_numbers_are_400(make_client: Client, number: str) -> None:
 def test_numbers_within_the_limit_are_kept(make_client: Client) -> None:
     client = make_client()
     for number in ("9007199254740993", "-1e18", "1.5e-300", "0.1"):
-        assert (
-            client.post(
-                "/xapi/statements", content=with_extension(number), headers=JSON
-            ).status_code
-            == 200
-        )
+        assert client.post("/xapi/statements", content=with_extension(number), headers=JSON).status_code == 200
     client = make_client(max_number=100)
-    error = error_of(
-        client.post("/xapi/statements", content=with_extension("101"), headers=JSON), 400
-    )
+    error = error_of(client.post("/xapi/statements", content=with_extension("101"), headers=JSON), 400)
     assert error["field"] == 'object.definition.extensions["http://example.org/e"]'
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        (
-            b'{"actor":{"mbox":"mailto:a@example.org"},"actor":{"mbox":"mailto:b@example.org"},'
-            b'"verb":{"id":"http://x.org/v"},"object":{"id":"http://x.org/o"}}',
-            "actor",
-        ),
-        (
-            b'{"actor":{"mbox":"mailto:a@example.org"},"verb":{"id":"http://x.org/v",'
-            b'"id" : "http://x.org/w"},"object":{"id":"http://x.org/o"}}',
-            "verb.id",
-        ),
+        (b'{"actor":{"mbox":"mailto:a@example.org"},"actor":{"mbox":"mailto:b@example.org"},'
+         b'"verb":{"id":"http://x.org/v"},"object":{"id":"http://x.org/o"}}', "actor"),
+        (b'{"actor":{"mbox":"mailto:a@example.org"},"verb":{"id":"http://x.org/v",'
+         b'"id" : "http://x.org/w"},"object":{"id":"http://x.org/o"}}', "verb.id"),
         # the same key spelled two ways: "\u0069d" is "id"
-        (
-            b'[{"actor":{"mbox":"mailto:a@example.org"},"verb":{"id":"http://x.org/v"},'
-            b'"object":{"id":"http://x.org/o","\\u0069d":"http://x.org/p"}}]',
-            "[0].object.id",
-        ),
+        (b'[{"actor":{"mbox":"mailto:a@example.org"},"verb":{"id":"http://x.org/v"},'
+         b'"object":{"id":"http://x.org/o","\\u0069d":"http://x.org/p"}}]', "[0].object.id"),
     ],
 )
-def test_duplicate_keys_are_refused_naming_the_key(
-    make_client: Client, body: bytes, field: str
-) -> None:
+def test_duplicate_keys_are_refused_naming_the_key(make_client: Client, body: bytes, field: str) -> None:
     client = make_client()
     error = error_of(client.post("/xapi/statements", content=body, headers=JSON), 400)
     assert error["code"] == "duplicate_key" and error["field"] == field
@@ -309,9 +281,7 @@ def test_the_rate_limit_is_per_credential_with_retry_after(make_client: Client) 
     assert client.get("/xapi/statements", headers=auth).status_code == 200
     assert client.get("/health").status_code == 200
     # a wrong secret gets its own bucket: it cannot spend the owner's tokens
-    assert (
-        client.get("/xapi/statements", headers={"Authorization": "Basic eDp5"}).status_code == 401
-    )
+    assert client.get("/xapi/statements", headers={"Authorization": "Basic eDp5"}).status_code == 401
 
 
 def test_no_rate_limit_by_default(make_client: Client) -> None:
@@ -361,10 +331,7 @@ def test_every_answer_has_the_security_headers(make_client: Client) -> None:
         "server error": client.get("/boom"),
         "preflight": client.options(
             "/xapi/statements",
-            headers={
-                "Origin": "https://course.example.org",
-                "Access-Control-Request-Method": "PUT",
-            },
+            headers={"Origin": "https://course.example.org", "Access-Control-Request-Method": "PUT"},
         ),
         "query api": client.get("/api/v1/frameworks"),
         "metrics": client.get("/metrics"),
@@ -437,27 +404,9 @@ def test_every_limit_is_a_setting_from_env_toml_and_flags(
     assert settings.cors_origins == "https://a.example,https://b.example"
 
     args = build_parser().parse_args(
-        [
-            "serve",
-            "--config",
-            str(toml),
-            "--max-body-bytes",
-            "4096",
-            "--rate-limit",
-            "2",
-            "--rate-burst",
-            "4",
-            "--request-timeout",
-            "30",
-            "--header-timeout",
-            "5",
-            "--keep-alive-timeout",
-            "3",
-            "--max-number",
-            "1e9",
-            "--cors-origins",
-            "",
-        ]
+        ["serve", "--config", str(toml), "--max-body-bytes", "4096", "--rate-limit", "2",
+         "--rate-burst", "4", "--request-timeout", "30", "--header-timeout", "5",
+         "--keep-alive-timeout", "3", "--max-number", "1e9", "--cors-origins", ""]
     )
     flagged = _settings(args)
     assert flagged.max_body_bytes == 4096 and flagged.rate_limit == 2.0 and flagged.rate_burst == 4
@@ -480,11 +429,8 @@ def _read_all(sock: socket.socket, limit: float) -> tuple[bytes, float]:
 
 
 def test_a_connection_slow_with_its_headers_is_closed(tmp_path: Path) -> None:
-    server = LRSProcess(
-        "lrs-timeouts",
-        tmp_path,
-        {"data": str(tmp_path / "data"), "header_timeout": "1", "keep_alive_timeout": "2"},
-    )
+    server = LRSProcess("lrs-timeouts", tmp_path, {"data": str(tmp_path / "data"),
+                                                    "header_timeout": "1", "keep_alive_timeout": "2"})
     server.serve()
     try:
         # headers that never finish: a JSON 408 after the header timeout, then closed

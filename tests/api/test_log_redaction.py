@@ -60,19 +60,11 @@ def requests_with(client: TestClient, key: str, secret: str) -> list[httpx.Respo
     return [
         client.get("/xapi/statements", headers=good),
         client.post("/xapi/statements", json=STATEMENT, headers=good),
-        client.post(
-            "/xapi/statements",
-            content=b"{broken",
-            headers={**good, "Content-Type": "application/json"},
-        ),
+        client.post("/xapi/statements", content=b"{broken", headers={**good, "Content-Type": "application/json"}),
         client.get("/xapi/statements", headers={**good, "Authorization": f"Basic {wrong}"}),
         client.get("/xapi/statements", headers={**good, "Authorization": f"Basic {key}:{secret}"}),
         client.get("/xapi/statements", headers={**good, "Authorization": f"Bearer {key}:{secret}"}),
-        client.post(
-            "/caliper/v1p2",
-            json={"sensor": "s"},
-            headers={"Authorization": f"Bearer {key}:{secret}"},
-        ),
+        client.post("/caliper/v1p2", json={"sensor": "s"}, headers={"Authorization": f"Bearer {key}:{secret}"}),
         client.post(
             "/xapi/statements?method=PUT",
             content=form.encode(),
@@ -127,18 +119,8 @@ def test_no_credential_reaches_a_log_line_in_process(
 def test_the_filter_keeps_access_log_arguments_usable() -> None:
     """uvicorn's access formatter unpacks the record's argument tuple: it must stay a tuple."""
     record = logging.LogRecord(
-        "uvicorn.access",
-        logging.INFO,
-        __file__,
-        1,
-        '%s - "%s %s HTTP/%s" %d',
-        (
-            "127.0.0.1:5000",
-            "GET",
-            "/xapi/statements?Authorization=Basic%20a2V5OnNlY3JldA==",
-            "1.1",
-            200,
-        ),
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/xapi/statements?Authorization=Basic%20a2V5OnNlY3JldA==", "1.1", 200),
         None,
     )
     assert RedactSecrets().filter(record)
@@ -159,22 +141,11 @@ def test_no_credential_in_the_log_of_a_real_server(tmp_path: Path) -> None:
     server = LRSProcess("lrs-logs", tmp_path, {"data": str(tmp_path / "data")})
     key, secret = server.credential()
     server._spawn(
-        [
-            sys.executable,
-            "-m",
-            "lrs.cli",
-            "serve",
-            "--port",
-            str(server.port),
-            "--log-level",
-            "debug",
-        ],
+        [sys.executable, "-m", "lrs.cli", "serve", "--port", str(server.port), "--log-level", "debug"],
         server._env(),
     )
     try:
-        wait_until(
-            lambda: httpx.get(server.url + "/health", timeout=1).status_code == 200, 30, "lrs serve"
-        )
+        wait_until(lambda: httpx.get(server.url + "/health", timeout=1).status_code == 200, 30, "lrs serve")
         with httpx.Client(base_url=server.url, timeout=10) as http:
             answers = requests_with(http, key, secret)  # type: ignore[arg-type]
         assert answers[0].status_code == 200

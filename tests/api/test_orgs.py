@@ -48,21 +48,13 @@ COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
 CREDENTIALS = {
     "platform-a": Credential("key-platform-a", "Platform A", ("all",), "org-a", "", "platform"),
     "school-a": Credential(
-        "key-school-a",
-        "School A",
-        ("statements/read", "state", "profile", "define"),
-        "org-a",
-        "",
-        "school",
+        "key-school-a", "School A", ("statements/read", "state", "profile", "define"), "org-a",
+        "", "school",
     ),
     "platform-b": Credential("key-platform-b", "Platform B", ("all",), "org-b", "", "platform"),
     "school-b": Credential(
-        "key-school-b",
-        "School B",
-        ("statements/read", "state", "profile", "define"),
-        "org-b",
-        "",
-        "school",
+        "key-school-b", "School B", ("statements/read", "state", "profile", "define"), "org-b",
+        "", "school",
     ),
     "auditor-a": Credential(
         "key-auditor-a", "Auditor of A", ("auditor",), None, "", "auditor", ("org-a",)
@@ -80,19 +72,14 @@ OTHERS = ("platform-b", "school-b")  # organisation B's credentials: the ones pr
 READERS = (*OTHERS, "auditor-b", "default")
 
 
-def statement(
-    sid: str, agent: dict[str, Any], activity: str, course: str, minute: int
-) -> dict[str, Any]:
+def statement(sid: str, agent: dict[str, Any], activity: str, course: str, minute: int) -> dict[str, Any]:
     return {
         "id": sid,
         "actor": {**agent, "name": "Lan" if agent is LA_AGENT else "Binh"},
         "verb": {"id": COMPLETED, "display": {"en": "completed"}},
         "object": {
             "id": activity,
-            "definition": {
-                "name": {"en": "Quiz of " + course},
-                "type": "http://adlnet.gov/expapi/activities/assessment",
-            },
+            "definition": {"name": {"en": "Quiz of " + course}, "type": "http://adlnet.gov/expapi/activities/assessment"},
         },
         "context": {"contextActivities": {"parent": [{"id": course}]}},
         "result": {"completion": True, "score": {"scaled": 0.9}},
@@ -127,25 +114,14 @@ def _build(path: Path, with_a: bool) -> World:
     for who, credential in CREDENTIALS.items():
         store.save_credential(
             Credential(
-                credential.key,
-                credential.name,
-                credential.scopes,
-                credential.org,
-                hash_secret("secret-" + who),
-                credential.role,
-                credential.audits,
+                credential.key, credential.name, credential.scopes, credential.org,
+                hash_secret("secret-" + who), credential.role, credential.audits,
             )
         )
     world = World(store, {who: _client(app, who) for who in CREDENTIALS})
     b = world("platform-b")
     for n, sid in enumerate(B_IDS):
-        assert (
-            b.put(
-                f"/xapi/statements?statementId={sid}",
-                json=statement(sid, LB_AGENT, QUIZ_B, COURSE_B, n),
-            ).status_code
-            == 204
-        )
+        assert b.put(f"/xapi/statements?statementId={sid}", json=statement(sid, LB_AGENT, QUIZ_B, COURSE_B, n)).status_code == 204
     b.put(
         "/xapi/activities/state",
         params={"activityId": QUIZ_B, "agent": json.dumps(LB_AGENT), "stateId": "bookmark"},
@@ -169,34 +145,19 @@ def _build(path: Path, with_a: bool) -> World:
         state = {"activityId": QUIZ_A, "agent": json.dumps(LA_AGENT), "stateId": "bookmark"}
         assert a.put("/xapi/activities/state", params=state, content=b"page 7").status_code == 204
         profile = {"activityId": QUIZ_A, "profileId": "settings"}
-        assert (
-            a.put(
-                "/xapi/activities/profile",
-                params=profile,
-                json={"x": 1},
-                headers={"If-None-Match": "*"},
-            ).status_code
-            == 204
-        )
+        assert a.put(
+            "/xapi/activities/profile", params=profile, json={"x": 1},
+            headers={"If-None-Match": "*"},
+        ).status_code == 204
         agent_profile = {"agent": json.dumps(LA_AGENT), "profileId": "prefs"}
-        assert (
-            a.put(
-                "/xapi/agents/profile",
-                params=agent_profile,
-                json={"lang": "vi"},
-                headers={"If-None-Match": "*"},
-            ).status_code
-            == 204
-        )
-        assert (
-            world("admin").post("/api/v1/persons/person-a/keys", json={"keys": [LA]}).status_code
-            == 200
-        )
+        assert a.put(
+            "/xapi/agents/profile", params=agent_profile, json={"lang": "vi"},
+            headers={"If-None-Match": "*"},
+        ).status_code == 204
+        assert world("admin").post("/api/v1/persons/person-a/keys", json={"keys": [LA]}).status_code == 200
         save_class(
             store,
-            class_definition(
-                COURSE_A, "Class 1A", [LA, "mbox:mailto:new@a.example.org"], org="org-a"
-            ),
+            class_definition(COURSE_A, "Class 1A", [LA, "mbox:mailto:new@a.example.org"], org="org-a"),
         )
     catch_up(store, reducers(store))
     return world
@@ -217,9 +178,7 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, Wo
         os.environ.update(saved)
 
 
-def same_answer(
-    worlds: tuple[World, World], who: str, method: str, url: str, **kwargs: Any
-) -> httpx.Response:
+def same_answer(worlds: tuple[World, World], who: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """The answer where A's data exists equals the answer where it does not."""
     with_a, without_a = worlds
     seen = with_a(who).request(method, url, **kwargs)
@@ -241,35 +200,15 @@ XAPI_READS = [
     ("voided statement by id", "/xapi/statements", {"voidedStatementId": A_IDS[2]}),
     ("voiding statement by id", "/xapi/statements", {"statementId": A_IDS[3]}),
     ("statements by agent", "/xapi/statements", {"agent": json.dumps(LA_AGENT)}),
-    (
-        "statements by related agent",
-        "/xapi/statements",
-        {"agent": json.dumps(LA_AGENT), "related_agents": "true"},
-    ),
+    ("statements by related agent", "/xapi/statements", {"agent": json.dumps(LA_AGENT), "related_agents": "true"}),
     ("statements by activity", "/xapi/statements", {"activity": QUIZ_A}),
-    (
-        "statements by course",
-        "/xapi/statements",
-        {"activity": COURSE_A, "related_activities": "true"},
-    ),
+    ("statements by course", "/xapi/statements", {"activity": COURSE_A, "related_activities": "true"}),
     ("statements by verb", "/xapi/statements", {"verb": VOIDED}),
-    (
-        "state",
-        "/xapi/activities/state",
-        {"activityId": QUIZ_A, "agent": json.dumps(LA_AGENT), "stateId": "bookmark"},
-    ),
+    ("state", "/xapi/activities/state", {"activityId": QUIZ_A, "agent": json.dumps(LA_AGENT), "stateId": "bookmark"}),
     ("state ids", "/xapi/activities/state", {"activityId": QUIZ_A, "agent": json.dumps(LA_AGENT)}),
-    (
-        "activity profile",
-        "/xapi/activities/profile",
-        {"activityId": QUIZ_A, "profileId": "settings"},
-    ),
+    ("activity profile", "/xapi/activities/profile", {"activityId": QUIZ_A, "profileId": "settings"}),
     ("activity profile ids", "/xapi/activities/profile", {"activityId": QUIZ_A}),
-    (
-        "agent profile",
-        "/xapi/agents/profile",
-        {"agent": json.dumps(LA_AGENT), "profileId": "prefs"},
-    ),
+    ("agent profile", "/xapi/agents/profile", {"agent": json.dumps(LA_AGENT), "profileId": "prefs"}),
     ("agent profile ids", "/xapi/agents/profile", {"agent": json.dumps(LA_AGENT)}),
     ("agents (Person)", "/xapi/agents", {"agent": json.dumps(LA_AGENT)}),
     ("activity definition", "/xapi/activities", {"activityId": QUIZ_A}),
@@ -289,10 +228,7 @@ V1_READS = [
     ("person competencies", f"/api/v1/persons/person-a/competencies?framework={DIGCOMP}"),
     ("person history", "/api/v1/persons/person-a/history"),
     ("class", f"/api/v1/groups/{path_key(COURSE_A)}/competencies?framework={DIGCOMP}"),
-    (
-        "class csv",
-        f"/api/v1/groups/{path_key(COURSE_A)}/competencies?framework={DIGCOMP}&format=csv",
-    ),
+    ("class csv", f"/api/v1/groups/{path_key(COURSE_A)}/competencies?framework={DIGCOMP}&format=csv"),
 ]
 
 
@@ -317,18 +253,14 @@ def test_query_api_reads_of_another_organisation_tell_nothing(
     assert A_IDS[0].encode() not in response.content
 
 
-def test_the_unfiltered_statement_list_has_only_the_organisations_own(
-    worlds: tuple[World, World],
-) -> None:
+def test_the_unfiltered_statement_list_has_only_the_organisations_own(worlds: tuple[World, World]) -> None:
     with_a, _ = worlds
     for who, expected in (("platform-b", B_IDS), ("platform-a", A_IDS[:2] + A_IDS[3:])):
         body = with_a(who).get("/xapi/statements", params={"ascending": "true"}).json()
         assert [s["id"] for s in body["statements"]] == expected
 
 
-def test_more_links_keep_to_the_organisation_and_cannot_be_widened(
-    worlds: tuple[World, World],
-) -> None:
+def test_more_links_keep_to_the_organisation_and_cannot_be_widened(worlds: tuple[World, World]) -> None:
     import base64
 
     b = worlds[0]("platform-b")
@@ -339,21 +271,14 @@ def test_more_links_keep_to_the_organisation_and_cannot_be_widened(
         seen += [s["id"] for s in page["statements"]]
     assert seen == B_IDS
     # a token edited to name other credentials is refused, not obeyed
-    forged = {
-        "limit": 10,
-        "ascending": True,
-        "format": "exact",
-        "attachments": False,
-        "credentials": ["key-platform-a"],
-    }
+    forged = {"limit": 10, "ascending": True, "format": "exact", "attachments": False,
+              "credentials": ["key-platform-a"]}
     token = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
     assert b.get("/xapi/statements", params={"more": token}).status_code == 400
 
 
 # every cross-organisation write -------------------------------------------------------------
-def test_writing_documents_under_the_same_names_touches_only_ones_own(
-    worlds: tuple[World, World],
-) -> None:
+def test_writing_documents_under_the_same_names_touches_only_ones_own(worlds: tuple[World, World]) -> None:
     with_a, _ = worlds
     state = {"activityId": QUIZ_A, "agent": json.dumps(LA_AGENT), "stateId": "bookmark"}
     profile = {"activityId": QUIZ_A, "profileId": "settings"}
@@ -364,27 +289,15 @@ def test_writing_documents_under_the_same_names_touches_only_ones_own(
         ("/xapi/agents/profile", agent_profile),
     ):
         # A's document does not make B's write a conflict (412/409): B has none of its own
-        put = same_answer(
-            worlds,
-            "platform-b",
-            "PUT",
-            path,
-            params=params,
-            content=b"{}",
-            headers={"If-None-Match": "*", "Content-Type": "application/json"},
-        )
+        put = same_answer(worlds, "platform-b", "PUT", path, params=params, content=b"{}",
+                          headers={"If-None-Match": "*", "Content-Type": "application/json"})
         assert put.status_code == 204
         merge = same_answer(worlds, "platform-b", "POST", path, params=params, json={"b": 2})
         assert merge.status_code == 204
         delete = same_answer(worlds, "platform-b", "DELETE", path, params=params)
         assert delete.status_code == 204
-    same_answer(
-        worlds,
-        "platform-b",
-        "DELETE",
-        "/xapi/activities/state",
-        params={"activityId": QUIZ_A, "agent": json.dumps(LA_AGENT)},
-    )
+    same_answer(worlds, "platform-b", "DELETE", "/xapi/activities/state",
+                params={"activityId": QUIZ_A, "agent": json.dumps(LA_AGENT)})
     # A's documents are untouched
     a = with_a("platform-a")
     assert a.get("/xapi/activities/state", params=state).content == b"page 7"
@@ -413,10 +326,7 @@ def test_an_id_another_organisation_used_is_a_conflict(worlds: tuple[World, Worl
     assert with_a("platform-b").put(url, json=other).status_code == 409
     mine = with_a("platform-a").get("/xapi/statements", params={"statementId": A_IDS[0]}).json()
     assert mine["actor"]["mbox"] == LA_AGENT["mbox"]
-    assert (
-        with_a("platform-b").get("/xapi/statements", params={"statementId": A_IDS[0]}).status_code
-        == 404
-    )
+    assert with_a("platform-b").get("/xapi/statements", params={"statementId": A_IDS[0]}).status_code == 404
     del without_a  # (there the same PUT stores B's statement: the id was free)
 
 
@@ -448,30 +358,16 @@ def test_a_voiding_sent_ahead_by_another_organisation_voids_nothing(
     world = _build(tmp_path, False)
     try:
         sid = "aaaaaaaa-0000-4000-8000-0000000000ff"
-        ahead = {
-            "actor": LB_AGENT,
-            "verb": {"id": VOIDED},
-            "object": {"objectType": "StatementRef", "id": sid},
-        }
+        ahead = {"actor": LB_AGENT, "verb": {"id": VOIDED}, "object": {"objectType": "StatementRef", "id": sid}}
         assert world("platform-b").post("/xapi/statements", json=ahead).status_code == 200
         a = world("platform-a")
-        assert (
-            a.put(
-                f"/xapi/statements?statementId={sid}",
-                json=statement(sid, LA_AGENT, QUIZ_A, COURSE_A, 1),
-            ).status_code
-            == 204
-        )
+        assert a.put(f"/xapi/statements?statementId={sid}", json=statement(sid, LA_AGENT, QUIZ_A, COURSE_A, 1)).status_code == 204
         assert a.get("/xapi/statements", params={"statementId": sid}).status_code == 200
         assert a.get("/xapi/statements", params={"voidedStatementId": sid}).status_code == 404
         catch_up(world.store, reducers(world.store))
         profile = a.get(f"/api/v1/learners/{path_key(LA)}/profile")
         assert profile.status_code == 200 and profile.json()["completed"] == 1, profile.text
-        by_admin = {
-            "actor": LA_AGENT,
-            "verb": {"id": VOIDED},
-            "object": {"objectType": "StatementRef", "id": sid},
-        }
+        by_admin = {"actor": LA_AGENT, "verb": {"id": VOIDED}, "object": {"objectType": "StatementRef", "id": sid}}
         assert world("admin").post("/xapi/statements", json=by_admin).status_code == 403
         assert a.post("/xapi/statements", json=by_admin).status_code == 200
         assert a.get("/xapi/statements", params={"voidedStatementId": sid}).status_code == 200
@@ -484,9 +380,7 @@ def test_a_voiding_sent_ahead_by_another_organisation_voids_nothing(
 
 
 # roles ----------------------------------------------------------------------------------------
-def test_the_school_reads_its_organisations_learners_and_classes(
-    worlds: tuple[World, World],
-) -> None:
+def test_the_school_reads_its_organisations_learners_and_classes(worlds: tuple[World, World]) -> None:
     school = worlds[0]("school-a")
     assert school.get(f"/api/v1/learners/{path_key(LA)}/profile").json()["learner"] == LA
     learners = school.get("/api/v1/learners").json()
@@ -494,14 +388,9 @@ def test_the_school_reads_its_organisations_learners_and_classes(
     history = school.get(f"/api/v1/learners/{path_key(LA)}/history").json()
     assert [e["id"] for e in history["entries"]] == A_IDS
     assert school.get("/api/v1/persons/person-a").json()["keys"] == [LA]
-    group = school.get(
-        f"/api/v1/groups/{path_key(COURSE_A)}/competencies?framework={DIGCOMP}"
-    ).json()
+    group = school.get(f"/api/v1/groups/{path_key(COURSE_A)}/competencies?framework={DIGCOMP}").json()
     # LA is linked to person-a: a class lists the person once, as that person (issue 14.5)
-    assert [view["learner"] for view in group["learners"]] == [
-        "mbox:mailto:new@a.example.org",
-        "person-a",
-    ]
+    assert [view["learner"] for view in group["learners"]] == ["mbox:mailto:new@a.example.org", "person-a"]
     assert group["learners"][1]["keys"] == [LA]
     statements = school.get("/xapi/statements", params={"agent": json.dumps(LA_AGENT)}).json()
     assert [s["id"] for s in statements["statements"]] == [A_IDS[3], A_IDS[1], A_IDS[0]]
@@ -523,29 +412,13 @@ def test_auditors_read_their_organisations_and_never_write(worlds: tuple[World, 
     assert auditor_all.get(f"/api/v1/learners/{path_key(LB)}/profile").status_code == 200
     # documents: an auditor names the organisation whose documents it reads
     state = {"activityId": QUIZ_A, "agent": json.dumps(LA_AGENT), "stateId": "bookmark"}
-    assert (
-        auditor_a.get("/xapi/activities/state", params={**state, "org": "org-a"}).content
-        == b"page 7"
-    )
-    assert (
-        auditor_a.get("/xapi/activities/state", params={**state, "org": "org-b"}).status_code == 403
-    )
+    assert auditor_a.get("/xapi/activities/state", params={**state, "org": "org-a"}).content == b"page 7"
+    assert auditor_a.get("/xapi/activities/state", params={**state, "org": "org-b"}).status_code == 403
     for client in (auditor_a, auditor_all):
-        assert (
-            client.post(
-                "/xapi/statements",
-                json=statement(
-                    "cccccccc-0000-4000-8000-000000000000", LA_AGENT, QUIZ_A, COURSE_A, 9
-                ),
-            ).status_code
-            == 403
-        )
-        assert (
-            client.put(
-                "/xapi/activities/state", params={**state, "org": "org-a"}, content=b"x"
-            ).status_code
-            == 403
-        )
+        assert client.post("/xapi/statements", json=statement(
+            "cccccccc-0000-4000-8000-000000000000", LA_AGENT, QUIZ_A, COURSE_A, 9
+        )).status_code == 403
+        assert client.put("/xapi/activities/state", params={**state, "org": "org-a"}, content=b"x").status_code == 403
         assert client.post("/api/v1/persons/p/keys", json={"keys": [LA]}).status_code == 403
 
 
@@ -554,23 +427,13 @@ def test_auditor_credentials_with_write_scopes_still_only_read(tmp_path: Path) -
 
     app = create_app(load_settings(data=str(tmp_path), processors=False))
     new = create_credential(app.state.store, "odd auditor", ["all"], role="auditor")
-    client = TestClient(
-        app,
-        headers={
-            "Authorization": basic_auth(new.credential.key, new.secret),
-            "X-Experience-API-Version": "1.0.3",
-        },
-        raise_server_exceptions=False,
-    )
+    client = TestClient(app, headers={
+        "Authorization": basic_auth(new.credential.key, new.secret), "X-Experience-API-Version": "1.0.3",
+    }, raise_server_exceptions=False)
     try:
         body = {"actor": LA_AGENT, "verb": {"id": COMPLETED}, "object": {"id": QUIZ_A}}
         assert client.post("/xapi/statements", json=body).status_code == 403
-        envelope = {
-            "sensor": "s",
-            "sendTime": "2026-03-01T10:00:00Z",
-            "dataVersion": "v",
-            "data": [],
-        }
+        envelope = {"sensor": "s", "sendTime": "2026-03-01T10:00:00Z", "dataVersion": "v", "data": []}
         assert client.post("/caliper/v1p2", json=envelope).status_code == 403
         assert client.get("/xapi/statements").status_code == 200
     finally:
@@ -588,34 +451,23 @@ def test_admin_sees_everything(worlds: tuple[World, World]) -> None:
 
 
 def test_only_admins_and_auditors_name_a_document_organisation(worlds: tuple[World, World]) -> None:
-    state = {
-        "activityId": QUIZ_A,
-        "agent": json.dumps(LA_AGENT),
-        "stateId": "bookmark",
-        "org": "org-a",
-    }
+    state = {"activityId": QUIZ_A, "agent": json.dumps(LA_AGENT), "stateId": "bookmark", "org": "org-a"}
     response = worlds[0]("platform-b").get("/xapi/activities/state", params=state)
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "org"
     assert worlds[0]("admin").get("/xapi/activities/state", params=state).content == b"page 7"
 
 
-def test_connector_statements_belong_to_the_default_organisation(
-    worlds: tuple[World, World],
-) -> None:
+def test_connector_statements_belong_to_the_default_organisation(worlds: tuple[World, World]) -> None:
     with_a, _ = worlds
     statement_id = "dddddddd-0000-4000-8000-000000000000"
     connector = {
-        "objectType": "Agent",
-        "name": "moodle",
+        "objectType": "Agent", "name": "moodle",
         "account": {"homePage": "http://testserver/connectors", "name": "moodle"},
     }
     with_a.store.save_statements(
         [statement(statement_id, LA_AGENT, QUIZ_A, COURSE_A, 30)],
-        authority=connector,
-        credential="moodle",
-        version="1.0.3",
-        attachments=[],
+        authority=connector, credential="moodle", version="1.0.3", attachments=[],
     )
     catch_up(with_a.store, reducers(with_a.store))  # the learner is now also the default's
     params = {"statementId": statement_id}
@@ -655,14 +507,10 @@ def test_a_created_credential_keeps_its_name(tmp_path: Path) -> None:
 
 def _client_of_new(app: Any, new: Any) -> TestClient:
     """A client authenticated as a credential made by `create_credential` (key and secret)."""
-    return TestClient(
-        app,
-        headers={
-            "Authorization": basic_auth(new.credential.key, new.secret),
-            "X-Experience-API-Version": "1.0.3",
-        },
-        raise_server_exceptions=False,
-    )
+    return TestClient(app, headers={
+        "Authorization": basic_auth(new.credential.key, new.secret),
+        "X-Experience-API-Version": "1.0.3",
+    }, raise_server_exceptions=False)
 
 
 def test_a_credential_made_while_serving_is_kept_apart_at_once(tmp_path: Path) -> None:
@@ -684,12 +532,8 @@ def test_a_credential_made_while_serving_is_kept_apart_at_once(tmp_path: Path) -
         newcomer = client_for(create_credential(store, "new", ["all"], org="org-new"))
         other = statement("eeeeeeee-0000-4000-8000-000000000001", LB_AGENT, QUIZ_B, COURSE_B, 2)
         assert newcomer.post("/xapi/statements", json=other).status_code == 200
-        assert [s["id"] for s in default.get("/xapi/statements").json()["statements"]] == [
-            body["id"]
-        ]
-        assert [s["id"] for s in newcomer.get("/xapi/statements").json()["statements"]] == [
-            other["id"]
-        ]
+        assert [s["id"] for s in default.get("/xapi/statements").json()["statements"]] == [body["id"]]
+        assert [s["id"] for s in newcomer.get("/xapi/statements").json()["statements"]] == [other["id"]]
         newcomer.close()
     finally:
         default.close()
@@ -715,8 +559,7 @@ def test_a_reference_to_another_organisations_statement_does_not_reveal_it(tmp_p
 
     def ref(target: str) -> dict[str, Any]:
         return {
-            "actor": LB_AGENT,
-            "verb": {"id": "http://adlnet.gov/expapi/verbs/shared"},
+            "actor": LB_AGENT, "verb": {"id": "http://adlnet.gov/expapi/verbs/shared"},
             "object": {"objectType": "StatementRef", "id": target},
         }
 
@@ -726,20 +569,10 @@ def test_a_reference_to_another_organisations_statement_does_not_reveal_it(tmp_p
         return {s["id"] for s in response.json()["statements"]}
 
     try:
-        assert (
-            a.post(
-                "/xapi/statements", json=statement(early, LA_AGENT, QUIZ_A, COURSE_A, 1)
-            ).status_code
-            == 200
-        )
+        assert a.post("/xapi/statements", json=statement(early, LA_AGENT, QUIZ_A, COURSE_A, 1)).status_code == 200
         b_refs = b.post("/xapi/statements", json=[ref(early), ref(late)]).json()
         a_refs = a2.post("/xapi/statements", json=[ref(early), ref(late)]).json()
-        assert (
-            a.post(
-                "/xapi/statements", json=statement(late, LA_AGENT, QUIZ_A, COURSE_A, 2)
-            ).status_code
-            == 200
-        )
+        assert a.post("/xapi/statements", json=statement(late, LA_AGENT, QUIZ_A, COURSE_A, 2)).status_code == 200
         for params in ({"agent": json.dumps(LA_AGENT)}, {"activity": QUIZ_A}, {"verb": COMPLETED}):
             assert found(b, **params) == set()
             assert found(a, **params) == {early, late, *a_refs}

@@ -30,11 +30,7 @@ def statement(
     learner: str = "ann", verb: str = COMPLETED, activity: str = "course/1", **extra: Any
 ) -> dict[str, Any]:
     return {
-        "actor": {
-            "objectType": "Agent",
-            "name": learner.title(),
-            "mbox": f"mailto:{learner}@example.org",
-        },
+        "actor": {"objectType": "Agent", "name": learner.title(), "mbox": f"mailto:{learner}@example.org"},
         "verb": {"id": verb, "display": {"en-US": verb.rsplit("/", 1)[-1]}},
         "object": {"objectType": "Activity", "id": f"http://example.org/{activity}"},
         **extra,
@@ -105,16 +101,12 @@ def test_post_batch_returns_ids_in_order_keeping_client_ids(client: TestClient) 
     assert len(ids) == 3 and len(set(ids)) == 3
     assert ids[1] == own.lower()
     for learner, statement_id in zip("abc", ids, strict=True):
-        assert (
-            get_one(client, statement_id).json()["actor"]["mbox"] == f"mailto:{learner}@example.org"
-        )
+        assert get_one(client, statement_id).json()["actor"]["mbox"] == f"mailto:{learner}@example.org"
 
 
 def test_put_with_statement_id_returns_204(client: TestClient) -> None:
     statement_id = str(uuid.uuid4())
-    response = client.put(
-        "/xapi/statements", params={"statementId": statement_id}, json=statement()
-    )
+    response = client.put("/xapi/statements", params={"statementId": statement_id}, json=statement())
     assert response.status_code == 204
     assert response.content == b""
     assert get_one(client, statement_id).json()["id"] == statement_id
@@ -161,9 +153,7 @@ def test_batch_is_all_or_nothing(client: TestClient) -> None:
     good = str(uuid.uuid4())
     bad = statement("bob")
     bad["actor"] = {"mbox": "bob@example.org"}  # no mailto:
-    response = client.post(
-        "/xapi/statements", json=[statement("ann", id=good), bad, statement("cat")]
-    )
+    response = client.post("/xapi/statements", json=[statement("ann", id=good), bad, statement("cat")])
     error = assert_error(response, 400)
     assert error["field"].startswith("[1].actor"), error
     assert get_one(client, good).status_code == 404
@@ -180,9 +170,7 @@ def test_validation_error_names_the_field(client: TestClient) -> None:
 
     body = statement()
     body["verb"]["id"] = "not an iri"
-    assert assert_error(client.post("/xapi/statements", json=body), 400)["field"].startswith(
-        "verb.id"
-    )
+    assert assert_error(client.post("/xapi/statements", json=body), 400)["field"].startswith("verb.id")
     assert query(client) == []
 
 
@@ -285,10 +273,7 @@ def test_filters_agent_verb_activity_registration(client: TestClient) -> None:
     ann = '{"mbox": "mailto:ann@example.org"}'
     assert set(ids_of(query(client, agent=ann))) == {ann_done, ann_tried}
     assert set(ids_of(query(client, verb=COMPLETED))) == {ann_done, bob_done}
-    assert set(ids_of(query(client, activity="http://example.org/course/2"))) == {
-        ann_tried,
-        bob_done,
-    }
+    assert set(ids_of(query(client, activity="http://example.org/course/2"))) == {ann_tried, bob_done}
     assert ids_of(query(client, registration=registration.upper())) == [ann_done]
     assert ids_of(query(client, agent=ann, verb=COMPLETED)) == [ann_done]
     assert query(client, agent='{"mbox": "mailto:nobody@example.org"}') == []
@@ -327,9 +312,7 @@ def test_since_and_until(client: TestClient) -> None:
     # the same instant written with another offset
     moment = datetime.strptime(stored[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     for hours in (7, -5):
-        spelled = moment.astimezone(timezone(timedelta(hours=hours))).isoformat(
-            timespec="milliseconds"
-        )
+        spelled = moment.astimezone(timezone(timedelta(hours=hours))).isoformat(timespec="milliseconds")
         assert not spelled.endswith("Z")
         assert set(ids_of(query(client, since=spelled))) == {ids[1], ids[2]}
     assert_error(client.get("/xapi/statements", params={"since": "yesterday"}), 400, "since")
@@ -374,20 +357,12 @@ def test_statement_ref_matches_the_filters_of_its_target(client: TestClient) -> 
     # a reference stored before its target must match once the target arrives
     [early_ref] = post(
         client,
-        statement(
-            "bob",
-            "http://example.org/verbs/liked",
-            object={"objectType": "StatementRef", "id": later_target},
-        ),
+        statement("bob", "http://example.org/verbs/liked", object={"objectType": "StatementRef", "id": later_target}),
     )
     [target] = post(client, statement("ann", COMPLETED, id=later_target))
     [ref] = post(
         client,
-        statement(
-            "cat",
-            "http://example.org/verbs/commented",
-            object={"objectType": "StatementRef", "id": target},
-        ),
+        statement("cat", "http://example.org/verbs/commented", object={"objectType": "StatementRef", "id": target}),
     )
     assert set(ids_of(query(client, verb=COMPLETED))) == {target, early_ref, ref}
     assert ids_of(query(client, verb="http://example.org/verbs/commented")) == [ref]

@@ -76,10 +76,7 @@ def activity() -> Activity:
 
 
 def statement(
-    actor: Agent,
-    verb: str = COMPLETED,
-    obj: Activity | None = None,
-    registration: str | None = None,
+    actor: Agent, verb: str = COMPLETED, obj: Activity | None = None, registration: str | None = None
 ) -> Statement:
     return Statement(
         actor=actor,
@@ -218,7 +215,9 @@ def test_voiding(lrs: RemoteLRS) -> None:
     kept = statement(actor, registration=registration)
     ok(lrs.save_statements([target, kept]))
 
-    voiding = Statement(actor=actor, verb=Verb(id=VOIDED), object=StatementRef(id=str(target.id)))
+    voiding = Statement(
+        actor=actor, verb=Verb(id=VOIDED), object=StatementRef(id=str(target.id))
+    )
     ok(lrs.save_statement(voiding))
 
     gone = lrs.retrieve_statement(str(target.id))
@@ -234,11 +233,8 @@ def test_voiding(lrs: RemoteLRS) -> None:
 def test_state_documents(lrs: RemoteLRS) -> None:
     actor, course = agent(), activity()
     first = StateDocument(
-        id="bookmark",
-        content='{"page": 1}',
-        content_type="application/json",
-        activity=course,
-        agent=actor,
+        id="bookmark", content='{"page": 1}', content_type="application/json",
+        activity=course, agent=actor,
     )
     second = StateDocument(
         id="scores", content="plain text", content_type="text/plain", activity=course, agent=actor
@@ -270,19 +266,14 @@ def test_state_documents(lrs: RemoteLRS) -> None:
 def test_activity_profile_with_etags(lrs: RemoteLRS) -> None:
     course = activity()
     profile = ActivityProfileDocument(
-        id="settings",
-        content='{"theme": "dark"}',
-        content_type="application/json",
+        id="settings", content='{"theme": "dark"}', content_type="application/json",
         activity=course,
     )
     # tincan cannot send If-None-Match, and 1.0.3 wants a precondition on a profile PUT
     refused = lrs.save_activity_profile(profile)
     assert refused.response.status == 400
     created = raw(
-        lrs,
-        "PUT",
-        "activities/profile",
-        content=profile.content,
+        lrs, "PUT", "activities/profile", content=profile.content,
         headers={"Content-Type": "application/json", "If-None-Match": "*"},
         query_params={"activityId": course.id, "profileId": "settings"},
     )
@@ -315,25 +306,17 @@ def test_activity_profile_with_etags(lrs: RemoteLRS) -> None:
 def test_agent_profile_with_etags(lrs: RemoteLRS) -> None:
     actor = agent()
     profile = AgentProfileDocument(
-        id="preferences",
-        content='{"language": "vi"}',
-        content_type="application/json",
+        id="preferences", content='{"language": "vi"}', content_type="application/json",
         agent=actor,
     )
     created = raw(
-        lrs,
-        "PUT",
-        "agents/profile",
-        content=profile.content,
+        lrs, "PUT", "agents/profile", content=profile.content,
         headers={"Content-Type": "application/json", "If-None-Match": "*"},
         query_params={"agent": actor.to_json("1.0.3"), "profileId": "preferences"},
     )
     assert created.response.status == 204
     again = raw(
-        lrs,
-        "PUT",
-        "agents/profile",
-        content=profile.content,
+        lrs, "PUT", "agents/profile", content=profile.content,
         headers={"Content-Type": "application/json", "If-None-Match": "*"},
         query_params={"agent": actor.to_json("1.0.3"), "profileId": "preferences"},
     )

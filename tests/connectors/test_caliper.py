@@ -64,9 +64,7 @@ def _decided(statement: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=DIFFER[n]))
-        if n in DIFFER
-        else n
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=DIFFER[n])) if n in DIFFER else n
         for n in PAIRED
         if n != "problem_check(browser).required.only.data.json"
     ],
@@ -98,9 +96,7 @@ def test_grade_event_credits_the_learner_and_keeps_the_score() -> None:
     assert statement["actor"]["account"]["name"] == "32e08e30-f8ae-4ce2-94a8-c2bfe38a70cb"
 
 
-def _session(
-    action: str, event_id: str = "urn:uuid:6f1c0b6e-3b1f-4f5e-9c76-1d1b6f0c2a01"
-) -> dict[str, Any]:
+def _session(action: str, event_id: str = "urn:uuid:6f1c0b6e-3b1f-4f5e-9c76-1d1b6f0c2a01") -> dict[str, Any]:
     return {
         "@context": "http://purl.imsglobal.org/ctx/caliper/v1p2",
         "id": event_id,
@@ -123,20 +119,10 @@ def test_canvas_urn_actor_uses_the_sensor_as_home_page() -> None:
 
 def test_canvas_learning_outcome_result() -> None:
     event = {
-        "metadata": {
-            "event_name": "learning_outcome_result_created",
-            "event_id": "e-1",
-            "hostname": "canvas.example.edu",
-            "event_time": "2024-02-01T10:00:00Z",
-        },
-        "body": {
-            "learning_outcome_id": "42",
-            "user_id": "7",
-            "mastery": True,
-            "score": 3.0,
-            "possible": 4.0,
-            "title": "Digital safety",
-        },
+        "metadata": {"event_name": "learning_outcome_result_created", "event_id": "e-1",
+                     "hostname": "canvas.example.edu", "event_time": "2024-02-01T10:00:00Z"},
+        "body": {"learning_outcome_id": "42", "user_id": "7", "mastery": True, "score": 3.0,
+                 "possible": 4.0, "title": "Digital safety"},
     }
     [statement] = map_event(event, "")
     assert statement["object"]["id"] == "https://canvas.example.edu/outcomes/42"
@@ -153,12 +139,9 @@ def test_unknown_action_is_refused() -> None:
 
 
 def test_file_lines_of_envelopes_and_bare_events(tmp_path: Path) -> None:
-    envelope = {
-        "sensor": "https://canvas.example.edu",
-        "sendTime": "2024-02-01T10:00:01Z",
-        "dataVersion": "http://purl.imsglobal.org/ctx/caliper/v1p2",
-        "data": [_session("LoggedIn"), _session("LoggedOut", "urn:uuid:1")],
-    }
+    envelope = {"sensor": "https://canvas.example.edu", "sendTime": "2024-02-01T10:00:01Z",
+                "dataVersion": "http://purl.imsglobal.org/ctx/caliper/v1p2",
+                "data": [_session("LoggedIn"), _session("LoggedOut", "urn:uuid:1")]}
     mapping = mapping_for(SENSOR)
     from_envelope = mapping(json.dumps(envelope).encode())
     assert [s["verb"]["display"]["en"] for s in from_envelope] == ["logged-in", "logged-out"]
@@ -171,24 +154,9 @@ def test_cli_dry_run(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(_caliper(n)) + "\n" for n in CALIPER))
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lrs.cli",
-            "connect",
-            "caliper",
-            "--input",
-            str(path),
-            "--sensor",
-            SENSOR,
-            "--dry-run",
-            "--data",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
+        [sys.executable, "-m", "lrs.cli", "connect", "caliper", "--input", str(path),
+         "--sensor", SENSOR, "--dry-run", "--data", str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
     )
     assert len(result.stdout.splitlines()) == len(CALIPER) - 1, result.stderr
     assert result.returncode == 3 and "object has no IRI id" in result.stderr
@@ -210,20 +178,14 @@ def _bearer(new: Any) -> dict[str, str]:
 
 
 def _envelope(*events: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "sensor": "https://canvas.example.edu",
-        "sendTime": "2024-02-01T10:00:01.000Z",
-        "dataVersion": "http://purl.imsglobal.org/ctx/caliper/v1p2",
-        "data": list(events),
-    }
+    return {"sensor": "https://canvas.example.edu", "sendTime": "2024-02-01T10:00:01.000Z",
+            "dataVersion": "http://purl.imsglobal.org/ctx/caliper/v1p2", "data": list(events)}
 
 
 def _stored(client: TestClient, new: Any) -> list[dict[str, Any]]:
     token = base64.b64encode(f"{new.credential.key}:{new.secret}".encode()).decode()
-    response = client.get(
-        "/xapi/statements",
-        headers={"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"},
-    )
+    response = client.get("/xapi/statements", headers={"Authorization": f"Basic {token}",
+                                                       "X-Experience-API-Version": "1.0.3"})
     assert response.status_code == 200
     return response.json()["statements"]  # type: ignore[no-any-return]
 
@@ -247,12 +209,7 @@ def test_endpoint_auth(lrs: Any) -> None:
     assert client.post("/caliper/v1p2", json=body).status_code == 401
     wrong = {"Authorization": f"Bearer {writer.credential.key}:{'0' * 64}"}
     assert client.post("/caliper/v1p2", json=body, headers=wrong).status_code == 401
-    assert (
-        client.post(
-            "/caliper/v1p2", json=body, headers={"Authorization": "Bearer nonsense"}
-        ).status_code
-        == 401
-    )
+    assert client.post("/caliper/v1p2", json=body, headers={"Authorization": "Bearer nonsense"}).status_code == 401
     forbidden = client.post("/caliper/v1p2", json=body, headers=_bearer(reader))
     assert forbidden.status_code == 403
     assert _stored(client, writer) == []

@@ -12,18 +12,8 @@ from connectors.moodle.mapping import Config
 from connectors.moodle.readers import CSVReader, RowOnlyLookup
 
 APP = "http://www.example.org"
-COLUMNS = [
-    "id",
-    "eventname",
-    "component",
-    "objectid",
-    "contextinstanceid",
-    "userid",
-    "courseid",
-    "relateduserid",
-    "timecreated",
-    "other",
-]
+COLUMNS = ["id", "eventname", "component", "objectid", "contextinstanceid", "userid",
+           "courseid", "relateduserid", "timecreated", "other"]
 
 
 class ListSink:
@@ -43,18 +33,8 @@ def _export(path: Path) -> Path:
         [1, "\\core\\event\\course_viewed", "core", 2, 2, 5, 2, "", 1433946701, "N;"],
         [2, "\\core\\event\\user_loggedin", "core", 5, 1, 5, 0, "", 1433946702, "[]"],
         [3, "\\mod_quiz\\event\\course_module_viewed", "mod_quiz", 1, 9, 5, 2, "", 1433946703, ""],
-        [
-            4,
-            "\\core\\event\\user_enrolment_created",
-            "core",
-            3,
-            1,
-            1,
-            2,
-            5,
-            1433946704,
-            '{"enrol":"manual"}',
-        ],
+        [4, "\\core\\event\\user_enrolment_created", "core", 3, 1, 1, 2, 5, 1433946704,
+         '{"enrol":"manual"}'],
     ]
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -72,17 +52,13 @@ def test_csv_maps_what_the_row_allows_and_resumes_by_log_id(tmp_path: Path) -> N
     summary = run(reader, mapping, sink, checkpoints=checkpoints)
     assert summary.read == 4
     assert [s["verb"]["id"].rsplit("/", 1)[-1] for s in sink.statements] == [
-        "viewed",
-        "login",
-        "enrolled",
+        "viewed", "login", "enrolled",
     ]
     viewed = sink.statements[0]
     assert viewed["actor"] == {"account": {"homePage": APP, "name": "5"}}
     assert viewed["object"]["id"] == f"{APP}/course/view.php?id=2"
     assert viewed["timestamp"] == "2015-06-10T14:31:41.000Z"
-    assert sink.statements[2]["context"]["instructor"] == {
-        "account": {"homePage": APP, "name": "1"}
-    }
+    assert sink.statements[2]["context"]["instructor"] == {"account": {"homePage": APP, "name": "1"}}
     [skipped] = summary.skipped
     assert skipped.label == "log.csv line 4 (log id 3)"
     assert "course_modules" in skipped.reason and "--dsn" in skipped.reason

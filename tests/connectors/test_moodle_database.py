@@ -51,19 +51,8 @@ SERVERS = {
     ),
 }
 LOG_COLUMNS = [
-    "id",
-    "eventname",
-    "component",
-    "action",
-    "target",
-    "objecttable",
-    "objectid",
-    "contextinstanceid",
-    "userid",
-    "courseid",
-    "relateduserid",
-    "timecreated",
-    "other",
+    "id", "eventname", "component", "action", "target", "objecttable", "objectid",
+    "contextinstanceid", "userid", "courseid", "relateduserid", "timecreated", "other",
 ]
 UNKNOWN = "\\core\\event\\something_no_one_maps"
 
@@ -127,7 +116,9 @@ def moodle(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, list[dict
                 columns = sorted({c for row in rows for c in row})
                 if table == "logstore_standard_log":
                     columns = LOG_COLUMNS
-                spec = ", ".join(f"{c} {_column_type([r.get(c) for r in rows])}" for c in columns)
+                spec = ", ".join(
+                    f"{c} {_column_type([r.get(c) for r in rows])}" for c in columns
+                )
                 cursor.execute(f"CREATE TABLE {prefix}{table} ({spec})")
                 created.append(table)
                 marks = ", ".join(["%s"] * len(columns))
@@ -169,27 +160,10 @@ def test_dry_run_prints_the_statements_and_reports_the_bad_row(
     env = {k: v for k, v in os.environ.items() if not k.startswith("LRS_")}
     result = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "lrs.cli",
-            "connect",
-            "moodle",
-            "--data",
-            str(tmp_path),
-            "--dsn",
-            dsn,
-            "--prefix",
-            prefix,
-            "--app-url",
-            APP,
-            "--dry-run",
+            sys.executable, "-m", "lrs.cli", "connect", "moodle", "--data", str(tmp_path),
+            "--dsn", dsn, "--prefix", prefix, "--app-url", APP, "--dry-run",
         ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     printed = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert printed == expected

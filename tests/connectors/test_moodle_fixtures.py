@@ -101,7 +101,9 @@ class FixtureLookup:
 def cases() -> list[str]:
     if not FIXTURES.is_dir():
         return []
-    return sorted(str(p.parent.relative_to(FIXTURES)) for p in FIXTURES.rglob("statements.json"))
+    return sorted(
+        str(p.parent.relative_to(FIXTURES)) for p in FIXTURES.rglob("statements.json")
+    )
 
 
 def normalise(statement: dict[str, Any]) -> dict[str, Any]:

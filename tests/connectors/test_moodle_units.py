@@ -25,17 +25,8 @@ from tests.connectors.test_moodle_fixtures import (
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [
-        ("23", True),
-        (" 2.5", True),
-        ("1e3", True),
-        ("12abc", False),
-        ("", False),
-        (None, False),
-        (7, True),
-        (True, False),
-        ("*", False),
-    ],
+    [("23", True), (" 2.5", True), ("1e3", True), ("12abc", False), ("", False), (None, False),
+     (7, True), (True, False), ("*", False)],
 )
 def test_is_numeric_follows_php(value: Any, expected: bool) -> None:
     assert is_numeric(value) is expected

@@ -76,9 +76,7 @@ def _expected(name: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(
-            n, marks=pytest.mark.xfail(strict=True, raises=MappingError, reason=UNSUPPORTED[n])
-        )
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, raises=MappingError, reason=UNSUPPORTED[n]))
         if n in UNSUPPORTED
         else n
         for n in EXPECTED
@@ -114,13 +112,7 @@ def test_inputs_without_expected_output_map_to_valid_xapi_or_are_refused(name: s
 
 
 def test_unknown_event_names_map_to_nothing() -> None:
-    assert (
-        map_event(
-            {"name": "edx.instructor.report.requested", "timestamp": "2024-01-01T00:00:00Z"},
-            DEPLOYMENT,
-        )
-        == []
-    )
+    assert map_event({"name": "edx.instructor.report.requested", "timestamp": "2024-01-01T00:00:00Z"}, DEPLOYMENT) == []
 
 
 def test_default_actor_is_the_user_id_and_course_name_is_left_out() -> None:
@@ -163,23 +155,11 @@ def test_tracking_log_prefixes_broken_lines_and_checkpoint(tmp_path: Path) -> No
 def test_cli_dry_run(tmp_path: Path) -> None:
     result = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "lrs.cli",
-            "connect",
-            "openedx",
-            "--input",
-            str(FIXTURES / "tracking.log"),
-            "--lms-url",
-            LMS,
-            "--dry-run",
-            "--data",
-            str(tmp_path),
+            sys.executable, "-m", "lrs.cli", "connect", "openedx",
+            "--input", str(FIXTURES / "tracking.log"), "--lms-url", LMS, "--dry-run",
+            "--data", str(tmp_path),
         ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
+        capture_output=True, text=True, cwd=REPO, timeout=60,
     )
     statements = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(statements) == 7, result.stderr

@@ -19,9 +19,7 @@ from lrs.storage.mongodb import MongoStore
 from lrs.storage.sqlite import SQLiteStore
 
 
-def record(
-    n: int, credential: str = "k1", learner: str | None = "hmac:aa", org: str = "o1"
-) -> dict[str, Any]:
+def record(n: int, credential: str = "k1", learner: str | None = "hmac:aa", org: str = "o1") -> dict[str, Any]:
     return {
         "at": f"2026-01-01T00:00:{n:02d}.000Z",
         "action": "read",

@@ -45,10 +45,7 @@ def populate(store: Store) -> dict[str, dict[str, Any]]:
     s = {
         "e1": statement("e", attachments=[_attachment(ONLY_E)]),
         "e2": statement("e", "passed", attachments=[_attachment(SHARED)]),
-        "e_account": {
-            **statement("x"),
-            "actor": {"account": {"homePage": "https://lms.example.org", "name": "e-42"}},
-        },
+        "e_account": {**statement("x"), "actor": {"account": {"homePage": "https://lms.example.org", "name": "e-42"}}},
         "e_sha1": {**statement("x"), "actor": {"mbox_sha1sum": SHA1}},
         "e_first_in_group": {
             **statement("x"),
@@ -58,11 +55,7 @@ def populate(store: Store) -> dict[str, dict[str, Any]]:
             "b",
             context={
                 "instructor": e,
-                "team": {
-                    "objectType": "Group",
-                    "mbox": ERASED,
-                    "member": [{"mbox": "mailto:b@example.org"}],
-                },
+                "team": {"objectType": "Group", "mbox": ERASED, "member": [{"mbox": "mailto:b@example.org"}]},
             },
             attachments=[_attachment(SHARED)],
         ),
@@ -91,15 +84,7 @@ def populate(store: Store) -> dict[str, dict[str, Any]]:
         (DocumentKind.STATE, f"http://example.org/act/1\x1f{key('e')}\x1f"),
         (DocumentKind.STATE, f"http://example.org/act/1\x1f{key('b')}\x1f"),
     ):
-        store.put_document(
-            kind,
-            scope,
-            "doc",
-            b'{"x": 1}',
-            "application/json",
-            merge=False,
-            preconditions=Preconditions(),
-        )
+        store.put_document(kind, scope, "doc", b'{"x": 1}', "application/json", merge=False, preconditions=Preconditions())
     store.link_keys("person-e", [key("e"), ACCOUNT])
     stored = [orjson.loads(r.value) for r in store.read_log(0, 100)]
     store.apply_changes(REDUCER, changes_for(REDUCER, stored))
@@ -141,13 +126,8 @@ def test_erase_removes_or_pseudonymises_everywhere(store: Store) -> None:
     assert store.get_document(DocumentKind.AGENT_PROFILE, key("e"), "doc") is None
     assert store.get_document(DocumentKind.AGENT_PROFILE, "school-1\x1e" + key("e"), "doc") is None
     assert store.get_document(DocumentKind.AGENT_PROFILE, key("b"), "doc") is not None
-    assert (
-        store.get_document(DocumentKind.STATE, f"http://example.org/act/1\x1f{key('e')}\x1f", "doc")
-        is None
-    )
-    assert store.get_document(
-        DocumentKind.STATE, f"http://example.org/act/1\x1f{key('b')}\x1f", "doc"
-    )
+    assert store.get_document(DocumentKind.STATE, f"http://example.org/act/1\x1f{key('e')}\x1f", "doc") is None
+    assert store.get_document(DocumentKind.STATE, f"http://example.org/act/1\x1f{key('b')}\x1f", "doc")
     assert store.get_agent_names(key("e")) == []
     assert store.keys_of("person-e") == [] and store.person_of(ACCOUNT) is None
 

@@ -31,9 +31,7 @@ def authority(credential: str) -> dict[str, Any]:
     return {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": credential}}
 
 
-def statement(
-    learner: str = "a", verb: str = "completed", activity: str = "act/1", **extra: Any
-) -> dict[str, Any]:
+def statement(learner: str = "a", verb: str = "completed", activity: str = "act/1", **extra: Any) -> dict[str, Any]:
     return {
         "id": str(uuid.uuid4()),
         "actor": {"mbox": f"mailto:{learner}@example.org"},
@@ -185,10 +183,7 @@ def test_organisation_filters_on_both_reads(store: Store) -> None:
     assert both(None, False) == (everything, everything)
     assert both([], True) == (everything, everything)
     assert both(["org-a-key"], False) == ([mine["id"]], [mine["id"]])
-    assert both(["org-b-key"], True) == (
-        [mine["id"], connector["id"]],
-        [mine["id"], connector["id"]],
-    )
+    assert both(["org-b-key"], True) == ([mine["id"], connector["id"]], [mine["id"], connector["id"]])
     assert both([], False) == ([], [])
     # with a learner filter too (the index drives, the credential filters)
     page = store.query_statements(
@@ -198,9 +193,7 @@ def test_organisation_filters_on_both_reads(store: Store) -> None:
 
 
 def test_list_credentials_says_whose_keys_are_whose(store: Store) -> None:
-    store.save_credential(
-        Credential("k2", "School", ("statements/read",), "school-1", "h", "school")
-    )
+    store.save_credential(Credential("k2", "School", ("statements/read",), "school-1", "h", "school"))
     store.save_credential(
         Credential("k1", "Auditor", ("auditor",), None, "h", "auditor", ("school-1", "school-2"))
     )

@@ -22,18 +22,8 @@ VERBS = [
     "urn:x-lrs:verb:1",
 ]
 LANGUAGE_TAGS = ["en-US", "vi", "vi-VN", "fr", "zh-Hans-CN", "und", "de-CH-1996", "x-private"]
-INTERACTION_TYPES = [
-    "true-false",
-    "choice",
-    "fill-in",
-    "long-fill-in",
-    "matching",
-    "performance",
-    "sequencing",
-    "likert",
-    "numeric",
-    "other",
-]
+INTERACTION_TYPES = ["true-false", "choice", "fill-in", "long-fill-in", "matching", "performance",
+                     "sequencing", "likert", "numeric", "other"]
 
 _PATH = st.text(alphabet=string.ascii_letters + string.digits + "-._~/", min_size=1, max_size=12)
 iris = st.one_of(
@@ -46,11 +36,8 @@ uuids = st.uuids().map(str)
 short_text = st.text(max_size=20)
 language_maps = st.dictionaries(st.sampled_from(LANGUAGE_TAGS), short_text, max_size=3)
 json_leaves = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(2**53), 2**53),
-    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15),
-    short_text,
+    st.none(), st.booleans(), st.integers(-(2**53), 2**53),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15), short_text,
 )
 json_values = st.recursive(
     json_leaves,
@@ -69,9 +56,7 @@ sha1s = st.binary(min_size=20, max_size=20).map(bytes.hex)
 sha256s = st.binary(min_size=32, max_size=32).map(bytes.hex)
 
 
-def _optional(
-    base: dict[str, Any], **options: st.SearchStrategy[Any]
-) -> st.SearchStrategy[dict[str, Any]]:
+def _optional(base: dict[str, Any], **options: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
     """`base` plus any subset of the optional properties."""
     return st.fixed_dictionaries(base, optional=options)  # type: ignore[arg-type]
 
@@ -110,37 +95,18 @@ def interaction_definitions(draw: st.DrawFn) -> dict[str, Any]:
         "interactionType": kind,
         "correctResponsesPattern": draw(st.lists(short_text, max_size=2)),
     }
-    lists = {
-        "choice": ["choices"],
-        "sequencing": ["choices"],
-        "likert": ["scale"],
-        "matching": ["source", "target"],
-        "performance": ["steps"],
-    }.get(kind, [])
+    lists = {"choice": ["choices"], "sequencing": ["choices"], "likert": ["scale"],
+             "matching": ["source", "target"], "performance": ["steps"]}.get(kind, [])
     for name in lists:
-        ids = draw(
-            st.lists(
-                st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=5),
-                min_size=1,
-                max_size=4,
-                unique=True,
-            )
-        )
-        definition[name] = [
-            {"id": i, **draw(_optional({}, description=language_maps))} for i in ids
-        ]
+        ids = draw(st.lists(st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=5),
+                            min_size=1, max_size=4, unique=True))
+        definition[name] = [{"id": i, **draw(_optional({}, description=language_maps))} for i in ids]
     return definition
 
 
 definitions = st.one_of(
-    _optional(
-        {},
-        name=language_maps,
-        description=language_maps,
-        type=iris,
-        moreInfo=iris,
-        extensions=extensions,
-    ),
+    _optional({}, name=language_maps, description=language_maps, type=iris, moreInfo=iris,
+              extensions=extensions),
     interaction_definitions(),
 )
 activities = _optional({"id": iris}, objectType=st.just("Activity"), definition=definitions)
@@ -165,52 +131,33 @@ def scores(draw: st.DrawFn) -> dict[str, Any]:
 
 
 durations = st.one_of(
-    st.builds(
-        lambda h, m, s: f"PT{h}H{m}M{s}S",
-        st.integers(0, 99),
-        st.integers(0, 59),
-        st.integers(0, 59),
-    ),
+    st.builds(lambda h, m, s: f"PT{h}H{m}M{s}S", st.integers(0, 99), st.integers(0, 59),
+              st.integers(0, 59)),
     st.builds(lambda d, s: f"P{d}DT{s:.2f}S", st.integers(0, 30), st.floats(0, 59.99)),
     st.builds(lambda w: f"P{w}W", st.integers(1, 52)),
 )
-results = _optional(
-    {},
-    score=scores(),
-    success=st.booleans(),
-    completion=st.booleans(),
-    response=short_text,
-    duration=durations,
-    extensions=extensions,
-)
+results = _optional({}, score=scores(), success=st.booleans(), completion=st.booleans(),
+                    response=short_text, duration=durations, extensions=extensions)
 timestamps = st.builds(
     lambda moment, offset, style: (
         moment.replace(tzinfo=timezone(timedelta(minutes=offset))).isoformat()
-        if style
-        else moment.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if style else moment.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     ),
     st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2099, 12, 30)),
     st.integers(-12 * 60, 14 * 60),
     st.booleans(),
 )
-context_activities = _optional(
-    {},
-    **{
-        key: st.one_of(st.lists(activities, min_size=1, max_size=2), activities)
-        for key in ("parent", "grouping", "category", "other")
-    },
-)
+context_activities = _optional({}, **{
+    key: st.one_of(st.lists(activities, min_size=1, max_size=2), activities)
+    for key in ("parent", "grouping", "category", "other")
+})
 
 
 def contexts(activity_object: bool) -> st.SearchStrategy[dict[str, Any]]:
     options: dict[str, st.SearchStrategy[Any]] = {
-        "registration": uuids,
-        "instructor": actors,
-        "team": anonymous_groups,
-        "contextActivities": context_activities,
-        "language": st.sampled_from(LANGUAGE_TAGS),
-        "statement": statement_refs,
-        "extensions": extensions,
+        "registration": uuids, "instructor": actors, "team": anonymous_groups,
+        "contextActivities": context_activities, "language": st.sampled_from(LANGUAGE_TAGS),
+        "statement": statement_refs, "extensions": extensions,
     }
     if activity_object:
         options |= {"revision": short_text, "platform": short_text}
@@ -219,14 +166,8 @@ def contexts(activity_object: bool) -> st.SearchStrategy[dict[str, Any]]:
 
 attachments = st.lists(
     _optional(
-        {
-            "usageType": iris,
-            "display": language_maps,
-            "contentType": st.just("text/plain"),
-            "length": st.integers(0, 10_000),
-            "sha2": sha256s,
-            "fileUrl": iris,
-        },
+        {"usageType": iris, "display": language_maps, "contentType": st.just("text/plain"),
+         "length": st.integers(0, 10_000), "sha2": sha256s, "fileUrl": iris},
         description=language_maps,
     ),
     max_size=2,
@@ -239,10 +180,8 @@ def _bodies(draw: st.DrawFn, sub: bool) -> dict[str, Any]:
     kinds = ["activity", "agent", "ref"] if sub else ["activity", "agent", "ref", "sub"]
     kind = draw(st.sampled_from(kinds))
     target: Any = {
-        "activity": activities,
-        "agent": st.one_of(agent_objects, anonymous_groups),
-        "ref": statement_refs,
-        "sub": substatements(),
+        "activity": activities, "agent": st.one_of(agent_objects, anonymous_groups),
+        "ref": statement_refs, "sub": substatements(),
     }[kind]
     body: dict[str, Any] = {"actor": draw(actors), "verb": draw(verbs), "object": draw(target)}
     if draw(st.booleans()):
@@ -294,60 +233,18 @@ def _parent(tree: Any, path: tuple[Any, ...]) -> Any:
 
 HOSTILE_VALUES = st.one_of(
     json_values,
-    st.sampled_from(
-        [
-            None,
-            "",
-            " ",
-            "\u0000",
-            "\ud7ff\ue000",
-            0,
-            -1,
-            2**63 - 1,
-            2**64 - 1,
-            -(2**63),
-            1e308,
-            -1e-308,
-            True,
-            [],
-            {},
-            [[]],
-            {"": None},
-            "not a uri",
-            "mailto:",
-            "PT",
-            "P1.5DT1H",
-            "2024-13-45T25:61:61Z",
-            "0000-00-00T00:00:00Z",
-            "9999-12-31T23:59:60-23:59",
-            "x" * 5000,
-            "🙂" * 50,
-            "http://example.org/\u0085",
-            "urn:\u2028",
-            "00000000-0000-0000-0000-000000000000",
-            "ZZZZZZZZ-0000-0000-0000-000000000000",
-            {"objectType": "SubStatement"},
-            {"objectType": "StatementRef"},
-            {"objectType": "Group", "member": []},
-            {"mbox": "mailto:a@b.c", "openid": "http://x.y/"},
-        ]
-    ),
+    st.sampled_from([
+        None, "", " ", "\u0000", "\ud7ff\ue000", 0, -1, 2**63 - 1, 2**64 - 1, -(2**63), 1e308,
+        -1e-308, True, [], {}, [[]], {"": None}, "not a uri", "mailto:", "PT", "P1.5DT1H",
+        "2024-13-45T25:61:61Z", "0000-00-00T00:00:00Z", "9999-12-31T23:59:60-23:59",
+        "x" * 5000, "🙂" * 50, "http://example.org/\u0085", "urn:\u2028",
+        "00000000-0000-0000-0000-000000000000", "ZZZZZZZZ-0000-0000-0000-000000000000",
+        {"objectType": "SubStatement"}, {"objectType": "StatementRef"},
+        {"objectType": "Group", "member": []}, {"mbox": "mailto:a@b.c", "openid": "http://x.y/"},
+    ]),
 )
-RENAMES = [
-    "Actor",
-    "objectType ",
-    "id\u0000",
-    "",
-    "__proto__",
-    "mbox_sha1sum",
-    "member",
-    "definition",
-    "contextAgents",
-    "contextGroups",
-    "stored",
-    "authority",
-    "object",
-]
+RENAMES = ["Actor", "objectType ", "id\u0000", "", "__proto__", "mbox_sha1sum", "member",
+           "definition", "contextAgents", "contextGroups", "stored", "authority", "object"]
 
 
 @st.composite

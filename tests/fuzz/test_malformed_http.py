@@ -79,20 +79,8 @@ def multipart(
         )
     dash = b"--" + BOUNDARY.encode()
     return (
-        dash
-        + b"\r\n"
-        + first_headers
-        + b"\r\n"
-        + statement_json
-        + b"\r\n"
-        + dash
-        + b"\r\n"
-        + part_headers
-        + b"\r\n"
-        + data
-        + b"\r\n"
-        + dash
-        + b"--\r\n"
+        dash + b"\r\n" + first_headers + b"\r\n" + statement_json + b"\r\n"
+        + dash + b"\r\n" + part_headers + b"\r\n" + data + b"\r\n" + dash + b"--\r\n"
     )
 
 
@@ -137,29 +125,19 @@ def assert_refused(response: httpx.Response) -> None:
 
 def test_the_valid_bodies_used_below_are_accepted(http: TestClient) -> None:
     before = count(http)
-    assert (
-        http.post("/xapi/statements", content=VALID_MULTIPART, headers=MULTIPART).status_code == 200
-    )
+    assert http.post("/xapi/statements", content=VALID_MULTIPART, headers=MULTIPART).status_code == 200
     assert http.post("/xapi/statements", json=statement()).status_code == 200
     assert count(http) == before + 2
 
 
 # --------------------------------------------------------------------------- fixed cases
 
-
 def _deep(levels: int) -> str:
     return "[" * levels + "]" * levels
 
 
 def _extension(raw: str) -> bytes:
-    head = json.dumps(
-        statement(
-            object={
-                "id": "http://example.org/a",
-                "definition": {"extensions": {"http://example.org/e": 0}},
-            }
-        )
-    )
+    head = json.dumps(statement(object={"id": "http://example.org/a", "definition": {"extensions": {"http://example.org/e": 0}}}))
     return head.replace('"http://example.org/e": 0', f'"http://example.org/e": {raw}').encode()
 
 
@@ -170,215 +148,53 @@ good_json = json.dumps(statement(result={"response": "MARK"})).encode()
 MALFORMED: list[tuple[str, str, bytes, dict[str, Any]]] = [
     # multipart
     ("multipart: no closing boundary", "POST", VALID_MULTIPART.removesuffix(b"--\r\n"), MULTIPART),
-    (
-        "multipart: truncated mid-part",
-        "POST",
-        VALID_MULTIPART[: len(VALID_MULTIPART) // 2],
-        MULTIPART,
-    ),
-    (
-        "multipart: boundary not in body",
-        "POST",
-        VALID_MULTIPART,
-        {"Content-Type": "multipart/mixed; boundary=other"},
-    ),
-    (
-        "multipart: no boundary parameter",
-        "POST",
-        VALID_MULTIPART,
-        {"Content-Type": "multipart/mixed"},
-    ),
-    (
-        "multipart: boundary of 71 characters",
-        "POST",
-        VALID_MULTIPART,
-        {"Content-Type": "multipart/mixed; boundary=" + "b" * 71},
-    ),
+    ("multipart: truncated mid-part", "POST", VALID_MULTIPART[: len(VALID_MULTIPART) // 2], MULTIPART),
+    ("multipart: boundary not in body", "POST", VALID_MULTIPART, {"Content-Type": "multipart/mixed; boundary=other"}),
+    ("multipart: no boundary parameter", "POST", VALID_MULTIPART, {"Content-Type": "multipart/mixed"}),
+    ("multipart: boundary of 71 characters", "POST", VALID_MULTIPART, {"Content-Type": "multipart/mixed; boundary=" + "b" * 71}),
     ("multipart: empty body", "POST", b"", MULTIPART),
-    (
-        "multipart: only the close delimiter",
-        "POST",
-        b"--" + BOUNDARY.encode() + b"--\r\n",
-        MULTIPART,
-    ),
-    (
-        "multipart: first part not JSON",
-        "POST",
-        multipart(
-            json.dumps(with_attachment()).encode(), first_headers=b"Content-Type: text/plain\r\n"
-        ),
-        MULTIPART,
-    ),
-    (
-        "multipart: part without hash header",
-        "POST",
-        multipart(
-            json.dumps(with_attachment()).encode(), part_headers=b"Content-Type: text/plain\r\n"
-        ),
-        MULTIPART,
-    ),
-    (
-        "multipart: data does not match hash",
-        "POST",
-        multipart(json.dumps(with_attachment()).encode(), data=b"other data"),
-        MULTIPART,
-    ),
-    (
-        "multipart: base64 transfer encoding",
-        "POST",
-        multipart(
-            json.dumps(with_attachment()).encode(),
-            part_headers=b"Content-Transfer-Encoding: base64\r\nX-Experience-API-Hash: "
-            + SHA.encode()
-            + b"\r\n",
-        ),
-        MULTIPART,
-    ),
-    (
-        "multipart: header line without colon",
-        "POST",
-        multipart(json.dumps(with_attachment()).encode(), part_headers=b"garbage line\r\n"),
-        MULTIPART,
-    ),
-    (
-        "multipart: hash header not hex",
-        "POST",
-        multipart(
-            json.dumps(with_attachment()).encode(), part_headers=b"X-Experience-API-Hash: zz\r\n"
-        ),
-        MULTIPART,
-    ),
-    (
-        "multipart: part nobody references",
-        "POST",
-        multipart(json.dumps(statement()).encode()),
-        MULTIPART,
-    ),
-    (
-        "multipart: invalid UTF-8 in the JSON part",
-        "POST",
-        multipart(good_json.replace(b"MARK", b"\xff\xfe")),
-        MULTIPART,
-    ),
-    (
-        "multipart: 10,000 levels in the JSON part",
-        "POST",
-        multipart(_extension(_deep(10_000))),
-        MULTIPART,
-    ),
+    ("multipart: only the close delimiter", "POST", b"--" + BOUNDARY.encode() + b"--\r\n", MULTIPART),
+    ("multipart: first part not JSON", "POST", multipart(json.dumps(with_attachment()).encode(), first_headers=b"Content-Type: text/plain\r\n"), MULTIPART),
+    ("multipart: part without hash header", "POST", multipart(json.dumps(with_attachment()).encode(), part_headers=b"Content-Type: text/plain\r\n"), MULTIPART),
+    ("multipart: data does not match hash", "POST", multipart(json.dumps(with_attachment()).encode(), data=b"other data"), MULTIPART),
+    ("multipart: base64 transfer encoding", "POST", multipart(json.dumps(with_attachment()).encode(), part_headers=b"Content-Transfer-Encoding: base64\r\nX-Experience-API-Hash: " + SHA.encode() + b"\r\n"), MULTIPART),
+    ("multipart: header line without colon", "POST", multipart(json.dumps(with_attachment()).encode(), part_headers=b"garbage line\r\n"), MULTIPART),
+    ("multipart: hash header not hex", "POST", multipart(json.dumps(with_attachment()).encode(), part_headers=b"X-Experience-API-Hash: zz\r\n"), MULTIPART),
+    ("multipart: part nobody references", "POST", multipart(json.dumps(statement()).encode()), MULTIPART),
+    ("multipart: invalid UTF-8 in the JSON part", "POST", multipart(good_json.replace(b"MARK", b"\xff\xfe")), MULTIPART),
+    ("multipart: 10,000 levels in the JSON part", "POST", multipart(_extension(_deep(10_000))), MULTIPART),
     ("multipart: binary garbage", "POST", bytes(range(256)) * 4, MULTIPART),
     # invalid UTF-8, in the body and in headers
-    *[
-        (f"utf-8: {bad!r} in a string", "POST", good_json.replace(b"MARK", bad), JSON)
-        for bad in BAD_UTF8
-    ],
+    *[(f"utf-8: {bad!r} in a string", "POST", good_json.replace(b"MARK", bad), JSON) for bad in BAD_UTF8],
     ("utf-8: invalid bytes as a key", "POST", good_json.replace(b'"response"', b'"\xff"'), JSON),
     ("utf-8: UTF-16 body", "POST", json.dumps(statement()).encode("utf-16"), JSON),
     ("utf-8: BOM then JSON", "POST", b"\xef\xbb\xbf" + json.dumps(statement()).encode(), JSON),
     ("utf-8: lone surrogate escape", "POST", good_json.replace(b"MARK", b"\\ud800"), JSON),
     ("utf-8: NUL bytes", "POST", b"\x00" * 64, JSON),
-    (
-        "utf-8: version header bytes",
-        "POST",
-        json.dumps(statement()).encode(),
-        {**JSON, "X-Experience-API-Version": b"1.0.\xff\xfe"},
-    ),
+    ("utf-8: version header bytes", "POST", json.dumps(statement()).encode(), {**JSON, "X-Experience-API-Version": b"1.0.\xff\xfe"}),
     # duplicate keys
-    (
-        "duplicate: actor twice",
-        "POST",
-        b'{"actor":{"mbox":"mailto:a@example.org"},"actor":{"mbox":"mailto:b@example.org"},"verb":{"id":"http://x.org/v"},"object":{"id":"http://x.org/o"}}',
-        JSON,
-    ),
-    (
-        "duplicate: id twice in the object",
-        "POST",
-        b'{"actor":{"mbox":"mailto:a@example.org"},"verb":{"id":"http://x.org/v"},"object":{"id":"http://x.org/o","id":"http://x.org/p"}}',
-        JSON,
-    ),
-    (
-        "duplicate: spelled with an escape",
-        "POST",
-        b'{"actor":{"mbox":"mailto:a@example.org"},"verb":{"id":"http://x.org/v"},"object":{"id":"http://x.org/o"},"\\u0076erb":{"id":"http://x.org/w"}}',
-        JSON,
-    ),
-    (
-        "duplicate: in a multipart JSON part",
-        "POST",
-        multipart(
-            json.dumps(with_attachment()).encode()[:-1]
-            + b',"actor":{"mbox":"mailto:b@example.org"}}'
-        ),
-        MULTIPART,
-    ),
-    (
-        "duplicate: PUT",
-        "PUT",
-        b'{"actor":{"mbox":"mailto:a@example.org"},"verb":{"id":"http://x.org/v"},"verb":{"id":"http://x.org/v"},"object":{"id":"http://x.org/o"}}',
-        JSON,
-    ),
+    ("duplicate: actor twice", "POST", b'{"actor":{"mbox":"mailto:a@example.org"},"actor":{"mbox":"mailto:b@example.org"},"verb":{"id":"http://x.org/v"},"object":{"id":"http://x.org/o"}}', JSON),
+    ("duplicate: id twice in the object", "POST", b'{"actor":{"mbox":"mailto:a@example.org"},"verb":{"id":"http://x.org/v"},"object":{"id":"http://x.org/o","id":"http://x.org/p"}}', JSON),
+    ("duplicate: spelled with an escape", "POST", b'{"actor":{"mbox":"mailto:a@example.org"},"verb":{"id":"http://x.org/v"},"object":{"id":"http://x.org/o"},"\\u0076erb":{"id":"http://x.org/w"}}', JSON),
+    ("duplicate: in a multipart JSON part", "POST", multipart(json.dumps(with_attachment()).encode()[:-1] + b',"actor":{"mbox":"mailto:b@example.org"}}'), MULTIPART),
+    ("duplicate: PUT", "PUT", b'{"actor":{"mbox":"mailto:a@example.org"},"verb":{"id":"http://x.org/v"},"verb":{"id":"http://x.org/v"},"object":{"id":"http://x.org/o"}}', JSON),
     # 1 MB strings
-    (
-        "1 MB: result.response",
-        "POST",
-        json.dumps(statement(result={"response": ONE_MB})).encode(),
-        JSON,
-    ),
-    (
-        "1 MB: actor name",
-        "POST",
-        json.dumps(statement(actor={"mbox": "mailto:a@example.org", "name": ONE_MB})).encode(),
-        JSON,
-    ),
-    (
-        "1 MB: verb id",
-        "POST",
-        json.dumps(statement(verb={"id": "http://example.org/" + ONE_MB})).encode(),
-        JSON,
-    ),
-    (
-        "1 MB: an extension key",
-        "POST",
-        json.dumps(statement(result={"extensions": {"http://example.org/" + ONE_MB: 1}})).encode(),
-        JSON,
-    ),
-    (
-        "1 MB: escaped characters",
-        "POST",
-        json.dumps(statement(result={"response": "\u00e9" * 1_048_576})).encode(),
-        JSON,
-    ),
+    ("1 MB: result.response", "POST", json.dumps(statement(result={"response": ONE_MB})).encode(), JSON),
+    ("1 MB: actor name", "POST", json.dumps(statement(actor={"mbox": "mailto:a@example.org", "name": ONE_MB})).encode(), JSON),
+    ("1 MB: verb id", "POST", json.dumps(statement(verb={"id": "http://example.org/" + ONE_MB})).encode(), JSON),
+    ("1 MB: an extension key", "POST", json.dumps(statement(result={"extensions": {"http://example.org/" + ONE_MB: 1}})).encode(), JSON),
+    ("1 MB: escaped characters", "POST", json.dumps(statement(result={"response": "\u00e9" * 1_048_576})).encode(), JSON),
     # deep nesting
     ("deep: 10,000 levels in an extension", "POST", _extension(_deep(10_000)), JSON),
-    (
-        "deep: 10,000 levels of objects",
-        "POST",
-        _extension('{"a":' * 10_000 + "1" + "}" * 10_000),
-        JSON,
-    ),
+    ("deep: 10,000 levels of objects", "POST", _extension('{"a":' * 10_000 + "1" + "}" * 10_000), JSON),
     ("deep: 10,000 levels as the body", "POST", _deep(10_000).encode(), JSON),
     ("deep: 300 levels (orjson parses, cannot write)", "POST", _extension(_deep(300)), JSON),
     ("deep: PUT", "PUT", _extension(_deep(10_000)), JSON),
     # huge numbers
-    *[
-        (f"number: {n[:20]}", "POST", _extension(n), JSON)
-        for n in [
-            "1e400",
-            "-1e309",
-            "1" + "0" * 400,
-            "18446744073709551615",
-            "-9223372036854775809",
-            "1e999999999",
-            "1.7976931348623157e308",
-            "123456789012345678901234567890.5",
-        ]
-    ],
-    (
-        "number: score.raw 1e300",
-        "POST",
-        json.dumps(statement(result={"score": {"raw": 1e300}})).encode(),
-        JSON,
-    ),
+    *[(f"number: {n[:20]}", "POST", _extension(n), JSON)
+      for n in ["1e400", "-1e309", "1" + "0" * 400, "18446744073709551615", "-9223372036854775809",
+                "1e999999999", "1.7976931348623157e308", "123456789012345678901234567890.5"]],
+    ("number: score.raw 1e300", "POST", json.dumps(statement(result={"score": {"raw": 1e300}})).encode(), JSON),
 ]
 
 
@@ -392,15 +208,12 @@ def test_hostile_bodies_are_4xx_and_store_nothing(
 ) -> None:
     before = count(http)
     params = {"statementId": str(uuid.uuid4())} if method == "PUT" else None
-    response = http.request(
-        method, "/xapi/statements", content=body, headers=headers, params=params
-    )
+    response = http.request(method, "/xapi/statements", content=body, headers=headers, params=params)
     assert_refused(response)
     assert count(http) == before
 
 
 # --------------------------------------------------------------------------- hypothesis
-
 
 @st.composite
 def damaged(draw: st.DrawFn, original: bytes) -> bytes:
@@ -486,23 +299,9 @@ def test_broken_statements_over_http(
 
 
 PARAMETERS = {
-    "/xapi/statements": [
-        "statementId",
-        "voidedStatementId",
-        "agent",
-        "verb",
-        "activity",
-        "registration",
-        "related_activities",
-        "related_agents",
-        "since",
-        "until",
-        "limit",
-        "format",
-        "attachments",
-        "ascending",
-        "more",
-    ],
+    "/xapi/statements": ["statementId", "voidedStatementId", "agent", "verb", "activity",
+                         "registration", "related_activities", "related_agents", "since",
+                         "until", "limit", "format", "attachments", "ascending", "more"],
     "/xapi/activities/state": ["activityId", "agent", "registration", "stateId", "since"],
     "/xapi/activities/profile": ["activityId", "profileId", "since"],
     "/xapi/agents/profile": ["agent", "profileId", "since"],
@@ -532,24 +331,15 @@ def test_hostile_parameters_on_every_resource(
     fuzz_cases()
     names = data.draw(st.lists(st.sampled_from(PARAMETERS[path]), max_size=5, unique=True))
     params = {name: data.draw(PARAMETER_VALUES) for name in names}
-    body = data.draw(
-        st.one_of(st.binary(max_size=20), HOSTILE_VALUES.map(lambda v: json.dumps(v).encode()))
-    )
-    content_type = data.draw(
-        st.sampled_from(["application/json", "text/plain", f"multipart/mixed; boundary={BOUNDARY}"])
-    )
+    body = data.draw(st.one_of(st.binary(max_size=20), HOSTILE_VALUES.map(lambda v: json.dumps(v).encode())))
+    content_type = data.draw(st.sampled_from(["application/json", "text/plain", f"multipart/mixed; boundary={BOUNDARY}"]))
     before = count(http)
     response = http.request(
-        method,
-        path,
-        params=params,
-        content=body,
+        method, path, params=params, content=body,
         headers={"Content-Type": content_type, "X-Experience-API-Version": version},
     )
     assert response.status_code < 500, (method, path, params, body[:100], response.text[:300])
     if response.status_code >= 400 and method != "HEAD":
         assert_refused(response)
-    if not (
-        path == "/xapi/statements" and method in ("PUT", "POST") and response.status_code < 300
-    ):
+    if not (path == "/xapi/statements" and method in ("PUT", "POST") and response.status_code < 300):
         assert count(http) == before

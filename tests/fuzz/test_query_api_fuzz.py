@@ -103,9 +103,7 @@ def _strategy(operation: Any) -> st.SearchStrategy[Any]:
     if known:
         choices.append(
             st.fixed_dictionaries(known).flatmap(
-                lambda values: operation.as_strategy(
-                    GenerationMode.POSITIVE, path_parameters=values
-                )
+                lambda values: operation.as_strategy(GenerationMode.POSITIVE, path_parameters=values)
             )
         )
     return st.one_of(choices)

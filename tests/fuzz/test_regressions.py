@@ -36,18 +36,11 @@ def test_merging_a_document_nested_past_what_can_be_written_is_400(client: TestC
     deep = '{"a":' + "[" * 300 + "]" * 300 + "}"
     headers = {"Content-Type": "application/json"}
     for _ in range(2):  # the first POST creates, the second merges
-        response = client.post(
-            "/xapi/activities/state", params=STATE, content=deep, headers=headers
-        )
+        response = client.post("/xapi/activities/state", params=STATE, content=deep, headers=headers)
         assert response.status_code == 400, response.text
     assert client.get("/xapi/activities/state", params=STATE).status_code == 404
     # PUT stores any bytes as they are; a later merge into them is refused the same way
-    assert (
-        client.put(
-            "/xapi/activities/state", params=STATE, content=deep, headers=headers
-        ).status_code
-        == 204
-    )
+    assert client.put("/xapi/activities/state", params=STATE, content=deep, headers=headers).status_code == 204
     merge = client.post("/xapi/activities/state", params=STATE, json={"b": 1})
     assert merge.status_code == 400, merge.text
     assert client.get("/xapi/activities/state", params=STATE).content == deep.encode()

@@ -38,9 +38,7 @@ def judged(value: Any, version: str) -> XAPIError | None:
 
 @settings(max_examples=examples(200))
 @given(statement=statements(), version=VERSIONS)
-def test_valid_statements_are_accepted(
-    statement: dict[str, Any], version: str, fuzz_cases: Cases
-) -> None:
+def test_valid_statements_are_accepted(statement: dict[str, Any], version: str, fuzz_cases: Cases) -> None:
     fuzz_cases()
     error = judged(statement, version)
     assert error is None, f"refused a valid statement: {error} ({error.field if error else ''})"
@@ -49,18 +47,14 @@ def test_valid_statements_are_accepted(
 
 @settings(max_examples=examples(300))
 @given(value=mutated(), version=VERSIONS)
-def test_broken_statements_only_raise_validation_errors(
-    value: Any, version: str, fuzz_cases: Cases
-) -> None:
+def test_broken_statements_only_raise_validation_errors(value: Any, version: str, fuzz_cases: Cases) -> None:
     fuzz_cases()
     judged(value, version)
 
 
 @settings(max_examples=examples(100))
 @given(batch=st.lists(st.one_of(statements(), mutated()), max_size=3), version=VERSIONS)
-def test_batches_only_raise_validation_errors(
-    batch: list[Any], version: str, fuzz_cases: Cases
-) -> None:
+def test_batches_only_raise_validation_errors(batch: list[Any], version: str, fuzz_cases: Cases) -> None:
     fuzz_cases()
     error = judged(batch, version)
     if error is not None and len(batch) > 1 and error.field:
@@ -69,8 +63,6 @@ def test_batches_only_raise_validation_errors(
 
 @settings(max_examples=examples(100))
 @given(value=json_values, version=VERSIONS)
-def test_any_json_value_only_raises_validation_errors(
-    value: Any, version: str, fuzz_cases: Cases
-) -> None:
+def test_any_json_value_only_raises_validation_errors(value: Any, version: str, fuzz_cases: Cases) -> None:
     fuzz_cases()
     assert judged(value, version) is not None or isinstance(value, list) and value == []

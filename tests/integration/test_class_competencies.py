@@ -174,37 +174,16 @@ SCRIPTS: dict[str, list[tuple[Any, ...]]] = {
     # D, through Moodle: scaled is unreliable ([-1, 1], or just wrong), raw/min/max is right.
     "D": [
         # 17/20 = 0.85 although scaled says 0.7
-        (
-            "d1",
-            1,
-            0,
-            8,
-            QUIZ + "search-basics",
-            "completed",
-            {**DONE, "score": score(17, 0, 20, scaled=0.7)},
-        ),
+        ("d1", 1, 0, 8, QUIZ + "search-basics", "completed",
+         {**DONE, "score": score(17, 0, 20, scaled=0.7)}),
         # (6 - -10) / (10 - -10) = 0.8 although scaled says 0.6
-        (
-            "d2",
-            2,
-            0,
-            8,
-            QUIZ + "search-filters",
-            "completed",
-            {**DONE, "score": score(6, -10, 10, scaled=0.6)},
-        ),
+        ("d2", 2, 0, 8, QUIZ + "search-filters", "completed",
+         {**DONE, "score": score(6, -10, 10, scaled=0.6)}),
         # passed by the verb alone (no result.success)
         ("d3", 2, 2, 9, QUIZ + "fake-news", "passed", None),
         # 7/10 = 0.7 although scaled says 0.85
-        (
-            "d4",
-            3,
-            0,
-            8,
-            QUIZ + "privacy",
-            "scored",
-            {**DONE, "score": score(7, 0, 10, scaled=0.85)},
-        ),
+        ("d4", 3, 0, 8, QUIZ + "privacy", "scored",
+         {**DONE, "score": score(7, 0, 10, scaled=0.85)}),
     ],  # fmt: skip
     # E, behind a flaky connector that re-sends what it already sent.
     "E": [
@@ -373,9 +352,7 @@ def posts(learners: list[Learner]) -> list[tuple[datetime, int, dict[str, Any]]]
     out: list[tuple[datetime, int, dict[str, Any]]] = []
     for learner in learners:
         script = SCRIPTS[learner.persona]
-        sent = {
-            step[0]: build(learner, step) for step in script if step[0] not in ("void", "resend")
-        }
+        sent = {step[0]: build(learner, step) for step in script if step[0] not in ("void", "resend")}
         for step in script:
             kind, week, weekday, hour = step[:4]
             when = learner.moment(week, weekday, hour)
@@ -459,11 +436,7 @@ def expected_view(learner: Learner) -> dict[str, tuple[str, str | None]]:
     table = EXPECTED[learner.persona]
     return {
         code: (
-            "not_started"
-            if code not in table
-            else "in_progress"
-            if table[code] is None
-            else "achieved",
+            "not_started" if code not in table else "in_progress" if table[code] is None else "achieved",
             table.get(code),
         )
         for code in DIGCOMP_CODES

@@ -215,3 +215,4 @@ class KafkaBroker:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+

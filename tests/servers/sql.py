@@ -19,13 +19,10 @@ def sql_url(dialect: str) -> str:
     """The URL of a running server of `dialect` ("postgresql" or "mysql"), or ServerUnavailable."""
     from connectors.moodle.readers import connect
 
-    url = (
-        os.environ.get(f"TEST_{dialect.upper()}_URL")
-        or {
-            "postgresql": POSTGRESQL_URL,
-            "mysql": MYSQL_URL,
-        }[dialect]
-    )
+    url = os.environ.get(f"TEST_{dialect.upper()}_URL") or {
+        "postgresql": POSTGRESQL_URL,
+        "mysql": MYSQL_URL,
+    }[dialect]
     try:
         connection, _ = connect(url)
     except Exception as exc:

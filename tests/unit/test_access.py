@@ -14,9 +14,7 @@ from lrs.storage.base import Credential
 from lrs.xapi.errors import Forbidden, ValidationError
 
 
-def credential(
-    key: str, role: str = "platform", org: str | None = "default", audits: tuple[str, ...] = ()
-) -> Credential:
+def credential(key: str, role: str = "platform", org: str | None = "default", audits: tuple[str, ...] = ()) -> Credential:
     return Credential(key, key, ("all",), org, "", role, audits)
 
 
@@ -32,10 +30,7 @@ EVERYONE = [
 def test_readable_organisations_by_role() -> None:
     assert readable_orgs(credential("x", org="org-a")) == {"org-a"}
     assert readable_orgs(credential("x", role="school", org="org-a")) == {"org-a"}
-    assert readable_orgs(credential("x", role="auditor", org=None, audits=("org-a", "org-b"))) == {
-        "org-a",
-        "org-b",
-    }
+    assert readable_orgs(credential("x", role="auditor", org=None, audits=("org-a", "org-b"))) == {"org-a", "org-b"}
     assert readable_orgs(credential("x", role="auditor", org=None)) is None
     assert readable_orgs(credential("x", role="admin", org=None)) is None
 

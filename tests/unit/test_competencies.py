@@ -137,7 +137,9 @@ def statement(
 
 
 def scored(raw: float, activity: str, **kwargs: Any) -> dict[str, Any]:
-    return statement(activity, "scored", {"score": {"raw": raw, "min": 0, "max": 10}}, **kwargs)
+    return statement(
+        activity, "scored", {"score": {"raw": raw, "min": 0, "max": 10}}, **kwargs
+    )
 
 
 def fold_all(reducer: CompetencyReducer, statements: list[dict[str, Any]]) -> dict[str, Any]:
@@ -174,7 +176,9 @@ def test_a_contribution_carries_every_matching_rule(reducer: CompetencyReducer) 
     assert by_rule["class-10a1#search-l4"]["rank"] == 4
 
 
-def test_one_contribution_per_framework(rules: RuleSet, known: dict[str, Framework]) -> None:
+def test_one_contribution_per_framework(
+    rules: RuleSet, known: dict[str, Framework]
+) -> None:
     circular = known[CIRCULAR]
     other = load_rules(
         {
@@ -304,10 +308,9 @@ def test_evidence_ids_and_first_and_last_evidence(reducer: CompetencyReducer) ->
     assert status["evidence"] == sorted(s["id"] for s in (week3, week1, week2, no_timestamp))
     assert status["first_evidence"] == "2025-09-08T00:15:00.000Z"
     assert status["last_evidence"] == "2025-12-01T00:00:00.000Z"  # the stored time
-    assert (
-        fold_all(reducer, [week3, week1, week2])["competences"][competence("3.1")]["last_evidence"]
-        == "2025-09-22T07:30:00.000Z"
-    )
+    assert fold_all(reducer, [week3, week1, week2])["competences"][competence("3.1")][
+        "last_evidence"
+    ] == "2025-09-22T07:30:00.000Z"
 
 
 def test_the_same_contribution_twice_is_one_piece_of_evidence(
@@ -330,9 +333,7 @@ def _class_week(seed: int, size: int = 40) -> list[dict[str, Any]]:
         verb = rng.choice(["completed", "attempted", "scored", "passed"])
         result = {"score": {"raw": rng.randint(4, 10), "min": 0, "max": 10}}
         day = 8 + rng.randint(0, 20)
-        out.append(
-            statement(activity, verb, result, timestamp=f"2025-09-{day:02d}T{n % 24:02d}:00:00Z")
-        )
+        out.append(statement(activity, verb, result, timestamp=f"2025-09-{day:02d}T{n % 24:02d}:00:00Z"))
     return out
 
 
@@ -389,11 +390,7 @@ def test_replay_with_voiding_equals_a_fold_over_what_remains(
         assert after[key]["competences"][competence("3.1")]["rank"] == 3
     # voiding every piece of evidence leaves no state at all
     only = statement(QUIZ + "search-basics")
-    void_only = {
-        **void,
-        "id": str(uuid.uuid4()),
-        "object": {"objectType": "StatementRef", "id": only["id"]},
-    }
+    void_only = {**void, "id": str(uuid.uuid4()), "object": {"objectType": "StatementRef", "id": only["id"]}}
     assert replay(reducer, [only, void_only]) == {}
 
 

@@ -42,10 +42,7 @@ def test_where_they_are_only_named_they_are_replaced() -> None:
     kept = erase_from_statement(
         stmt(
             {"objectType": "Group", "member": [B, E]},
-            context={
-                "instructor": E,
-                "contextAgents": [{"objectType": "contextAgent", "agent": E}],
-            },
+            context={"instructor": E, "contextAgents": [{"objectType": "contextAgent", "agent": E}]},
         ),
         KEYS,
     )
@@ -72,19 +69,13 @@ def test_their_voiding_statement_is_kept_anonymous() -> None:
 
 
 def test_a_signed_statement_naming_them_is_deleted() -> None:
-    signature = {
-        "usageType": SIGNATURE_USAGE,
-        "sha2": "ab",
-        "contentType": "application/octet-stream",
-    }
+    signature = {"usageType": SIGNATURE_USAGE, "sha2": "ab", "contentType": "application/octet-stream"}
     signed = stmt(B, context={"instructor": E}, attachments=[signature])
     assert erase_from_statement(signed, KEYS) is None
 
 
 def test_document_scopes_name_their_agent() -> None:
-    assert (
-        document_agent("agent_profile", "mbox:mailto:e@example.org") == "mbox:mailto:e@example.org"
-    )
+    assert document_agent("agent_profile", "mbox:mailto:e@example.org") == "mbox:mailto:e@example.org"
     assert document_agent("agent_profile", "school\x1embox:mailto:e@example.org") == (
         "mbox:mailto:e@example.org"
     )

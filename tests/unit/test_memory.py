@@ -35,3 +35,4 @@ def test_freed_chunks_between_live_ones_are_returned() -> None:
     if not released:
         pytest.skip("this C library has no malloc_trim (not glibc)")
     assert before - after >= 100, (before, after)  # ~150 MiB were freed between live chunks
+

@@ -139,9 +139,7 @@ async def audit_log(request: Request) -> Response:
             request.headers.get("authorization")
         )
         if not may_read_log(credential):
-            raise Forbidden(
-                "the access log is read by admin and auditor credentials", "Authorization"
-            )
+            raise Forbidden("the access log is read by admin and auditor credentials", "Authorization")
         store = request.app.state.store
         return json_response(await in_thread(read_page, store, credential, request.query_params))
     except XAPIError as exc:

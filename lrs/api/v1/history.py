@@ -196,12 +196,7 @@ def export(
 
 
 async def _answer(
-    request: Request,
-    store: Store,
-    query: HistoryQuery,
-    fmt: str,
-    subject: dict[str, Any],
-    base: str,
+    request: Request, store: Store, query: HistoryQuery, fmt: str, subject: dict[str, Any], base: str
 ) -> Response:
     access: Access = request.state.access
     access.scope.apply(query)  # whose statements: from the credential, never the request
@@ -214,9 +209,7 @@ async def _answer(
         media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
         name = "history." + fmt
         return StreamingResponse(
-            logged_stream(
-                request, export(counted, query, sources, fmt), counted, what, whom, logged
-            ),
+            logged_stream(request, export(counted, query, sources, fmt), counted, what, whom, logged),
             media_type=media,
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

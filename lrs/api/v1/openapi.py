@@ -407,9 +407,7 @@ _HISTORY_QUERY = [
     _param("until", "query", "only statements stored at or before this time", required=False),
     _param("verb", "query", "only this verb (IRI)", required=False),
     _param("activity", "query", "only this object activity (IRI)", required=False),
-    _param(
-        "course", "query", "only statements with this context parent or grouping", required=False
-    ),
+    _param("course", "query", "only statements with this context parent or grouping", required=False),
     _param("limit", "query", "entries per page (default 100, at most 1000)", required=False),
     _param("cursor", "query", "the opaque cursor from `next`", required=False),
     _param(

@@ -143,3 +143,4 @@ async def person_of_learner(request: Request, store: Store) -> Response:
         raise NotFound(f"{key} is not linked to a person", "learner")
     keys = await in_thread(access.visible_keys, await in_thread(store.keys_of, person))
     return json_response({"person": person, "keys": keys})
+

@@ -13,15 +13,11 @@ async def about(request: Request) -> Response:
     response = json_response(
         {
             "version": list(SUPPORTED_VERSIONS),
-            "extensions": {
-                "https://w3id.org/xapi/lrs/about/software": {"name": "lrs", "version": __version__}
-            },
+            "extensions": {"https://w3id.org/xapi/lrs/about/software": {"name": "lrs", "version": __version__}},
         }
     )
     requested = request.headers.get(
         "x-experience-api-version", request.app.state.settings.default_xapi_version
     )
-    response.headers["X-Experience-API-Version"] = (
-        "2.0.0" if requested.startswith("2.") else "1.0.3"
-    )
+    response.headers["X-Experience-API-Version"] = "2.0.0" if requested.startswith("2.") else "1.0.3"
     return response

@@ -74,7 +74,9 @@ def query_params(request: Request) -> dict[str, str]:
     return params
 
 
-def check_params(params: dict[str, str], allowed: set[str], required: tuple[str, ...] = ()) -> None:
+def check_params(
+    params: dict[str, str], allowed: set[str], required: tuple[str, ...] = ()
+) -> None:
     for name in params:
         if name not in allowed:
             raise ValidationError(f"unknown parameter {name!r} for this resource", name)
@@ -83,9 +85,7 @@ def check_params(params: dict[str, str], allowed: set[str], required: tuple[str,
             raise ValidationError(f"parameter {name} is required", name)
 
 
-def xapi_endpoint(
-    resource: str | None,
-) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def xapi_endpoint(resource: str | None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a resource handler: version check, authentication and scope, error rendering."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -132,9 +132,7 @@ def json_response(value: Any, status: int = 200, headers: dict[str, str] | None 
     return Response(orjson.dumps(value), status, headers, media_type="application/json")
 
 
-def raw_json_response(
-    body: bytes, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def raw_json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(body, status, headers, media_type="application/json")
 
 

@@ -57,9 +57,7 @@ class DocumentResource:
         return {*self.scope_params, *self.optional_scope, self.id_param, "org", *extra}
 
 
-STATE = DocumentResource(
-    DocumentKind.STATE, ("activityId", "agent"), ("registration",), "stateId", "state"
-)
+STATE = DocumentResource(DocumentKind.STATE, ("activityId", "agent"), ("registration",), "stateId", "state")
 ACTIVITY_PROFILE = DocumentResource(
     DocumentKind.ACTIVITY_PROFILE, ("activityId",), (), "profileId", "profile"
 )
