@@ -14,6 +14,7 @@ from lrs.config import SERVE_FLAGS, Settings, SettingsError, load_settings, valu
 from lrs.xapi.errors import XAPIError
 
 if TYPE_CHECKING:
+    from lrs.demo import Summary
     from lrs.storage.base import Store
 
 
@@ -522,7 +523,269 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--json", action="store_true", help="print JSON: key, secret, scopes")
     create.set_defaults(func=cmd_credentials_create)
+    _add_competency_commands(commands)
     return parser
+
+
+# ------------------------------------------------------------------ competencies: crosswalks,
+# persons' attributes, confirmed results for the national systems (issue 14)
+
+
+def cmd_crosswalks(args: argparse.Namespace) -> int:
+    from lrs.competency.registry import crosswalk_list, import_crosswalk
+
+    store = _open(args)
+    try:
+        if args.action == "list":
+            for walk in crosswalk_list(store):
+                ways = "<->" if walk.both_ways else "->"
+                print(f"{walk.id}  {walk.source_framework} {ways} {walk.target_framework}")
+            return 0
+        walk = import_crosswalk(store, _read_json(args.file))
+        print(f"imported crosswalk {walk.id}: {len(walk.pairs)} competence pairs")
+        print("it counts from the next read of any status (no rebuild needed)")
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_persons(args: argparse.Namespace) -> int:
+    from lrs.competency.confirmation import confirmation_rule
+    from lrs.rosters import get_person, person_record, save_person
+
+    rule = confirmation_rule("https://w3id.org/lrs/frameworks/vn-decision-757/2025")
+    if args.target_group and rule is not None and args.target_group not in rule.groups:
+        print(f"error: --target-group is one of {', '.join(rule.groups)}", file=sys.stderr)
+        return 2
+    store = _open(args)
+    try:
+        attributes = {
+            "name": args.name,
+            "target_group": args.target_group,
+            "commune": args.commune,
+            "org": args.org,
+        }
+        save_person(store, person_record(args.person, **attributes))
+        print(orjson.dumps(get_person(store, args.person)).decode())
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from lrs.competency.exports import SINKS, confirmed_records
+    from lrs.competency.reading import as_of_bound
+    from lrs.competency.registry import find_framework
+
+    store = _open(args)
+    try:
+        framework = find_framework(store, args.framework)
+        if framework is None:
+            print(f"error: no framework {args.framework!r}", file=sys.stderr)
+            return 2
+        records = confirmed_records(store, framework, as_of_bound(args.as_of))
+        if args.out:
+            with open(args.out, "w", encoding="utf-8", newline="") as out:
+                count = SINKS[args.format](out).write(records)
+        else:
+            count = SINKS[args.format](sys.stdout).write(records)
+        print(f"{count} confirmed persons exported", file=sys.stderr)
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_attributes(args: argparse.Namespace) -> int:
+    """Import persons' and organisations' attributes from CSV (kind,id,name,commune,...)."""
+    import csv
+
+    from lrs.competency.aggregates import ORGANISATION
+    from lrs.rosters import person_record, save_person
+
+    store = _open(args)
+    count = 0
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                kind, ident = (row.get("kind") or "").strip(), (row.get("id") or "").strip()
+                values = {
+                    k: v.strip()
+                    for k, v in row.items()
+                    if k not in ("kind", "id") and isinstance(v, str) and v.strip()
+                }
+                if not ident or kind not in ("person", "organisation"):
+                    print(
+                        f"error: line {line}: kind is person or organisation, id is required",
+                        file=sys.stderr,
+                    )
+                    return 2
+                if kind == "person":
+                    unknown = set(values) - {"name", "target_group", "commune", "org"}
+                    if unknown:
+                        print(
+                            f"error: line {line}: unknown column {sorted(unknown)[0]}",
+                            file=sys.stderr,
+                        )
+                        return 2
+                    save_person(store, person_record(ident, **values))
+                else:
+                    known = store.get_definition(ORGANISATION, ident) or {}
+                    store.put_definition(
+                        ORGANISATION,
+                        ident,
+                        {
+                            **known,
+                            "id": ident,
+                            **{k: values[k] for k in ("name", "commune") if k in values},
+                        },
+                    )
+                count += 1
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"imported attributes of {count} persons and organisations")
+    return 0
+
+
+def demo_province(store: Store, seed: int = 2025) -> Summary:
+    """`lrs demo`'s province written into `store` through the connectors' ingest path, then
+    processed by every projection (the runtime pieces lrs.demo is given)."""
+    from consumers.ingest import connector_authority, store_all
+    from consumers.reducers.enabled import reducers
+    from consumers.runtime.local import catch_up
+    from lrs.demo import SITE, load_demo
+
+    authority = connector_authority("demo", SITE)
+    return load_demo(
+        store,
+        lambda batch: store_all(store, batch, authority, "demo"),
+        lambda: catch_up(store, reducers(store)),
+        seed,
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lrs.demo import SITE
+
+    store = _open(args)
+    try:
+        summary = demo_province(store, seed=args.seed)
+    finally:
+        store.close()
+    print(
+        f"demo province loaded: {summary.organisations} organisations, {summary.classes} "
+        f"classes, {summary.persons} persons, {summary.statements} statements "
+        f"({summary.voided} voided)"
+    )
+    for problem in summary.rejected[:5]:
+        print(f"refused: {problem}", file=sys.stderr)
+    print(
+        "next: lrs credentials create --name me --scope all --role admin, lrs serve, then e.g.\n"
+        f"  /api/v1/groups/{SITE}/class/thpt-an-binh/10a1/competencies?framework="
+        "vn-circular-02-2025&format=csv\n"
+        "  /api/v1/persons/p-u0001/competencies?framework=vn-decision-757-2025\n"
+        "  /api/v1/aggregates/competencies?framework=vn-decision-757-2025&by=commune\n"
+        "  /api/v1/exports/results?framework=vn-decision-757-2025&format=csv"
+    )
+    return 1 if summary.rejected else 0
+
+
+def cmd_result_statements(args: argparse.Namespace) -> int:
+    """Every attainment of every learner key as an xAPI `achieved` statement (JSON lines)."""
+    from lrs.competency.assertions import attainment_statements
+    from lrs.competency.crosswalk import into
+    from lrs.competency.reading import as_of_bound, read_status, status_learners
+    from lrs.competency.registry import crosswalk_list, find_framework
+
+    store = _open(args)
+    count = 0
+    try:
+        framework = find_framework(store, args.framework)
+        if framework is None:
+            print(f"error: no framework {args.framework!r}", file=sys.stderr)
+            return 2
+        until = as_of_bound(args.as_of)
+        sources = {framework.id} | {d.source for d in into(crosswalk_list(store), framework.id)}
+        out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+        try:
+            for key in status_learners(store, sorted(sources)):
+                state, _ = read_status(store, framework, [key], until)
+                for statement in attainment_statements(framework, key, state):
+                    out.write(orjson.dumps(statement).decode() + "\n")
+                    count += 1
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    print(f"{count} attainment statements", file=sys.stderr)
+    return 0
+
+
+def _add_competency_commands(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="load a realistic, fictional demo province")
+    _add_common(demo)
+    demo.add_argument("--seed", type=int, default=2025, help=argparse.SUPPRESS)
+    demo.set_defaults(func=cmd_demo)
+
+    attributes = commands.add_parser(
+        "attributes", help="persons' and organisations' attributes (commune, target group)"
+    )
+    attribute_actions = attributes.add_subparsers(dest="action", required=True)
+    loading = attribute_actions.add_parser(
+        "import",
+        help="CSV with columns kind (person|organisation), id, name, commune, target_group, org",
+    )
+    _add_common(loading)
+    loading.add_argument("file")
+    attributes.set_defaults(func=cmd_attributes)
+
+    crosswalks = commands.add_parser("crosswalks", help="crosswalks between frameworks")
+    actions = crosswalks.add_subparsers(dest="action", required=True)
+    _add_common(actions.add_parser("list", help="bundled and imported crosswalks"))
+    imported = actions.add_parser("import", help="import a crosswalk (JSON, see README)")
+    _add_common(imported)
+    imported.add_argument("file")
+    crosswalks.set_defaults(func=cmd_crosswalks)
+
+    persons = commands.add_parser("persons", help="a person's name, target group, commune")
+    person_actions = persons.add_subparsers(dest="action", required=True)
+    setting = person_actions.add_parser("set", help="set attributes of a person or learner key")
+    _add_common(setting)
+    setting.add_argument("person", help="person id (or a learner key)")
+    setting.add_argument("--name")
+    setting.add_argument(
+        "--target-group", help="Decision 757 group: citizens, pupils_students, ..."
+    )
+    setting.add_argument("--commune", help="commune or ward")
+    setting.add_argument("--org", help="organisation (school, agency, enterprise)")
+    persons.set_defaults(func=cmd_persons)
+
+    results = commands.add_parser("results", help="confirmed results for national systems")
+    result_actions = results.add_subparsers(dest="action", required=True)
+    export = result_actions.add_parser("export", help="JSON lines or CSV of confirmed persons")
+    _add_common(export)
+    export.add_argument("--framework", default="vn-decision-757-2025")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--as-of", help="a date (2025-12-31) or a date and time with its zone")
+    export.add_argument("--out", help="file to write (default: standard output)")
+    statements = result_actions.add_parser(
+        "statements", help="each attainment as an xAPI statement (ADL learner competency)"
+    )
+    _add_common(statements)
+    statements.add_argument("--framework", default="vn-decision-757-2025")
+    statements.add_argument("--as-of", help="a date (2025-12-31) or a date and time with its zone")
+    statements.add_argument("--out", help="file to write (default: standard output)")
+    statements.set_defaults(func=cmd_result_statements)
+    export.set_defaults(func=cmd_results)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

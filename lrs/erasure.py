@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrs.audit import pseudonym, record_erasure
-from lrs.rosters import GROUP
+from lrs.rosters import GROUP, PERSON
 from lrs.storage.base import Credential, ErasureReport, Store
 from lrs.xapi.erasure import erasure_keys
 from lrs.xapi.errors import NotFound, ValidationError
@@ -60,10 +60,13 @@ def _erase_from_rosters(store: Store, erased: set[str]) -> int:
     for definition in store.list_definitions(GROUP):
         members = [m for m in definition.get("members") or [] if m not in erased]
         teachers = [t for t in definition.get("teachers") or [] if t not in erased]
-        if members != definition.get("members") or teachers != definition.get("teachers"):
-            store.put_definition(
-                GROUP, str(definition["id"]), {**definition, "members": members, "teachers": teachers}
-            )
+        names = definition.get("names") or {}
+        kept = {k: v for k, v in names.items() if k not in erased}
+        if members != definition.get("members") or teachers != definition.get("teachers") or kept != names:
+            changed = {**definition, "members": members, "teachers": teachers}
+            if "names" in definition:
+                changed["names"] = kept
+            store.put_definition(GROUP, str(definition["id"]), changed)
             updated += 1
     return updated
 
@@ -83,7 +86,11 @@ def erase(
         reducers = registered(store)
     subject, found = keys_to_erase(store, person, keys)
     every = erasure_keys(found)
+    persons = {p for key in found if (p := store.person_of(key)) is not None}
     report = store.erase(every, reducers)
     report.rosters_updated = _erase_from_rosters(store, set(every))
+    # a person's attributes (name, target group, commune: lrs.rosters) go with them
+    for subject in sorted(persons | set(every)):
+        store.delete_definition(PERSON, subject)
     entry = record_erasure(store, credential, subject, found, report)
     return Erasure(pseudonym(store, subject), len(found), report, entry.seq)

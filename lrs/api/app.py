@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consumers.reducers.enabled import reducers
-from consumers.runtime.local import LocalRunner, ProcessRunner
+from consumers.runtime.local import LocalRunner, ProcessRunner, rebuild
 from lrs.api import caliper, redact
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.headers import SecurityHeaders, cors_middleware
@@ -34,6 +34,7 @@ from lrs.events import EventBus, open_bus
 from lrs.events.base import BusUnavailable
 from lrs.memory import MemoryReleaser
 from lrs.outbox import OutboxRelay
+from lrs.readmodels import COMPETENCIES
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 
@@ -194,6 +195,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/learners/profile", learners.profile),
         Route("/api/v1/learners/{learner:path}/profile", learners.profile),
         Route("/api/v1/learners/competencies", competencies.learner_competencies),
+        Route("/api/v1/learners/competencies/changes", competencies.learner_changes),
+        Route("/api/v1/learners/recommendations", competencies.learner_recommendations),
+        Route(
+            "/api/v1/learners/{learner:path}/recommendations",
+            competencies.learner_recommendations,
+        ),
+        Route("/api/v1/learners/{learner:path}/competencies/changes", competencies.learner_changes),
         Route("/api/v1/learners/{learner:path}/competencies", competencies.learner_competencies),
         Route("/api/v1/learners/history", history.learner_history),
         Route("/api/v1/learners/{learner:path}/history", history.learner_history),
@@ -211,6 +219,37 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/persons/{person}/profile", persons.profile),
         Route("/api/v1/persons/{person}/history", history.person_history),
         Route("/api/v1/persons/{person}/competencies", competencies.person_competencies),
+        Route("/api/v1/persons/{person}/competencies/changes", competencies.person_changes),
+        Route("/api/v1/persons/{person}/recommendations", competencies.person_recommendations),
+        Route("/api/v1/groups/{group:path}/recommendations", competencies.group_recommendations),
+        Route(
+            "/api/v1/persons/{person}/attributes",
+            competencies.put_person_attributes,
+            methods=["PUT"],
+        ),
+        Route(
+            "/api/v1/crosswalks",
+            dispatch({"GET": competencies.list_crosswalks, "POST": competencies.post_crosswalk}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route("/api/v1/exports/results", competencies.export_results),
+        Route(
+            "/api/v1/alignments",
+            dispatch({"GET": competencies.list_alignments, "POST": competencies.post_alignment}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route(
+            "/api/v1/alignments/{ruleset}",
+            dispatch(
+                {
+                    "GET": competencies.get_alignment,
+                    "PUT": competencies.put_alignment,
+                    "DELETE": competencies.delete_alignment,
+                }
+            ),
+            methods=["GET", "HEAD", "PUT", "DELETE"],
+        ),
+        Route("/api/v1/aggregates/competencies", competencies.competency_aggregates),
         Route("/api/v1/groups/{group:path}/competencies", competencies.group_competencies),
         Route("/api/v1/frameworks", competencies.list_frameworks),
         Route("/api/v1/frameworks/{framework:path}", competencies.get_framework),
@@ -253,6 +292,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     redact.install()  # whatever runs the app: no credential in its log lines
     app.state.store = store
     app.state.reducers = reducers  # the processors, for erasure to rebuild what it touched
+    app.state.replay_competencies = replay_competencies  # after a rule set changes (admin API)
     app.state.settings = settings
     app.state.authenticator = Authenticator(store)
     app.state.metrics = metrics
@@ -282,3 +322,9 @@ def _pipeline(
             ProcessRunner(settings.store_url, batch=settings.processor_batch, max_growth_mib=growth)
         ]
     return [LocalRunner(store, reducers(store), batch=settings.processor_batch)]
+
+
+def replay_competencies(store: Store) -> int:
+    """Replay the log into an empty competencies projection (rules changed over the API)."""
+    reducer = next(r for r in reducers(store) if r.name == COMPETENCIES)
+    return rebuild(store, reducer)

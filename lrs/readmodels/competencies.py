@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import (
+    Any,
     Literal,
     NotRequired,  # pydantic reads these on 3.11
     cast,
@@ -29,6 +30,14 @@ ACHIEVED: Literal["achieved"] = "achieved"
 State = Literal["not_started", "in_progress", "achieved"]
 
 
+class Via(TypedDict):
+    """The crosswalk a piece of evidence came through, from which framework's competence."""
+
+    crosswalk: str
+    framework: str
+    competence: str
+
+
 class Evidence(TypedDict):
     """What a rule says of one statement (lrs.competency.alignment), and whether it met it."""
 
@@ -38,6 +47,36 @@ class Evidence(TypedDict):
     rank: int
     needs: int
     met: bool
+    via: NotRequired[Via]  # crosswalked evidence (added when status is read, never stored)
+
+
+class Attained(TypedDict):
+    """One rise in level: to which rank, when, by which statement (and crosswalk)."""
+
+    rank: int
+    level: str | None
+    at: Timestamp | None
+    statement: str
+    via: NotRequired[Via]
+
+
+class StateAt(TypedDict):
+    state: State
+    rank: int
+
+
+# "from" is a keyword: the functional form
+StateChange = TypedDict(
+    "StateChange",
+    {
+        "at": "Timestamp | None",
+        "statement": str,
+        "competence": str,
+        "from": StateAt,
+        "to": StateAt,
+        "via": NotRequired[Via],
+    },
+)
 
 
 class EvidenceFacts(TypedDict):
@@ -64,6 +103,9 @@ class CompetenceProgress(TypedDict):
     first_evidence: Timestamp | None
     last_evidence: Timestamp | None
     rules: dict[str, RuleProgress]
+    # the time-ordered fold's (fold_timeline), never stored:
+    via: NotRequired[list[str]]  # the crosswalks evidence came through
+    attained: NotRequired[list[Attained]]
 
 
 class CompetencyState(TypedDict):
@@ -85,6 +127,9 @@ class CompetenceStatus(TypedDict):
     evidence: list[str]
     first_evidence: Timestamp | None
     last_evidence: Timestamp | None
+    attained: list[Attained]  # when each level was reached (level: its code)
+    via: list[str]  # the crosswalks evidence came through
+    toward: str | None  # the level the evidence works toward (a code), if any
 
 
 class AreaStatus(TypedDict):
@@ -113,13 +158,17 @@ class CompetencyStatus(TypedDict):
     competences: list[CompetenceStatus]
     areas: list[AreaStatus]
     summary: StatusSummary
-    person: NotRequired[str]
+    person: NotRequired[str | None]  # in a class: None for a key linked to no person
     keys: NotRequired[list[str]]
+    name: NotRequired[str | None]
+    confirmation: NotRequired[dict[str, Any]]  # frameworks with a confirmation rule
+    as_of: NotRequired[str | None]  # the as_of asked for (learner and person reads)
 
 
 class GroupStatus(TypedDict):
     group: str
     framework: str
+    as_of: str | None
     learners: list[CompetencyStatus]
     count: int
 
@@ -195,3 +244,78 @@ def fold_contributions(contributions: Iterable[Contribution]) -> CompetencyState
     for item in contributions:
         state = fold(state, item)
     return state
+
+
+def fold_timeline(
+    contributions: Iterable[Contribution], until: str | None = None
+) -> tuple[CompetencyState | None, list[StateChange]]:
+    """The status folded in the order things happened, with what changed and when.
+
+    The stored state is folded in arrival order, which says nothing about *when* a level
+    was reached. Folding the live contributions sorted by evidence time (statement id
+    breaks ties) gives, per competence, `attained` (each rise in level: rank, level, time,
+    statement, and the crosswalk it came through) and the list of state changes. `until`
+    (an evidence time in the stored form, exclusive) gives the status as it stood then;
+    evidence without a time is left out of such a status, as nobody can place it.
+    Voided statements have no live contributions, so they appear nowhere, as if they had
+    never been sent: this is the history as known now.
+    """
+    items = sorted(
+        (
+            c
+            for c in contributions
+            if until is None or (c.data.get("at") is not None and c.data["at"] < until)
+        ),
+        key=lambda c: (c.data.get("at") or "", c.statement_id),
+    )
+    state: CompetencyState | None = None
+    changes: list[StateChange] = []
+    for item in items:
+        before: dict[str, tuple[State, int]] = (
+            {}
+            if state is None
+            else {cid: (s["state"], s["rank"]) for cid, s in state["competences"].items()}
+        )
+        state = fold(state, item)
+        data = cast("EvidenceFacts", item.data)
+        at = data["at"]
+        for evidence in data["evidence"]:
+            cid = evidence["competence"]
+            now = state["competences"][cid]
+            if "via" in evidence:
+                crossed = now.setdefault("via", [])
+                if evidence["via"]["crosswalk"] not in crossed:
+                    crossed.append(evidence["via"]["crosswalk"])
+            old = before.get(cid, (NOT_STARTED, 0))
+            if (now["state"], now["rank"]) == old:
+                continue
+            before[cid] = (now["state"], now["rank"])
+            change: StateChange = {
+                "at": at,
+                "statement": item.statement_id,
+                "competence": cid,
+                "from": {"state": old[0], "rank": old[1]},
+                "to": {"state": now["state"], "rank": now["rank"]},
+            }
+            if now["rank"] > old[1]:
+                # the evidence of this statement whose rule now gives the new rank
+                giver = next(
+                    (
+                        e
+                        for e in data["evidence"]
+                        if e["competence"] == cid and e["rank"] == now["rank"]
+                    ),
+                    None,
+                )
+                attained: Attained = {
+                    "rank": now["rank"],
+                    "level": now["level"],
+                    "at": at,
+                    "statement": item.statement_id,
+                }
+                if giver is not None and "via" in giver:
+                    attained["via"] = giver["via"]
+                    change["via"] = giver["via"]
+                now.setdefault("attained", []).append(attained)
+            changes.append(change)
+    return state, changes

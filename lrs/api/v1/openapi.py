@@ -547,3 +547,156 @@ DOCUMENT["components"]["schemas"].update(read_model_schemas())
 
 async def openapi(request: Request) -> Response:
     return json_response(DOCUMENT)
+
+
+# ------------------------------------------------------------------ competencies over time,
+# crosswalks, persons' attributes, results for national systems (issue 14)
+_AS_OF = _param(
+    "as_of",
+    "query",
+    "the status at that moment: a date (end of that day, UTC) or a date and time with its zone",
+    required=False,
+)
+_BODY = {"required": True, "content": {"application/json": {"schema": _OBJECT}}}
+for _path in (
+    "/api/v1/learners/{learner}/competencies",
+    "/api/v1/learners/competencies",
+    "/api/v1/persons/{person}/competencies",
+    "/api/v1/groups/{group}/competencies",
+):
+    DOCUMENT["paths"][_path]["get"]["parameters"].append(_AS_OF)
+DOCUMENT["components"]["schemas"]["Changes"] = _OBJECT
+DOCUMENT["components"]["schemas"]["CrosswalkList"] = _OBJECT
+DOCUMENT["paths"].update(
+    {
+        "/api/v1/learners/{learner}/competencies/changes": _get(
+            "A learner key's competency state changes in time order (when, which statement)",
+            "getLearnerCompetencyChanges",
+            [_LEARNER, _FRAMEWORK_QUERY, _AS_OF],
+            "Changes",
+        ),
+        "/api/v1/learners/competencies/changes": _get(
+            "State changes, the learner given as an xAPI Agent (?agent=)",
+            "getCompetencyChangesByAgent",
+            [_param("agent", "query", "an xAPI Agent as JSON"), _FRAMEWORK_QUERY, _AS_OF],
+            "Changes",
+        ),
+        "/api/v1/persons/{person}/competencies/changes": _get(
+            "A person's competency state changes in time order",
+            "getPersonCompetencyChanges",
+            [_PERSON, _FRAMEWORK_QUERY, _AS_OF],
+            "Changes",
+        ),
+        "/api/v1/persons/{person}/attributes": {
+            "put": {
+                "summary": "A person's name, Decision 757 target group, commune, org (admin)",
+                "operationId": "putPersonAttributes",
+                "parameters": [_PERSON],
+                "requestBody": _BODY,
+                "responses": {"200": {"description": "the person's attributes"}, **_ERRORS},
+            }
+        },
+        "/api/v1/crosswalks": {
+            **_get(
+                "Crosswalks between frameworks, bundled and imported",
+                "listCrosswalks",
+                [],
+                "CrosswalkList",
+            ),
+            "post": {
+                "summary": "Import a crosswalk (admin); it counts from the next read",
+                "operationId": "postCrosswalk",
+                "requestBody": _BODY,
+                "responses": {"201": {"description": "imported"}, **_ERRORS},
+            },
+        },
+        "/api/v1/aggregates/competencies": _get(
+            "Counts and shares per competence and level by class, org, commune or target "
+            "group, over the persons the reader sees",
+            "getCompetencyAggregates",
+            [
+                _FRAMEWORK_QUERY,
+                _param("by", "query", "class, org, commune or target_group"),
+                _param("value", "query", "only this class, org, commune or group", False),
+                _AS_OF,
+            ],
+            "Changes",
+        ),
+        **{
+            path: _get(
+                "Next steps: activities ranked by the gaps they close toward the target level",
+                operation,
+                [
+                    *params,
+                    _FRAMEWORK_QUERY,
+                    _param("target", "query", "a level code (default: configured)", False),
+                    _param("limit", "query", "1..100 (default 10)", False),
+                    _AS_OF,
+                ],
+                "Changes",
+            )
+            for path, operation, params in (
+                ("/api/v1/learners/{learner}/recommendations", "getLearnerNextSteps", [_LEARNER]),
+                (
+                    "/api/v1/learners/recommendations",
+                    "getNextStepsByAgent",
+                    [_param("agent", "query", "an xAPI Agent as JSON")],
+                ),
+                ("/api/v1/persons/{person}/recommendations", "getPersonNextSteps", [_PERSON]),
+                (
+                    "/api/v1/groups/{group}/recommendations",
+                    "getGroupNextSteps",
+                    [_param("group", "path", "a class")],
+                ),
+            )
+        },
+        "/api/v1/alignments": {
+            **_get("Alignment rule sets in force (admin)", "listAlignments", [], "Changes"),
+            "post": {
+                "summary": "Create a rule set (admin); validate_only=true checks it only",
+                "operationId": "postAlignment",
+                "parameters": [_param("validate_only", "query", "true or false", False)],
+                "requestBody": _BODY,
+                "responses": {"201": {"description": "created"}, **_ERRORS},
+            },
+        },
+        "/api/v1/alignments/{ruleset}": {
+            **_get(
+                "A rule set, or one of its versions (admin)",
+                "getAlignment",
+                [
+                    _param("ruleset", "path", "rule set id"),
+                    _param("version", "query", "1, 2, ...", False),
+                ],
+                "Changes",
+            ),
+            "put": {
+                "summary": "Replace a rule set with a new version (admin)",
+                "operationId": "putAlignment",
+                "parameters": [
+                    _param("ruleset", "path", "rule set id"),
+                    _param("validate_only", "query", "true or false", False),
+                ],
+                "requestBody": _BODY,
+                "responses": {"200": {"description": "replaced"}, **_ERRORS},
+            },
+            "delete": {
+                "summary": "Delete a rule set (admin); its versions stay readable",
+                "operationId": "deleteAlignment",
+                "parameters": [_param("ruleset", "path", "rule set id")],
+                "responses": {"204": {"description": "deleted"}, **_ERRORS},
+            },
+        },
+        "/api/v1/exports/results": _get(
+            "Confirmed persons' results for national systems (admin): JSON lines or CSV",
+            "exportResults",
+            [
+                _FRAMEWORK_QUERY,
+                _param("format", "query", "jsonl (default) or csv", required=False),
+                _AS_OF,
+            ],
+            "Changes",
+            content_type="text/csv",
+        ),
+    }
+)

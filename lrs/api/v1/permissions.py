@@ -33,6 +33,13 @@ def link_identities(credential: Credential) -> None:
         raise Forbidden("linking identities needs the admin scope", "Authorization")
 
 
+def administer(credential: Credential) -> None:
+    """The site's competency set-up (rule sets, crosswalks, person attributes) and the
+    results export: administrators, and writers with the `all` scope."""
+    if not (is_admin(credential) or "all" in credential.scopes) or not may_write(credential):
+        raise Forbidden("this needs the admin scope", "Authorization")
+
+
 def erase_data(credential: Credential) -> None:
     """`all` is not enough: erasure cannot be undone."""
     if not is_admin(credential):
@@ -67,3 +74,4 @@ def endpoint(rule: Rule) -> Callable[[Handler], Endpoint]:
 
 
 query_endpoint = endpoint(read_learners)  # reads of learner data: most of /api/v1
+admin_endpoint = endpoint(administer)  # the site's set-up and the results export
