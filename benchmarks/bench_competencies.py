@@ -12,7 +12,7 @@ What it does, and why (figures in benchmarks/PIPELINE.md):
 2. Stores the statements **directly with the store API** (`SQLiteStore.save_statements`,
    in this process, batches of 1,000): setting up, not an ingest figure (bench_lrs.py
    measures ingest over HTTP).
-3. Times `consumers.runner.rebuild(store, CompetencyReducer)`, the code behind
+3. Times `consumers.runtime.local.rebuild(store, CompetencyReducer)`, the code behind
    `lrs rebuild competencies` (what an operator runs after changing alignment rules), and
    reports learners/s and statements/s. It also rebuilds profiles, because class
    membership is read from profiles (`course` index), and reports that separately.
@@ -59,9 +59,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from consumers.competencies import CompetencyReducer  # noqa: E402
-from consumers.profiles import REDUCER as PROFILES  # noqa: E402
-from consumers.runner import rebuild  # noqa: E402
+from consumers.reducers.competencies import CompetencyReducer  # noqa: E402
+from consumers.reducers.profiles import REDUCER as PROFILES  # noqa: E402
+from consumers.runtime.local import rebuild  # noqa: E402
 from lrs.competency.registry import import_rules, rulesets  # noqa: E402
 from lrs.storage.sqlite import SQLiteStore  # noqa: E402
 

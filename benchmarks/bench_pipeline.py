@@ -10,7 +10,7 @@ Two questions (see benchmarks/PIPELINE.md for the figures and how they were take
    has a backlog. Target: >= 5,000 statements/s per worker.
 
 Both in the embedded mode (`lrs serve`, SQLite, processors in its child process) and in the
-scaled-out mode (a Tansu Kafka-protocol broker, `lrs serve` publishing through its outbox,
+scaled-out mode (Apache Kafka 3.9.1 from Maven Central's jars, `lrs serve` publishing through its outbox,
 one `lrs process` faust worker), with SQLite as the worker's store so that the measured cost
 is the processor and the bus, not a database server; then, briefly, with SecantusDB (a slow
 MongoDB-wire server used by the tests) as the store, labelled as bounded by SecantusDB.
@@ -57,12 +57,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # lrs, consumers and tests (the broker/SecantusDB launchers)
 
-from consumers.projection import changes_for  # noqa: E402
-from consumers.registry import reducers  # noqa: E402
-from consumers.runner import process_round  # noqa: E402
+from consumers.reducers.base import changes_for  # noqa: E402
+from consumers.reducers.enabled import reducers  # noqa: E402
+from consumers.runtime.local import process_round  # noqa: E402
 from lrs.competency.registry import import_rules  # noqa: E402
 from lrs.config import Settings  # noqa: E402
 from lrs.storage.base import Store  # noqa: E402
+from tests.servers import KafkaBroker  # noqa: E402
+from tests.servers.kafka import KAFKA_VERSION  # noqa: E402
 
 TARGET_LAG_P95_S = 1.0
 TARGET_THROUGHPUT = 5_000.0
@@ -524,19 +526,18 @@ def kafka_throughput(
     printed separately); polling every 0.1 s can only understate the rate. Both projections
     run concurrently in the worker, so "per projection" is statements / time that projection
     took, not its rate alone."""
-    from tests.processes import TansuBroker
-
     base = workdir / "kafka-throughput"
     data = base / "lrs-data"
     data.mkdir(parents=True)
     for f in pristine.iterdir():
         shutil.copy2(f, data / f.name)
-    broker = TansuBroker(base)
+    broker = KafkaBroker(base / "broker")
     server: h.Server | None = None
     worker: Worker | None = None
     try:
-        broker.start()
-        settings = {"bus": f"kafka://{broker.bootstrap}", "store": f"sqlite://{data / 'lrs.db'}", "data": str(data)}
+        start_broker(broker)
+        settings = {"bus": f"kafka://{broker.bootstrap}", "store": f"sqlite://{data / 'lrs.db'}", "data": str(data),
+                    "kafka_processing_guarantee": GUARANTEE}
         server = start_lrs(data, settings)
         projections = data / "lrs-projections.db"
         console.print(f"kafka throughput: `lrs serve` publishes {n:,} stored statements through its outbox ...")
@@ -576,7 +577,7 @@ def kafka_throughput(
                       f"{n:,} statements through every projection in {seconds:.1f} s = {n / seconds:,.0f}/s; "
                       f"worker CPU {cpu:.1f} s ({cpu / seconds:.2f} core, {1e6 * cpu / n:.0f} us/statement); "
                       f"others {others:.2f} core")  # fmt: skip
-        return Throughput("kafka", "Tansu + lrs serve + 1 lrs process; store SQLite", n, seconds, per,
+        return Throughput("kafka", f"Apache Kafka + lrs serve + 1 lrs process ({GUARANTEE}); store SQLite", n, seconds, per,
                           note="one agent applies every projection to each batch", cpu_seconds=cpu)  # fmt: skip
     finally:
         if worker is not None:
@@ -594,18 +595,17 @@ def mongo_throughput(workdir: Path, n: int, population: gen.Population, seed: in
     from pymongo import MongoClient
 
     from lrs.storage.mongodb import MongoStore
-    from tests.processes import TansuBroker
     from tests.servers import MongoServer
 
     base = workdir / "mongo-throughput"
     data = base / "lrs-data"
     data.mkdir(parents=True)
-    broker = TansuBroker(base)
+    broker = KafkaBroker(base / "broker")
     mongo = MongoServer(base / "secantus", sync_on_commit=False)
     server: h.Server | None = None
     worker: Worker | None = None
     try:
-        broker.start()
+        start_broker(broker)
         mongo.start()
         url = mongo.url("lrsbench")
         store = MongoStore(url)
@@ -615,7 +615,8 @@ def mongo_throughput(workdir: Path, n: int, population: gen.Population, seed: in
         statements_ = [gen.make_statement(i, population, seed) for i in range(n)]
         expected = {r.name: len(changes_for(r, statements_)) for r in reducers(store)}
         store.close()
-        settings = {"bus": f"kafka://{broker.bootstrap}", "store": url, "data": str(data)}
+        settings = {"bus": f"kafka://{broker.bootstrap}", "store": url, "data": str(data),
+                    "kafka_processing_guarantee": GUARANTEE}
         server = start_lrs(data, settings)
         client: MongoClient[dict[str, Any]] = MongoClient(url)
         db = client.get_default_database()
@@ -646,7 +647,7 @@ def mongo_throughput(workdir: Path, n: int, population: gen.Population, seed: in
             raise RuntimeError(f"worker did not finish in {timeout:.0f}s")
         seconds = max(reached.values()) - first
         per = {name: n / (t - first) for name, t in reached.items()}
-        return Throughput("kafka", "Tansu + lrs serve + 1 lrs process; store SecantusDB", n, seconds, per,
+        return Throughput("kafka", f"Apache Kafka + lrs serve + 1 lrs process ({GUARANTEE}); store SecantusDB", n, seconds, per,
                           note="bounded by SecantusDB (~1.8k writes/s), not a MongoDB figure")  # fmt: skip
     finally:
         if worker is not None:
@@ -658,6 +659,18 @@ def mongo_throughput(workdir: Path, n: int, population: gen.Population, seed: in
 
 
 # the runs ------------------------------------------------------------------------------------
+GUARANTEE = "at_least_once"  # the faust workers' processing_guarantee (--exactly-once)
+
+
+def start_broker(broker: KafkaBroker) -> None:
+    t0 = time.perf_counter()
+    broker.start()
+    seconds = time.perf_counter() - t0
+    BROKER_STARTS.append(seconds)
+    console.print(f"Apache Kafka {KAFKA_VERSION} (KRaft, one node) answered {seconds:.1f} s after its start")
+
+
+BROKER_STARTS: list[float] = []
 def embedded_lag(workdir: Path, args: argparse.Namespace, population: gen.Population) -> LagRow:
     from lrs.storage.sqlite import SQLiteStore
 
@@ -675,22 +688,22 @@ def embedded_lag(workdir: Path, args: argparse.Namespace, population: gen.Popula
 
 def kafka_lag(workdir: Path, args: argparse.Namespace, population: gen.Population) -> LagRow:
     from lrs.storage.sqlite import SQLiteStore
-    from tests.processes import TansuBroker
 
     base = workdir / "kafka"
     data = base / "lrs-data"
     store = SQLiteStore(data / "lrs.db")
     import_rules(store, pipeline_rules(population))
     store.close()
-    broker = TansuBroker(base)
+    broker = KafkaBroker(base / "broker")
     server: h.Server | None = None
     worker: Worker | None = None
     try:
-        broker.start()
-        settings = {"bus": f"kafka://{broker.bootstrap}", "store": f"sqlite://{data / 'lrs.db'}", "data": str(data)}
+        start_broker(broker)
+        settings = {"bus": f"kafka://{broker.bootstrap}", "store": f"sqlite://{data / 'lrs.db'}", "data": str(data),
+                    "kafka_processing_guarantee": GUARANTEE}
         server = start_lrs(data, settings)
         worker = Worker(settings, base / "lrs-process.log")
-        return lag_run("kafka", "Tansu + lrs serve (outbox) + 1 lrs process; store SQLite", server,
+        return lag_run("kafka", f"Apache Kafka + lrs serve (outbox) + 1 lrs process ({GUARANTEE}); store SQLite", server,
                        data / "lrs-projections.db", args, population, worker.process.pid)  # fmt: skip
     finally:
         if worker is not None:
@@ -750,10 +763,15 @@ def main() -> int:
     parser.add_argument("--no-kafka", action="store_true", help="embedded mode only")
     parser.add_argument("--no-mongo", action="store_true", help="skip the SecantusDB run")
     parser.add_argument("--mongo-only", action="store_true", help="only the SecantusDB throughput run")
+    parser.add_argument("--kafka-lag-only", action="store_true", help="only the Kafka lag run")
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="wait for the processors after a paced run")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", help="keep the data here instead of a temporary directory")
+    parser.add_argument("--exactly-once", action="store_true",
+                        help="run the Kafka workers with faust's processing_guarantee=exactly_once")  # fmt: skip
     args = parser.parse_args()
+    global GUARANTEE
+    GUARANTEE = "exactly_once" if args.exactly_once else "at_least_once"
     args.seconds = args.seconds or (10.0 if args.quick else 30.0)
     backlog = args.backlog or (20_000 if args.quick else 100_000)
     mongo_backlog = args.mongo_backlog or (1_000 if args.quick else 5_000)
@@ -765,6 +783,10 @@ def main() -> int:
     lag_rows: list[LagRow] = []
     throughputs: list[Throughput] = []
     try:
+        if args.kafka_lag_only:
+            print_lag(row := kafka_lag(workdir, args, population))
+            summary([row], [])
+            return 0
         if args.mongo_only:
             throughputs.append(mongo_throughput(workdir, mongo_backlog, population, args.seed, 900))
             summary(lag_rows, throughputs)
@@ -787,6 +809,9 @@ def main() -> int:
                 except Exception as exc:  # optional: say why and keep the other figures
                     console.print(f"[yellow]SecantusDB run failed: {exc!r}[/]")
         summary(lag_rows, throughputs)
+        if BROKER_STARTS:
+            console.print("Apache Kafka start-up (process start to answering a topic list): "
+                          + ", ".join(f"{s:.1f} s" for s in BROKER_STARTS))  # fmt: skip
         console.print(f"load average at the end {loadavg()}")
     finally:
         if not args.workdir:

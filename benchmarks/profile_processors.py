@@ -22,8 +22,8 @@ from pathlib import Path
 
 import bench_pipeline as bp
 
-from consumers.registry import reducers
-from consumers.runner import process_round
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import process_round
 from lrs.competency.registry import import_rules
 from lrs.config import Settings
 from lrs.storage.sqlite import SQLiteStore

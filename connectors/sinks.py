@@ -12,8 +12,8 @@ import httpx
 import orjson
 
 from connectors.base import Skipped
-from consumers.ingest import connector_writer, ingest
-from lrs.events.base import INBOUND, Event
+from consumers.ingest import connector_writer, ingest, triage
+from lrs.events.base import INBOUND, BusUnavailable, Event
 from lrs.storage.base import Store
 from lrs.xapi.statements import learner_key
 
@@ -27,8 +27,10 @@ class StoreSink:
         self.writer = connector_writer(source, base_url)
         self.authority = self.writer.authority
         self.rejected: list[Skipped] = []
+        self.already: list[str] = []
 
     def send(self, statements: list[dict[str, Any]]) -> None:
+        self.already.extend(held_already(self.store, statements))
         # The one ingest operation (lrs.ops.ingest), as for HTTP and the Kafka inbound topic.
         outcome = ingest(self.store, [orjson.dumps(s) for s in statements], self.writer)
         self.rejected += [Skipped(refusal.label, refusal.reason) for refusal in outcome.refused]
@@ -44,17 +46,23 @@ class KafkaSink:
         from lrs.events.kafka import KafkaBus
 
         self.bus = KafkaBus(bootstrap, prefix=topic_prefix)
+        self.topics_made = False
         self.source = source.encode()
         self.rejected: list[Skipped] = []
+        self.already: list[str] = []  # the ingest processor stores repeats once, unseen here
 
     def send(self, statements: list[dict[str, Any]]) -> None:
-        self.bus.publish(
-            INBOUND,
-            [
-                Event(learner_key(s).encode(), orjson.dumps(s), [("source", self.source)])
-                for s in statements
-            ],
-        )
+        events = [
+            Event(learner_key(s).encode(), orjson.dumps(s), [("source", self.source)])
+            for s in statements
+        ]
+        try:
+            if not self.topics_made:  # the bus creates none by itself (lrs/events/kafka.py)
+                self.bus.create_topics()
+                self.topics_made = True
+            self.bus.publish(INBOUND, events)
+        except BusUnavailable as exc:
+            raise SinkRefused(f"{exc} (is the broker running?)") from exc
 
     def close(self) -> None:
         self.bus.close()
@@ -85,6 +93,7 @@ class HTTPSink:
         )
         self.attempts = attempts
         self.rejected: list[Skipped] = []
+        self.already: list[str] = []  # an LRS answers the same for a repeat as for a new one
 
     def send(self, statements: list[dict[str, Any]]) -> None:
         body = orjson.dumps(statements)
@@ -113,14 +122,19 @@ class HTTPSink:
 
 
 class PrintSink:
-    """`--dry-run`: statements as JSON lines, nothing stored."""
+    """`--dry-run`: statements as JSON lines, nothing stored. Validated exactly as the store
+    validates them (the same `triage`), so a dry run refuses what a real run would refuse."""
 
     def __init__(self, out: TextIO = sys.stdout) -> None:
         self.out = out
         self.rejected: list[Skipped] = []
+        self.already: list[str] = []
 
     def send(self, statements: list[dict[str, Any]]) -> None:
-        for statement in statements:
+        valid, rejected = triage([orjson.dumps(s) for s in statements])
+        for item in rejected:
+            self.rejected.append(Skipped(_label(item.payload), item.reason))
+        for statement in valid:
             self.out.write(orjson.dumps(statement).decode() + "\n")
 
     def close(self) -> None:
@@ -129,6 +143,19 @@ class PrintSink:
 
 class SinkRefused(Exception):
     """The destination refused or stayed unreachable: the run stops, the checkpoint stays."""
+
+
+def held_already(store: Store, statements: list[dict[str, Any]]) -> list[str]:
+    """The ids of `statements` the store holds already (voided or not): a connector's ids are
+    deterministic, so these are repeats of an earlier run, stored once and counted apart."""
+    found = []
+    for statement in statements:
+        sid = statement.get("id")
+        if isinstance(sid, str) and any(
+            store.get_statement(sid, voided=voided) is not None for voided in (False, True)
+        ):
+            found.append(sid)
+    return found
 
 
 def _label(payload: bytes) -> str:

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 import lrs
-from connectors.base import LinesReader, MappingError, SourceRecord, statement_id
+from connectors.base import LinesReader, MappingError, SourceRecord, fraction, statement_id
 from lrs.storage.base import format_stored
 from lrs.xapi.errors import XAPIError
 from lrs.xapi.validation import validate_statement
@@ -381,6 +381,20 @@ def read_mapping(path: Path) -> MappingSpec:
     return load_mapping(data)
 
 
+def with_scaled(statement: dict[str, Any]) -> None:
+    """A score with raw and max but no scaled gets scaled as the fraction of the maximum, as
+    every connector's scores have it (competency rules read `scaled`); a template's own
+    scaled stays, and the validator refuses one outside [-1, 1] (a percentage, say)."""
+    result = statement.get("result")
+    score = result.get("score") if isinstance(result, dict) else None
+    if not isinstance(score, dict) or "scaled" in score:
+        return
+    raw, maximum = score.get("raw"), score.get("max")
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (raw, maximum))
+    if numbers and maximum > 0:
+        score["scaled"] = fraction(raw, maximum)
+
+
 def mapping_for(spec: MappingSpec) -> Callable[[Any], list[dict[str, Any]]]:
     """The pure mapping: one row (a dict of columns) -> its statements, validated."""
 
@@ -402,6 +416,7 @@ def mapping_for(spec: MappingSpec) -> Callable[[Any], list[dict[str, Any]]]:
             if statement is _OMIT:
                 raise MappingError("every field of the statement is empty")
             statement = {"id": statement_id(spec.source, record_id, index), **statement}
+            with_scaled(statement)
             try:
                 validate_statement(statement, "1.0.3")
             except XAPIError as exc:

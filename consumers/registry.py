@@ -1,22 +1,7 @@
-"""The processors that run, in every mode: one list, so embedded and Kafka never differ."""
+"""TEMPORARY: lrs/erasure.py (being reworked by the storage split) falls back to importing
+`reducers` from here when a caller passes none (none does now). The list lives in
+consumers.reducers.enabled; delete this module once that fallback is gone."""
 
-from __future__ import annotations
+from consumers.reducers.enabled import reducers
 
-from consumers.competencies import CompetencyReducer
-from consumers.memberships import MembershipReducer
-from consumers.profiles import REDUCER as PROFILES
-from consumers.projection import Reducer
-from lrs.storage.base import Store
-
-
-def reducers(store: Store) -> list[Reducer]:
-    from lrs.access import org_resolver
-    from lrs.competency.registry import rulesets
-
-    # Memberships first: the embedded runner folds it before the others in every round, so
-    # a learner's profile never shows up before the learner's organisations are known.
-    return [
-        MembershipReducer(org_resolver(store)),
-        PROFILES,
-        CompetencyReducer(lambda: rulesets(store)),
-    ]
+__all__ = ["reducers"]

@@ -21,7 +21,7 @@ What belongs to an organisation, decided without any per-statement write:
   another's; the default organisation's namespace is the empty prefix, so data written
   before organisations existed stays where it was;
 * a learner: every organisation that stored a statement about them (the memberships
-  projection, consumers.memberships). A learner nobody stored anything about (a key
+  projection, lrs.readmodels.memberships). A learner nobody stored anything about (a key
   linked into a person before any activity) is seen by admins and auditors of every
   organisation only, unless the deployment has just one organisation;
 * a class roster: the organisation named in it (default when none).
@@ -39,9 +39,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.memberships import NAME as MEMBERSHIPS
-from consumers.memberships import authority_key
 from lrs.ports import Credentials
+from lrs.readmodels.memberships import NAME as MEMBERSHIPS
+from lrs.readmodels.memberships import authority_key
 from lrs.storage.base import DEFAULT_ORG, Credential, StatementQuery, Store
 from lrs.xapi.errors import Forbidden, ValidationError
 
@@ -70,6 +70,16 @@ def readable_orgs(credential: Credential) -> frozenset[str] | None:
     if credential.role == "auditor":
         return frozenset(credential.audits) if credential.audits else None
     return frozenset({org_of(credential)})
+
+
+def is_admin(credential: Credential) -> bool:
+    """The one test for an administrator: the admin role, or the admin scope (a credential
+    created with `--scope admin` and another role keeps the administrator's acts)."""
+    return credential.role == "admin" or "admin" in credential.scopes
+
+
+def is_auditor(credential: Credential) -> bool:
+    return credential.role == "auditor" or "auditor" in credential.scopes
 
 
 def may_write(credential: Credential) -> bool:

@@ -27,7 +27,7 @@ class BackgroundLoop:
     def failed(self, exc: Exception, attempt: int) -> float:
         """Log a failed step; return how long to wait before the next attempt."""
         log.exception("%s: step failed (attempt %d); retrying", self.name, attempt)
-        return min(0.1 * 2**attempt, 5.0)
+        return min(0.1 * 2.0**attempt, 5.0)
 
     def recovered(self, attempts: int) -> None:
         """The first step that worked after `attempts` failures."""

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lrs.config import SERVE_FLAGS, Settings, load_settings
+from lrs.config import SERVE_FLAGS, Settings, SettingsError, load_settings, value_type
 from lrs.xapi.errors import XAPIError
 
 if TYPE_CHECKING:
+    from lrs.demo import Summary
     from lrs.storage.base import Store
 
 
@@ -32,7 +33,15 @@ def _settings(args: argparse.Namespace) -> Settings:
             *SERVE_FLAGS,
         )
     }
-    return load_settings(getattr(args, "config", None), **overrides)
+    flags = {name: "--" + name.replace("_", "-") for name in overrides}
+    flags["processors"] = "--no-processors"
+    return load_settings(
+        getattr(args, "config", None), warn=_warn, flags=flags, **overrides
+    )
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 SERVE_SWITCH_INTERVAL = 0.001  # seconds; see cmd_serve
@@ -49,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The statement writer releases the GIL for every SQLite call and must get it back from
     # the event loop, which parses and validates the next bodies in stretches of several
     # milliseconds; with CPython's default 5 ms switch interval the writer waited about as
-    # long as it worked. 1 ms cut its time per statement by 15-20% under 8 concurrent clients.
+    # long as it worked (benchmarks/MEASUREMENTS.md).
     sys.setswitchinterval(SERVE_SWITCH_INTERVAL)
     app = create_app(settings)
     print(
@@ -71,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from consumers.app import run_worker
+    from consumers.runtime.faust_app import run_worker
 
     settings = _settings(args)
     if not settings.bus.startswith("kafka://"):
@@ -87,10 +96,10 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, Progress, TextColumn
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-    from consumers.registry import reducers as all_reducers
-    from consumers.runner import rebuild
+    from consumers.reducers.enabled import reducers as all_reducers
+    from consumers.runtime.local import rebuild
     from lrs.storage import open_store
 
     settings = _settings(args)
@@ -112,7 +121,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             ) as progress:
                 task = progress.add_task(reducer.name, total=None, rate="-")
 
-                def advance(n: int, task: int = task) -> None:
+                def advance(n: int, task: TaskID = task) -> None:
                     progress.advance(task, n)
                     speed = progress.tasks[0].speed
                     progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
@@ -160,13 +169,13 @@ def cmd_frameworks(args: argparse.Namespace) -> int:
                     f"{len(framework.levels)} levels)"
                 )
         elif args.action == "show":
-            framework = find_framework(store, args.id)
-            if framework is None:
+            found = find_framework(store, args.id)
+            if found is None:
                 print(
                     f"error: no framework {args.id!r}; see `lrs frameworks list`", file=sys.stderr
                 )
                 return 2
-            print(orjson.dumps(framework.as_dict(), option=orjson.OPT_INDENT_2).decode())
+            print(orjson.dumps(found.as_dict(), option=orjson.OPT_INDENT_2).decode())
         else:
             data = _read_json(args.file)
             is_case = isinstance(data, dict) and ("CFDocument" in data or "CFPackage" in data)
@@ -253,106 +262,13 @@ def cmd_identity(args: argparse.Namespace) -> int:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from connectors import base
-    from connectors.sinks import HTTPSink, KafkaSink, PrintSink, SinkRefused, StoreSink
+    from connectors.command import connect
 
     settings = _settings(args)
-    module = args.connector
-    reader, mapping = module.build(args)
-    since = None
-    if args.since:
-        from lrs.storage.base import format_stored
-        from lrs.xapi.time import parse_timestamp
-
-        try:
-            since = format_stored(parse_timestamp(args.since, "2.0.0", "--since"))
-        except XAPIError as exc:
-            return _fail(exc)
-
-    def keep(statement: dict[str, Any]) -> bool:
-        if since is None:
-            return True
-        timestamp = statement.get("timestamp")
-        return not isinstance(timestamp, str) or timestamp >= since
-
-    if args.dry_run:
-        sink: Any = PrintSink()
-    elif args.to == "store":
-        from lrs.storage import open_store
-
-        sink = StoreSink(open_store(settings.store_url), reader.name, settings.public_url)
-    elif args.to.startswith("kafka://"):
-        sink = KafkaSink(args.to.removeprefix("kafka://"), reader.name, settings.kafka_topic_prefix)
-    elif args.to.startswith(("http://", "https://")):
-        if not (args.key and args.secret):
-            print("error: sending to an LRS over HTTP needs --key and --secret", file=sys.stderr)
-            return 2
-        sink = HTTPSink(args.to, args.key, args.secret)
-    else:
-        print("error: --to is store, kafka://host:port or an xAPI base URL", file=sys.stderr)
-        return 2
-    checkpoints = None
-    if not args.dry_run and not args.no_checkpoint:
-        path = Path(args.checkpoint or Path(settings.data) / "checkpoints.json")
-        checkpoints = base.Checkpoints(path)
-    total = None if args.dry_run else reader.size()
-    columns = [
-        TextColumn(f"{reader.name}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} records"),
-        TextColumn("{task.fields[rate]}/s"),
-        TimeRemainingColumn(),
-    ]
-    try:
-        with Progress(
-            *columns,
-            disable=args.dry_run or not sys.stderr.isatty(),
-            transient=False,
-            console=_stderr_console(),
-        ) as progress:
-            task = progress.add_task(reader.name, total=total, rate="-")
-
-            def advance(n: int) -> None:
-                progress.advance(task, n)
-                speed = progress.tasks[0].speed
-                progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
-
-            summary = base.run(
-                reader,
-                mapping,
-                sink,
-                checkpoints=checkpoints,
-                batch=args.batch,
-                progress=advance,
-                keep=keep,
-            )
-    except SinkRefused as exc:
-        print(
-            f"error: {exc}\nthe checkpoint stays before the failed batch: run again to resume",
-            file=sys.stderr,
-        )
-        return 1
-    finally:
-        sink.close()
-    skipped = summary.skipped + sink.rejected
-    for item in skipped[:50]:
-        print(f"skipped {item.label}: {item.reason}", file=sys.stderr)
-    if len(skipped) > 50:
-        print(f"... and {len(skipped) - 50} more skipped", file=sys.stderr)
-    print(
-        f"{reader.name}: read {summary.read:,} records, emitted {summary.emitted:,} statements, "
-        f"skipped {len(skipped):,}" + (f"; checkpoint {summary.checkpoint}" if checkpoints else ""),
-        file=sys.stderr,
+    return connect(
+        args.connector, args, Path(settings.data), settings.store_url, settings.public_url,
+        settings.kafka_topic_prefix,
     )
-    return 3 if skipped else 0
-
-
-def _stderr_console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 def cmd_credentials_create(args: argparse.Namespace) -> int:
@@ -430,6 +346,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     """Erase a person (or the person a learner key or agent belongs to) everywhere."""
     import getpass
 
+    from consumers.reducers.enabled import reducers
     from lrs.erasure import erase
     from lrs.storage.base import Credential
     from lrs.xapi.identity import agent_key, normalise_key
@@ -450,7 +367,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     operator = Credential("cli", f"lrs erase ({getpass.getuser()})", ("admin",), role="admin")
     store = _open(args)
     try:
-        done = erase(store, operator, person=args.person, keys=keys)
+        done = erase(store, operator, person=args.person, keys=keys, reducers=reducers(store))
     except XAPIError as exc:
         return _fail(exc)
     finally:
@@ -491,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     for name, text in SERVE_FLAGS.items():  # limits, rate limit, timeouts, CORS, HSTS
-        kind = {"int": int, "float": float}.get(str(Settings.__dataclass_fields__[name].type), str)
+        kind = value_type(name)
         serve.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
     serve.set_defaults(func=cmd_serve)
 
@@ -556,23 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sources = connect.add_subparsers(dest="source", required=True, metavar="SOURCE")
     from connectors import available
+    from connectors.command import add_arguments as add_connect_arguments
 
     for name, module in available().items():
         source = sources.add_parser(name, help=module.HELP)
         _add_common(source)
-        source.add_argument(
-            "--to",
-            default="store",
-            help="store (default: the embedded or configured store), kafka://host:port "
-            "(xapi.inbound) or an xAPI base URL",
-        )
-        source.add_argument("--key", help="for --to URL: Basic auth key")
-        source.add_argument("--secret", help="for --to URL: Basic auth secret")
-        source.add_argument("--dry-run", action="store_true", help="print statements as JSON lines")
-        source.add_argument("--since", help="only statements with a timestamp at or after this")
-        source.add_argument("--checkpoint", help="checkpoint file (default DATA/checkpoints.json)")
-        source.add_argument("--no-checkpoint", action="store_true", help="read from the start")
-        source.add_argument("--batch", type=int, default=500, help="statements per delivery")
+        add_connect_arguments(source)
         module.add_arguments(source)
         source.set_defaults(func=cmd_connect, connector=module)
 
@@ -619,12 +525,279 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--json", action="store_true", help="print JSON: key, secret, scopes")
     create.set_defaults(func=cmd_credentials_create)
+    _add_competency_commands(commands)
     return parser
+
+
+# ------------------------------------------------------------------ competencies: crosswalks,
+# persons' attributes, confirmed results for the national systems (issue 14)
+
+
+def cmd_crosswalks(args: argparse.Namespace) -> int:
+    from lrs.competency.registry import crosswalk_list, import_crosswalk
+
+    store = _open(args)
+    try:
+        if args.action == "list":
+            for walk in crosswalk_list(store):
+                ways = "<->" if walk.both_ways else "->"
+                print(f"{walk.id}  {walk.source_framework} {ways} {walk.target_framework}")
+            return 0
+        walk = import_crosswalk(store, _read_json(args.file))
+        print(f"imported crosswalk {walk.id}: {len(walk.pairs)} competence pairs")
+        print("it counts from the next read of any status (no rebuild needed)")
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_persons(args: argparse.Namespace) -> int:
+    from lrs.competency.confirmation import confirmation_rule
+    from lrs.rosters import get_person, person_record, save_person
+
+    rule = confirmation_rule("https://w3id.org/lrs/frameworks/vn-decision-757/2025")
+    if args.target_group and rule is not None and args.target_group not in rule.groups:
+        print(f"error: --target-group is one of {', '.join(rule.groups)}", file=sys.stderr)
+        return 2
+    store = _open(args)
+    try:
+        attributes = {
+            "name": args.name,
+            "target_group": args.target_group,
+            "commune": args.commune,
+            "org": args.org,
+        }
+        save_person(store, person_record(args.person, **attributes))
+        print(orjson.dumps(get_person(store, args.person)).decode())
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from lrs.competency.exports import SINKS, confirmed_records
+    from lrs.competency.reading import as_of_bound
+    from lrs.competency.registry import find_framework
+
+    store = _open(args)
+    try:
+        framework = find_framework(store, args.framework)
+        if framework is None:
+            print(f"error: no framework {args.framework!r}", file=sys.stderr)
+            return 2
+        records = confirmed_records(store, framework, as_of_bound(args.as_of))
+        if args.out:
+            with open(args.out, "w", encoding="utf-8", newline="") as out:
+                count = SINKS[args.format](out).write(records)
+        else:
+            count = SINKS[args.format](sys.stdout).write(records)
+        print(f"{count} confirmed persons exported", file=sys.stderr)
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_attributes(args: argparse.Namespace) -> int:
+    """Import persons' and organisations' attributes from CSV (kind,id,name,commune,...)."""
+    import csv
+
+    from lrs.competency.aggregates import ORGANISATION
+    from lrs.rosters import person_record, save_person
+
+    store = _open(args)
+    count = 0
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                kind, ident = (row.get("kind") or "").strip(), (row.get("id") or "").strip()
+                values = {
+                    k: v.strip()
+                    for k, v in row.items()
+                    if k not in ("kind", "id") and isinstance(v, str) and v.strip()
+                }
+                if not ident or kind not in ("person", "organisation"):
+                    print(
+                        f"error: line {line}: kind is person or organisation, id is required",
+                        file=sys.stderr,
+                    )
+                    return 2
+                if kind == "person":
+                    unknown = set(values) - {"name", "target_group", "commune", "org"}
+                    if unknown:
+                        print(
+                            f"error: line {line}: unknown column {sorted(unknown)[0]}",
+                            file=sys.stderr,
+                        )
+                        return 2
+                    save_person(store, person_record(ident, **values))
+                else:
+                    known = store.get_definition(ORGANISATION, ident) or {}
+                    store.put_definition(
+                        ORGANISATION,
+                        ident,
+                        {
+                            **known,
+                            "id": ident,
+                            **{k: values[k] for k in ("name", "commune") if k in values},
+                        },
+                    )
+                count += 1
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"imported attributes of {count} persons and organisations")
+    return 0
+
+
+def demo_province(store: Store, seed: int = 2025) -> Summary:
+    """`lrs demo`'s province written into `store` through the connectors' ingest path, then
+    processed by every projection (the runtime pieces lrs.demo is given)."""
+    from consumers.ingest import connector_authority, store_all
+    from consumers.reducers.enabled import reducers
+    from consumers.runtime.local import catch_up
+    from lrs.demo import SITE, load_demo
+
+    authority = connector_authority("demo", SITE)
+    return load_demo(
+        store,
+        lambda batch: store_all(store, batch, authority, "demo"),
+        lambda: catch_up(store, reducers(store)),
+        seed,
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lrs.demo import SITE
+
+    store = _open(args)
+    try:
+        summary = demo_province(store, seed=args.seed)
+    finally:
+        store.close()
+    print(
+        f"demo province loaded: {summary.organisations} organisations, {summary.classes} "
+        f"classes, {summary.persons} persons, {summary.statements} statements "
+        f"({summary.voided} voided)"
+    )
+    for problem in summary.rejected[:5]:
+        print(f"refused: {problem}", file=sys.stderr)
+    print(
+        "next: lrs credentials create --name me --scope all --role admin, lrs serve, then e.g.\n"
+        f"  /api/v1/groups/{SITE}/class/thpt-an-binh/10a1/competencies?framework="
+        "vn-circular-02-2025&format=csv\n"
+        "  /api/v1/persons/p-u0001/competencies?framework=vn-decision-757-2025\n"
+        "  /api/v1/aggregates/competencies?framework=vn-decision-757-2025&by=commune\n"
+        "  /api/v1/exports/results?framework=vn-decision-757-2025&format=csv"
+    )
+    return 1 if summary.rejected else 0
+
+
+def cmd_result_statements(args: argparse.Namespace) -> int:
+    """Every attainment of every learner key as an xAPI `achieved` statement (JSON lines)."""
+    from lrs.competency.assertions import attainment_statements
+    from lrs.competency.crosswalk import into
+    from lrs.competency.reading import as_of_bound, read_status, status_learners
+    from lrs.competency.registry import crosswalk_list, find_framework
+
+    store = _open(args)
+    count = 0
+    try:
+        framework = find_framework(store, args.framework)
+        if framework is None:
+            print(f"error: no framework {args.framework!r}", file=sys.stderr)
+            return 2
+        until = as_of_bound(args.as_of)
+        sources = {framework.id} | {d.source for d in into(crosswalk_list(store), framework.id)}
+        out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+        try:
+            for key in status_learners(store, sorted(sources)):
+                state, _ = read_status(store, framework, [key], until)
+                for statement in attainment_statements(framework, key, state):
+                    out.write(orjson.dumps(statement).decode() + "\n")
+                    count += 1
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    print(f"{count} attainment statements", file=sys.stderr)
+    return 0
+
+
+def _add_competency_commands(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="load a realistic, fictional demo province")
+    _add_common(demo)
+    demo.add_argument("--seed", type=int, default=2025, help=argparse.SUPPRESS)
+    demo.set_defaults(func=cmd_demo)
+
+    attributes = commands.add_parser(
+        "attributes", help="persons' and organisations' attributes (commune, target group)"
+    )
+    attribute_actions = attributes.add_subparsers(dest="action", required=True)
+    loading = attribute_actions.add_parser(
+        "import",
+        help="CSV with columns kind (person|organisation), id, name, commune, target_group, org",
+    )
+    _add_common(loading)
+    loading.add_argument("file")
+    attributes.set_defaults(func=cmd_attributes)
+
+    crosswalks = commands.add_parser("crosswalks", help="crosswalks between frameworks")
+    actions = crosswalks.add_subparsers(dest="action", required=True)
+    _add_common(actions.add_parser("list", help="bundled and imported crosswalks"))
+    imported = actions.add_parser("import", help="import a crosswalk (JSON, see README)")
+    _add_common(imported)
+    imported.add_argument("file")
+    crosswalks.set_defaults(func=cmd_crosswalks)
+
+    persons = commands.add_parser("persons", help="a person's name, target group, commune")
+    person_actions = persons.add_subparsers(dest="action", required=True)
+    setting = person_actions.add_parser("set", help="set attributes of a person or learner key")
+    _add_common(setting)
+    setting.add_argument("person", help="person id (or a learner key)")
+    setting.add_argument("--name")
+    setting.add_argument(
+        "--target-group", help="Decision 757 group: citizens, pupils_students, ..."
+    )
+    setting.add_argument("--commune", help="commune or ward")
+    setting.add_argument("--org", help="organisation (school, agency, enterprise)")
+    persons.set_defaults(func=cmd_persons)
+
+    results = commands.add_parser("results", help="confirmed results for national systems")
+    result_actions = results.add_subparsers(dest="action", required=True)
+    export = result_actions.add_parser("export", help="JSON lines or CSV of confirmed persons")
+    _add_common(export)
+    export.add_argument("--framework", default="vn-decision-757-2025")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--as-of", help="a date (2025-12-31) or a date and time with its zone")
+    export.add_argument("--out", help="file to write (default: standard output)")
+    statements = result_actions.add_parser(
+        "statements", help="each attainment as an xAPI statement (ADL learner competency)"
+    )
+    _add_common(statements)
+    statements.add_argument("--framework", default="vn-decision-757-2025")
+    statements.add_argument("--as-of", help="a date (2025-12-31) or a date and time with its zone")
+    statements.add_argument("--out", help="file to write (default: standard output)")
+    statements.set_defaults(func=cmd_result_statements)
+    export.set_defaults(func=cmd_results)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:  # a bad setting is the user's to fix: no traceback
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,59 +1,147 @@
-"""Settings: defaults, then a TOML file, then `LRS_*` environment variables, then flags."""
+"""Settings: defaults, then a TOML file, then `LRS_*` environment variables, then flags.
+
+Every value is checked against its field's type and range when it is read, so that a typo
+(`LRS_PROCESSORS=flase`, `LRS_PORT=abc`) stops the command with one line naming the
+setting as the user wrote it, the value and what is allowed, instead of silently switching
+something off or failing later with a traceback.
+"""
 
 from __future__ import annotations
 
+import difflib
+import logging
+import math
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+from annotated_types import Ge, Gt, Le
+from pydantic import BeforeValidator, ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+# `LRS_*` variables read elsewhere (secrets kept out of files and flags), not settings.
+OTHER_VARIABLES = frozenset({"LRS_CONFIG", "LRS_AUDIT_SECRET", "LRS_IDENTITY_SECRET"})
 
 
-@dataclass(frozen=True)
+class SettingsError(ValueError):
+    """A setting has a value outside what it allows; the message is meant for the user."""
+
+
+def _switch(value: Any) -> Any:
+    """Only the words people mean as yes or no: anything else is a typo, not `false`."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ValueError("not a yes/no word")
+    if isinstance(value, bool):
+        return value
+    raise ValueError("not a boolean")
+
+
+def _joined(value: Any) -> Any:
+    """TOML lists (e.g. cors_origins = ["https://a", "https://b"]) as the comma form."""
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return value
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _url_of(*schemes: str, empty: bool = False) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and ((empty and value == "") or value.startswith(schemes)):
+            return value
+        raise ValueError("unknown scheme")
+
+    return check
+
+
+Switch = Annotated[bool, BeforeValidator(_switch)]
+Text = Annotated[str, BeforeValidator(_joined)]
+Port = Annotated[int, Ge(0), Le(65535)]
+Count = Annotated[int, Ge(0)]  # 0 means "off" or "never" where a comment says so
+Positive = Annotated[int, Ge(1)]
+Seconds = Annotated[float, Ge(0)]
+Level = Annotated[
+    Literal["critical", "error", "warning", "info", "debug"], BeforeValidator(_lower)
+]
+StoreURL = Annotated[
+    str, BeforeValidator(_url_of("sqlite://", "mongodb://", "mongodb+srv://", empty=True))
+]
+BusURL = Annotated[str, BeforeValidator(lambda v: v if v == "local" else _url_of("kafka://")(v))]
+
+# What each kind of field accepts, in the words of an error message.
+_WORDS: dict[str, str] = {
+    "store": "'' (sqlite in --data), sqlite:///path, mongodb://... or mongodb+srv://...",
+    "bus": "local or kafka://host:port[,host:port]",
+}
+
+
+@dataclass(frozen=True, config=ConfigDict(allow_inf_nan=False))
 class Settings:
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Port = 8000
     data: str = "./lrs-data"
-    store: str = ""  # LRS_STORE; default sqlite:///<data>/lrs.db
-    bus: str = "local"  # LRS_BUS: local or kafka://host:port
-    processors: bool = True  # run the stream processors in this process (embedded mode)
-    processor_batch: int = 10_000  # statements a processor folds per store transaction (at most)
-    processor_process: bool = True  # embedded: run the processors in a child process
-    processor_wait: float = 0.1  # seconds a processor waits to fill a batch
+    store: StoreURL = ""  # LRS_STORE; default sqlite:///<data>/lrs.db
+    bus: BusURL = "local"  # LRS_BUS: local or kafka://host:port
+    processors: Switch = True  # run the stream processors in this process (embedded mode)
+    processor_batch: Positive = 10_000  # statements a processor folds per store transaction
+    processor_process: Switch = True  # embedded: run the processors in a child process
+    processor_wait: Seconds = 0.1  # seconds a processor waits to fill a batch
     # embedded: the processors' process hands over to a fresh one once its memory grew by
-    # this much (MiB) since its first large batch (consumers/runner.py); 0: never
-    processor_max_growth_mib: int = 128
-    kafka_partitions: int = 6
-    kafka_session_timeout: float = 10.0
+    # this much (MiB) since its first large batch (consumers/runtime/local.py); 0: never
+    processor_max_growth_mib: Count = 128
+    kafka_partitions: Positive = 6
+    kafka_session_timeout: Annotated[float, Gt(0)] = 10.0
     # Put before every topic and consumer-group name, so that several LRSs (or tests) can
     # share one Kafka cluster: "prod." gives prod.xapi.statements and prod.lrs-processors.
     kafka_topic_prefix: str = ""
-    log_level: str = "info"
+    # faust's processing_guarantee for `lrs process`: at_least_once (the default: the
+    # processors' effects are made exactly once by the store's offsets and idempotent
+    # folds) or exactly_once (Kafka transactions; benchmarks/PIPELINE.md has its cost).
+    kafka_processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # `lrs process` logs its consumer lag this often (s)
+    kafka_lag_log_interval: Annotated[float, Gt(0)] = 30.0
+    log_level: Level = "info"
     base_url: str = ""  # public URL, used in authority homePage and `more` links
     # Limits (lrs/api/limits.py; each is also an `lrs serve` flag, e.g. --max-body-bytes).
     # Chosen far above anything the ADL conformance suite or a real LMS sends (its largest
     # bodies are a few KB; SCORM suspend data is 64,000 characters), low enough that one
     # request cannot take the server's memory; 0 switches a limit off.
-    max_body_bytes: int = 16 * 1024 * 1024  # any request body -> 413
-    max_batch: int = 10_000  # statements per POST -> 413
-    max_attachment_bytes: int = 10 * 1024 * 1024  # one attachment part -> 413
-    max_json_depth: int = 64  # nesting of statement JSON -> 400 (never above 250)
-    max_string_length: int = 256 * 1024  # characters in one JSON string or key -> 413
-    max_number: float = 1e18  # magnitude of a JSON number (integers also within int64) -> 400
+    max_body_bytes: Count = 16 * 1024 * 1024  # any request body -> 413
+    max_batch: Count = 10_000  # statements per POST -> 413
+    max_attachment_bytes: Count = 10 * 1024 * 1024  # one attachment part -> 413
+    # nesting of statement JSON -> 400; orjson writes no deeper than 250 (0: that limit)
+    max_json_depth: Annotated[int, Ge(0), Le(250)] = 64
+    max_string_length: Count = 256 * 1024  # characters in one JSON string or key -> 413
+    max_number: Annotated[float, Ge(0)] = 1e18  # magnitude of a JSON number -> 400
     # Per-credential token bucket (lrs/api/ratelimit.py): requests per second, 0 = off.
-    rate_limit: float = 0.0
-    rate_burst: int = 100  # requests a credential may make at once before the rate applies
+    rate_limit: Annotated[float, Ge(0)] = 0.0
+    rate_burst: Positive = 100  # requests a credential may make at once before the rate
     # Timeouts, in seconds (lrs/api/timeouts.py), 0 = off.
-    request_timeout: float = 60.0  # a request not answered in time -> 503
-    header_timeout: float = 10.0  # a connection must send complete request headers in time
-    keep_alive_timeout: float = 5.0  # an idle keep-alive connection is closed after this
+    request_timeout: Seconds = 60.0  # a request not answered in time -> 503
+    header_timeout: Seconds = 10.0  # a connection must send complete request headers in time
+    keep_alive_timeout: Seconds = 5.0  # an idle keep-alive connection is closed after this
     # Response headers (lrs/api/headers.py).
-    cors_origins: str = "*"  # comma-separated origins allowed by CORS; "*" any, "" none
-    hsts_max_age: int = 0  # Strict-Transport-Security max-age, 0 = not sent (set behind TLS)
-    page_size: int = 100  # statements per page when the client asks for limit=0
+    cors_origins: Text = "*"  # comma-separated origins allowed by CORS; "*" any, "" none
+    hsts_max_age: Count = 0  # Strict-Transport-Security max-age, 0 = not sent (behind TLS)
+    page_size: Positive = 100  # statements per page when the client asks for limit=0
     # The version named in answers to requests that name none (they are refused anyway).
     # xAPI says "the latest version": 2.0.0, or 1.0.3 for a deployment serving 1.0.x clients.
-    default_xapi_version: str = "2.0.0"
+    default_xapi_version: Literal["2.0.0", "1.0.3"] = "2.0.0"
 
     @property
     def store_url(self) -> str:
@@ -64,32 +152,114 @@ class Settings:
         return self.base_url or f"http://{self.host}:{self.port}"
 
 
-def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
-    settings = Settings()
+NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
+
+
+@cache
+def _hint(name: str) -> tuple[type, tuple[Any, ...]]:
+    """The field's base type and its constraints (Annotated metadata)."""
+    hint = get_type_hints(Settings, include_extras=True)[name]
+    if get_origin(hint) is Annotated:
+        base, *extras = get_args(hint)
+        return base, tuple(extras)
+    return hint, ()
+
+
+def value_type(name: str) -> type:
+    """int, float, bool or str: what an `lrs serve` flag for the setting parses."""
+    base, _ = _hint(name)
+    return base if base in (int, float, bool) else str
+
+
+def allowed(name: str) -> str:
+    """What a setting accepts, as the end of an error message."""
+    if name in _WORDS:
+        return _WORDS[name]
+    base, extras = _hint(name)
+    if get_origin(base) is Literal:
+        return "one of " + ", ".join(str(choice) for choice in get_args(base))
+    if base is bool:
+        words = (word for pair in zip(TRUE_WORDS, FALSE_WORDS, strict=True) for word in pair)
+        return "one of " + "/".join(words)
+    if base is str:
+        return "text"
+    kind = {int: "an integer", float: "a number"}[base]
+    low = next((f"{e.ge:g}" for e in extras if isinstance(e, Ge)), None)
+    above = next((f"{e.gt:g}" for e in extras if isinstance(e, Gt)), None)
+    high = next((f"{e.le:g}" for e in extras if isinstance(e, Le)), None)
+    if low is not None and high is not None:
+        return f"{kind} from {low} to {high}"
+    if above is not None:
+        return f"{kind} above {above}"
+    return f"{kind} of at least {low}" if low is not None else kind
+
+
+def load_settings(
+    config_file: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] = log.warning,
+    flags: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings from the layers, each value checked; raises `SettingsError` naming the bad one.
+
+    `flags` names the flag a caller read each override from (`port` -> `--port`), so the
+    message says what the user typed. Unknown `LRS_*` variables are passed to `warn`: a
+    misspelt variable would otherwise be ignored without a word.
+    """
+    env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    path = config_file or os.environ.get("LRS_CONFIG")
+    origin: dict[str, str] = {}
+    path = config_file or env.get("LRS_CONFIG")
     if path:
-        with open(path, "rb") as handle:
-            values.update(tomllib.load(handle).get("lrs", {}))
-    for f in fields(Settings):
-        env = os.environ.get("LRS_" + f.name.upper())
-        if env is not None:
-            values[f.name] = env
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name: f.type for f in fields(Settings)}
-    unknown = set(values) - set(known)
-    if unknown:
-        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    for name, value in list(values.items()):
-        if known[name] == "int" and not isinstance(value, int):
-            values[name] = int(value)
-        elif known[name] == "float" and not isinstance(value, float):
-            values[name] = float(value)
-        elif known[name] == "bool" and isinstance(value, str):
-            values[name] = value.strip().lower() in ("1", "true", "yes", "on")
-        elif known[name] == "str" and isinstance(value, list):  # TOML lists, e.g. cors_origins
-            values[name] = ",".join(str(item) for item in value)
-    return replace(settings, **values)
+        try:
+            with open(path, "rb") as handle:
+                table = tomllib.load(handle).get("lrs", {})
+        except OSError as exc:
+            raise SettingsError(f"cannot read the settings file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path} is not TOML: {exc}") from None
+        if not isinstance(table, dict):
+            raise SettingsError(f"{path}: [lrs] must be a table of settings")
+        unknown = sorted(set(table) - set(NAMES))
+        if unknown:
+            raise SettingsError(
+                f"{path} [lrs]: unknown setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(NAMES)}"
+            )
+        values.update(table)
+        origin.update({name: f"{path} [lrs] {name}" for name in table})
+    for variable, value in env.items():
+        if not variable.startswith("LRS_") or variable in OTHER_VARIABLES:
+            continue
+        name = variable.removeprefix("LRS_").lower()
+        if name in NAMES:
+            values[name] = value
+            origin[name] = variable
+        else:
+            known = ["LRS_" + known.upper() for known in NAMES]
+            close = difflib.get_close_matches(variable, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            warn(f"{variable} is not a setting and is ignored{hint}")
+    unknown = sorted(set(overrides) - set(NAMES))
+    if unknown:  # a caller's mistake, not a user's
+        raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = value
+            origin[name] = (flags or {}).get(name, name)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0])
+            bad: object = values.get(name)
+            if isinstance(bad, float) and not math.isfinite(bad):
+                bad = str(bad)
+            problems.append(f"{origin.get(name, name)}={bad!r}: must be {allowed(name)}")
+        raise SettingsError("\n".join(problems)) from None
 
 
 # Settings that `lrs serve` also takes as flags (`--max-body-bytes N`, ...), with their help.

@@ -4,8 +4,8 @@ A processor folds thousands of statements per round: their parsed JSON, contribu
 states are freed when the round ends, but glibc keeps the freed chunks in its heap, spread
 between live ones, so the process's resident size ratchets up with every round whose
 allocations land differently. `malloc_trim(0)` returns every free page (not only the top
-of the heap), which keeps a long-running processor's memory flat; measured on 300,000
-statements in batches of 10,000: 401 -> 536 MiB without it, 202 -> 291 MiB with it.
+of the heap), which keeps a long-running processor's memory flat (about halves it:
+benchmarks/MEASUREMENTS.md).
 """
 
 from __future__ import annotations

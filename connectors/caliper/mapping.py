@@ -22,7 +22,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from connectors.base import MappingError, statement_id
+from connectors.base import MappingError, fraction, statement_id
 
 ADL = "http://adlnet.gov/expapi/verbs/"
 VIDEO_VERB = "https://w3id.org/xapi/video/verbs/"
@@ -192,7 +192,7 @@ def _score(given: Any, maximum: Any, success: Any = None) -> dict[str, Any]:
     if isinstance(given, int | float):
         score["raw"] = given
         if isinstance(maximum, int | float) and maximum > 0:
-            score.update(min=0, max=maximum, scaled=max(-1.0, min(1.0, given / maximum)))
+            score.update(min=0, max=maximum, scaled=fraction(given, maximum))
     if score:
         result["score"] = score
     if isinstance(success, str):
@@ -221,10 +221,15 @@ def map_event(event: Any, sensor: str) -> list[dict[str, Any]]:
         # the object is an Attempt: the learner is its assignee, the activity its assignable
         assignee = obj.get("assignee") or extensions.get("assignee")
         assignable = obj.get("assignable") or extensions.get("assignable")
-        if assignee:
-            if _ref(assignee).get("id") != _ref(actor_entity).get("id"):
-                context["instructor"] = actor_of(actor_entity, sensor)
-            actor_entity = assignee
+        if not _ref(assignee).get("id"):
+            # The event's actor is the grader (a teacher, an autograder): without the Attempt's
+            # assignee the score would be credited to the grader, not to the learner.
+            raise MappingError(
+                f"the {event['type']}'s attempt names no assignee (the learner graded)"
+            )
+        if _ref(assignee).get("id") != _ref(actor_entity).get("id"):
+            context["instructor"] = actor_of(actor_entity, sensor)
+        actor_entity = assignee
         generated = _ref(event.get("generated"))
         score = _ref(generated.get("score")) if "score" in generated else generated
         score_ext = score.get("extensions") if isinstance(score.get("extensions"), dict) else {}
@@ -273,7 +278,9 @@ def map_canvas_outcome(event: dict[str, Any], sensor: str) -> list[dict[str, Any
     name = str(metadata.get("event_name", ""))
     if not name.startswith("learning_outcome_result"):
         raise MappingError(f"Canvas event {name or '?'} is not mapped (only learning_outcome_result_*)")
-    user = body.get("user_id") or metadata.get("user_id")
+    # The learner is body.user_id; metadata.user_id is whoever's request raised the event (the
+    # teacher who assessed), never the learner to credit.
+    user = body.get("user_id")
     outcome = body.get("learning_outcome_id")
     host = metadata.get("hostname") or metadata.get("http_host")
     home = f"https://{host}" if host else sensor

@@ -17,6 +17,7 @@ from connectors.moodle.mapping import (
     activity,
     course_lang,
     event,
+    score,
     verb,
 )
 
@@ -61,7 +62,13 @@ def assignment_graded(c: Context) -> list[Statement]:
         "assignfeedback_comments", {"assignment": grade.get("assignment"), "grade": grade["id"]}
     )
     item = c.row("grade_items", {"itemmodule": "assign", "iteminstance": grade.get("assignment")})
-    raw = float(grade.get("grade") or 0)
+    given: Any = grade.get("grade")
+    if not c.config.plugin_compatible and not c.by_then(grade.get("timemodified")):
+        # Graded again since: the grade this event gave is in the grade history, if anywhere
+        # (the plugin sends the current grade).
+        then = c.grade_then(item, grade.get("userid"))
+        given = then.get("rawgrade") if then else None
+    raw = float(given or 0)
     low = float(item.get("grademin") or 0)
     high = float(item.get("grademax") or 0)
     passing = float(item.get("gradepass") or 0)
@@ -70,13 +77,13 @@ def assignment_graded(c: Context) -> list[Statement]:
         instructor=c.user(c.event.get("userid")),
         parent=c.parents(c.event.get("contextinstanceid"), include_module=True),
     )
-    result: dict = {"success": raw >= passing}
+    result: dict = {"success": raw >= passing} if given is not None else {}
     if comments and comments[0].get("commenttext") is not None:
         result["response"] = comments[0]["commenttext"]
-    if low <= raw <= high:  # the plugin sends a score only when it is in range
-        scaled = 0 if high == low else ((raw - low) / (high - low) * 2) - 1
-        result["score"] = {"raw": raw, "min": low, "max": high, "scaled": scaled}
-    statement["result"] = result
+    if given is not None and low <= raw <= high:  # the plugin: a score only when in range
+        result["score"] = score(c.config, raw, low, high, cap=False)
+    if result:
+        statement["result"] = result
     return [statement]
 
 

@@ -122,21 +122,37 @@ event(L + "lesson_ended", function="mod_lesson\\lesson_ended")(
 
 
 def lesson_result(c: Context, row: dict, userid: Any) -> dict[str, Any]:
-    """Completion always; score and success from the learner's latest grade, when graded."""
+    """Completion always; score and success from the grade this session earned: the learner's
+    `lesson_grades` row completed at the event (a percentage, scaled to the grade item), not
+    a later one. Plugin-compatible mode: the learner's current gradebook grade, as the plugin."""
     result: dict[str, Any] = {"completion": True}
     items = c.rows("grade_items", {"itemmodule": "lesson", "iteminstance": row["id"]})
     if not items:
         return result
+    item = items[0]
+    if not c.config.plugin_compatible:
+        grades = c.rows(
+            "lesson_grades", {"lessonid": row["id"], "userid": userid}, "completed DESC"
+        )
+        earned = [g for g in grades if c.by_then(g.get("completed"))]
+        if earned:
+            high, low = number(item.get("grademax")), number(item.get("grademin"))
+            raw = round(number(earned[0].get("grade")) / 100 * high, 5)
+            result["score"] = score(c.config, raw, low, high)
+            if number(item.get("gradepass")) > 0:
+                result["success"] = result["score"]["raw"] >= number(item.get("gradepass"))
+        return result
     grades = c.rows(
-        "grade_grades", {"itemid": items[0]["id"], "userid": userid}, "timemodified DESC"
+        "grade_grades", {"itemid": item["id"], "userid": userid}, "timemodified DESC"
     )
     if grades:
         grade = grades[0]
         result["score"] = score(
+            c.config,
             number(grade.get("rawgrade")), number(grade.get("rawgrademin")),
             number(grade.get("rawgrademax")),
         )
-        result["success"] = result["score"]["raw"] >= number(items[0].get("gradepass"))
+        result["success"] = result["score"]["raw"] >= number(item.get("gradepass"))
     return result
 
 
@@ -164,12 +180,15 @@ event(L + "question_answered", function="mod_lesson\\question_answered")(
 
 
 def question_result(c: Context, row: dict, page: dict, userid: Any) -> dict[str, Any]:
-    """The learner's latest attempt at the page; essays are graded later, so no success."""
+    """The learner's attempt at the page this event recorded (the latest seen by the event's
+    time; the plugin takes the latest of all); essays are graded later, so no success."""
     attempts = c.rows(
         "lesson_attempts",
         {"lessonid": row["id"], "pageid": page["id"], "userid": userid},
         "timeseen DESC",
     )
+    if not c.config.plugin_compatible:  # the answer this event recorded, not a later one
+        attempts = [a for a in attempts if c.by_then(a.get("timeseen"))]
     if not attempts:
         return {}
     attempt = attempts[0]
@@ -208,6 +227,8 @@ def essay_assessed(c: Context) -> list[Statement]:
     )
     statement["result"] = {
         "response": strip_html(detail.get("response")),
-        "score": score(number(detail.get("score")), 0.0, number(answer.get("score"))),
+        "score": score(
+            c.config, number(detail.get("score")), 0.0, number(answer.get("score"))
+        ),
     }
     return [statement]

@@ -1,6 +1,13 @@
 """Quiz events: attempts (started, viewed, overdue, submitted, reviewed) and manual grading.
 A submitted attempt also yields one `answered` statement per question (quiz_questions.py), as
 the plugin sends them, so per-question analytics work on replayed history.
+
+Every event names its attempt (`objectid`, or `other.attemptid`) and the attempt names its
+learner: a statement about an attempt is about that attempt, and an attempt whose owner is not
+the learner the event names is refused, so that one learner's attempt is never credited to
+another. An attempt's result is its own: its marks scaled to the quiz's grade, pass or fail
+against the grade to pass, its own duration (plugin-compatible mode: the learner's current
+quiz grade, as the plugin sends it).
 """
 
 from __future__ import annotations
@@ -8,6 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from connectors.base import MappingError
 from connectors.moodle.events_core import _statement
 from connectors.moodle.mapping import (
     COMPLETED,
@@ -48,17 +56,34 @@ def quiz_review(c: Context, attempt_id: Any) -> dict[str, Any]:
     )
 
 
-def _on_attempt(verb_: dict, actor_column: str, attempt_column: str = "objectid") -> Any:
-    """The attempt as object, under the quiz. The plugin's attempt_viewed names the attempt by
-    the log row's own id (`attempt_column="id"`), not its objectid: kept for fidelity."""
+def owned_attempt(c: Context, attempt_id: Any, learner: Any) -> dict[str, Any]:
+    """The attempt, refused when it is not `learner`'s (when the event names a learner)."""
+    attempt = c.by_id("quiz_attempts", attempt_id)
+    owner = attempt.get("userid")
+    if learner is not None and owner is not None and str(owner) != str(learner):
+        raise MappingError(
+            f"quiz attempt {attempt_id} belongs to user {owner}, not to user {learner} whom "
+            "the event names"
+        )
+    return attempt
+
+
+def _on_attempt(verb_: dict, actor_column: str) -> Any:
+    """The attempt as object, under the quiz. The attempt is the one the event names
+    (`objectid`); the plugin's attempt_viewed takes the log row's own id instead, which on a
+    real site names no attempt or another learner's: that stays for plugin-compatible mode,
+    with the attempt's owner checked against the event's learner all the same."""
 
     def transform(c: Context) -> list[Statement]:
         course = c.course()
         cmid = c.event.get("contextinstanceid")
+        by_log_id = c.config.plugin_compatible and verb_ is VIEWED
+        attempt_id = c.event.get("id" if by_log_id else "objectid")
+        owned_attempt(c, attempt_id, c.event.get("relateduserid"))
         return [
             _statement(
                 c, c.user(c.event.get(actor_column)), verb_,
-                quiz_attempt(c, c.event.get(attempt_column), cmid), course_lang(course),
+                quiz_attempt(c, attempt_id, cmid), course_lang(course),
                 parent=c.parents(cmid, include_module=True),
             )
         ]
@@ -70,7 +95,7 @@ event(Q + "attempt_started", function="mod_quiz\\attempt_started")(
     _on_attempt(STARTED, "relateduserid")
 )
 event(Q + "attempt_viewed", function="mod_quiz\\attempt_viewed")(
-    _on_attempt(VIEWED, "userid", attempt_column="id")
+    _on_attempt(VIEWED, "userid")
 )
 event(Q + "attempt_becameoverdue", function="mod_quiz\\attempt_becameoverdue")(
     _on_attempt(verb(f"{EDLM}/verbs/exceeded", "Exceeded"), "relateduserid")
@@ -82,6 +107,7 @@ def attempt_reviewed(c: Context) -> list[Statement]:
     course = c.course()
     cmid = c.event.get("contextinstanceid")
     attempt_id = c.event.get("objectid")
+    owned_attempt(c, attempt_id, c.event.get("relateduserid"))
     return [
         _statement(
             c, c.user(c.event.get("relateduserid")), RECEIVED, quiz_review(c, attempt_id),
@@ -91,18 +117,38 @@ def attempt_reviewed(c: Context) -> list[Statement]:
     ]
 
 
-def attempt_result(attempt: dict, item: dict, grade: dict) -> dict[str, Any]:
-    """Score from the quiz's grade item; success compares the uncapped grade with the pass mark."""
+def plugin_attempt_result(c: Context, attempt: dict, item: dict, grade: dict) -> dict[str, Any]:
+    """The plugin's result: the learner's current quiz grade (grade_grades.rawgrade), whatever
+    the attempt; success compares that uncapped grade with the pass mark."""
     total = number(grade.get("rawgrade"))
     result: dict[str, Any] = {
-        "score": score(total, number(item.get("grademin")), number(item.get("grademax"))),
+        "score": score(c.config, total, number(item.get("grademin")), number(item.get("grademax"))),
         "completion": attempt.get("state") == "finished",
         "success": total >= number(item.get("gradepass")),
     }
+    return {**result, **_duration(attempt)}
+
+
+def attempt_result(c: Context, attempt: dict, quiz: dict, item: dict | None) -> dict[str, Any]:
+    """The attempt's own result: its marks (`sumgrades`) scaled to the quiz's grade, as Moodle
+    shows an attempt's grade; success against the grade item's grade to pass, when one is set;
+    no score while the attempt awaits manual grading (its sumgrades is null)."""
+    result: dict[str, Any] = {"completion": attempt.get("state") == "finished"}
+    marks, total, grade = attempt.get("sumgrades"), quiz.get("sumgrades"), quiz.get("grade")
+    if marks is not None and number(total) > 0:
+        raw = round(number(marks) / number(total) * number(grade), 5)
+        result["score"] = score(c.config, raw, 0.0, number(grade))
+        passing = number(item.get("gradepass")) if item else 0.0
+        if passing > 0:
+            result["success"] = raw >= passing
+    return {**result, **_duration(attempt)}
+
+
+def _duration(attempt: dict) -> dict[str, Any]:
     start, finish = attempt.get("timestart"), attempt.get("timefinish")
     if start is not None and finish is not None and int(finish) - int(start) > 0:
-        result["duration"] = f"PT{int(finish) - int(start)}S"
-    return result
+        return {"duration": f"PT{int(finish) - int(start)}S"}
+    return {}
 
 
 @event(
@@ -112,17 +158,22 @@ def attempt_result(attempt: dict, item: dict, grade: dict) -> dict[str, Any]:
 def attempt_submitted(c: Context) -> list[Statement]:
     course = c.course()
     cmid = c.event.get("contextinstanceid")
-    attempt = c.by_id("quiz_attempts", c.event.get("objectid"))
+    learner = c.event.get("relateduserid")
+    attempt = owned_attempt(c, c.event.get("objectid"), learner)
     c.by_id("course_modules", cmid)
     quiz = c.by_id("quiz", attempt.get("quiz"))
-    item = c.row("grade_items", {"itemmodule": "quiz", "iteminstance": quiz["id"]})
-    grade = c.row("grade_grades", {"itemid": item["id"], "userid": c.event.get("relateduserid")})
     completed = _statement(
-        c, c.user(c.event.get("relateduserid")), COMPLETED,
+        c, c.user(learner), COMPLETED,
         quiz_attempt(c, c.event.get("objectid"), cmid), course_lang(course),
         parent=c.parents(cmid, include_module=True),
     )
-    completed["result"] = attempt_result(attempt, item, grade)
+    if c.config.plugin_compatible:
+        item = c.row("grade_items", {"itemmodule": "quiz", "iteminstance": quiz["id"]})
+        grade = c.row("grade_grades", {"itemid": item["id"], "userid": learner})
+        completed["result"] = plugin_attempt_result(c, attempt, item, grade)
+    else:
+        items = c.rows("grade_items", {"itemmodule": "quiz", "iteminstance": quiz["id"]})
+        completed["result"] = attempt_result(c, attempt, quiz, items[0] if items else None)
     answered: list[Statement] = []
     questions = c.rows("question_attempts", {"questionusageid": attempt.get("uniqueid")})
     for question_attempt in questions:
@@ -141,6 +192,10 @@ def question_manually_graded(c: Context) -> list[Statement]:
     quiz = c.by_id("quiz", c.other.get("quizid"))
     learner = c.user(attempt.get("userid"))
     question_attempts = c.rows("question_attempts", {"questionusageid": attempt.get("uniqueid")})
+    # The slot graded, not the usage's first question (the plugin's pick); rows without a slot
+    # column (the plugin's fixtures) keep the plugin's.
+    graded = [q for q in question_attempts if "slot" not in q or str(q["slot"]) == str(slot)]
+    question_attempts = graded
     if not question_attempts:
         return []
     steps = c.rows(
@@ -165,5 +220,5 @@ def question_manually_graded(c: Context) -> list[Statement]:
     low = number(question_attempts[0].get("minfraction"))
     high = number(question_attempts[0].get("maxfraction"))
     raw = number(steps[0].get("fraction"))
-    statement["result"] = {"score": score(raw, low, high, cap=False)}
+    statement["result"] = {"score": score(c.config, raw, low, high, cap=False)}
     return [statement]

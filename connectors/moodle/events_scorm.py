@@ -66,12 +66,12 @@ def status_verb(found: dict[str, Any]) -> dict[str, Any]:
     return COMPLETED
 
 
-def scorm_result(found: dict[str, Any], raw: int) -> dict[str, Any]:
+def scorm_result(c: Context, found: dict[str, Any], raw: int) -> dict[str, Any]:
     """Raw score, with min, max and scaled only as far as the SCO reported its bounds."""
     low = found.get("cmi.core.score.min")
     high = found.get("cmi.core.score.max")
     if low is not None and high is not None:
-        return {"score": {**score(raw, php_float(low), php_float(high), cap=False), "raw": raw}}
+        return {"score": {**score(c.config, raw, php_float(low), php_float(high), cap=False), "raw": raw}}
     if high is not None:
         return {"score": {"raw": raw, "max": php_float(high)}}
     if low is not None:
@@ -103,7 +103,7 @@ def scoreraw_submitted(c: Context) -> list[Statement]:
     c.by_id("scorm", c.event.get("objectid"))
     found = tracks(c, user["id"])
     statement = _in_scorm(c, status_verb(found), course)
-    statement["result"] = scorm_result(found, int(php_float(c.other.get("cmivalue"))))
+    statement["result"] = scorm_result(c, found, int(php_float(c.other.get("cmivalue"))))
     return [statement]
 
 

@@ -5,16 +5,22 @@ Pure: every database read goes through a `Lookup` (the plugin's "repository": ro
 table matching some column values), so the same code runs on SQL in production and on the
 plugin's own fixtures in tests. Reimplemented in Python from the plugin's source
 (src/transformer/events, src/transformer/utils) and its test fixtures; no code copied.
-Statement shapes follow the plugin, quirks included (a verb display spelled "Unocked", an
-attempt named by the log row's id), so that LRS reports written for plugin data keep working
-on replayed history.
+Statement shapes follow the plugin, quirks included (a verb display spelled "Unocked"), so
+that LRS reports written for plugin data keep working on replayed history, except where the
+plugin's data is wrong (Config.plugin_compatible brings those back, for sites that must match
+the plugin byte for byte): a quiz attempt named by the log row's own id instead of the attempt
+the event names; an attempt's result taken from the learner's current quiz grade instead of
+the attempt's own marks; `result.score.scaled` mapped from [min, max] onto [-1, 1] instead of
+the fraction of the maximum; names as firstname + lastname whatever the site's name format.
 
 The event table: mapping.py holds the shared pieces; events_core.py the core events;
 events_<component>.py one Moodle component's events each (events_mod.py the view event every
 module shares); quiz_questions.py, interactions.py and php.py the question interactions and PHP
 conversions they use.
 
-Unknown events and events whose rows are missing raise `MappingError` (reported and skipped).
+Unknown events raise `Unmapped` (counted, not an error); events whose rows are missing raise
+`MappingError` (refused and reported); events of deleted users and rows done by someone logged
+in as the learner raise `Excluded` when the configuration says to leave them out.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from connectors.base import MappingError, statement_id
+from connectors.base import Excluded, MappingError, Unmapped, fraction, statement_id
 
 Row = dict[str, Any]
 Statement = dict[str, Any]
@@ -52,6 +58,15 @@ class Config:
 
     `session_id` is the Moodle session key the live plugin hashes into `context.registration`;
     a replayed log has none, so by default no registration is sent.
+
+    `send_mbox` and `send_username` are the plugin's identity settings: set them as the live
+    plugin is set, so that an LRS fed by both sees one actor per person.
+    `name_format` is Moodle's full-name template ("lastname firstname"); None reads the site's
+    own (`fullnamedisplay`, by default its language's order).
+    `deleted_users`: "skip" leaves a deleted user's events out; "erase" keeps them with the
+    person reduced to the bare Moodle user id (no name, username or email).
+    `logged_in_as`: "skip" leaves out rows done by someone logged in as the user; "mark" keeps
+    them with the real user named in the LOGGED_IN_AS context extension.
     """
 
     app_url: str
@@ -62,6 +77,30 @@ class Config:
     source_lang: str = "en"
     platform: str = "Moodle"
     session_id: str | None = None
+    plugin_compatible: bool = False
+    name_format: str | None = None
+    deleted_users: str = "skip"
+    logged_in_as: str = "skip"
+
+
+DELETED_USERS = ("skip", "erase")
+LOGGED_IN_AS_CHOICES = ("skip", "mark")
+# Context extension naming who really acted on a row done while "logged in as" the actor.
+LOGGED_IN_AS = "https://w3id.org/lrs/extensions/moodle/logged-in-as"
+# The full-name order of Moodle's language packs (langconfig `fullnamedisplay`) where it is
+# not "firstname lastname"; a site whose `fullnamedisplay` is "language" (the default) names
+# people in its language's order.
+LANGUAGE_NAME_ORDER = {
+    "vi": "lastname firstname",
+    "ja": "lastname firstname",
+    "ko": "lastname firstname",
+    "zh_cn": "lastname firstname",
+    "zh_tw": "lastname firstname",
+    "hu": "lastname firstname",
+}
+NAME_FIELDS = re.compile(
+    r"\b(firstnamephonetic|lastnamephonetic|middlename|alternatename|firstname|lastname)\b"
+)
 
 
 # --- PHP serialised `other` -------------------------------------------------------------
@@ -162,9 +201,15 @@ class Context:
         return self.actor(self.by_id("user", id))
 
     def actor(self, user: Row) -> dict[str, Any]:
+        """The person as the plugin names them; a deleted user is left out or reduced to the
+        bare id (Config.deleted_users), never sent with the name Moodle still keeps."""
+        if str(user.get("deleted") or 0) not in ("0", ""):
+            if self.config.deleted_users != "erase":
+                raise Excluded(f"user {user.get('id')} is deleted")
+            return {"account": {"homePage": self.app, "name": str(user.get("id"))}}
         actor: dict[str, Any] = {}
         if self.config.send_name:
-            actor["name"] = full_name(user)
+            actor["name"] = full_name(user, self.name_format())
         email = user.get("email") or ""
         if self.config.send_mbox and re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
             actor["mbox"] = "mailto:" + email
@@ -174,6 +219,49 @@ class Context:
             return actor
         actor["account"] = {"homePage": self.app, "name": str(user.get("id"))}
         return actor
+
+    def by_then(self, moment: Any) -> bool:
+        """Whether a row's time is no later than the event's: the row is the state the event
+        saw, not a later one (a regrade, a later attempt)."""
+        try:
+            return int(moment) <= int(self.event.get("timecreated"))
+        except (TypeError, ValueError):
+            return False
+
+    def grade_then(self, item: Row, userid: Any) -> Row | None:
+        """The learner's gradebook grade for `item` as it stood at the event, from Moodle's
+        grade history (`grade_grades_history`); None where the history has none (or the site
+        keeps none)."""
+        try:
+            rows = self.rows(
+                "grade_grades_history", {"itemid": item.get("id"), "userid": userid},
+                "timemodified DESC",
+            )
+        except MappingError:  # no such table: grade history is off, or the site predates it
+            return None
+        return next((r for r in rows if self.by_then(r.get("timemodified"))), None)
+
+    def name_format(self) -> str:
+        """The site's full-name template: the configured one, else Moodle's `fullnamedisplay`
+        ("language": the site language's order); the plugin's firstname + lastname in
+        plugin-compatible mode."""
+        if self.config.plugin_compatible and not self.config.name_format:
+            return "firstname lastname"
+        display = self.config.name_format or self._setting("fullnamedisplay") or "language"
+        if display == "language":
+            lang = (self._setting("lang") or "en").lower()
+            return LANGUAGE_NAME_ORDER.get(lang, "firstname lastname")
+        return display
+
+    def _setting(self, name: str) -> str | None:
+        try:
+            found = self.lookup.records("config", {"name": name})
+        except MappingError as exc:
+            raise MappingError(
+                f"the site's name format is in its config table ({exc}): let the connector "
+                "read it, or give --name-format"
+            ) from None
+        return str(found[0].get("value")) if found and found[0].get("value") else None
 
     def course(self, id: Any = None) -> Row:
         return self.by_id("course", self.event.get("courseid") if id is None else id)
@@ -257,7 +345,12 @@ def activity(id: str, type: str, name: dict[str, Any] | None = None, **more: Any
     return {"objectType": "Activity", "id": id, "definition": definition}
 
 
-def full_name(user: Row) -> str:
+def full_name(user: Row, template: str = "firstname lastname") -> str:
+    """Moodle's fullname(): the template's name fields replaced by the user's; the plugin's
+    own rules (firstname + lastname, either alone when the other is absent) for its default."""
+    if template != "firstname lastname":
+        named = NAME_FIELDS.sub(lambda m: str(user.get(m.group(1)) or ""), template)
+        return re.sub(r"\s+", " ", named).strip()
     first, last = user.get("firstname"), user.get("lastname")
     if "firstname" in user and "lastname" in user:
         return f"{first} {last}"
@@ -396,11 +489,19 @@ def map_event(event: Row, lookup: Lookup, config: Config) -> list[Statement]:
         raise MappingError("the row has no eventname")
     found = EVENTS.get(name if name.startswith("\\") else "\\" + name)
     if found is None:
-        raise MappingError(f"{name}: not mapped")
+        raise Unmapped(f"{name}: not mapped")
     function, transform = found
     context = Context(event, lookup, config, function)
+    real = event.get("realuserid")
+    logged_in_as = real not in (None, "", 0, "0") and str(real) != str(event.get("userid"))
+    if logged_in_as and config.logged_in_as != "mark":
+        raise Excluded(f"done by user {real} logged in as user {event.get('userid')}")
     try:
         statements = transform(context)
+        if logged_in_as:  # never credited silently: the real user goes with every statement
+            for statement in statements:
+                extensions = statement.setdefault("context", {}).setdefault("extensions", {})
+                extensions[LOGGED_IN_AS] = context.user(real)
     except (LookupError, TypeError, ValueError, AttributeError, ZeroDivisionError) as exc:
         raise MappingError(f"{name}: cannot map ({type(exc).__name__}: {exc})") from None
     try:
@@ -427,10 +528,19 @@ def number(value: Any) -> float:
     return float(value or 0)
 
 
-def score(raw: float, low: float, high: float, cap: bool = True) -> dict[str, Any]:
-    """The plugin's score: raw capped into [min, max] (except where the plugin does not cap),
-    scaled into [-1, 1] (0 when min = max)."""
+def score(
+    config: Config, raw: float, low: float, high: float, cap: bool = True
+) -> dict[str, Any]:
+    """A score: raw capped into [min, max] (except where the plugin does not cap), and scaled
+    the fraction of the maximum (7.5 of 10 -> 0.75), which is what xAPI consumers and this
+    project's competency rules read as a share (0 when max is 0, kept within [-1, 1]).
+
+    In plugin-compatible mode scaled is the plugin 5.x's ((raw - min) / (max - min)) * 2 - 1,
+    [min, max] mapped onto [-1, 1] (half marks -> 0.0), 0 when min = max."""
     if cap:
         raw = max(min(raw, high), low)
-    scaled = 0 if high == low else ((raw - low) / (high - low) * 2) - 1
+    if config.plugin_compatible:
+        scaled: float = 0 if high == low else ((raw - low) / (high - low) * 2) - 1
+    else:
+        scaled = fraction(raw, high)
     return {"raw": raw, "min": low, "max": high, "scaled": scaled}

@@ -8,6 +8,7 @@ the learner's `responsesummary` becomes the result. Question types the plugin do
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.moodle.events_core import _statement
@@ -98,9 +99,7 @@ def question_definition(
     if qtype == "shortanswer":
         return fill_in(name, text, lang)
     if qtype == "truefalse":
-        answers = c.rows("question_answers", {"question": question["id"]})
-        correct = [a for a in answers if php_float(a.get("fraction")) == 1.0]
-        return true_false(name, text, lang, bool(correct) and correct[0].get("answer") == "True")
+        return true_false(name, text, lang, truefalse_options(c, question).correct)
     if qtype in ("multichoice", "multichoiceset"):
         picks = strip_html(right).split("; ") if right is not None else None
         return cmi_choice(c.config, name, text, _choices(c, question), lang, picks)
@@ -134,13 +133,55 @@ def shortanswer(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
     return {"response": summary, "completion": summary != ""}
 
 
+@dataclass(frozen=True)
+class TrueFalse:
+    """A true/false question's two answers as the site wrote them, and which one is right.
+
+    Moodle stores the answers' text, the response summary and the right answer in the site's
+    language ("Đúng"/"Sai"): which text means true is read from `question_truefalse`
+    (trueanswer/falseanswer: the answers' ids), never from the English word, which the plugin
+    compares with. Without that table (the plugin's fixtures) English "True"/"False" stand."""
+
+    true_text: str
+    false_text: str
+    correct: bool
+
+    def meaning(self, text: Any) -> bool | None:
+        """True or False for an answer or response text; None for anything else."""
+        plain = strip_html(text).strip()
+        if plain == strip_html(self.true_text).strip():
+            return True
+        if plain == strip_html(self.false_text).strip():
+            return False
+        return None
+
+
+def truefalse_options(c: Context, question: dict) -> TrueFalse:
+    answers = c.rows("question_answers", {"question": question["id"]})
+    right = [a for a in answers if php_float(a.get("fraction")) == 1.0]
+    options = c.rows("question_truefalse", {"question": question["id"]})
+    if options:
+        by_id = {str(a.get("id")): str(a.get("answer") or "") for a in answers}
+        true_id, false_id = str(options[0].get("trueanswer")), str(options[0].get("falseanswer"))
+        return TrueFalse(
+            by_id.get(true_id, ""), by_id.get(false_id, ""),
+            bool(right) and str(right[0].get("id")) == true_id,
+        )
+    return TrueFalse("True", "False", bool(right) and right[0].get("answer") == "True")
+
+
 def truefalse(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+    """The response as xAPI's "true"/"false" in any site language; success when it means
+    what the right answer means."""
     summary = attempt.get("responsesummary")
+    options = truefalse_options(c, question)
+    meant = options.meaning(summary) if summary is not None else None
+    right = options.meaning(attempt.get("rightanswer"))
     return {
-        "response": slugify(strip_html(summary)),
+        "response": slugify(strip_html(summary)) if meant is None else str(meant).lower(),
         "completion": summary is not None,
-        "success": attempt.get("rightanswer") == summary,
-        "extensions": {CMI + "true-false/response": summary == "True"},
+        "success": meant is not None and meant == (options.correct if right is None else right),
+        "extensions": {CMI + "true-false/response": meant is True},
     }
 
 

@@ -1,8 +1,11 @@
 """Where Moodle log rows come from: the Moodle database (MariaDB/MySQL or PostgreSQL) or a CSV
 export of `logstore_standard_log`; and the lookups the mapping needs, answered by SQL.
 
-The checkpoint is the log row id: Moodle assigns ids in insertion order, so "id > checkpoint,
-by id" resumes exactly where the last delivered batch ended.
+The checkpoint is the log row id. Moodle assigns ids when a row is inserted, but rows become
+visible when their transaction commits, which on a live site is not always in id order: a row
+with a lower id can appear after a higher one was read. So a resumed read also reads again the
+rows from the last `overlap` seconds before the checkpoint (by `timecreated`); statement ids are
+deterministic, so what was stored already is counted "already stored", never stored twice.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ INTEGER_COLUMNS = (
     "relateduserid", "anonymous", "timecreated", "realuserid", "edulevel",
 )
 PAGE = 1000
+# Seconds before the checkpoint's row re-read on resuming (rows that committed out of id order).
+OVERLAP = 600
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
@@ -107,31 +112,76 @@ class SQLLookup:
 
 
 class DatabaseReader:
-    """`logstore_standard_log` rows with id > checkpoint, in id order, a page at a time."""
+    """`logstore_standard_log` rows in id order, a page at a time: those after the checkpoint,
+    plus those before it written within `overlap` seconds of the checkpoint's row (rows that
+    may have committed late), and only rows at or after `since` (epoch seconds), in SQL."""
 
-    def __init__(self, connection: Any, name: str, prefix: str = "mdl_") -> None:
+    def __init__(
+        self,
+        connection: Any,
+        name: str,
+        prefix: str = "mdl_",
+        *,
+        since: int | None = None,
+        overlap: int = OVERLAP,
+    ) -> None:
         self.connection = connection
         self.name = name
         self.prefix = prefix
+        self.since = since
+        self.overlap = overlap
 
-    def read(self, after: str | None) -> Iterator[SourceRecord]:
-        last = int(after) if after else 0
-        sql = f"SELECT * FROM {self.prefix}{LOG_TABLE} WHERE id > %s ORDER BY id LIMIT {PAGE}"
+    def _rows(self, condition: str, values: list[Any]) -> Iterator[dict[str, Any]]:
+        where = condition + (" AND timecreated >= %s" if self.since is not None else "")
+        extra = [self.since] if self.since is not None else []
+        last = -1
         while True:
+            sql = (
+                f"SELECT * FROM {self.prefix}{LOG_TABLE} WHERE id > %s AND {where} "
+                f"ORDER BY id LIMIT {PAGE}"
+            )
             with self.connection.cursor() as cursor:
-                cursor.execute(sql, [last])
+                cursor.execute(sql, [last, *values, *extra])
                 rows = [_plain(row) for row in cursor.fetchall()]
             for row in rows:
                 last = int(row["id"])
-                yield SourceRecord(str(last), row, f"log id {last}")
+                yield row
             if len(rows) < PAGE:
                 return
+
+    def read(self, after: str | None) -> Iterator[SourceRecord]:
+        checkpoint = int(after) if after else 0
+        if checkpoint and self.overlap > 0:
+            with self.connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT timecreated FROM {self.prefix}{LOG_TABLE} WHERE id <= %s "
+                    "ORDER BY id DESC LIMIT 1",
+                    [checkpoint],
+                )
+                found = cursor.fetchone()
+            if found:
+                start = int(next(iter(found.values()))) - self.overlap
+                # Positions stay at the checkpoint: re-reading never moves it back.
+                for row in self._rows("id <= %s AND timecreated >= %s", [checkpoint, start]):
+                    yield _record(row, str(checkpoint), " (re-read: may have committed late)")
+        for row in self._rows("id > %s", [checkpoint]):
+            yield _record(row, str(row["id"]))
 
     def size(self) -> int | None:
         with self.connection.cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) AS n FROM {self.prefix}{LOG_TABLE}")
             row = cursor.fetchone()
         return int(next(iter(row.values()))) if row else None
+
+
+def _record(row: dict[str, Any], position: str, note: str = "") -> SourceRecord:
+    return SourceRecord(position, row, f"log id {row['id']}{note}", event_group(row))
+
+
+def event_group(row: dict[str, Any]) -> str:
+    """The per-kind report's kind for a log row: its event name."""
+    name = row.get("eventname")
+    return str(name) if name else "(no event name)"
 
 
 class CSVReader:
@@ -141,9 +191,10 @@ class CSVReader:
     so an export made later (with more rows) resumes where the last run stopped.
     """
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, *, since: int | None = None) -> None:
         self.path = path
         self.name = name
+        self.since = since
 
     def read(self, after: str | None) -> Iterator[SourceRecord]:
         last = int(after) if after else None
@@ -158,15 +209,23 @@ class CSVReader:
                 rid = event.get("id")
                 if not isinstance(rid, int):
                     # Still passed on: the mapping reports it with this line's position.
-                    yield SourceRecord(after or "0", {**event, "_bad": "no numeric id"}, label)
+                    bad = {**event, "_bad": "no numeric id"}
+                    yield SourceRecord(after or "0", bad, label, event_group(event))
                     continue
                 if last is not None and rid <= last:
                     continue
-                yield SourceRecord(str(rid), event, f"{label} (log id {rid})")
+                if self.since is not None and _seconds(event.get("timecreated")) < self.since:
+                    continue
+                yield SourceRecord(str(rid), event, f"{label} (log id {rid})", event_group(event))
 
     def size(self) -> int | None:
         with open(self.path, newline="", encoding="utf-8-sig") as handle:
             return max(sum(1 for _ in handle) - 1, 0)
+
+
+def _seconds(value: Any) -> int:
+    """A CSV row's timecreated; a row without a readable one is kept (the mapping refuses it)."""
+    return value if isinstance(value, int) else 2**62
 
 
 class RowOnlyLookup:

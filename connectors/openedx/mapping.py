@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from connectors.base import MappingError
+from connectors.base import MappingError, Unmapped
 
 XAPI_VERSION = "1.0.3"
 TRANSFORMER_VERSION = "lrs-connectors-openedx@1 (event-routing-backends v10)"
@@ -822,13 +822,14 @@ def supported(event: Event) -> bool:
 
 
 def map_event(event: Event, deployment: Deployment) -> list[dict[str, Any]]:
-    """The statements an event maps to; [] for an event no xAPI profile covers (a tracking
-    log holds many: page views of the instructor dashboard, server-side bookkeeping)."""
+    """The statements an event maps to. An event no xAPI profile covers (a tracking log holds
+    many: page views of the instructor dashboard, server-side bookkeeping) raises `Unmapped`:
+    counted and reported by name, not an error."""
     if not isinstance(event, dict):
         raise MappingError("an event must be a JSON object")
     transformer = TRANSFORMERS.get(event.get("name"))  # type: ignore[arg-type]
     if transformer is None:
-        return []
+        raise Unmapped(f"event {event.get('name')!r}: not mapped")
     try:
         return transformer(event, deployment).transform()
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:

@@ -9,15 +9,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consumers.registry import reducers
-from consumers.runner import LocalRunner, ProcessRunner
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import LocalRunner, ProcessRunner, rebuild
 from lrs.api import caliper, redact
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.headers import SecurityHeaders, cors_middleware
@@ -29,9 +30,11 @@ from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import error_response, json_response
 from lrs.auth import Authenticator
 from lrs.config import Settings
-from lrs.events import open_bus
+from lrs.events import EventBus, open_bus
+from lrs.events.base import BusUnavailable
 from lrs.memory import MemoryReleaser
 from lrs.outbox import OutboxRelay
+from lrs.readmodels import COMPETENCIES
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 from lrs.xapi.errors import XAPIError
@@ -67,12 +70,18 @@ def _methods(handlers: dict[str, Endpoint]) -> list[str]:
     return methods
 
 
-class Metrics:
-    """Request counts for /metrics, in Prometheus text format."""
+ConsumerLag = Callable[[], dict[str, dict[int, int]]]
 
-    def __init__(self) -> None:
+
+class Metrics:
+    """Request counts for /metrics, in Prometheus text format; scaled out, the processors'
+    consumer lag as the broker reports it (`render` then blocks on the broker: call it in a
+    thread)."""
+
+    def __init__(self, consumer_lag: ConsumerLag | None = None) -> None:
         self.requests: Counter[tuple[str, int]] = Counter()
         self.started = time.time()
+        self.consumer_lag = consumer_lag
 
     def render(self) -> str:
         lines = [
@@ -86,7 +95,31 @@ class Metrics:
             "# TYPE lrs_uptime_seconds gauge",
             f"lrs_uptime_seconds {time.time() - self.started:.0f}",
         ]
+        if self.consumer_lag is not None:
+            lines += self._lag_lines(self.consumer_lag)
         return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _lag_lines(consumer_lag: ConsumerLag) -> list[str]:
+        try:
+            lag = consumer_lag()
+        except BusUnavailable as exc:
+            log.warning("no consumer lag for /metrics: %s", exc)
+            lag = None
+        lines = [
+            "# HELP lrs_kafka_up Whether the broker answered the consumer-lag query.",
+            "# TYPE lrs_kafka_up gauge",
+            f"lrs_kafka_up {0 if lag is None else 1}",
+            "# HELP lrs_kafka_consumer_lag Records the `lrs process` workers have not committed "
+            "yet: the broker's end offset less the group's committed offset.",
+            "# TYPE lrs_kafka_consumer_lag gauge",
+        ]
+        for topic, partitions in sorted((lag or {}).items()):
+            for partition, records in sorted(partitions.items()):
+                lines.append(
+                    f'lrs_kafka_consumer_lag{{topic="{topic}",partition="{partition}"}} {records}'
+                )
+        return lines
 
 
 class CountRequests:
@@ -98,7 +131,7 @@ class CountRequests:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
-        async def counting_send(message: dict) -> None:  # type: ignore[type-arg]
+        async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.metrics.requests[(scope["method"], message["status"])] += 1
             await send(message)
@@ -109,7 +142,8 @@ class CountRequests:
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     own_store = store is None
     store = store if store is not None else open_store_waiting(settings.store_url)
-    metrics = Metrics()
+    bus = open_bus(settings.bus, settings.kafka_partitions, settings.kafka_topic_prefix)
+    metrics = Metrics(getattr(bus, "consumer_lag", None))
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -122,7 +156,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         return json_response({"status": "ready"})
 
     async def metrics_endpoint(request: Request) -> Response:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        text = await run_in_threadpool(metrics.render)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -149,7 +184,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         return response
 
     routes = []
-    for path, handlers in (
+    resources: list[tuple[str, dict[str, Endpoint]]] = [
         ("/xapi/statements", {"GET": statements.get, "PUT": statements.put, "POST": statements.post}),
         ("/xapi/activities/state", documents.handlers(documents.STATE)),
         ("/xapi/activities/profile", documents.handlers(documents.ACTIVITY_PROFILE)),
@@ -157,7 +192,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ("/xapi/agents", {"GET": agents.agents}),
         ("/xapi/activities", {"GET": agents.activities}),
         ("/xapi/about", {"GET": about.about}),
-    ):
+    ]
+    for path, handlers in resources:
         routes.append(Route(path, dispatch(handlers), methods=_methods(handlers)))
         routes.append(Route(path + "/", dispatch(handlers), methods=_methods(handlers)))
     routes += [
@@ -166,6 +202,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/learners/profile", learners.profile),
         Route("/api/v1/learners/{learner:path}/profile", learners.profile),
         Route("/api/v1/learners/competencies", competencies.learner_competencies),
+        Route("/api/v1/learners/competencies/changes", competencies.learner_changes),
+        Route("/api/v1/learners/recommendations", competencies.learner_recommendations),
+        Route(
+            "/api/v1/learners/{learner:path}/recommendations",
+            competencies.learner_recommendations,
+        ),
+        Route("/api/v1/learners/{learner:path}/competencies/changes", competencies.learner_changes),
         Route("/api/v1/learners/{learner:path}/competencies", competencies.learner_competencies),
         Route("/api/v1/learners/history", history.learner_history),
         Route("/api/v1/learners/{learner:path}/history", history.learner_history),
@@ -183,6 +226,37 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/persons/{person}/profile", persons.profile),
         Route("/api/v1/persons/{person}/history", history.person_history),
         Route("/api/v1/persons/{person}/competencies", competencies.person_competencies),
+        Route("/api/v1/persons/{person}/competencies/changes", competencies.person_changes),
+        Route("/api/v1/persons/{person}/recommendations", competencies.person_recommendations),
+        Route("/api/v1/groups/{group:path}/recommendations", competencies.group_recommendations),
+        Route(
+            "/api/v1/persons/{person}/attributes",
+            competencies.put_person_attributes,
+            methods=["PUT"],
+        ),
+        Route(
+            "/api/v1/crosswalks",
+            dispatch({"GET": competencies.list_crosswalks, "POST": competencies.post_crosswalk}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route("/api/v1/exports/results", competencies.export_results),
+        Route(
+            "/api/v1/alignments",
+            dispatch({"GET": competencies.list_alignments, "POST": competencies.post_alignment}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route(
+            "/api/v1/alignments/{ruleset}",
+            dispatch(
+                {
+                    "GET": competencies.get_alignment,
+                    "PUT": competencies.put_alignment,
+                    "DELETE": competencies.delete_alignment,
+                }
+            ),
+            methods=["GET", "HEAD", "PUT", "DELETE"],
+        ),
+        Route("/api/v1/aggregates/competencies", competencies.competency_aggregates),
         Route("/api/v1/groups/{group:path}/competencies", competencies.group_competencies),
         Route("/api/v1/frameworks", competencies.list_frameworks),
         Route("/api/v1/frameworks/{framework:path}", competencies.get_framework),
@@ -192,7 +266,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
     ]
-    background = _background(settings, store, own_store)
+    background = _background(settings, store, own_store, bus)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -228,6 +302,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     redact.install()  # whatever runs the app: no credential in its log lines
     app.state.store = store
+    app.state.reducers = reducers  # the processors, for erasure to rebuild what it touched
+    app.state.replay_competencies = replay_competencies  # after a rule set changes (admin API)
     app.state.settings = settings
     app.state.authenticator = Authenticator(store)
     app.state.metrics = metrics
@@ -237,17 +313,16 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
 
 def _background(
-    settings: Settings, store: Store, own_store: bool
+    settings: Settings, store: Store, own_store: bool, bus: EventBus | None
 ) -> list[LocalRunner | ProcessRunner | OutboxRelay | MemoryReleaser]:
     """Embedded: the processors run beside the API over the store's log. Kafka: the relay.
     Either way, freed memory goes back to the OS now and then (lrs/memory.py)."""
-    return [*_pipeline(settings, store, own_store), MemoryReleaser()]
+    return [*_pipeline(settings, store, own_store, bus), MemoryReleaser()]
 
 
 def _pipeline(
-    settings: Settings, store: Store, own_store: bool
+    settings: Settings, store: Store, own_store: bool, bus: EventBus | None
 ) -> list[LocalRunner | ProcessRunner | OutboxRelay]:
-    bus = open_bus(settings.bus, settings.kafka_partitions, settings.kafka_topic_prefix)
     if bus is not None:
         return [OutboxRelay(store, bus)]
     if not settings.processors:
@@ -258,3 +333,9 @@ def _pipeline(
             ProcessRunner(settings.store_url, batch=settings.processor_batch, max_growth_mib=growth)
         ]
     return [LocalRunner(store, reducers(store), batch=settings.processor_batch)]
+
+
+def replay_competencies(store: Store) -> int:
+    """Replay the log into an empty competencies projection (rules changed over the API)."""
+    reducer = next(r for r in reducers(store) if r.name == COMPETENCIES)
+    return rebuild(store, reducer)

@@ -112,7 +112,7 @@ def header_timeout_protocol(seconds: float, base: type[asyncio.Protocol] | None 
         # the connection idles after a response (which keep_alive_timeout looks after).
         _receiving_after: Any = None
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             self._arm_header_timer()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -16,13 +17,19 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "alignment-rules
 
 
 class LevelLike(Protocol):
-    id: str
-    code: str
-    rank: int
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def rank(self) -> int: ...
 
 
 class FrameworkLike(Protocol):
-    id: str
+    @property
+    def id(self) -> str: ...
 
     def competence(self, iri: str) -> Any: ...
 
@@ -50,12 +57,16 @@ class RuleIndex:
 
     exact: dict[str, tuple[int, ...]]  # activity id -> rule positions
     prefixes: dict[int, dict[str, tuple[int, ...]]]  # prefix length -> prefix -> positions
-    rest: tuple[int, ...]  # rules that name no activity: tried on every statement
+    rest: tuple[int, ...]  # rules that name no activity nor tag: tried on every statement
+    # competency IRI -> positions of rules that match by that tag alone (the shipped
+    # example rules: one per competence, so a statement tries only the tags it carries)
+    tags: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rules: tuple[Rule, ...]) -> RuleIndex:
         exact: dict[str, list[int]] = {}
         prefixes: dict[int, dict[str, list[int]]] = {}
+        tags: dict[str, list[int]] = {}
         rest: list[int] = []
         for position, rule in enumerate(rules):
             if "activity" in rule.match:
@@ -63,21 +74,26 @@ class RuleIndex:
             elif "activity_prefix" in rule.match:
                 prefix = rule.match["activity_prefix"]
                 prefixes.setdefault(len(prefix), {}).setdefault(prefix, []).append(position)
+            elif "competency" in rule.match:
+                tags.setdefault(rule.match["competency"], []).append(position)
             else:
                 rest.append(position)
         return cls(
             {k: tuple(v) for k, v in exact.items()},
             {n: {k: tuple(v) for k, v in d.items()} for n, d in prefixes.items()},
             tuple(rest),
+            {k: tuple(v) for k, v in tags.items()},
         )
 
-    def candidates(self, activity: str) -> list[int]:
+    def candidates(self, activity: str, tags: Iterable[str] = ()) -> list[int]:
         """Positions of the rules worth trying, in rule order."""
         found = list(self.rest)
         if activity:
             found += self.exact.get(activity, ())
             for length, by_prefix in self.prefixes.items():
                 found += by_prefix.get(activity[:length], ())
+        for tag in tags:
+            found += self.tags.get(tag, ())
         found.sort()
         return found
 
@@ -89,7 +105,7 @@ class RuleSet:
     rules: tuple[Rule, ...]
     source: dict[str, Any]  # the file as given, to store and show back
     index: RuleIndex = field(init=False, repr=False, compare=False)
-    # per rule, what its evidence always says (consumers.competencies adds whether it is met)
+    # per rule, what its evidence always says (the competencies processor adds whether it is met)
     evidence: tuple[dict[str, Any], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -119,7 +135,8 @@ class RuleSet:
         obj = statement.get("object") or {}
         activity = obj.get("id", "") if obj.get("objectType", "Activity") == "Activity" else ""
         rules = self.rules
-        return [i for i in self.index.candidates(activity) if matches(rules[i], statement)]
+        tags = _context_iris(statement) if self.index.tags else ()
+        return [i for i in self.index.candidates(activity, tags) if matches(rules[i], statement)]
 
 
 @cache
@@ -127,7 +144,7 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 
 
-def load_rules(data: Any, frameworks: dict[str, FrameworkLike]) -> RuleSet:
+def load_rules(data: Any, frameworks: Mapping[str, FrameworkLike]) -> RuleSet:
     """Check a rule set against its schema and against the framework it names."""
     errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:

@@ -14,6 +14,7 @@ STATEMENTS = "xapi.statements"  # every stored statement, key = learner key
 INBOUND = "xapi.inbound"  # what connectors emit, not yet validated or stored
 DLQ = "xapi.dlq"  # inbound records that were refused, with the reason
 TOPICS = (STATEMENTS, INBOUND, DLQ)
+PROCESSORS_GROUP = "lrs-processors"  # the `lrs process` workers' consumer group (faust app id)
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, OffsetSpec, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from lrs.events.base import TOPICS, BusUnavailable, Event
+from lrs.background import BackgroundLoop
+from lrs.events.base import INBOUND, PROCESSORS_GROUP, STATEMENTS, TOPICS, BusUnavailable, Event
 
 log = logging.getLogger("lrs.events.kafka")
+# kafka-python 3 logs every connection it opens at INFO (some 15 lines for each admin client
+# the relay's and the lag logger's checks make, every few seconds): its warnings are what an
+# operator needs from it.
+logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
 class KafkaBus:
@@ -33,6 +38,10 @@ class KafkaBus:
                     bootstrap_servers=self.bootstrap.split(","),
                     acks="all",
                     enable_idempotence=True,
+                    # A missing topic is an outage, not something to make with the broker's
+                    # defaults (one partition): the relay then creates the LRS topics and
+                    # republishes the log (lrs/outbox.py).
+                    allow_auto_create_topics=False,
                     linger_ms=5,
                     retries=5,
                     request_timeout_ms=int(self.timeout * 1000),
@@ -107,6 +116,46 @@ class KafkaBus:
         finally:
             consumer.close()
 
+    def consumer_lag(self, group: str = PROCESSORS_GROUP) -> dict[str, dict[int, int]]:
+        """Records the processors' consumer group has yet to commit, per topic and partition.
+
+        The broker's end offset less the group's committed offset; a partition the group never
+        committed counts from the start of its log. Topics by the port's names (no prefix).
+        """
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.bootstrap.split(","),
+                request_timeout_ms=int(self.timeout * 1000),
+                bootstrap_timeout_ms=int(self.timeout * 1000),
+            )
+        except KafkaError as exc:
+            raise BusUnavailable(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
+        try:
+            names = {self.prefix + t: t for t in (STATEMENTS, INBOUND)}
+            described = admin.describe_topics(list(names))
+            partitions = [
+                TopicPartition(topic["name"], p["partition_index"])
+                for topic in described
+                if topic["error_code"] == 0
+                for p in topic["partitions"]
+            ]
+            if not partitions:
+                return {}
+            ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
+            starts = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in partitions})
+            committed = admin.list_group_offsets({self.prefix + group: partitions})
+            done = committed.get(self.prefix + group, {})
+            lag: dict[str, dict[int, int]] = {}
+            for tp in partitions:
+                mark = done[tp].offset if tp in done and done[tp].offset >= 0 else -1
+                base = mark if mark >= 0 else starts[tp].offset
+                lag.setdefault(names[tp.topic], {})[tp.partition] = max(0, ends[tp].offset - base)
+            return lag
+        except KafkaError as exc:
+            raise BusUnavailable(f"cannot read the consumer lag of {group}: {exc}") from exc
+        finally:
+            admin.close()
+
     def create_topics(self) -> None:
         try:
             ensure_topics(self.bootstrap, self.partitions, prefix=self.prefix)
@@ -130,3 +179,31 @@ def ensure_topics(
                 pass
     finally:
         admin.close()
+
+
+class LagLogger(BackgroundLoop):
+    """Logs the processors' consumer lag, as the broker reports it, every `every` seconds."""
+
+    name = "lrs-kafka-lag"
+
+    def __init__(self, bus: KafkaBus, every: float = 30.0) -> None:
+        super().__init__(idle=every)
+        self.bus = bus
+
+    def step(self) -> int:
+        lag = self.bus.consumer_lag()
+        log.info(
+            "consumer lag (records not yet committed by the processors): %s",
+            "; ".join(
+                f"{topic} {sum(parts.values())} ("
+                + ", ".join(f"p{p} {n}" for p, n in sorted(parts.items()))
+                + ")"
+                for topic, parts in sorted(lag.items())
+            )
+            or "no topics yet",
+        )
+        return 0
+
+    def failed(self, exc: Exception, attempt: int) -> float:
+        log.warning("cannot read the consumer lag: %s", exc)
+        return self.idle

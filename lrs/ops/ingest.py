@@ -20,9 +20,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from lrs.access import deployment_scope, org_of
 from lrs.domain.authority import authority_key
-from lrs.domain.records import Attachment, Credential
+from lrs.domain.records import DEFAULT_ORG, Attachment, Credential
 from lrs.ports import Credentials, Statements
 from lrs.xapi.attachments import AttachmentPart, check_attachments
 from lrs.xapi.errors import Forbidden, XAPIError
@@ -95,14 +94,20 @@ def check_voiding(store: IngestStore, credential: Credential, batch: list[dict[s
     targets = voiding_targets(batch)
     if not targets:
         return
-    scope = deployment_scope(store, credential)
-    mine = org_of(credential)
+    mine = credential.org or DEFAULT_ORG
     for target in targets:
         raw = store.get_statement(target, voided=False) or store.get_statement(target, voided=True)
-        if raw is not None and scope.org_of_key(authority_key(orjson.loads(raw))) != mine:
+        if raw is not None and _org_of_key(store, authority_key(orjson.loads(raw))) != mine:
             raise Forbidden(
                 "a statement may only void statements of its own organisation", "object.id"
             )
+
+
+def _org_of_key(store: IngestStore, key: str | None) -> str:
+    """The organisation of a storing credential key; a key with no credential (a connector
+    source, the Kafka ingest) belongs to the default organisation."""
+    found = store.get_credential(key) if key else None
+    return (found.org if found is not None else None) or DEFAULT_ORG
 
 
 def store_batch(

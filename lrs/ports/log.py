@@ -1,4 +1,5 @@
-"""The log port: stored statements as an ordered event log, the outbox, consumer offsets."""
+"""The log port: stored statements as an ordered event log, the outbox (with its relay's
+lease), consumer offsets."""
 
 from __future__ import annotations
 
@@ -18,6 +19,22 @@ class Log(Protocol):
 
     def mark_published(self, records: list[LogRecord]) -> None:
         """Confirm records returned by `unpublished` (in that order) as published."""
+        ...
+
+    def published_count(self) -> int:
+        """How many stored statements are marked published (a topic holding fewer lost some)."""
+        ...
+
+    def reset_published(self) -> None:
+        """Mark every stored statement unpublished: the bus lost its log, publish it all again."""
+        ...
+
+    def claim_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take or renew the lease `name` for `owner` until `seconds` from now, if it is free,
+        expired or already theirs; False while another owner holds it. One outbox relay per
+        store publishes at a time: every API process and worker runs one, and without the
+        lease they would all publish (and mark) the same statements. `seconds=0` gives it up.
+        """
         ...
 
     def get_offset(self, consumer: str) -> int:

@@ -281,7 +281,7 @@ def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
     return ValidationError(error.message, field, code=error.code)
 
 
-def check_attachments(statements: list[dict[str, Any]], parts: dict[str, AttachmentPart]) -> None:
+def check_attachments(statements: list[Any], parts: dict[str, AttachmentPart]) -> None:
     """Match a request's attachment objects with the data parts it carried; verify signatures.
 
     Call it for every statement POST/PUT, with `parts={}` when the body was application/json:

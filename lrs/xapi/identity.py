@@ -52,17 +52,3 @@ def ifi_only(agent: dict[str, Any]) -> dict[str, Any]:
     if agent.get("objectType") == "Group" and "member" in agent and len(reduced) < 2:
         reduced["member"] = [ifi_only(m) for m in agent["member"] if isinstance(m, dict)]
     return reduced
-
-
-def agent_keys_with_members(agent: Any) -> list[str]:
-    """The agent's own key and, for a Group, its members' keys."""
-    keys: list[str] = []
-    key = agent_key(agent)
-    if key:
-        keys.append(key)
-    if isinstance(agent, dict) and agent.get("objectType") == "Group":
-        for member in agent.get("member") or []:
-            member_key = agent_key(member)
-            if member_key:
-                keys.append(member_key)
-    return keys

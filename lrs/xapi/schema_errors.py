@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import jsonschema
 
@@ -62,16 +63,19 @@ def to_validation_error(error: jsonschema.ValidationError, prefix: str) -> Valid
     in_key = "propertyNames" in error.absolute_schema_path
     instance = error.instance
     validator = error.validator
+    # The error of a failed `required` or `additionalProperties` carries what it checked.
+    checked: Any = error.validator_value
+    schema: Any = error.schema
     message: str
     if validator == "required" and isinstance(instance, Mapping):
-        missing = next((k for k in error.validator_value if k not in instance), None)
+        missing = next((k for k in checked if k not in instance), None)
         if missing is not None and x_message(error) is None:
             field = join(field, [missing])
             message = "is required"
         else:
             message = x_message(error) or error.message
     elif validator == "additionalProperties" and isinstance(instance, Mapping):
-        allowed = error.schema.get("properties", {})
+        allowed = schema.get("properties", {})
         extra = next((k for k in instance if k not in allowed), None)
         if extra is not None:
             field = join(field, [extra])
@@ -85,7 +89,7 @@ def to_validation_error(error: jsonschema.ValidationError, prefix: str) -> Valid
 
 def describe(error: jsonschema.ValidationError) -> str:
     """A short, client-facing wording for the standard validators."""
-    value = error.validator_value
+    value: Any = error.validator_value
     match error.validator:
         case "type":
             return f"must be of type {value}"

@@ -378,7 +378,8 @@ def format_canonical(statement: dict[str, Any], languages: list[str]) -> dict[st
             return [walk(v, key) for v in value]
         return value
 
-    return walk(statement)
+    picked: dict[str, Any] = walk(statement)
+    return picked
 
 
 _LANGUAGE_MAPS = frozenset({"display", "name", "description"})

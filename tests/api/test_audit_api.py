@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
-from consumers.registry import reducers
-from consumers.runner import catch_up
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import catch_up
 from lrs.audit import pseudonym
 from lrs.auth import create_credential
 from lrs.cli import main as lrs_cli

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from consumers.registry import reducers
-from consumers.runner import catch_up
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import catch_up
 from lrs.audit import pseudonym, verify
 from lrs.auth import create_credential
 from lrs.cli import main as lrs_cli

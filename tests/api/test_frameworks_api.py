@@ -10,9 +10,10 @@ from urllib.parse import quote
 
 import pytest
 
-from consumers.registry import reducers
-from consumers.runner import catch_up
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import catch_up
 from lrs.cli import main as lrs_cli
+from lrs.rosters import class_definition, save_class
 from tests.conftest import APIClient
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"
@@ -21,6 +22,7 @@ VERBS = "http://adlnet.gov/expapi/verbs/"
 QUIZ = "https://school.example.edu.vn/digcomp/quiz/"
 LEARNER = "account:https://school.example.edu.vn|hs-0007"
 LEARNER_AGENT = {"account": {"homePage": "https://school.example.edu.vn", "name": "hs-0007"}}
+DECISION_757 = "https://w3id.org/lrs/frameworks/vn-decision-757/2025"
 OURS = "https://school.example.edu.vn/frameworks/media-literacy/1"
 CASE_SERVER = "https://case.example.edu.vn/ims/case/v1p0"
 CASE_DOC = "5b0a7d2e-1c3f-4a5b-8c6d-7e8f9a0b1c00"
@@ -167,7 +169,7 @@ def post_quiz(api: APIClient, activity: str = QUIZ + "search-basics") -> None:
 
 def test_list_frameworks(api: APIClient) -> None:
     found = listed(api)
-    assert set(found) == {DIGCOMP, CIRCULAR}
+    assert set(found) == {DIGCOMP, CIRCULAR, DECISION_757}
     digcomp = found[DIGCOMP]
     assert digcomp["version"] == "2.2"
     assert (digcomp["areas"], digcomp["competences"]) == (5, 21)
@@ -228,6 +230,11 @@ def test_frameworks_need_credentials(api: APIClient) -> None:
 def test_framework_parameter_is_required_and_must_exist(api: APIClient, path: str) -> None:
     linked = api.http.post("/api/v1/persons/p-1/keys", json={"keys": [LEARNER]})
     assert linked.status_code == 200
+    # the class must be known (a roster) to be read at all
+    store = api.http.app.state.store  # type: ignore[attr-defined]
+    save_class(
+        store, class_definition("https://school.example.edu.vn/class/10A1", "10A1", [LEARNER])
+    )
     missing = api.http.get(path)
     assert missing.status_code == 400
     assert missing.json()["error"]["field"] == "framework"
@@ -265,7 +272,7 @@ def test_cli_imports_a_framework_in_our_format(
     assert cli(tmp_path, "frameworks", "import", write(tmp_path, "fw.json", our_framework())) == 0
     assert f"imported {OURS}: 2 competences" in capsys.readouterr().out
     found = listed(api)
-    assert set(found) == {DIGCOMP, CIRCULAR, OURS}
+    assert set(found) == {DIGCOMP, CIRCULAR, DECISION_757, OURS}
     assert (found[OURS]["competences"], found[OURS]["levels"]) == (2, ["M1", "M2", "M3"])
     response = api.http.get(f"/api/v1/frameworks/{quote(OURS, safe='')}")
     assert response.status_code == 200
@@ -273,7 +280,7 @@ def test_cli_imports_a_framework_in_our_format(
     # a new version replaces the old one
     assert cli(tmp_path, "frameworks", "import", write(tmp_path, "v2.json", our_framework("2"))) == 0
     assert listed(api)[OURS]["version"] == "2"
-    assert len(listed(api)) == 3
+    assert len(listed(api)) == 4
     # and status can be read against it
     assert set(status_of(api, OURS).values()) == {("not_started", None)}
 

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from consumers.registry import reducers
-from consumers.runner import catch_up
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import catch_up
 from lrs.cli import main as lrs_cli
 from lrs.competency.registry import import_rules
 from lrs.identity import DEFAULT_HOME_PAGE, normalise_national_id, pseudonymise

@@ -8,6 +8,7 @@ its lifespan, so no background runner races the test; one test runs the lifespan
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,8 +25,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from consumers.profiles import REDUCER
-from consumers.runner import catch_up
+from consumers.reducers.profiles import REDUCER
+from consumers.runtime.local import catch_up
 from lrs.api.app import create_app
 from lrs.auth import create_credential
 from lrs.config import load_settings
@@ -532,3 +533,31 @@ def test_openapi_parameters_match_what_the_endpoints_accept(many: LRS) -> None:
     profile = many.profile("mbox:mailto:ann@example.org").json()
     assert set(profile_schema["required"]) <= set(profile)
     assert set(profile) <= set(profile_schema["properties"])
+
+
+def test_served_read_models_match_the_schemas_generated_from_their_types(many: LRS) -> None:
+    """The schemas come from lrs.readmodels' types: what the endpoints answer must fit them
+    exactly (no property the schema lacks, none it requires missing)."""
+    from jsonschema import Draft202012Validator
+
+    document = many.http.get("/api/v1/openapi.json").json()
+
+    def check(schema: str, body: Any) -> None:
+        root = {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+        strict = json.loads(
+            json.dumps(root).replace('"type": "object"', '"type": "object", "unevaluatedProperties": false')
+        )
+        errors = [e.message for e in Draft202012Validator(strict).iter_errors(body)]
+        assert errors == [], (schema, errors)
+
+    key = "mbox:mailto:ann@example.org"
+    check("Profile", many.profile(key).json())
+    check("LearnerPage", many.http.get("/api/v1/learners", params={"limit": "2"}).json())
+    status = many.http.get(
+        f"/api/v1/learners/{quote(key, safe='')}/competencies", params={"framework": "digcomp-2.2"}
+    )
+    assert status.status_code == 200, status.text
+    check("CompetencyStatus", status.json())
+    bad = {**many.profile(key).json(), "surprise": 1}
+    with pytest.raises(AssertionError):
+        check("Profile", bad)

@@ -16,8 +16,8 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from consumers.profiles import REDUCER as PROFILES
-from consumers.runner import catch_up
+from consumers.reducers.profiles import REDUCER as PROFILES
+from consumers.runtime.local import catch_up
 from tests.conftest import APIClient, basic_auth
 
 COMPLETED = "http://adlnet.gov/expapi/verbs/completed"

@@ -96,6 +96,31 @@ def test_grade_event_credits_the_learner_and_keeps_the_score() -> None:
     assert statement["actor"]["account"]["name"] == "32e08e30-f8ae-4ce2-94a8-c2bfe38a70cb"
 
 
+def test_a_grade_without_its_learner_is_refused_not_credited_to_the_grader() -> None:
+    event = _caliper("problem_check(server).json")
+    attempt = event["object"]
+    attempt.pop("assignee", None)
+    if isinstance(attempt.get("extensions"), dict):
+        attempt["extensions"].pop("assignee", None)
+    with pytest.raises(MappingError, match="names no assignee"):
+        map_event(event, SENSOR)
+
+
+def test_a_canvas_outcome_is_the_learners_not_the_assessors() -> None:
+    event = {
+        "metadata": {"event_name": "learning_outcome_result_created", "event_id": "e-2",
+                     "user_id": "99", "hostname": "canvas.example.edu",
+                     "event_time": "2024-02-01T10:00:00Z"},
+        "body": {"learning_outcome_id": "42", "mastery": True, "score": 3.0, "possible": 4.0},
+    }
+    # metadata.user_id is the teacher whose request raised the event: never the learner.
+    with pytest.raises(MappingError, match="without user_id"):
+        map_event(event, "")
+    event["body"]["user_id"] = "7"
+    [statement] = map_event(event, "")
+    assert statement["actor"]["account"] == {"homePage": "https://canvas.example.edu", "name": "7"}
+
+
 def _session(action: str, event_id: str = "urn:uuid:6f1c0b6e-3b1f-4f5e-9c76-1d1b6f0c2a01") -> dict[str, Any]:
     return {
         "@context": "http://purl.imsglobal.org/ctx/caliper/v1p2",

@@ -10,22 +10,11 @@ from connectors.base import Checkpoints, run
 from connectors.moodle import mapping_for
 from connectors.moodle.mapping import Config
 from connectors.moodle.readers import CSVReader, RowOnlyLookup
+from tests.connectors.memory import ListSink
 
 APP = "http://www.example.org"
 COLUMNS = ["id", "eventname", "component", "objectid", "contextinstanceid", "userid",
            "courseid", "relateduserid", "timecreated", "other"]
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.statements: list[dict] = []
-        self.rejected: list = []
-
-    def send(self, statements: list[dict]) -> None:
-        self.statements.extend(statements)
-
-    def close(self) -> None:
-        pass
 
 
 def _export(path: Path) -> Path:

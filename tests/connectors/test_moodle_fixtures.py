@@ -2,9 +2,10 @@
 
 Each case folder under ../shared/fixtures/moodle/ holds a log row (event.json), the database
 rows the plugin reads (data.json) and the statements it emits (statements.json); each file is
-deep-merged over common/. We run `map_event` with the plugin's test configuration (app_url
-http://www.example.org, send_name true, send_mbox false, send_response_choices false, session
-key "test_session_id") over a lookup answering from data.json, and compare every statement.
+deep-merged over common/. We run `map_event` in plugin-compatible mode (Config.plugin_compatible:
+the plugin's attempt ids, quiz results, [-1, 1] scaled scores and name order) with the plugin's
+test configuration (app_url http://www.example.org, send_name true, send_mbox false,
+send_response_choices false, session key "test_session_id") over a lookup answering from data.json, and compare every statement.
 The plugin's tests for the cases in WITH_CHOICES override send_response_choices to true, and so
 do we for those cases (it adds `choices` and `correctResponsesPattern` to choice interactions).
 
@@ -34,9 +35,14 @@ from connectors.moodle.mapping import INFO
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "moodle"
 CONFIG = Config(
-    app_url="http://www.example.org", session_id="test_session_id", send_response_choices=False
+    app_url="http://www.example.org",
+    session_id="test_session_id",
+    send_response_choices=False,
+    plugin_compatible=True,
 )
-WITH_CHOICES_CONFIG = Config(app_url="http://www.example.org", session_id="test_session_id")
+WITH_CHOICES_CONFIG = Config(
+    app_url="http://www.example.org", session_id="test_session_id", plugin_compatible=True
+)
 # Cases whose plugin test overrides the configuration with send_response_choices true.
 WITH_CHOICES = {
     "mod_choice/answer_created",

@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 
-from connectors.base import MappingError, run
+from connectors.base import MappingError, Unmapped, run
 from connectors.openedx import mapping_for
 from connectors.openedx.mapping import X_TRANSFORMER_VERSION, Deployment, _prune, map_event
 from connectors.xapi_lines import LinesReader
 from lrs.xapi.validation import validate_statement_batch
+from tests.connectors.memory import ListSink
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "openedx"
@@ -111,8 +112,10 @@ def test_inputs_without_expected_output_map_to_valid_xapi_or_are_refused(name: s
     validate_statement_batch(statements, "1.0.3")
 
 
-def test_unknown_event_names_map_to_nothing() -> None:
-    assert map_event({"name": "edx.instructor.report.requested", "timestamp": "2024-01-01T00:00:00Z"}, DEPLOYMENT) == []
+def test_unknown_event_names_are_unmapped_not_refused() -> None:
+    event = {"name": "edx.instructor.report.requested", "timestamp": "2024-01-01T00:00:00Z"}
+    with pytest.raises(Unmapped, match="edx.instructor.report.requested"):
+        map_event(event, DEPLOYMENT)
 
 
 def test_default_actor_is_the_user_id_and_course_name_is_left_out() -> None:
@@ -122,21 +125,10 @@ def test_default_actor_is_the_user_id_and_course_name_is_left_out() -> None:
     assert "name" not in statement["context"]["contextActivities"]["parent"][0]["definition"]
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.statements: list[dict[str, Any]] = []
-
-    def send(self, statements: list[dict[str, Any]]) -> None:
-        self.statements.extend(statements)
-
-    def close(self) -> None:
-        pass
-
-
 def test_tracking_log_prefixes_broken_lines_and_checkpoint(tmp_path: Path) -> None:
     log = FIXTURES / "tracking.log"
     mapping = mapping_for(LMS, {"6": ANONYMOUS_ID}, {})
-    sink = _Collect()
+    sink = ListSink()
     summary = run(LinesReader(log, "openedx:tracking.log"), mapping, sink)
     assert summary.read == 12
     # two lines are broken JSON; the rest are supported events or event names no profile covers
@@ -147,7 +139,7 @@ def test_tracking_log_prefixes_broken_lines_and_checkpoint(tmp_path: Path) -> No
     assert all(s["actor"]["account"]["name"] == ANONYMOUS_ID for s in sink.statements)
     # resuming from the end reads nothing; a second run gives the same ids
     assert list(LinesReader(log, "x").read(str(log.stat().st_size))) == []
-    again = _Collect()
+    again = ListSink()
     run(LinesReader(log, "openedx:tracking.log"), mapping, again)
     assert [s["id"] for s in again.statements] == [s["id"] for s in sink.statements]
 
@@ -163,5 +155,52 @@ def test_cli_dry_run(tmp_path: Path) -> None:
     )
     statements = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(statements) == 7, result.stderr
-    assert result.returncode == 3  # two broken lines were skipped and reported
-    assert "line 3" in result.stderr and "read 12 records, emitted 7 statements" in result.stderr
+    assert result.returncode == 3  # two broken lines were refused
+    assert result.stderr.splitlines()[-1] == (
+        "read 12, stored 7, already stored 0, unmapped 3, refused 2 (a dry run: nothing stored)"
+    )
+    [report] = (tmp_path / "reports").iterdir()
+    refused = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [r["record"] for r in refused] == ["tracking.log line 3", "tracking.log line 11"]
+    assert all(r["outcome"] == "refused" and r["reason"] for r in refused)
+    # per event name: read, stored, already, unmapped, excluded, refused
+    rows = {line[:60].strip(): line[60:].split() for line in result.stderr.splitlines()[1:10]}
+    assert rows["(unreadable line)"] == ["2", "0", "0", "0", "0", "2"]
+    assert rows["problem_check"] == ["2", "2", "0", "0", "0", "0"]
+    assert rows["edx.grades.subsection.grade_calculated"] == ["2", "2", "0", "0", "0", "0"]
+    assert rows["problem_graded"] == ["1", "0", "0", "1", "0", "0"]
+
+
+def test_a_refusing_destination_still_reports_what_was_read(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(400)
+            self.end_headers()
+            self.wfile.write(b"no")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "lrs.cli", "connect", "openedx",
+                "--input", str(FIXTURES / "tracking.log"), "--lms-url", LMS,
+                "--data", str(tmp_path), "--to", f"http://127.0.0.1:{server.server_port}/xapi",
+                "--key", "k", "--secret", "s",
+            ],
+            capture_output=True, text=True, cwd=REPO, timeout=60,
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 1
+    assert "refused the batch (400)" in result.stderr
+    assert "read 12, stored 0, already stored 0, unmapped 3, refused 2" in result.stderr
+    [report] = (tmp_path / "reports").iterdir()
+    assert len(report.read_text().splitlines()) == 2

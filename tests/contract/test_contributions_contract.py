@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from consumers.profiles import REDUCER
-from consumers.projection import changes_for
+from consumers.reducers.base import changes_for
+from consumers.reducers.profiles import REDUCER
 from lrs.ports import Store
 from tests.contract.helpers import VOIDED, key, statement
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 
-from consumers.profiles import NAME as PROFILES
-from consumers.profiles import REDUCER
-from consumers.projection import changes_for
-from consumers.runner import rebuild
+from consumers.reducers.base import changes_for
+from consumers.reducers.profiles import NAME as PROFILES
+from consumers.reducers.profiles import REDUCER
+from consumers.runtime.local import rebuild
 from lrs.domain.documents import Preconditions
 from lrs.domain.records import Attachment, DocumentKind, StatementQuery
 from lrs.ports import Store

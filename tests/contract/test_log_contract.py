@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 
 from lrs.ports import Store
@@ -40,3 +42,24 @@ def test_consumer_offsets_only_move_forward(store: Store) -> None:
     store.set_offset("profiles", 3)
     assert store.get_offset("profiles") == 5
     assert store.get_offset("other") == 0
+
+
+def test_a_lease_has_one_owner_until_it_runs_out_or_is_given_up(store: Store) -> None:
+    assert store.claim_lease("outbox-relay", "a", 30)
+    assert not store.claim_lease("outbox-relay", "b", 30)  # held by a
+    assert store.claim_lease("outbox-relay", "a", 30)  # a renews
+    assert store.claim_lease("other", "b", 30)  # leases are independent
+    assert store.claim_lease("outbox-relay", "a", 0)  # a gives it up
+    assert store.claim_lease("outbox-relay", "b", 0.3)
+    assert not store.claim_lease("outbox-relay", "a", 30)
+    time.sleep(0.4)  # b's lease ran out
+    assert store.claim_lease("outbox-relay", "a", 30)
+
+
+def test_reset_published_republishes_everything(store: Store) -> None:
+    save(store, statement("a"), statement("b"))
+    store.mark_published(store.unpublished(10))
+    assert store.published_count() == 2
+    store.reset_published()
+    assert store.published_count() == 0
+    assert len(store.unpublished(10)) == 2

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from consumers.profiles import REDUCER, contribution
-from consumers.projection import changes_for, rebuild_by_folding
-from consumers.runner import apply_in_parts
+from consumers.reducers.base import changes_for, rebuild_by_folding
+from consumers.reducers.profiles import REDUCER, contribution
+from consumers.runtime.local import apply_in_parts
 from lrs.domain.records import Contribution, StateQuery
 from lrs.ports import Store
 from lrs.xapi.statements import is_voiding, learner_key, statement_ref_target

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from consumers.profiles import REDUCER
-from consumers.projection import changes_for
+from consumers.reducers.base import changes_for
+from consumers.reducers.profiles import REDUCER
 from lrs.domain.records import Attachment, Credential, StatementQuery
 from lrs.ports import Store
 from lrs.xapi.errors import Conflict, ValidationError

@@ -24,8 +24,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 from starlette.testclient import TestClient
 
-from consumers.registry import reducers
-from consumers.runner import rebuild
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import rebuild
 from lrs.api.app import create_app
 from lrs.api.v1.openapi import DOCUMENT
 from lrs.auth import create_credential

@@ -24,11 +24,11 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from consumers.competencies import NAME as COMPETENCIES
-from consumers.competencies import CompetencyReducer, state_key
-from consumers.projection import replay
-from consumers.registry import reducers
-from consumers.runner import catch_up
+from consumers.reducers.base import replay
+from consumers.reducers.competencies import NAME as COMPETENCIES
+from consumers.reducers.competencies import CompetencyReducer, state_key
+from consumers.reducers.enabled import reducers
+from consumers.runtime.local import catch_up
 from lrs.cli import main as lrs_cli
 from lrs.competency.registry import import_rules, rulesets
 from tests.conftest import APIClient
@@ -246,6 +246,17 @@ EVIDENCE: dict[str, dict[str, list[str]]] = {
     "F": {},
 }  # fmt: skip
 
+# The level an in-progress competence is working toward (CSV cells `in_progress:N`): the
+# lowest level among the rules its evidence matched that do not hold. 4.2: privacy-l3 (3).
+# E 1.1: the attempted search-basics matches search-l2 (2) and search-l4 (4) -> 2.
+# E 1.2: fake-news failed, evaluate-l3 -> 3.
+TOWARD: dict[str, dict[str, str]] = {
+    "B": {"4.2": "3"},
+    "C": {"4.2": "3"},
+    "D": {"4.2": "3"},
+    "E": {"1.1": "2", "1.2": "3"},
+}
+
 # Area roll-up: an area has a level once every competence in it has one (the lowest).
 # Only A has all of area 1 (1.1 at 4, 1.2 at 3, 1.3 at 2) -> "2"; every other area of
 # every learner lacks at least one competence -> None.
@@ -400,7 +411,12 @@ class School:
 def school(api: APIClient, tmp_path: Path) -> School:
     store = api.http.app.state.store  # type: ignore[attr-defined]
     import_rules(store, RULES)
-    assert [r.id for r in rulesets(store)] == [RULES["id"]]
+    # the school's rules replace the shipped example for DigComp; the other frameworks keep theirs
+    assert [r.id for r in rulesets(store)] == [
+        RULES["id"],
+        "example-vn-circular-02-2025",
+        "example-vn-decision-757-2025",
+    ]
     timeline = sorted(
         posts(CLASS_10A1 + CLASS_10A2), key=lambda p: (p[0].isocalendar().week, p[1], p[0])
     )
@@ -504,8 +520,19 @@ def test_class_view_lists_the_30_learners(school: School) -> None:
     assert [v["learner"] for v in other["learners"]] == sorted(lr.key for lr in CLASS_10A2)
     for view in other["learners"]:
         assert {c["code"]: c["level"] for c in view["competences"] if c["level"]} == EXPECTED["A"]
-    # a class nobody is in is empty, not an error
-    assert school.group(f"{SCHOOL}/class/12C9").json()["count"] == 0
+    # the names come from the statements' actors
+    assert [v["name"] for v in body["learners"][:3]] == [
+        "Học sinh 01",
+        "Học sinh 02",
+        "Học sinh 03",
+    ]
+    # a class nobody knows (no roster, no statement names it) is a 404 naming the field
+    unknown = school.http.get(
+        f"/api/v1/groups/{quote(SCHOOL + '/class/12C9', safe='')}/competencies",
+        params={"framework": "digcomp-2.2"},
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["field"] == "group"
 
 
 def test_class_matrix_csv(school: School) -> None:
@@ -513,17 +540,28 @@ def test_class_matrix_csv(school: School) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(response.text)))
-    assert rows[0] == ["learner", *DIGCOMP_CODES, "achieved", "in_progress", "not_started"]
-    assert len(rows) == 31
+    assert rows[0] == ["learner", "name", *DIGCOMP_CODES, "achieved", "in_progress", "not_started"]
+    assert len(rows) == 32  # header, 30 learners, legend
     by_key = {lr.key: lr for lr in CLASS_10A1}
-    assert [row[0] for row in rows[1:]] == sorted(by_key)
-    for row in rows[1:]:
+    assert [row[0] for row in rows[1:31]] == sorted(by_key)
+    for row in rows[1:31]:
         learner = by_key[row[0]]
         table = EXPECTED[learner.persona]
         cells = dict(zip(rows[0], row, strict=True))
+
+        def expected_cell(code: str, persona: str = learner.persona) -> str:
+            table = EXPECTED[persona]
+            if code not in table:
+                return "not_started"
+            level = table[code]
+            if level is None:  # in progress toward the lowest level of its unmet rules
+                return f"in_progress:{TOWARD[persona][code]}"
+            return f"achieved:{level}"
+
         assert {code: cells[code] for code in DIGCOMP_CODES} == {
-            code: table.get(code) or "" for code in DIGCOMP_CODES
+            code: expected_cell(code) for code in DIGCOMP_CODES
         }, learner.number
+        assert cells["name"] == f"Học sinh {learner.number:02d}"
         achieved = sum(1 for level in table.values() if level is not None)
         in_progress = len(table) - achieved
         assert (cells["achieved"], cells["in_progress"], cells["not_started"]) == (
@@ -533,10 +571,17 @@ def test_class_matrix_csv(school: School) -> None:
         )
     # spot checks against the tables, spelled out: learner 1 is A, learner 2 is B
     assert rows[1][0].endswith("|hs-10a1-01")
-    assert rows[1][1:22] == ["4", "3", "2", "", "", "", "", "", "", "5", "", "", "", "", "3",
-                             "", "", "", "", "", ""]  # fmt: skip
-    assert rows[1][22:] == ["5", "0", "16"]
-    assert rows[2][22:] == ["2", "1", "18"]
+    ns = "not_started"
+    assert rows[1][2:23] == ["achieved:4", "achieved:3", "achieved:2", ns, ns, ns, ns, ns, ns,
+                             "achieved:5", ns, ns, ns, ns, "achieved:3", ns, ns, ns, ns, ns,
+                             ns]  # fmt: skip
+    assert rows[1][23:] == ["5", "0", "16"]
+    # B: 1.1 at 2, 3.1 at 2, 4.2 in progress (no level yet)
+    assert (rows[2][2], rows[2][11], rows[2][16]) == ("achieved:2", "achieved:2", "in_progress:3")
+    assert rows[2][23:] == ["2", "1", "18"]
+    # the legend names DigComp's 8 levels
+    assert rows[31][:4] == ["legend", "", "1=Level 1 (Foundation)", "2=Level 2 (Foundation)"]
+    assert len(rows[31]) == 2 + 8
 
 
 def test_rebuild_gives_identical_statuses(

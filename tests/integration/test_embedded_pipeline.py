@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import orjson
 
-from consumers.profiles import REDUCER
-from consumers.projection import replay
-from consumers.runner import rebuild
+from consumers.reducers.base import replay
+from consumers.reducers.profiles import REDUCER
+from consumers.runtime.local import rebuild
 from lrs.storage.base import StateQuery
 from lrs.storage.sqlite import SQLiteStore
 from tests.processes import LRSProcess, wait_until

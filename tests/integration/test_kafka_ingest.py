@@ -5,16 +5,15 @@ its reason and the original bytes, while the stream goes on."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from lrs.events.base import DLQ, INBOUND
 from lrs.storage.sqlite import SQLiteStore
-from tests.processes import LRSProcess, TansuBroker, wait_until
+from tests.processes import LRSProcess, kafka_settings, wait_until
 
 
 def statement(n: int) -> dict[str, Any]:
@@ -26,17 +25,9 @@ def statement(n: int) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[TansuBroker]:
-    broker = TansuBroker(tmp_path)
-    broker.start()
-    yield broker
-    broker.stop()
-
-
-def dead_letters(bootstrap: str, at_least: int) -> list[tuple[bytes, dict[str, bytes]]]:
+def dead_letters(bootstrap: str, topic: str, at_least: int) -> list[tuple[bytes, dict[str, bytes]]]:
     consumer = KafkaConsumer(
-        "xapi.dlq",
+        topic,
         bootstrap_servers=bootstrap,
         group_id=f"test-{uuid.uuid4()}",
         auto_offset_reset="earliest",
@@ -55,14 +46,9 @@ def dead_letters(bootstrap: str, at_least: int) -> list[tuple[bytes, dict[str, b
 
 
 def test_invalid_records_go_to_the_dlq_with_reason_and_payload_and_the_stream_goes_on(
-    tmp_path: Path, broker: TansuBroker
+    tmp_path: Path, kafka_bootstrap: str, kafka_prefix: str
 ) -> None:
-    config = {
-        "data": str(tmp_path / "data"),
-        "bus": f"kafka://{broker.bootstrap}",
-        "kafka_session_timeout": "6",
-        "kafka_partitions": "3",
-    }
+    config = kafka_settings(kafka_bootstrap, kafka_prefix, data=str(tmp_path / "data"))
     worker = LRSProcess("worker", tmp_path, config)
     good = [statement(n) for n in range(6)]
     no_verb = {k: v for k, v in statement(100).items() if k != "verb"}
@@ -75,12 +61,12 @@ def test_invalid_records_go_to_the_dlq_with_reason_and_payload_and_the_stream_go
     # The refused records sit between good ones on every partition's stream.
     records = [orjson.dumps(good[0]), *list(refused)[:2], orjson.dumps(good[1])]
     records += [list(refused)[2], *(orjson.dumps(s) for s in good[2:])]
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     store = None
     try:
         worker.process()
         for value in records:
-            producer.send("xapi.inbound", value=value)
+            producer.send(kafka_prefix + INBOUND, value=value)
         producer.flush(timeout=30)
         store = SQLiteStore(tmp_path / "data" / "lrs.db")
         wait_until(
@@ -88,7 +74,7 @@ def test_invalid_records_go_to_the_dlq_with_reason_and_payload_and_the_stream_go
             90,
             "every valid statement to be stored",
         )
-        letters = dead_letters(broker.bootstrap, len(refused))
+        letters = dead_letters(kafka_bootstrap, kafka_prefix + DLQ, len(refused))
         assert sorted(value for value, _ in letters) == sorted(refused)
         for value, headers in letters:
             words, field = refused[value]

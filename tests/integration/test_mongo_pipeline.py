@@ -13,11 +13,11 @@ import httpx
 import orjson
 import pytest
 
-from consumers.profiles import REDUCER
-from consumers.projection import replay
+from consumers.reducers.base import replay
+from consumers.reducers.profiles import REDUCER
 from lrs.storage.base import StateQuery
 from lrs.storage.mongodb import MongoStore
-from tests.processes import LRSProcess, TansuBroker, wait_until
+from tests.processes import LRSProcess, kafka_settings, wait_until
 from tests.servers import MongoServer
 
 VERSION = {"X-Experience-API-Version": "1.0.3"}
@@ -56,28 +56,15 @@ def post_until_acknowledged(
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[MongoServer, TansuBroker]]:
-    mongo = MongoServer(tmp_path / "mongo")
-    broker = TansuBroker(tmp_path)
-    try:  # stop whatever started, even if the other one fails to start
-        mongo.start()
-        broker.start()
-        yield mongo, broker
-    finally:
-        broker.stop()
-        mongo.stop()
+def mongo(tmp_path: Path) -> Iterator[MongoServer]:
+    with MongoServer(tmp_path / "mongo") as server:
+        yield server
 
 
 def test_database_restart_and_crash_lose_nothing_and_count_everything_once(
-    tmp_path: Path, servers: tuple[MongoServer, TansuBroker]
+    tmp_path: Path, mongo: MongoServer, kafka_bootstrap: str, kafka_prefix: str
 ) -> None:
-    mongo, broker = servers
-    config = {
-        "store": mongo.url("lrs"),
-        "bus": f"kafka://{broker.bootstrap}",
-        "kafka_session_timeout": "6",
-        "kafka_partitions": "3",
-    }
+    config = kafka_settings(kafka_bootstrap, kafka_prefix, store=mongo.url("lrs"))
     api = LRSProcess("api", tmp_path, config)
     auth = api.credential()
     worker = LRSProcess("worker", tmp_path, config)

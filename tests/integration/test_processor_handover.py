@@ -1,5 +1,5 @@
 """The embedded processors' process hands over to a fresh one when its memory outgrows
-`processor_max_growth_mib` (consumers/runner.py): nothing is lost or counted twice."""
+`processor_max_growth_mib` (consumers/runtime/local.py): nothing is lost or counted twice."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumers.profiles import REDUCER
-from consumers.projection import replay
-from consumers.registry import reducers
-from consumers.runner import LocalRunner, ProcessRunner, offset_name
+from consumers.reducers.base import replay
+from consumers.reducers.enabled import reducers
+from consumers.reducers.profiles import REDUCER
+from consumers.runtime.local import LocalRunner, ProcessRunner, offset_name
 from lrs.storage.base import StateQuery
 from lrs.storage.sqlite import SQLiteStore
 from tests.integration.test_embedded_pipeline import statement

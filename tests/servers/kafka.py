@@ -201,6 +201,12 @@ class KafkaBroker:
             os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
 
+    def lose_disk(self) -> None:
+        """A broker that lost its disk: stopped, its log deleted; `start()` formats a new one
+        on the same ports (no topics, no committed offsets)."""
+        self.kill()
+        shutil.rmtree(self.directory / "log", ignore_errors=True)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

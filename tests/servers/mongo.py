@@ -24,6 +24,8 @@ from tests.servers.process import free_port
 class MongoServer:
     """`with MongoServer(path) as server:` ... `server.url("db")`; `restart()`, `kill()`."""
 
+    name: str = "secantus"  # names its log file and its errors
+
     def __init__(
         self,
         storage_path: Path,
@@ -41,8 +43,18 @@ class MongoServer:
         self.storage_path.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.timeout = timeout
-        self.log_path = self.storage_path.parent / f"{self.storage_path.name}-secantus.log"
+        self.log_path = self.storage_path.parent / f"{self.storage_path.name}-{self.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _command(self) -> list[str]:
+        """The server's command line; a subclass runs another MongoDB-wire server."""
+        return [
+            sys.executable, "-m", "secantus",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--storage-path", str(self.storage_path),
+            "--log-level", "WARNING",
+            *(["--sync-on-commit"] if self.sync_on_commit else []),
+        ]  # fmt: skip
 
     def url(self, database: str) -> str:
         return f"mongodb://127.0.0.1:{self.port}/{database}"
@@ -57,27 +69,20 @@ class MongoServer:
             return
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable, "-m", "secantus",
-                    "--host", "127.0.0.1", "--port", str(self.port),
-                    "--storage-path", str(self.storage_path),
-                    "--log-level", "WARNING",
-                    *(["--sync-on-commit"] if self.sync_on_commit else []),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                self._command(), stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + self.timeout
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"secantus exited with {self.process.returncode}:\n{self.log_path.read_text()}"
+                    f"{self.name} exited with {self.process.returncode}:\n"
+                    f"{self.log_path.read_text()}"
                 )
             if self._answers():
                 return
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"secantus did not answer in {self.timeout}s")
+                raise RuntimeError(f"{self.name} did not answer in {self.timeout}s")
             time.sleep(0.05)
 
     def _answers(self) -> bool:

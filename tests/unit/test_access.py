@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lrs.access import (
@@ -88,3 +90,47 @@ def test_good_organisation_names(name: str) -> None:
 def test_bad_organisation_names(name: str) -> None:
     with pytest.raises(ValueError):
         check_org_name(name)
+
+
+# who is an administrator: one rule, used by every /api/v1 permission ------------------------
+def _credential(role: str, *scopes: str) -> Credential:
+    return Credential("k", "n", tuple(scopes), None, "h", role)
+
+
+def test_an_administrator_has_the_admin_role_or_the_admin_scope() -> None:
+    from lrs.access import is_admin, is_auditor
+
+    assert is_admin(_credential("admin", "all"))
+    assert is_admin(_credential("school", "admin"))
+    assert not is_admin(_credential("platform", "all"))
+    assert is_auditor(_credential("auditor", "statements/read"))
+    assert is_auditor(_credential("school", "auditor"))
+    assert not is_auditor(_credential("admin", "admin"))
+
+
+@pytest.mark.parametrize(
+    ("credential", "links", "erases", "reads_log"),
+    [
+        (("admin", "admin"), True, True, True),
+        (("school", "admin"), True, True, True),
+        (("platform", "all"), True, False, False),
+        (("auditor", "all"), False, False, True),
+        (("auditor", "auditor"), False, False, True),
+        (("platform", "statements/read"), False, False, False),
+    ],
+)
+def test_query_api_permissions_follow_the_one_admin_rule(
+    credential: tuple[str, str], links: bool, erases: bool, reads_log: bool
+) -> None:
+    from lrs.api.v1.permissions import erase_data, link_identities, read_access_log
+
+    def allowed(rule: Any) -> bool:
+        try:
+            rule(_credential(*credential))
+        except Forbidden:
+            return False
+        return True
+
+    assert (allowed(link_identities), allowed(erase_data), allowed(read_access_log)) == (
+        links, erases, reads_log
+    )

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from consumers.competencies import CompetencyReducer
-from consumers.profiles import normalised_score
+from consumers.reducers.competencies import CompetencyReducer
 from lrs.competency.alignment import Rule, RuleSet, load_rules, matches, meets
 from lrs.competency.framework import Framework, bundled_frameworks
+from lrs.readmodels.profiles import normalised_score
 from lrs.xapi.errors import ValidationError
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"

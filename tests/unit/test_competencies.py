@@ -12,20 +12,20 @@ from typing import Any
 
 import pytest
 
-import consumers.competencies as competencies_module
-from consumers.competencies import (
+import consumers.reducers.competencies as competencies_module
+from consumers.reducers.base import replay
+from consumers.reducers.competencies import CompetencyReducer
+from lrs.competency.alignment import RuleSet, load_rules
+from lrs.competency.framework import Framework, bundled_frameworks
+from lrs.competency.status import class_matrix_csv, status_view
+from lrs.readmodels.competencies import (
     ACHIEVED,
     IN_PROGRESS,
     NOT_STARTED,
-    CompetencyReducer,
     fold,
     fold_contributions,
     state_key,
 )
-from consumers.projection import replay
-from lrs.competency.alignment import RuleSet, load_rules
-from lrs.competency.framework import Framework, bundled_frameworks
-from lrs.competency.status import class_matrix_csv, status_view
 from lrs.storage.base import Contribution
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"
@@ -493,6 +493,9 @@ def test_status_view_fills_in_the_competences_not_started(digcomp: Framework) ->
         "evidence": [],
         "first_evidence": None,
         "last_evidence": None,
+        "attained": [],
+        "via": [],
+        "toward": None,
     }
     assert view["summary"] == {
         "competences": 21,
@@ -545,25 +548,42 @@ def test_class_matrix_csv(digcomp: Framework) -> None:
         status_view(digcomp, f"account:{HOME}|hs-003", None),
     ]
     rows = list(csv.reader(io.StringIO(class_matrix_csv(digcomp, views))))
-    assert rows[0] == ["learner", *DIGCOMP_CODES, "achieved", "in_progress", "not_started"]
-    assert len(rows) == 4
-    columns = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    header = ["learner", "name", *DIGCOMP_CODES, "achieved", "in_progress", "not_started"]
+    assert rows[0] == header
+    assert len(rows) == 5  # header, three learners, legend
+    columns = [dict(zip(rows[0], row, strict=True)) for row in rows[1:4]]
     assert columns[0]["learner"] == f"account:{HOME}|hs-001"
-    assert columns[0]["1.1"] == "4"
-    assert [columns[0][code] for code in DIGCOMP_CODES[1:]] == [""] * 20
+    assert columns[0]["1.1"] == "achieved:4"
+    assert [columns[0][code] for code in DIGCOMP_CODES[1:]] == ["not_started"] * 20
     assert (columns[0]["achieved"], columns[0]["in_progress"], columns[0]["not_started"]) == (
         "1",
         "0",
         "20",
     )
-    assert (columns[1]["1.1"], columns[1]["3.1"], columns[1]["5.4"]) == ("", "5", "2")
+    assert (columns[1]["1.1"], columns[1]["3.1"], columns[1]["5.4"]) == (
+        "in_progress",
+        "achieved:5",
+        "achieved:2",
+    )
     assert (columns[1]["achieved"], columns[1]["in_progress"], columns[1]["not_started"]) == (
         "2",
         "1",
         "18",
     )
-    assert rows[3] == [f"account:{HOME}|hs-003", *[""] * 21, "0", "0", "21"]
-    assert class_matrix_csv(digcomp, []).splitlines() == [",".join(rows[0])]
+    assert rows[3] == [f"account:{HOME}|hs-003", "", *["not_started"] * 21, "0", "0", "21"]
+    assert rows[4] == [
+        "legend",
+        "",
+        "1=Level 1 (Foundation)",
+        "2=Level 2 (Foundation)",
+        "3=Level 3 (Intermediate)",
+        "4=Level 4 (Intermediate)",
+        "5=Level 5 (Advanced)",
+        "6=Level 6 (Advanced)",
+        "7=Level 7 (Highly specialised)",
+        "8=Level 8 (Highly specialised)",
+    ]
+    assert class_matrix_csv(digcomp, []).splitlines()[0] == ",".join(header)
 
 
 def test_class_matrix_csv_writes_level_codes(known: dict[str, Framework]) -> None:
@@ -587,9 +607,10 @@ def test_class_matrix_csv_writes_level_codes(known: dict[str, Framework]) -> Non
     }
     view = status_view(circular, LEARNER, state)
     rows = list(csv.reader(io.StringIO(class_matrix_csv(circular, [view]))))
-    assert rows[0][1:25] == [c.code for c in circular.competences]
-    assert rows[1][1] == "NC1"
-    assert rows[1][2:25] == [""] * 23
+    assert rows[0][2:26] == [c.code for c in circular.competences]
+    assert rows[1][2] == "achieved:NC1"
+    assert rows[1][3:26] == ["not_started"] * 23
+    assert rows[2][:4] == ["legend", "", "CB1=Basic 1 (Basic)", "CB2=Basic 2 (Basic)"]
     assert view["competences"][0]["level"] == "NC1"
 
 

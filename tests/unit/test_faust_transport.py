@@ -1,4 +1,4 @@
-"""The worker runs on consumers/faust_transport.py, and its overrides reach aiokafka.
+"""The worker runs on consumers/runtime/faust_transport.py, and its overrides reach aiokafka.
 
 The overrides live in faust's private methods; if a faust upgrade stopped calling them,
 the worker would still work, only slower, and no integration test would notice. These
@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from consumers import faust_transport
-from consumers.app import create_faust_app
+from consumers.runtime import faust_transport
+from consumers.runtime.faust_app import create_faust_app
 from lrs.config import Settings
 from lrs.storage.sqlite import SQLiteStore
 

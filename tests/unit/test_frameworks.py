@@ -75,7 +75,7 @@ def test_schema_is_a_valid_json_schema() -> None:
 
 
 def test_bundled_frameworks_load(bundled: dict[str, Framework]) -> None:
-    assert set(bundled) == {"digcomp-2.2", "vn-circular-02-2025"}
+    assert set(bundled) == {"digcomp-2.2", "vn-circular-02-2025", "vn-decision-757-2025"}
     assert bundled["digcomp-2.2"].id == DIGCOMP
     assert bundled["vn-circular-02-2025"].id == CIRCULAR
     for framework in bundled.values():
@@ -90,7 +90,7 @@ def test_bundled_frameworks_are_cached_but_the_dict_is_a_copy() -> None:
     first = bundled_frameworks()
     first.clear()
     again = bundled_frameworks()
-    assert len(again) == 2
+    assert len(again) == 3
     assert again["digcomp-2.2"] is bundled_frameworks()["digcomp-2.2"]
 
 

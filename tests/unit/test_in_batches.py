@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.app import in_batches
+from consumers.runtime.faust_app import in_batches
 
 
 @dataclass

@@ -5,13 +5,15 @@ from __future__ import annotations
 import copy
 import random
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 
-from consumers import profiles
-from consumers.profiles import REDUCER, contribution, fold, normalised_score
+from consumers.reducers import profiles
+from consumers.reducers.profiles import REDUCER, contribution
+from lrs.readmodels import profiles as profile_model
+from lrs.readmodels.profiles import fold, normalised_score
 from lrs.storage.base import Contribution
 
 VERBS = "http://adlnet.gov/expapi/verbs/"
@@ -406,7 +408,7 @@ def test_context_team_is_kept_and_indexed() -> None:
     profile = fold_all([statement("completed", context={"team": team})])
     assert profile["teams"] == ["mbox:mailto:class-7a@school.example.org"]
     assert REDUCER.index(profile)["team"] == ["mbox:mailto:class-7a@school.example.org"]
-    empty = profiles._empty(LEARNER)
+    empty = cast(dict[str, Any], profile_model.empty(LEARNER))
     assert REDUCER.index(empty) == {"course": [], "last_active": [], "completed": [0], "team": []}
 
 

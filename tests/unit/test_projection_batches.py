@@ -1,4 +1,4 @@
-"""How the processors cut and decode a batch (consumers/projection.py): pure functions."""
+"""How the processors cut and decode a batch (consumers/reducers/base.py): pure functions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import tracemalloc
 
 import orjson
 
-from consumers.profiles import REDUCER
-from consumers.projection import Change, changes_for, changes_of_records, key_parts
+from consumers.reducers.base import Change, changes_for, changes_of_records, key_parts
+from consumers.reducers.profiles import REDUCER
 from lrs.memory import kept_bytes
 from lrs.storage.base import Contribution, Retraction
 

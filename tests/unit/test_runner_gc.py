@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from consumers.runner import gc_paused
+from consumers.runtime.local import gc_paused
 
 
 def test_paused_inside_and_resumed_after() -> None:

@@ -3,7 +3,10 @@ outbox flag, consumer offsets."""
 
 from __future__ import annotations
 
+import time
+
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 from lrs.adapters.mongodb.base import MongoBase
 from lrs.domain.records import LogRecord
@@ -38,9 +41,27 @@ class MongoLog(MongoBase):
                 {"seq": {"$in": [r.offset for r in records]}}, {"$set": {"published": True}}
             )
 
+    def published_count(self) -> int:
+        return int(self._statements.count_documents({"published": True}))
+
+    def reset_published(self) -> None:
+        self._statements.update_many({"published": True}, {"$set": {"published": False}})
+
     def get_offset(self, consumer: str) -> int:
         doc = self._offsets.find_one({"_id": consumer})
         return 0 if doc is None else int(doc["position"])
 
     def set_offset(self, consumer: str, offset: int) -> None:
         self._offsets.update_one({"_id": consumer}, {"$max": {"position": offset}}, upsert=True)
+
+    def claim_lease(self, name: str, owner: str, seconds: float) -> bool:
+        now = time.time()
+        try:  # matches a lease that is free to take; else the upsert collides with the held one
+            self._offsets.update_one(
+                {"_id": f"lease:{name}", "$or": [{"owner": owner}, {"until": {"$lte": now}}]},
+                {"$set": {"owner": owner, "until": now + seconds}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True

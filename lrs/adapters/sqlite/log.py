@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from lrs.adapters.sqlite.base import SQLiteBase
 from lrs.domain.records import LogRecord
@@ -26,6 +27,15 @@ class SQLiteLog(SQLiteBase):
         if records:
             self.set_offset(self._PUBLISHED, max(r.offset for r in records))
 
+    def published_count(self) -> int:
+        mark = self.get_offset(self._PUBLISHED)
+        row = self._reader().execute("SELECT count(*) FROM statements WHERE seq <= ?", (mark,))
+        return int(row.fetchone()[0])
+
+    def reset_published(self) -> None:
+        with self._projection_transaction() as conn:
+            conn.execute("DELETE FROM offsets WHERE name = ?", (self._PUBLISHED,))
+
     def get_offset(self, consumer: str) -> int:
         row = (
             self._projection_reader()
@@ -37,6 +47,19 @@ class SQLiteLog(SQLiteBase):
     def set_offset(self, consumer: str, offset: int) -> None:
         with self._projection_transaction() as conn:
             move_offset(conn, consumer, offset)
+
+    def claim_lease(self, name: str, owner: str, seconds: float) -> bool:
+        now = time.time()
+        with self._projection_transaction() as conn:
+            row = conn.execute("SELECT owner, until FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] != owner and row[1] > now:
+                return False
+            conn.execute(
+                "INSERT INTO leases (name, owner, until) VALUES (?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET owner = excluded.owner, until = excluded.until",
+                (name, owner, now + seconds),
+            )
+            return True
 
 
 def move_offset(conn: sqlite3.Connection, consumer: str, offset: int) -> None:

@@ -212,7 +212,7 @@ class SQLiteProjection:
         if raw is None:
             return None
         self.indexed.add(key)
-        state = orjson.loads(raw)
+        state: dict[str, Any] = orjson.loads(raw)
         if self.reducer is not None:
             self.loaded_index[key] = index_rows(self.reducer, state)
         return state

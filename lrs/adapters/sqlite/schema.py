@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS state_index (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS state_index_key ON state_index(projection, key);
 CREATE TABLE IF NOT EXISTS offsets (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL);
 """
 
 

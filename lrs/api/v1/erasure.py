@@ -12,31 +12,20 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lrs.api.v1.permissions import endpoint, erase_data
 from lrs.api.v1.persons import keys_from_body
-from lrs.api.xapi.common import error_response, in_thread, json_response
+from lrs.api.xapi.common import in_thread, json_response
 from lrs.erasure import erase
-from lrs.storage.base import Credential
-from lrs.xapi.errors import Forbidden, ValidationError, XAPIError
+from lrs.storage.base import Store
+from lrs.xapi.errors import ValidationError
 
 
-def _admin(request: Request) -> Credential:
-    credential: Credential = request.app.state.authenticator.authenticate(
-        request.headers.get("authorization")
-    )
-    if credential.role != "admin" and "admin" not in credential.scopes:
-        raise Forbidden("erasing a person needs an admin credential", "Authorization")
-    return credential
-
-
-async def erase_person(request: Request) -> Response:
-    try:
-        credential = _admin(request)
-        done = await in_thread(
-            erase, request.app.state.store, credential, person=request.path_params["person"]
-        )
-        return json_response(done.as_dict())
-    except XAPIError as exc:
-        return error_response(exc)
+@endpoint(erase_data)
+async def erase_person(request: Request, store: Store) -> Response:
+    reducers = request.app.state.reducers(store)
+    person = request.path_params["person"]
+    done = await in_thread(erase, store, request.state.credential, person=person, reducers=reducers)
+    return json_response(done.as_dict())
 
 
 def _request(body: bytes) -> dict[str, Any]:
@@ -52,11 +41,9 @@ def _request(body: bytes) -> dict[str, Any]:
     return {"keys": keys_from_body(body)}
 
 
-async def post_erasure(request: Request) -> Response:
-    try:
-        credential = _admin(request)
-        target = _request(await request.body())
-        done = await in_thread(erase, request.app.state.store, credential, **target)
-        return json_response(done.as_dict())
-    except XAPIError as exc:
-        return error_response(exc)
+@endpoint(erase_data)
+async def post_erasure(request: Request, store: Store) -> Response:
+    target = _request(await request.body())
+    reducers = request.app.state.reducers(store)
+    done = await in_thread(erase, store, request.state.credential, **target, reducers=reducers)
+    return json_response(done.as_dict())

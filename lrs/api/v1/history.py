@@ -26,7 +26,8 @@ from starlette.responses import Response, StreamingResponse
 
 from lrs.access import Access, org_of
 from lrs.api.v1.audit import CountedReads, log_read, logged_stream
-from lrs.api.v1.learners import learner_from, query_endpoint
+from lrs.api.v1.learners import learner_from
+from lrs.api.v1.permissions import query_endpoint
 from lrs.api.v1.persons import person_keys
 from lrs.api.xapi.common import in_thread, json_response
 from lrs.storage.base import (

@@ -2,51 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from consumers.memberships import NAME as MEMBERSHIPS
-from consumers.profiles import NAME as PROFILES
 from lrs.access import Access
 from lrs.api.limits import INT64_MAX
 from lrs.api.v1.audit import log_read
-from lrs.api.xapi.common import access_for, error_response, in_thread, json_response
-from lrs.auth import authorize
+from lrs.api.v1.permissions import query_endpoint
+from lrs.api.xapi.common import in_thread, json_response
+from lrs.readmodels import MEMBERSHIPS, PROFILES
+from lrs.readmodels.profiles import LearnerPage, Profile, summary
 from lrs.storage.base import DEFAULT_ORG, StateQuery, Store, format_stored
-from lrs.xapi.errors import NotFound, ValidationError, XAPIError
+from lrs.xapi.errors import NotFound, ValidationError
 from lrs.xapi.identity import agent_key, normalise_key
 from lrs.xapi.time import parse_timestamp
 from lrs.xapi.validation import validate_agent
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_PAGE = 1000
-
-
-def query_endpoint(handler: Callable[[Request, Store], Awaitable[Response]]) -> Endpoint:
-    """Authenticate, authorise a read of learner data, render errors as JSON.
-
-    The handler finds the credential and its view (lrs.access.Access) on `request.state`.
-    """
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            credential = request.app.state.authenticator.authenticate(
-                request.headers.get("authorization")
-            )
-            authorize(credential, "learners", read_only=True)
-            store = request.app.state.store
-            request.state.credential = credential
-            request.state.access = await access_for(store, credential)
-            return await handler(request, store)
-        except XAPIError as exc:
-            return error_response(exc)
-
-    return endpoint
 
 
 def learner_from(request: Request) -> str:
@@ -84,23 +60,6 @@ async def profile(request: Request, store: Store) -> Response:
     return json_response(state)
 
 
-def _summary(state: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: state[k]
-        for k in (
-            "learner",
-            "statements",
-            "first_activity",
-            "last_activity",
-            "attempted",
-            "completed",
-            "passed",
-            "failed",
-            "time_spent_seconds",
-        )
-    }
-
-
 @query_endpoint
 async def learners(request: Request, store: Store) -> Response:
     params = request.query_params
@@ -132,7 +91,10 @@ async def learners(request: Request, store: Store) -> Response:
         last = rows[-1][0] if len(rows) == query.limit else None
     else:
         rows, last = await in_thread(visible_learners, store, access, query)
-    body: dict[str, Any] = {"learners": [_summary(state) for _, state in rows], "next": None}
+    body: LearnerPage = {
+        "learners": [summary(cast(Profile, state)) for _, state in rows],
+        "next": None,
+    }
     if last is not None:
         following = {k: v for k, v in params.items() if k != "after"} | {"after": last}
         body["next"] = "/api/v1/learners?" + urlencode(following)
@@ -153,7 +115,7 @@ def _matches(state: dict[str, Any], query: StateQuery) -> bool:
     active = query.at_least.get("last_active")
     if active is not None and (state.get("last_activity") or "") < active:
         return False
-    return state.get("completed", 0) >= query.at_least.get("completed", 0)
+    return bool(state.get("completed", 0) >= query.at_least.get("completed", 0))
 
 
 def visible_learners(
@@ -173,20 +135,19 @@ def visible_learners(
     for _ in range(SCAN_PAGES):
         if by_membership:
             members = StateQuery(equals={"org": orgs[0]}, limit=query.limit, after=after)
-            candidates = [
-                (key, store.get_state(PROFILES, key))
-                for key, _ in store.list_states(MEMBERSHIPS, members)
-            ]
-            keep = [(k, s) for k, s in candidates if s is not None and _matches(s, query)]
+            keys = [key for key, _ in store.list_states(MEMBERSHIPS, members)]
+            read = [(key, store.get_state(PROFILES, key)) for key in keys]
+            keep = [(k, s) for k, s in read if s is not None and _matches(s, query)]
         else:
             page = StateQuery(dict(query.equals), dict(query.at_least), query.limit, after)
-            candidates = store.list_states(PROFILES, page)
-            keep = [(k, s) for k, s in candidates if access.sees_learner(k)]
+            listed = store.list_states(PROFILES, page)
+            keys = [key for key, _ in listed]
+            keep = [(k, s) for k, s in listed if access.sees_learner(k)]
         for key, state in keep:
             if len(found) == query.limit:
                 return found, found[-1][0]
             found.append((key, state))
-        if len(candidates) < query.limit:
+        if len(keys) < query.limit:
             return found, None
-        after = candidates[-1][0]
+        after = keys[-1]
     return found, after

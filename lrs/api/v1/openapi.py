@@ -1,15 +1,50 @@
-"""The OpenAPI document of the query API, kept beside the routes it describes."""
+"""The OpenAPI document of the query API, kept beside the routes it describes.
+
+The schemas of the read models (profiles, competency status) are generated from their types
+in lrs.readmodels, which the processors fold and the endpoints answer with, so the document
+cannot drift from what is served.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema
 from starlette.requests import Request
 from starlette.responses import Response
 
 from lrs import __version__
 from lrs.api.limits import INT64_MAX
 from lrs.api.xapi.common import json_response
+from lrs.readmodels.competencies import CompetencyStatus, GroupStatus
+from lrs.readmodels.profiles import LearnerPage, PersonProfile, Profile
+
+# Read models whose schemas are generated (with every type they are made of).
+READ_MODELS: dict[str, Any] = {
+    "Profile": Profile,
+    "PersonProfile": PersonProfile,
+    "LearnerPage": LearnerPage,
+    "CompetencyStatus": CompetencyStatus,
+    "GroupStatus": GroupStatus,
+}
+
+
+class _Schemas(GenerateJsonSchema):
+    """Property titles would only repeat the property names."""
+
+    def field_title_should_be_set(self, schema: object) -> bool:
+        return False
+
+
+def read_model_schemas() -> dict[str, Any]:
+    """JSON Schemas (2020-12, as OpenAPI 3.1 takes them) of READ_MODELS, by type name."""
+    _, definitions = TypeAdapter.json_schemas(
+        [(name, "serialization", TypeAdapter(kind)) for name, kind in READ_MODELS.items()],
+        ref_template="#/components/schemas/{model}",
+        schema_generator=_Schemas,
+    )
+    return dict(definitions["$defs"])
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ERRORS = {
@@ -57,49 +92,6 @@ DOCUMENT: dict[str, Any] = {
                             "field": {"type": "string"},
                         },
                     }
-                },
-            },
-            "Profile": {
-                "type": "object",
-                "required": ["learner", "statements", "verbs", "activities"],
-                "properties": {
-                    "learner": {"type": "string"},
-                    "statements": {"type": "integer"},
-                    "verbs": {"type": "object", "additionalProperties": {"type": "integer"}},
-                    "first_activity": {"type": ["string", "null"], "format": "date-time"},
-                    "last_activity": {"type": ["string", "null"], "format": "date-time"},
-                    "time_spent_seconds": {"type": "number"},
-                    "attempted": {"type": "integer"},
-                    "completed": {"type": "integer"},
-                    "passed": {"type": "integer"},
-                    "failed": {"type": "integer"},
-                    "courses": {"type": "array", "items": {"type": "string"}},
-                    "registrations": {"type": "array", "items": {"type": "string"}},
-                    "activities": {
-                        "type": "object",
-                        "additionalProperties": {
-                            "type": "object",
-                            "properties": {
-                                "statements": {"type": "integer"},
-                                "completed": {"type": "boolean"},
-                                "passed": {"type": "boolean"},
-                                "failed": {"type": "boolean"},
-                                "best_score": {"type": ["number", "null"]},
-                                "last_score": {"type": ["number", "null"]},
-                                "time_spent_seconds": {"type": "number"},
-                                "first": {"type": ["string", "null"]},
-                                "last": {"type": ["string", "null"]},
-                            },
-                        },
-                    },
-                },
-            },
-            "LearnerPage": {
-                "type": "object",
-                "required": ["learners", "next"],
-                "properties": {
-                    "learners": {"type": "array", "items": {"type": "object"}},
-                    "next": {"type": ["string", "null"]},
                 },
             },
         },
@@ -248,43 +240,6 @@ _OBJECT = {"type": "object"}
 
 DOCUMENT["components"]["schemas"].update(
     {
-        "CompetencyStatus": {
-            "type": "object",
-            "required": ["framework", "competences", "areas", "summary"],
-            "properties": {
-                "learner": {"type": "string"},
-                "framework": {"type": "string"},
-                "competences": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "id": {"type": "string"},
-                            "code": {"type": "string"},
-                            "state": {"enum": ["not_started", "in_progress", "achieved"]},
-                            "level": {"type": ["string", "null"]},
-                            "evidence": {"type": "array", "items": {"type": "string"}},
-                            "first_evidence": {"type": ["string", "null"]},
-                            "last_evidence": {"type": ["string", "null"]},
-                        },
-                    },
-                },
-                "areas": {"type": "array", "items": _OBJECT},
-                "summary": _OBJECT,
-            },
-        },
-        "GroupStatus": {
-            "type": "object",
-            "properties": {
-                "group": {"type": "string"},
-                "framework": {"type": "string"},
-                "count": {"type": "integer"},
-                "learners": {
-                    "type": "array",
-                    "items": {"$ref": "#/components/schemas/CompetencyStatus"},
-                },
-            },
-        },
         "Person": {
             "type": "object",
             "properties": {
@@ -370,7 +325,7 @@ DOCUMENT["paths"].update(
             "A person's profile: every linked key's activity folded together",
             "getPersonProfile",
             [_PERSON],
-            "Profile",
+            "PersonProfile",
         ),
         "/api/v1/persons/{person}/competencies": _get(
             "A person's competency status: evidence of all linked keys",
@@ -587,5 +542,161 @@ DOCUMENT["paths"].update(
 )
 
 
+DOCUMENT["components"]["schemas"].update(read_model_schemas())
+
+
 async def openapi(request: Request) -> Response:
     return json_response(DOCUMENT)
+
+
+# ------------------------------------------------------------------ competencies over time,
+# crosswalks, persons' attributes, results for national systems (issue 14)
+_AS_OF = _param(
+    "as_of",
+    "query",
+    "the status at that moment: a date (end of that day, UTC) or a date and time with its zone",
+    required=False,
+)
+_BODY = {"required": True, "content": {"application/json": {"schema": _OBJECT}}}
+for _path in (
+    "/api/v1/learners/{learner}/competencies",
+    "/api/v1/learners/competencies",
+    "/api/v1/persons/{person}/competencies",
+    "/api/v1/groups/{group}/competencies",
+):
+    DOCUMENT["paths"][_path]["get"]["parameters"].append(_AS_OF)
+DOCUMENT["components"]["schemas"]["Changes"] = _OBJECT
+DOCUMENT["components"]["schemas"]["CrosswalkList"] = _OBJECT
+DOCUMENT["paths"].update(
+    {
+        "/api/v1/learners/{learner}/competencies/changes": _get(
+            "A learner key's competency state changes in time order (when, which statement)",
+            "getLearnerCompetencyChanges",
+            [_LEARNER, _FRAMEWORK_QUERY, _AS_OF],
+            "Changes",
+        ),
+        "/api/v1/learners/competencies/changes": _get(
+            "State changes, the learner given as an xAPI Agent (?agent=)",
+            "getCompetencyChangesByAgent",
+            [_param("agent", "query", "an xAPI Agent as JSON"), _FRAMEWORK_QUERY, _AS_OF],
+            "Changes",
+        ),
+        "/api/v1/persons/{person}/competencies/changes": _get(
+            "A person's competency state changes in time order",
+            "getPersonCompetencyChanges",
+            [_PERSON, _FRAMEWORK_QUERY, _AS_OF],
+            "Changes",
+        ),
+        "/api/v1/persons/{person}/attributes": {
+            "put": {
+                "summary": "A person's name, Decision 757 target group, commune, org (admin)",
+                "operationId": "putPersonAttributes",
+                "parameters": [_PERSON],
+                "requestBody": _BODY,
+                "responses": {"200": {"description": "the person's attributes"}, **_ERRORS},
+            }
+        },
+        "/api/v1/crosswalks": {
+            **_get(
+                "Crosswalks between frameworks, bundled and imported",
+                "listCrosswalks",
+                [],
+                "CrosswalkList",
+            ),
+            "post": {
+                "summary": "Import a crosswalk (admin); it counts from the next read",
+                "operationId": "postCrosswalk",
+                "requestBody": _BODY,
+                "responses": {"201": {"description": "imported"}, **_ERRORS},
+            },
+        },
+        "/api/v1/aggregates/competencies": _get(
+            "Counts and shares per competence and level by class, org, commune or target "
+            "group, over the persons the reader sees",
+            "getCompetencyAggregates",
+            [
+                _FRAMEWORK_QUERY,
+                _param("by", "query", "class, org, commune or target_group"),
+                _param("value", "query", "only this class, org, commune or group", False),
+                _AS_OF,
+            ],
+            "Changes",
+        ),
+        **{
+            path: _get(
+                "Next steps: activities ranked by the gaps they close toward the target level",
+                operation,
+                [
+                    *params,
+                    _FRAMEWORK_QUERY,
+                    _param("target", "query", "a level code (default: configured)", False),
+                    _param("limit", "query", "1..100 (default 10)", False),
+                    _AS_OF,
+                ],
+                "Changes",
+            )
+            for path, operation, params in (
+                ("/api/v1/learners/{learner}/recommendations", "getLearnerNextSteps", [_LEARNER]),
+                (
+                    "/api/v1/learners/recommendations",
+                    "getNextStepsByAgent",
+                    [_param("agent", "query", "an xAPI Agent as JSON")],
+                ),
+                ("/api/v1/persons/{person}/recommendations", "getPersonNextSteps", [_PERSON]),
+                (
+                    "/api/v1/groups/{group}/recommendations",
+                    "getGroupNextSteps",
+                    [_param("group", "path", "a class")],
+                ),
+            )
+        },
+        "/api/v1/alignments": {
+            **_get("Alignment rule sets in force (admin)", "listAlignments", [], "Changes"),
+            "post": {
+                "summary": "Create a rule set (admin); validate_only=true checks it only",
+                "operationId": "postAlignment",
+                "parameters": [_param("validate_only", "query", "true or false", False)],
+                "requestBody": _BODY,
+                "responses": {"201": {"description": "created"}, **_ERRORS},
+            },
+        },
+        "/api/v1/alignments/{ruleset}": {
+            **_get(
+                "A rule set, or one of its versions (admin)",
+                "getAlignment",
+                [
+                    _param("ruleset", "path", "rule set id"),
+                    _param("version", "query", "1, 2, ...", False),
+                ],
+                "Changes",
+            ),
+            "put": {
+                "summary": "Replace a rule set with a new version (admin)",
+                "operationId": "putAlignment",
+                "parameters": [
+                    _param("ruleset", "path", "rule set id"),
+                    _param("validate_only", "query", "true or false", False),
+                ],
+                "requestBody": _BODY,
+                "responses": {"200": {"description": "replaced"}, **_ERRORS},
+            },
+            "delete": {
+                "summary": "Delete a rule set (admin); its versions stay readable",
+                "operationId": "deleteAlignment",
+                "parameters": [_param("ruleset", "path", "rule set id")],
+                "responses": {"204": {"description": "deleted"}, **_ERRORS},
+            },
+        },
+        "/api/v1/exports/results": _get(
+            "Confirmed persons' results for national systems (admin): JSON lines or CSV",
+            "exportResults",
+            [
+                _FRAMEWORK_QUERY,
+                _param("format", "query", "jsonl (default) or csv", required=False),
+                _AS_OF,
+            ],
+            "Changes",
+            content_type="text/csv",
+        ),
+    }
+)

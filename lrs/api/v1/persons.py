@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from consumers.profiles import NAME as PROFILES
-from consumers.profiles import REDUCER as PROFILE_REDUCER
-from lrs.access import Access, may_write
+from lrs.access import Access
 from lrs.api.v1.audit import log_read
-from lrs.api.v1.learners import query_endpoint
-from lrs.api.xapi.common import access_for, error_response, in_thread, json_response
+from lrs.api.v1.learners import learner_from
+from lrs.api.v1.permissions import endpoint, link_identities, query_endpoint
+from lrs.api.xapi.common import in_thread, json_response
 from lrs.ops import identity
+from lrs.readmodels.profiles import NAME as PROFILES
+from lrs.readmodels.profiles import fold_all
 from lrs.storage.base import Store
-from lrs.xapi.errors import Forbidden, NotFound, ValidationError, XAPIError
+from lrs.xapi.errors import NotFound, ValidationError
 from lrs.xapi.identity import agent_key, normalise_key
 from lrs.xapi.validation import validate_agent
 
@@ -50,27 +49,7 @@ def keys_from_body(body: bytes) -> list[str]:
     return sorted(set(keys))
 
 
-def admin_endpoint(handler: Any) -> Any:
-    """Changing who is who is an administrator's act."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            credential = request.app.state.authenticator.authenticate(
-                request.headers.get("authorization")
-            )
-            if not {"admin", "all"}.intersection(credential.scopes) or not may_write(credential):
-                raise Forbidden("linking identities needs the admin scope", "Authorization")
-            store = request.app.state.store
-            request.state.credential = credential
-            request.state.access = await access_for(store, credential)
-            return await handler(request, store)
-        except XAPIError as exc:
-            return error_response(exc)
-
-    return endpoint
-
-
-@admin_endpoint
+@endpoint(link_identities)
 async def link(request: Request, store: Store) -> Response:
     person = request.path_params["person"]
     keys = keys_from_body(await request.body())
@@ -79,7 +58,7 @@ async def link(request: Request, store: Store) -> Response:
     return json_response({"person": person, "keys": shown})
 
 
-@admin_endpoint
+@endpoint(link_identities)
 async def unlink(request: Request, store: Store) -> Response:
     person = request.path_params["person"]
     access: Access = request.state.access
@@ -109,7 +88,7 @@ async def show(request: Request, store: Store) -> Response:
 async def profile(request: Request, store: Store) -> Response:
     person, keys = await person_keys(request, store)
     contributions = await in_thread(store.get_contributions, PROFILES, keys)
-    state = PROFILE_REDUCER.rebuild(person, contributions)
+    state = fold_all(contributions)
     await log_read(request, "person/profile", person, 0 if state is None else 1)
     if state is None:
         raise NotFound(f"no activity yet for person {person!r}", "person")
@@ -118,8 +97,6 @@ async def profile(request: Request, store: Store) -> Response:
 
 @query_endpoint
 async def person_of_learner(request: Request, store: Store) -> Response:
-    from lrs.api.v1.learners import learner_from
-
     key = learner_from(request)
     access: Access = request.state.access
     visible = await in_thread(access.sees_learner, key)

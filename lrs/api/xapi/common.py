@@ -6,7 +6,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
@@ -27,6 +27,8 @@ from lrs.xapi.validation import validate_agent, validate_iri, validate_uuid
 
 SUPPORTED_VERSIONS = ("2.0.0", "1.0.3", "1.0.2", "1.0.1", "1.0.0")
 _VERSION = re.compile(r"^(1\.0(\.\d+)?|2\.0(\.\d+)?)$")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ def http_date(stored: str) -> str:
     return format_datetime(parse_stored(stored), usegmt=True)
 
 
-async def in_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+async def in_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run blocking store work off the event loop."""
     return await run_in_threadpool(func, *args, **kwargs)
 

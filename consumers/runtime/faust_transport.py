@@ -4,11 +4,13 @@ Everything here is a small subclass of faust-streaming's aiokafka driver (0.15),
 with `app.transport = Transport(app.conf.broker_consumer, app)` before any topic exists.
 What each one changes, and why:
 
-- `fetch_max_wait_ms` (faust hard-codes 1,500 ms): a broker may hold a fetch request for
-  that long when some of its partitions have nothing new. Tansu does: a worker whose fetch
-  also named the empty `xapi.inbound` partitions waited ~1 s after every other fetch and
-  sat half idle while a backlog waited. Apache Kafka answers as soon as any partition has
-  data, so a shorter wait costs it only a few empty fetches a second when idle.
+- `fetch_max_wait_ms` (faust hard-codes 1,500 ms): aiokafka leaves out of its next fetch
+  every partition whose records it still buffers, and sends no new fetch to a broker while
+  one is in flight. So after a fetch that returned records of every busy partition, the
+  next one names only the idle ones (`xapi.inbound`'s, say); the broker holds it the whole
+  wait (nothing arrives there), and the busy partitions' new records wait behind it. On
+  Apache Kafka, 1,500 ms gave a lag p50 of 1.9 s at 1,000 statements/s
+  (benchmarks/PIPELINE.md); a shorter wait costs a few empty fetches a second when idle.
 - `getmany`'s timeout (faust: 1 s): see GETMANY_TIMEOUT.
 - The fetcher's drain loop handed every record to the conductor through
   `Service.wait_first(callback(message), suspend_flow.wait())`: four tasks and an
@@ -36,11 +38,9 @@ from faust.transport.drivers import aiokafka as driver
 from mode import Service, ServiceT
 
 # How long the broker may hold a fetch that has nothing new (faust: 1,500 ms). It bounds
-# how late a record that arrives meanwhile can be, on a broker that waits it out. Measured
-# on Tansu (benchmarks/PIPELINE.md): 100, 250 and 500 ms fold a backlog equally fast; at a
-# trickle (1,000/s) shorter waits mean fresher, smaller batches and more fetches: lag p95
-# 255 / 329 / 439 ms, with 0.8 / 0.55 / 0.5 of a core for the broker (and the rest of the
-# machine); faust's 1,500 ms: 1,040 ms and 0.4 core.
+# how late a record of a busy partition can be when the fetch in flight names only idle
+# ones (above). Measured (benchmarks/PIPELINE.md): 100, 250 and 500 ms fold a backlog equally
+# fast; at a trickle shorter waits mean fresher, smaller batches and more fetches.
 FETCH_MAX_WAIT_MS = 250
 # How long one `getmany` waits for records of the partitions it was asked for (faust: 1 s).
 # faust stops asking for a partition while its stream buffer is nearly full and asks again

@@ -16,13 +16,13 @@ from typing import Any
 import faust
 import orjson
 
-from consumers import faust_transport
 from consumers.ingest import Rejected, connector_authority, store_all, triage
-from consumers.projection import Change, Reducer, changes_of_records
-from consumers.registry import reducers
-from consumers.runner import apply_in_parts, gc_paused
+from consumers.reducers.base import Change, Reducer, changes_of_records
+from consumers.reducers.enabled import reducers
+from consumers.runtime import faust_transport
+from consumers.runtime.local import apply_in_parts, gc_paused
 from lrs.config import Settings
-from lrs.events.base import DLQ, INBOUND, STATEMENTS
+from lrs.events.base import DLQ, INBOUND, PROCESSORS_GROUP, STATEMENTS
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 
@@ -35,20 +35,25 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
             "`lrs process` needs LRS_BUS=kafka://host:port (the embedded mode runs "
             "its processors inside `lrs serve`)"
         )
+    if settings.kafka_processing_guarantee not in ("at_least_once", "exactly_once"):
+        raise ValueError(
+            f"LRS_KAFKA_PROCESSING_GUARANTEE={settings.kafka_processing_guarantee!r}: "
+            "use at_least_once or exactly_once"
+        )
     store = store if store is not None else open_store_waiting(settings.store_url)
     prefix = settings.kafka_topic_prefix
     app = faust.App(
-        prefix + "lrs-processors",
+        prefix + PROCESSORS_GROUP,
         broker=settings.bus,
         store="memory://",
-        processing_guarantee="at_least_once",
+        processing_guarantee=settings.kafka_processing_guarantee,
         broker_session_timeout=settings.kafka_session_timeout,
         topic_partitions=settings.kafka_partitions,
         web_enabled=False,
         autodiscover=False,
     )
     # Before any topic exists (topics create the transport): faust's own, with two
-    # per-record costs removed (consumers/faust_transport.py says which and why).
+    # per-record costs removed (consumers/runtime/faust_transport.py says which and why).
     app.transport = faust_transport.Transport(app.conf.broker_consumer, app)
     statements = app.topic(prefix + STATEMENTS, key_serializer="raw", value_serializer="raw")
     inbound = app.topic(prefix + INBOUND, key_serializer="raw", value_serializer="raw")
@@ -200,19 +205,22 @@ def run_worker(settings: Settings) -> None:
     """Run a faust worker with the outbox relay beside it, until stopped."""
     from faust import Worker
 
-    from lrs.events import open_bus
-    from lrs.events.kafka import ensure_topics
+    from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
     from lrs.outbox import OutboxRelay
 
     prefix = settings.kafka_topic_prefix
     ensure_topics(settings.bus.removeprefix("kafka://"), settings.kafka_partitions, prefix=prefix)
     app = create_faust_app(settings)
-    bus = open_bus(settings.bus, settings.kafka_partitions, prefix)
-    assert bus is not None
+    bus = KafkaBus(
+        settings.bus.removeprefix("kafka://"), partitions=settings.kafka_partitions, prefix=prefix
+    )
     relay = OutboxRelay(app.conf.lrs_store, bus)
+    lag = LagLogger(bus, settings.kafka_lag_log_interval)
     relay.start()
+    lag.start()
     try:
         Worker(app, loglevel=settings.log_level.upper()).execute_from_commandline()
     finally:
+        lag.stop()
         relay.stop()
         bus.close()

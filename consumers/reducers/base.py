@@ -56,7 +56,7 @@ def statement_time(statement: dict[str, Any]) -> str | None:
     for prop in ("timestamp", "stored"):
         value = statement.get(prop)
         if is_normal_form(value):
-            return value  # type: ignore[no-any-return]
+            return str(value)
         if isinstance(value, str):
             try:
                 return format_stored(parse_timestamp(value, "1.0.3"))
@@ -77,8 +77,8 @@ def changes_of_records(reducers: Sequence[Reducer], values: Iterable[bytes]) -> 
     """The changes a run of log records makes to each projection, in log order.
 
     Each record is decoded once for every projection, and its parsed statement is dropped
-    as soon as they have taken their changes: a batch of 10,000 parsed statements holds
-    ~60 MiB, their changes a tenth of that, so a processor's memory follows its changes.
+    as soon as they have taken their changes: parsed statements weigh far more than their
+    changes, so a processor's memory follows its changes (benchmarks/MEASUREMENTS.md).
     """
     changes: list[list[Change]] = [[] for _ in reducers]
     for value in values:
@@ -93,8 +93,8 @@ def key_parts(changes: list[Change], keys_per_part: int) -> list[list[Change]]:
     states in memory; always at least one part (an empty batch still moves the offset).
 
     A state grows with its learner's history (an entry per activity, course, registration),
-    so one transaction for a batch of 10,000 statements over ~8,000 learners held a few
-    hundred MiB of states once the store held a million statements, and more after. A key's
+    so one transaction for a whole batch holds more states the longer the store runs
+    (benchmarks/MEASUREMENTS.md). A key's
     changes stay in one part, in log order, so its state is still read and written once per
     batch. Retractions go in the last part: the store's apply gives the same state in either
     order (a contribution of a retracted statement is skipped or taken back).

@@ -15,9 +15,11 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from consumers.projection import Change, Reducer, changes_of_records, key_parts
+from consumers.reducers.base import Change, Reducer, changes_of_records, key_parts
+from consumers.reducers.enabled import reducers as enabled_reducers
 from lrs.background import BackgroundLoop
 from lrs.memory import release_free_memory, resident_mib
+from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.processors")
@@ -142,8 +144,8 @@ class LocalRunner(BackgroundLoop):
     `outgrown`: the processors' child then exits and a fresh one takes over. What grows is
     not data: Python's allocator keeps a 1 MiB arena resident while any object in it lives,
     and each batch leaves a few long-lived objects (cache entries of orjson and sqlite3)
-    in arenas it otherwise freed; over a 1M-statement load that crept up ~8 MiB per 100,000
-    statements with nothing in it to free (benchmarks/README.md, run 8).
+    in arenas it otherwise freed, so memory creeps up with nothing in it to free
+    (benchmarks/MEASUREMENTS.md).
     """
 
     name = "lrs-processors"
@@ -271,15 +273,14 @@ class ProcessRunner:
 
 
 def _run_child(store_url: str, parent: int, batch: int, max_growth_mib: float | None) -> None:
-    from consumers.registry import reducers
-    from lrs.storage import open_store_waiting
-
     # Storing statements (what clients wait for) goes first; folding uses the CPU left over
     # and catches up when ingest slows down.
     os.nice(10)
 
     store = open_store_waiting(store_url)
-    runner = LocalRunner(store, reducers(store), batch=batch, max_growth_mib=max_growth_mib)
+    runner = LocalRunner(
+        store, enabled_reducers(store), batch=batch, max_growth_mib=max_growth_mib
+    )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     runner.start()
