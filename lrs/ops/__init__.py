@@ -8,14 +8,17 @@
 - projections: idempotent contributions and retraction-by-rebuild;
 - access_log: how an access-log entry is sealed into the hash chain;
 - audit: which reads are logged, pseudonyms, and the chain's verification;
-- erasure: whose keys an erasure takes, rosters, and its access-log entry (what each
-  statement becomes is lrs.xapi.erasure's; projections are rebuilt by `projections`);
 - identity: which learner keys a credential may link into a person, or unlink;
 - orgs: which organisation a storing credential belongs to (cached per credentials version).
 
 National-ID pseudonyms (lrs.identity) are pure rules.
 
-Dependencies point one way: lrs.domain and lrs.xapi <- lrs.ops <- lrs.adapters. Adapters
+Erasure is a service above this layer (lrs.erasure: whose keys, rosters, person
+attributes, its access-log entry); what each statement becomes is lrs.xapi.erasure's, and
+the projections are rebuilt by `projections`.
+
+Dependencies point one way (pyproject.toml, [tool.importlinter]): lrs.xapi <- lrs.domain
+<- lrs.ports <- lrs.ops <- lrs.adapters <- lrs.storage (the composition). Adapters
 call the planners here (`prepare_batch`, `new_statements`, `plan_links`,
 `apply_projection_changes`, `seal_access`)
 inside their own transactions and write what they return.
