@@ -31,7 +31,7 @@ OrgsOf = Callable[[Iterable[str]], dict[str, str]]
 class LinkPlan:
     """What a batch changes, decided before anything is written."""
 
-    terms: dict[str, set[Any]]  # every new statement's terms: its own and inherited ones
+    terms: Mapping[str, set[Any]]  # every new statement's terms: its own and inherited ones
     voided: set[str] = field(default_factory=set)  # new statements stored already voided
     void_stored: list[str] = field(default_factory=list)  # stored statements it voids
     additions: dict[str, set[Any]] = field(default_factory=dict)  # stored: terms to add
@@ -41,14 +41,15 @@ class LinkPlan:
 
 def plan_links(
     new: list[dict[str, Any]],
-    own_terms: dict[str, set[Any]],
+    own_terms: Mapping[str, set[Any]],
     credential: str,
     graph: StatementGraph,
     orgs_of: OrgsOf,
 ) -> LinkPlan:
     """Decide voiding and inherited terms for `new` (prepared, not stored yet) statements.
 
-    `own_terms` holds each new statement's own terms in the adapter's encoding;
+    `own_terms` holds each new statement's own terms in the adapter's encoding (a mapping
+    that may compute them on access: the usual batch hands it back untouched);
     `credential` stored the batch; `orgs_of` maps credential keys to organisations.
     """
     new_ids = {s["id"] for s in new}
@@ -57,7 +58,7 @@ def plan_links(
     stored_targets = graph.stored(targets - new_ids) if targets - new_ids else {}
     referrers = graph.referrers(sorted(new_ids)) if new_ids else []
     if not targets and not referrers:  # the usual batch: nothing to decide
-        return LinkPlan(terms=dict(own_terms), targets=target_of)
+        return LinkPlan(terms=own_terms, targets=target_of)
 
     # The graph the batch touches: the new statements, their stored targets, and every
     # stored statement whose chain of targets reaches a new one (found level by level).

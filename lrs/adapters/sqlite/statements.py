@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -118,35 +118,37 @@ class SQLiteStatements(SQLiteBase):
         """
         if not statements:
             return
-        extracted = [[(int(kind), value) for kind, value in xs.index_terms(s)] for s in statements]
-        term_ids = self._term_ids(conn, {value for terms in extracted for _, value in terms})
-        own = {
-            s["id"]: {(kind, term_ids[value]) for kind, value in terms}
-            for s, terms in zip(statements, extracted, strict=True)
+        extracted = {
+            s["id"]: [(int(kind), value) for kind, value in xs.index_terms(s)] for s in statements
         }
+        term_ids = self._term_ids(
+            conn, {value for terms in extracted.values() for _, value in terms}
+        )
+        own = _OwnTerms(extracted, term_ids)
         plan = plan_links(statements, own, credential, graph, self._orgs.orgs)
-        voided, targets = plan.voided, plan.targets
-        rows = []
+        terms, voided, targets = plan.terms, plan.voided, plan.targets
+        linked = bool(voided) or any(target is not None for target in targets.values())
+        rows: list[tuple[Any, ...]] = []
         for s in statements:
             sid = s["id"]
-            target = targets[sid]
+            row: tuple[Any, ...] = (sid, stored)
+            if linked:  # the usual batch has no link: its rows bind six values, not nine
+                target = targets[sid]
+                row += (int(sid in voided), int(target is not None and xs.is_voiding(s)), target)
             rows.append(
-                (
-                    sid,
-                    stored,
-                    int(sid in voided),
-                    int(target is not None and xs.is_voiding(s)),
-                    target,
+                row
+                + (
                     credential,
                     xs.learner_key(s),
-                    pack_terms(plan.terms[sid]),
+                    pack_terms(terms[sid]),
                     kept_bytes(orjson.dumps(s)),
                 )
             )
+        values = "(?,?,?,?,?,?,?,?,?)" if linked else "(?,?,0,0,NULL,?,?,?,?)"
         for chunk in pieces(rows):
             cursor = conn.execute(
                 "INSERT INTO statements(id, stored, voided, voiding, ref_target, credential,"
-                " learner, terms, data) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(chunk)),
+                " learner, terms, data) VALUES " + ",".join([values] * len(chunk)),
                 [value for row in chunk for value in row],
             )
             self._last_seq = max(self._last_seq, cursor.lastrowid or 0)
@@ -224,6 +226,26 @@ class SQLiteStatements(SQLiteBase):
         if len(self._known_definitions) > 100_000:
             self._known_definitions.clear()
         self._known_definitions[activity_id] = kept_bytes(encoded)
+
+
+class _OwnTerms(Mapping[str, set[tuple[int, int]]]):
+    """Each new statement's (kind, term id) pairs, computed when asked for and not kept: a
+    batch of 1,000 statements would otherwise hold ~10,000 tuples in sets for the garbage
+    collector to walk while the rows are built."""
+
+    def __init__(self, extracted: dict[str, list[tuple[int, str]]], ids: dict[str, int]) -> None:
+        self._extracted = extracted
+        self._ids = ids
+
+    def __getitem__(self, sid: str) -> set[tuple[int, int]]:
+        ids = self._ids
+        return {(kind, ids[value]) for kind, value in self._extracted[sid]}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._extracted)
+
+    def __len__(self) -> int:
+        return len(self._extracted)
 
 
 class SQLiteGraph:
