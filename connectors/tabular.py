@@ -390,8 +390,13 @@ def with_scaled(statement: dict[str, Any]) -> None:
     if not isinstance(score, dict) or "scaled" in score:
         return
     raw, maximum = score.get("raw"), score.get("max")
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (raw, maximum))
-    if numbers and maximum > 0:
+    if (
+        isinstance(raw, int | float)
+        and not isinstance(raw, bool)
+        and isinstance(maximum, int | float)
+        and not isinstance(maximum, bool)
+        and maximum > 0
+    ):
         score["scaled"] = fraction(raw, maximum)
 
 
@@ -446,11 +451,11 @@ def match_columns(headers: list[str], wanted: set[str]) -> tuple[dict[str, str],
     found: dict[str, str] = {}
     missing: list[str] = []
     for column in sorted(wanted):
-        header = exact.get(column) or loose.get(canonical(column))
-        if header is None:
+        matched = exact.get(column) or loose.get(canonical(column))
+        if matched is None:
             missing.append(column)
         else:
-            found[column] = header
+            found[column] = matched
     return found, missing
 
 

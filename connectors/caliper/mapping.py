@@ -216,7 +216,8 @@ def map_event(event: Any, sensor: str) -> list[dict[str, Any]]:
     actor_entity = event["actor"]
     result: dict[str, Any] = {}
     context: dict[str, Any] = {}
-    extensions = obj.get("extensions") if isinstance(obj.get("extensions"), dict) else {}
+    ext = obj.get("extensions")
+    extensions: dict[str, Any] = ext if isinstance(ext, dict) else {}
     if event["type"] in ("GradeEvent", "OutcomeEvent"):
         # the object is an Attempt: the learner is its assignee, the activity its assignable
         assignee = obj.get("assignee") or extensions.get("assignee")
@@ -232,7 +233,8 @@ def map_event(event: Any, sensor: str) -> list[dict[str, Any]]:
         actor_entity = assignee
         generated = _ref(event.get("generated"))
         score = _ref(generated.get("score")) if "score" in generated else generated
-        score_ext = score.get("extensions") if isinstance(score.get("extensions"), dict) else {}
+        ext = score.get("extensions")
+        score_ext: dict[str, Any] = ext if isinstance(ext, dict) else {}
         result = _score(score.get("scoreGiven"), score.get("maxScore"), score_ext.get("success"))
         if assignable:
             obj = {**_ref(assignable), "isPartOf": obj.get("isPartOf") or extensions.get("isPartOf")}

@@ -24,7 +24,7 @@ from connectors.moodle.mapping import (
 A = "\\mod_assign\\event\\"
 
 
-def _submission(c: Context, lang: str) -> dict:
+def _submission(c: Context, lang: str) -> dict[str, Any]:
     cmid = c.event.get("contextinstanceid")
     cm = c.by_id("course_modules", cmid)
     module = c.by_id("modules", cm.get("module"))
@@ -77,7 +77,7 @@ def assignment_graded(c: Context) -> list[Statement]:
         instructor=c.user(c.event.get("userid")),
         parent=c.parents(c.event.get("contextinstanceid"), include_module=True),
     )
-    result: dict = {"success": raw >= passing} if given is not None else {}
+    result: dict[str, Any] = {"success": raw >= passing} if given is not None else {}
     if comments and comments[0].get("commenttext") is not None:
         result["response"] = comments[0]["commenttext"]
     if given is not None and low <= raw <= high:  # the plugin: a score only when in range
@@ -116,7 +116,7 @@ def feedback_viewed(c: Context) -> list[Statement]:
     ]
 
 
-def _on_learners_submission(c: Context, verb_: dict) -> list[Statement]:
+def _on_learners_submission(c: Context, verb_: dict[str, Any]) -> list[Statement]:
     instructor = c.user(c.event.get("userid"))
     learner = c.user(c.event.get("relateduserid"))
     course = c.course()

@@ -21,7 +21,7 @@ from connectors.moodle.php import php_float
 B = "\\mod_book\\event\\"
 
 
-def chapter(c: Context, course: dict, row: dict) -> dict[str, Any]:
+def chapter(c: Context, course: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     lang = course_lang(course)
     definition: dict[str, Any] = {"type": "http://id.tincanapi.com/activitytype/chapter"}
     if "title" in row:
@@ -36,7 +36,9 @@ def chapter(c: Context, course: dict, row: dict) -> dict[str, Any]:
     }
 
 
-def _chapter_event(c: Context, verb_: dict) -> tuple[Statement, dict, dict]:
+def _chapter_event(
+    c: Context, verb_: dict[str, Any]
+) -> tuple[Statement, dict[str, Any], dict[str, Any]]:
     course = c.course()
     row = c.by_id("book_chapters", c.event.get("objectid"))
     statement = _statement(

@@ -31,7 +31,12 @@ PREP = "https://yetanalytics.com/profiles/prepositions/concepts/context-extensio
 
 
 def _statement(
-    c: Context, actor: dict, verb_: dict, object_: dict, lang: str, **context: Any
+    c: Context,
+    actor: dict[str, Any],
+    verb_: dict[str, Any],
+    object_: dict[str, Any],
+    lang: str,
+    **context: Any,
 ) -> Statement:
     """The common shape: site as category, the plugin's info extension, `context` extras."""
     ctx: dict[str, Any] = c.base(lang)
@@ -51,20 +56,20 @@ def _statement(
     return {"actor": actor, "verb": verb_, "object": object_, "context": ctx}
 
 
-def _with_course(statement: Statement, c: Context, course: dict | None) -> Statement:
+def _with_course(statement: Statement, c: Context, course: dict[str, Any] | None) -> Statement:
     if course:
         statement["context"]["contextActivities"]["parent"] = [c.course_activity(course)]
     return statement
 
 
-def _lang(c: Context, course: dict | None) -> str:
+def _lang(c: Context, course: dict[str, Any] | None) -> str:
     return course_lang(course) if course else c.config.source_lang
 
 
 # Courses ---------------------------------------------------------------------------------
 
 
-def _course_event(verb_: dict, function: str, related: bool = False) -> Any:
+def _course_event(verb_: dict[str, Any], function: str, related: bool = False) -> Any:
     def transform(c: Context) -> list[Statement]:
         user = c.event.get("relateduserid" if related else "userid")
         actor = c.user(user)
@@ -185,7 +190,7 @@ def course_section_created(c: Context) -> list[Statement]:
     ]
 
 
-def _category(c: Context, category: dict) -> dict:
+def _category(c: Context, category: dict[str, Any]) -> dict[str, Any]:
     lang = c.config.source_lang
     return activity(
         f"{c.app}/course/management.php?categoryid={category['id']}",
@@ -255,7 +260,7 @@ def user_loggedout(c: Context) -> list[Statement]:
     ]
 
 
-def _enrolment(c: Context, verb_: dict) -> list[Statement]:
+def _enrolment(c: Context, verb_: dict[str, Any]) -> list[Statement]:
     user = c.by_id("user", c.event.get("userid"))
     member = c.by_id("user", c.event.get("relateduserid"))
     course = c.course()
@@ -291,7 +296,7 @@ def user_enrolment_updated(c: Context) -> list[Statement]:
 # Badges ----------------------------------------------------------------------------------
 
 
-def _badge(c: Context, badge: dict, lang: str) -> dict:
+def _badge(c: Context, badge: dict[str, Any], lang: str) -> dict[str, Any]:
     ext = "https://xapi.edlm/profiles/edlm-lms/v1/concepts/activity-extensions/"
     return activity(
         f"{c.app}/badges/overview.php?id={badge['id']}",
@@ -305,13 +310,13 @@ def _badge(c: Context, badge: dict, lang: str) -> dict:
     )
 
 
-def _badge_course(c: Context, badge: dict) -> tuple[dict | None, str]:
+def _badge_course(c: Context, badge: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
     course = c.course(badge["courseid"]) if badge.get("courseid") else None
     lang = badge.get("language") or (course_lang(course) if course else c.config.source_lang)
     return course, lang
 
 
-def _badge_parent(c: Context, course: dict, lang: str) -> list[dict]:
+def _badge_parent(c: Context, course: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     return [
         activity(
             f"{c.app}/course/view.php?id={course['id']}",
@@ -361,7 +366,7 @@ def badge_revoked(c: Context) -> list[Statement]:
     return [statement]
 
 
-def _badge_simple(verb_: dict) -> Any:
+def _badge_simple(verb_: dict[str, Any]) -> Any:
     def transform(c: Context) -> list[Statement]:
         badge = c.by_id("badge", c.event.get("objectid"))
         user = c.user(c.event.get("userid"))
@@ -380,7 +385,7 @@ event(E + "badge_viewed", function="core\\badge_viewed")(_badge_simple(VIEWED))
 # Calendar --------------------------------------------------------------------------------
 
 
-def _calendar_event(c: Context, lang: str, name: Any) -> dict:
+def _calendar_event(c: Context, lang: str, name: Any) -> dict[str, Any]:
     return activity(
         f"{c.app}/calendar/view.php?id={c.event.get('objectid')}",
         f"{EDLM}/activity-types/calendar-event",
@@ -388,7 +393,7 @@ def _calendar_event(c: Context, lang: str, name: Any) -> dict:
     )
 
 
-def _calendar(verb_: dict, deleted: bool = False) -> Any:
+def _calendar(verb_: dict[str, Any], deleted: bool = False) -> Any:
     def transform(c: Context) -> list[Statement]:
         course = c.optional_course()
         if deleted:
@@ -411,7 +416,7 @@ event(E + "calendar_event_deleted", function="core\\calendar_event_deleted")(
 )
 
 
-def _subscription(verb_: dict, deleted: bool = False) -> Any:
+def _subscription(verb_: dict[str, Any], deleted: bool = False) -> Any:
     def transform(c: Context) -> list[Statement]:
         course = c.optional_course()
         lang = _lang(c, course)
@@ -451,7 +456,7 @@ event(E + "calendar_subscription_deleted", function="core\\calendar_subscription
 # Groups ----------------------------------------------------------------------------------
 
 
-def _group(c: Context, course: dict, group: dict) -> dict:
+def _group(c: Context, course: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
     obj = activity(f"{c.app}/group/index.php?id={group['id']}", f"{EDLM}/activity-types/group")
     if group.get("name") is not None:
         obj["definition"]["name"] = {course_lang(course): group["name"]}
@@ -489,7 +494,7 @@ def group_deleted(c: Context) -> list[Statement]:
     ]
 
 
-def _membership(verb_: dict) -> Any:
+def _membership(verb_: dict[str, Any]) -> Any:
     def transform(c: Context) -> list[Statement]:
         user = c.user(c.event.get("userid"))
         member = c.user(c.event.get("relateduserid"))
@@ -517,7 +522,7 @@ event(E + "group_member_removed", function="core\\group_member_removed")(_member
 # Notes, search, questions ----------------------------------------------------------------
 
 
-def _note(verb_: dict) -> Any:
+def _note(verb_: dict[str, Any]) -> Any:
     def transform(c: Context) -> list[Statement]:
         note = c.by_id("post", c.event.get("objectid"))
         user = c.user(c.event.get("userid"))

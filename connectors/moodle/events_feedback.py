@@ -57,7 +57,7 @@ def response_submitted(c: Context) -> list[Statement]:
 Built = tuple[dict[str, Any], dict[str, Any]]
 
 
-def item_answered(c: Context, value: dict, actor: dict) -> list[Statement]:
+def item_answered(c: Context, value: dict[str, Any], actor: dict[str, Any]) -> list[Statement]:
     item = c.by_id("feedback_item", value.get("item"))
     build = TYPES.get(str(item.get("typ")))
     if build is None:
@@ -85,7 +85,7 @@ def _picked(choices: list[Any], value: Any) -> Any:
     return choices[index] if 0 <= index < len(choices) else None
 
 
-def multichoice(c: Context, item: dict, value: dict, lang: str) -> Built:
+def multichoice(c: Context, item: dict[str, Any], value: dict[str, Any], lang: str) -> Built:
     """presentation is a six-character type prefix ("r>>>>>"), then choices split by "\\n|"."""
     choices = str(item.get("presentation") or "")[6:].split("\n|")
     picked = _picked(choices, value.get("value"))
@@ -96,7 +96,7 @@ def multichoice(c: Context, item: dict, value: dict, lang: str) -> Built:
     }
 
 
-def multichoicerated(c: Context, item: dict, value: dict, lang: str) -> Built:
+def multichoicerated(c: Context, item: dict[str, Any], value: dict[str, Any], lang: str) -> Built:
     """Each choice reads "rating####name"; the rating goes into its own extension."""
     rated = [part.split("####") for part in str(item.get("presentation") or "")[6:].split("|")]
     names = [part[1] if len(part) > 1 else None for part in rated]
@@ -113,7 +113,7 @@ def multichoicerated(c: Context, item: dict, value: dict, lang: str) -> Built:
     return cmi_choice(c.config, item.get("name"), None, names, lang), result
 
 
-def numerical(c: Context, item: dict, value: dict, lang: str) -> Built:
+def numerical(c: Context, item: dict[str, Any], value: dict[str, Any], lang: str) -> Built:
     low, _, high = str(item.get("presentation") or "").partition("|")
     return numeric(item.get("name"), None, lang, low, high), {
         "response": value.get("value"),
@@ -122,21 +122,21 @@ def numerical(c: Context, item: dict, value: dict, lang: str) -> Built:
     }
 
 
-def textarea(c: Context, item: dict, value: dict, lang: str) -> Built:
+def textarea(c: Context, item: dict[str, Any], value: dict[str, Any], lang: str) -> Built:
     return long_fill_in(item.get("name"), None, lang), {
         "response": value.get("value"),
         "completion": value.get("value") != "",
     }
 
 
-def textfield(c: Context, item: dict, value: dict, lang: str) -> Built:
+def textfield(c: Context, item: dict[str, Any], value: dict[str, Any], lang: str) -> Built:
     return fill_in(item.get("name"), None, lang), {
         "response": value.get("value"),
         "completion": value.get("value") != "",
     }
 
 
-TYPES: dict[str, Callable[[Context, dict, dict, str], Built]] = {
+TYPES: dict[str, Callable[[Context, dict[str, Any], dict[str, Any], str], Built]] = {
     "multichoicerated": multichoicerated,
     "multichoice": multichoice,
     "numeric": numerical,

@@ -31,7 +31,7 @@ UNSUBSCRIBED = verb(f"{EDLM}/verbs/unsubscribed", "Unsubscribed")
 REPLIED = verb("http://id.tincanapi.com/verb/replied", "Replied")
 
 
-def discussion(c: Context, course: dict, row: dict) -> dict[str, Any]:
+def discussion(c: Context, course: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """A discussion; the plugin names it "Discussion" when the row has no name column."""
     return activity(
         f"{c.app}/mod/forum/discuss.php?d={row['id']}",
@@ -40,7 +40,7 @@ def discussion(c: Context, course: dict, row: dict) -> dict[str, Any]:
     )
 
 
-def post(c: Context, course: dict, row: dict) -> dict[str, Any]:
+def post(c: Context, course: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """A reply; a deleted post has only its id and discussion, so no name or description."""
     lang = course_lang(course)
     obj = activity(
@@ -54,7 +54,7 @@ def post(c: Context, course: dict, row: dict) -> dict[str, Any]:
     return obj
 
 
-def _discussion_event(verb_: dict, from_other: bool = False) -> Any:
+def _discussion_event(verb_: dict[str, Any], from_other: bool = False) -> Any:
     """Created/viewed name the discussion as the object; (un)subscribed carry it in `other`."""
 
     def transform(c: Context) -> list[Statement]:
@@ -88,12 +88,12 @@ event(
 )(_discussion_event(UNSUBSCRIBED, from_other=True))
 
 
-def _post_event(verb_: dict, deleted: bool = False) -> Any:
+def _post_event(verb_: dict[str, Any], deleted: bool = False) -> Any:
     def transform(c: Context) -> list[Statement]:
         course = c.course()
         discussion_id = c.other.get("discussionid")
         if deleted:  # the row is gone: the plugin rebuilds the id from the event
-            row: dict = {"id": c.event.get("objectid"), "discussion": discussion_id}
+            row: dict[str, Any] = {"id": c.event.get("objectid"), "discussion": discussion_id}
         else:
             row = c.by_id("forum_posts", c.event.get("objectid"))
         parent_discussion = c.by_id("forum_discussions", discussion_id)
@@ -117,7 +117,7 @@ event(F + "post_updated", function="mod_forum\\post_updated")(_post_event(EDITED
 event(F + "post_deleted", function="mod_forum\\post_deleted")(_post_event(DELETED, True))
 
 
-def _forum_subscription(verb_: dict) -> Any:
+def _forum_subscription(verb_: dict[str, Any]) -> Any:
     def transform(c: Context) -> list[Statement]:
         course = c.course()
         cmid = c.event.get("contextinstanceid")

@@ -23,7 +23,7 @@ G = "\\mod_glossary\\event\\"
 COMMENTED = verb("http://adlnet.gov/expapi/verbs/commented", "Commented")
 
 
-def entry(c: Context, course: dict, row: dict) -> dict[str, Any]:
+def entry(c: Context, course: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     lang = course_lang(course)
     obj = activity(
         f"{c.app}/mod/glossary/showentry.php?eid={row['id']}",
@@ -36,7 +36,9 @@ def entry(c: Context, course: dict, row: dict) -> dict[str, Any]:
     return obj
 
 
-def comment(c: Context, course: dict, row: dict, entry_row: dict) -> dict[str, Any]:
+def comment(
+    c: Context, course: dict[str, Any], row: dict[str, Any], entry_row: dict[str, Any]
+) -> dict[str, Any]:
     """A deleted comment has only its id: then no description."""
     lang = course_lang(course)
     obj = activity(
@@ -64,12 +66,12 @@ def entry_viewed(c: Context) -> list[Statement]:
     ]
 
 
-def _comment_event(verb_: dict, deleted: bool = False) -> Any:
+def _comment_event(verb_: dict[str, Any], deleted: bool = False) -> Any:
     def transform(c: Context) -> list[Statement]:
         user = c.user(c.event.get("userid"))
         course = c.course()
         if deleted:
-            row: dict = {"id": c.event.get("objectid"), "itemid": c.other.get("itemid")}
+            row: dict[str, Any] = {"id": c.event.get("objectid"), "itemid": c.other.get("itemid")}
         else:
             row = c.by_id("comments", c.event.get("objectid"))
         entry_row = c.by_id("glossary_entries", row.get("itemid"))

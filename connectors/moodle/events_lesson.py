@@ -31,7 +31,7 @@ L = "\\mod_lesson\\event\\"
 SHORTANSWER, TRUEFALSE, MULTICHOICE, MATCHING, NUMERICAL, ESSAY = 1, 2, 3, 5, 8, 10
 
 
-def lesson(c: Context, course: dict, row: dict) -> dict[str, Any]:
+def lesson(c: Context, course: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     lang = course_lang(course)
     obj = activity(
         f"{c.app}/mod/lesson/view.php?id={c.event.get('contextinstanceid')}#lesson",
@@ -44,18 +44,18 @@ def lesson(c: Context, course: dict, row: dict) -> dict[str, Any]:
     return obj
 
 
-def _page_id(c: Context, page: dict) -> str:
+def _page_id(c: Context, page: dict[str, Any]) -> str:
     return f"{c.app}/mod/lesson/view.php?id={c.event.get('contextinstanceid')}&pageid={page['id']}"
 
 
-def content_page(c: Context, course: dict, page: dict) -> dict[str, Any]:
+def content_page(c: Context, course: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
     obj = activity(_page_id(c, page), "http://adlnet.gov/expapi/activities/lesson-content-page")
     if page.get("title") is not None:
         obj["definition"]["name"] = {course_lang(course): page["title"]}
     return obj
 
 
-def question_page(c: Context, course: dict, page: dict) -> dict[str, Any]:
+def question_page(c: Context, course: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
     """The page as the interaction its question type is; other page types get no definition."""
     lang = course_lang(course)
     answers = c.rows("lesson_answers", {"pageid": page["id"]})
@@ -87,14 +87,20 @@ def question_page(c: Context, course: dict, page: dict) -> dict[str, Any]:
     return obj
 
 
-def _in_lesson(c: Context, actor: dict, verb_: dict, obj: dict, course: dict) -> Statement:
+def _in_lesson(
+    c: Context,
+    actor: dict[str, Any],
+    verb_: dict[str, Any],
+    obj: dict[str, Any],
+    course: dict[str, Any],
+) -> Statement:
     return _statement(
         c, actor, verb_, obj, course_lang(course),
         parent=c.parents(c.event.get("contextinstanceid"), include_module=True),
     )
 
 
-def _session(verb_: dict, with_result: bool = False) -> Any:
+def _session(verb_: dict[str, Any], with_result: bool = False) -> Any:
     def transform(c: Context) -> list[Statement]:
         course = c.course()
         row = c.by_id("lesson", c.event.get("objectid"))
@@ -121,7 +127,7 @@ event(L + "lesson_ended", function="mod_lesson\\lesson_ended")(
 )
 
 
-def lesson_result(c: Context, row: dict, userid: Any) -> dict[str, Any]:
+def lesson_result(c: Context, row: dict[str, Any], userid: Any) -> dict[str, Any]:
     """Completion always; score and success from the grade this session earned: the learner's
     `lesson_grades` row completed at the event (a percentage, scaled to the grade item), not
     a later one. Plugin-compatible mode: the learner's current gradebook grade, as the plugin."""
@@ -156,7 +162,7 @@ def lesson_result(c: Context, row: dict, userid: Any) -> dict[str, Any]:
     return result
 
 
-def _page_event(verb_: dict, content: bool = False, answered: bool = False) -> Any:
+def _page_event(verb_: dict[str, Any], content: bool = False, answered: bool = False) -> Any:
     def transform(c: Context) -> list[Statement]:
         course = c.course()
         page = c.by_id("lesson_pages", c.event.get("objectid"))
@@ -179,7 +185,9 @@ event(L + "question_answered", function="mod_lesson\\question_answered")(
 )
 
 
-def question_result(c: Context, row: dict, page: dict, userid: Any) -> dict[str, Any]:
+def question_result(
+    c: Context, row: dict[str, Any], page: dict[str, Any], userid: Any
+) -> dict[str, Any]:
     """The learner's attempt at the page this event recorded (the latest seen by the event's
     time; the plugin takes the latest of all); essays are graded later, so no success."""
     attempts = c.rows(

@@ -23,7 +23,7 @@ E = "\\core\\event\\"
 SENT = verb("http://activitystrea.ms/send", "Sent")
 
 
-def message(c: Context, lang: str, row: dict) -> dict[str, Any]:
+def message(c: Context, lang: str, row: dict[str, Any]) -> dict[str, Any]:
     subject = row.get("subject")
     return {
         "objectType": "Activity",
@@ -36,7 +36,7 @@ def message(c: Context, lang: str, row: dict) -> dict[str, Any]:
     }
 
 
-def _person_message(verb_: dict, table: str | None, other_party: str) -> Any:
+def _person_message(verb_: dict[str, Any], table: str | None, other_party: str) -> Any:
     """Sent (to the related user) or viewed (from the related user); course parent if any."""
 
     def transform(c: Context) -> list[Statement]:

@@ -68,7 +68,7 @@ def owned_attempt(c: Context, attempt_id: Any, learner: Any) -> dict[str, Any]:
     return attempt
 
 
-def _on_attempt(verb_: dict, actor_column: str) -> Any:
+def _on_attempt(verb_: dict[str, Any], actor_column: str) -> Any:
     """The attempt as object, under the quiz. The attempt is the one the event names
     (`objectid`); the plugin's attempt_viewed takes the log row's own id instead, which on a
     real site names no attempt or another learner's: that stays for plugin-compatible mode,
@@ -117,7 +117,9 @@ def attempt_reviewed(c: Context) -> list[Statement]:
     ]
 
 
-def plugin_attempt_result(c: Context, attempt: dict, item: dict, grade: dict) -> dict[str, Any]:
+def plugin_attempt_result(
+    c: Context, attempt: dict[str, Any], item: dict[str, Any], grade: dict[str, Any]
+) -> dict[str, Any]:
     """The plugin's result: the learner's current quiz grade (grade_grades.rawgrade), whatever
     the attempt; success compares that uncapped grade with the pass mark."""
     total = number(grade.get("rawgrade"))
@@ -129,7 +131,9 @@ def plugin_attempt_result(c: Context, attempt: dict, item: dict, grade: dict) ->
     return {**result, **_duration(attempt)}
 
 
-def attempt_result(c: Context, attempt: dict, quiz: dict, item: dict | None) -> dict[str, Any]:
+def attempt_result(
+    c: Context, attempt: dict[str, Any], quiz: dict[str, Any], item: dict[str, Any] | None
+) -> dict[str, Any]:
     """The attempt's own result: its marks (`sumgrades`) scaled to the quiz's grade, as Moodle
     shows an attempt's grade; success against the grade item's grade to pass, when one is set;
     no score while the attempt awaits manual grading (its sumgrades is null)."""
@@ -144,7 +148,7 @@ def attempt_result(c: Context, attempt: dict, quiz: dict, item: dict | None) -> 
     return {**result, **_duration(attempt)}
 
 
-def _duration(attempt: dict) -> dict[str, Any]:
+def _duration(attempt: dict[str, Any]) -> dict[str, Any]:
     start, finish = attempt.get("timestart"), attempt.get("timefinish")
     if start is not None and finish is not None and int(finish) - int(start) > 0:
         return {"duration": f"PT{int(finish) - int(start)}S"}

@@ -23,7 +23,7 @@ from connectors.moodle.php import php_float
 S = "\\mod_scorm\\event\\"
 
 
-def content_object(c: Context, course: dict) -> dict[str, Any]:
+def content_object(c: Context, course: dict[str, Any]) -> dict[str, Any]:
     """The module's content (the SCO), as the plugin names it: the module's id plus "#sco"."""
     cmid = c.event.get("contextinstanceid")
     cm = c.by_id("course_modules", cmid)
@@ -47,7 +47,7 @@ def tracks(c: Context, userid: Any) -> dict[str, Any]:
         "scorm_attempt",
         {"userid": userid, "scormid": c.event.get("objectid"), "attempt": c.other.get("attemptid")},
     )
-    found: dict[str, Any] = {}
+    found: dict[Any, Any] = {}
     values = c.rows(
         "scorm_scoes_value", {"attemptid": attempt["id"], "scoid": c.event.get("contextinstanceid")}
     )
@@ -79,7 +79,7 @@ def scorm_result(c: Context, found: dict[str, Any], raw: int) -> dict[str, Any]:
     return {"score": {"raw": raw}}
 
 
-def _in_scorm(c: Context, verb_: dict, course: dict) -> Statement:
+def _in_scorm(c: Context, verb_: dict[str, Any], course: dict[str, Any]) -> Statement:
     cmid = c.event.get("contextinstanceid")
     return _statement(
         c, c.user(c.event.get("userid")), verb_, content_object(c, course),

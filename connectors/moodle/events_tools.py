@@ -30,7 +30,12 @@ def certificate(c: Context, code: Any) -> dict[str, Any]:
 
 
 def _certificate_statement(
-    c: Context, actor: dict, verb_: dict, code: Any, course: dict | None, **extra: Any
+    c: Context,
+    actor: dict[str, Any],
+    verb_: dict[str, Any],
+    code: Any,
+    course: dict[str, Any] | None,
+    **extra: Any,
 ) -> Statement:
     lang = course_lang(course) if course else c.config.source_lang
     statement = _statement(c, actor, verb_, certificate(c, code), lang, **extra)
@@ -39,7 +44,7 @@ def _certificate_statement(
     return statement
 
 
-def _issue_course(c: Context, issue: dict) -> dict | None:
+def _issue_course(c: Context, issue: dict[str, Any]) -> dict[str, Any] | None:
     return c.course(issue["courseid"]) if issue.get("courseid") is not None else None
 
 

@@ -22,7 +22,7 @@ from connectors.moodle.mapping import (
 W = "\\mod_wiki\\event\\"
 
 
-def page(c: Context, course: dict, row: dict) -> dict[str, Any]:
+def page(c: Context, course: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     lang = course_lang(course)
     return activity(
         f"{c.app}/mod/wiki/view.php?pageid={row['id']}",
@@ -32,7 +32,7 @@ def page(c: Context, course: dict, row: dict) -> dict[str, Any]:
     )
 
 
-def discussion(c: Context, course: dict, row: dict) -> dict[str, Any]:
+def discussion(c: Context, course: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     return activity(
         f"{c.app}/mod/wiki/comments.php?pageid={row['id']}",
         "http://id.tincanapi.com/activitytype/discussion",

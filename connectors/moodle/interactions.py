@@ -51,7 +51,7 @@ def numeric(
 
 
 def matching(
-    name: Any, description: str | None, source: list[str], target: list[str], lang: str
+    name: Any, description: str | None, source: list[str], target: list[Any], lang: str
 ) -> dict[str, Any]:
     """Source i matches target i: the pattern pairs them in order."""
     sources = [{"id": slugify(s), "description": {lang: s}} for s in source]

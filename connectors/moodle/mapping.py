@@ -224,7 +224,9 @@ class Context:
         """Whether a row's time is no later than the event's: the row is the state the event
         saw, not a later one (a regrade, a later attempt)."""
         try:
-            return int(moment) <= int(self.event.get("timecreated"))
+            then = int(moment)
+            created = self.event.get("timecreated")
+            return created is not None and then <= int(created)
         except (TypeError, ValueError):
             return False
 
@@ -337,7 +339,7 @@ class Context:
         return found
 
 
-def activity(id: str, type: str, name: dict[str, Any] | None = None, **more: Any) -> dict:
+def activity(id: str, type: str, name: dict[str, Any] | None = None, **more: Any) -> dict[str, Any]:
     definition: dict[str, Any] = {"type": type}
     if name is not None:
         definition["name"] = name
@@ -458,7 +460,9 @@ def cmi_choice(
     """A cmi.interaction `choice`; with no right answers every choice counts as right."""
     definition = {**cmi_common(name, description, lang), "interactionType": "choice"}
     if config.send_response_choices and choices:
-        items = [{"id": slugify(text), "description": {lang: text}} for text in choices]
+        items: list[dict[str, Any]] = [
+            {"id": slugify(text), "description": {lang: text}} for text in choices
+        ]
         pattern = [slugify(r) for r in right] if right else [i["id"] for i in items]
         definition["correctResponsesPattern"] = ["[,]".join(pattern)]
         definition["choices"] = items

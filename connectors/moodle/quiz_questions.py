@@ -36,7 +36,7 @@ CMI = "http://learninglocker.net/xapi/cmi/"
 
 
 def question_answered(
-    c: Context, question_attempt: dict, attempt: dict[str, Any]
+    c: Context, question_attempt: dict[str, Any], attempt: dict[str, Any]
 ) -> list[Statement]:
     """`attempt` is the quiz attempt's activity: the question's parent, above the quiz."""
     question = c.by_id("question", question_attempt.get("questionid"))
@@ -60,16 +60,18 @@ def question_answered(
     return [statement]
 
 
-def _name_text(question: dict) -> tuple[Any, str]:
+def _name_text(question: dict[str, Any]) -> tuple[Any, str]:
     return question.get("name"), strip_html(question.get("questiontext"))
 
 
-def _choices(c: Context, question: dict) -> list[str]:
+def _choices(c: Context, question: dict[str, Any]) -> list[str]:
     answers = c.rows("question_answers", {"question": question["id"]})
     return [strip_html(a.get("answer")) for a in answers]
 
 
-def _numerical_answer(c: Context, question: dict) -> tuple[Any, float | None, float | None]:
+def _numerical_answer(
+    c: Context, question: dict[str, Any]
+) -> tuple[Any, float | None, float | None]:
     """(target, low, high) of the best answer: its value plus or minus its tolerance; a
     non-numeric answer (a cloze wildcard "*") has no bounds."""
     answers = sorted(
@@ -88,7 +90,7 @@ def _numerical_answer(c: Context, question: dict) -> tuple[Any, float | None, fl
 
 
 def question_definition(
-    c: Context, question: dict, lang: str, right: str | None = None
+    c: Context, question: dict[str, Any], lang: str, right: str | None = None
 ) -> dict[str, Any] | None:
     """The question as a cmi.interaction; `right` is an attempt's `rightanswer` where the
     plugin uses it (choice and gap-select patterns). None for types the plugin does not map."""
@@ -123,12 +125,12 @@ def question_definition(
     return None
 
 
-def essay(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+def essay(c: Context, question: dict[str, Any], attempt: dict[str, Any]) -> dict[str, Any]:
     summary = attempt.get("responsesummary") or ""
     return {"response": summary, "completion": summary != ""}
 
 
-def shortanswer(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+def shortanswer(c: Context, question: dict[str, Any], attempt: dict[str, Any]) -> dict[str, Any]:
     summary = attempt.get("responsesummary")
     return {"response": summary, "completion": summary != ""}
 
@@ -156,7 +158,7 @@ class TrueFalse:
         return None
 
 
-def truefalse_options(c: Context, question: dict) -> TrueFalse:
+def truefalse_options(c: Context, question: dict[str, Any]) -> TrueFalse:
     answers = c.rows("question_answers", {"question": question["id"]})
     right = [a for a in answers if php_float(a.get("fraction")) == 1.0]
     options = c.rows("question_truefalse", {"question": question["id"]})
@@ -170,7 +172,7 @@ def truefalse_options(c: Context, question: dict) -> TrueFalse:
     return TrueFalse("True", "False", bool(right) and right[0].get("answer") == "True")
 
 
-def truefalse(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+def truefalse(c: Context, question: dict[str, Any], attempt: dict[str, Any]) -> dict[str, Any]:
     """The response as xAPI's "true"/"false" in any site language; success when it means
     what the right answer means."""
     summary = attempt.get("responsesummary")
@@ -185,7 +187,7 @@ def truefalse(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
     }
 
 
-def multichoice(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+def multichoice(c: Context, question: dict[str, Any], attempt: dict[str, Any]) -> dict[str, Any]:
     """multichoice and multichoiceset: choices are "; "-separated in the summaries."""
     summary, right = attempt.get("responsesummary"), attempt.get("rightanswer")
     selections = strip_html(summary).split("; ")
@@ -197,7 +199,7 @@ def multichoice(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
     }
 
 
-def gapselect(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+def gapselect(c: Context, question: dict[str, Any], attempt: dict[str, Any]) -> dict[str, Any]:
     """Gaps filled in order: a sequencing response read from the "{a} {b}" summary."""
     summary = attempt.get("responsesummary")
     if not summary:
@@ -211,7 +213,7 @@ def gapselect(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
     }
 
 
-def match(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+def match(c: Context, question: dict[str, Any], attempt: dict[str, Any]) -> dict[str, Any]:
     """match and randomsamatch: summaries read "stem\\n -> answer; stem\\n -> answer"."""
     summary = attempt.get("responsesummary")
     if not summary:
@@ -231,11 +233,16 @@ def _stem_answer(part: str) -> tuple[str, str | None]:
     return pieces[0], pieces[1] if len(pieces) > 1 else None
 
 
-def numerical(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
+def numerical(c: Context, question: dict[str, Any], attempt: dict[str, Any]) -> dict[str, Any]:
     target, low, high = _numerical_answer(c, question)
     summary = attempt.get("responsesummary")
-    success = is_numeric(summary) and (
-        target == "*" or (low is not None and high is not None and low <= float(summary) <= high)
+    success = (
+        summary is not None
+        and is_numeric(summary)
+        and (
+            target == "*"
+            or (low is not None and high is not None and low <= float(summary) <= high)
+        )
     )
     return {
         "response": summary,
@@ -245,7 +252,7 @@ def numerical(c: Context, question: dict, attempt: dict) -> dict[str, Any]:
     }
 
 
-RESULTS: dict[str, Callable[[Context, dict, dict], dict[str, Any]]] = {
+RESULTS: dict[str, Callable[[Context, dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
     "essay": essay,
     "gapselect": gapselect,
     "truefalse": truefalse,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ def build(args: argparse.Namespace) -> tuple[OneRosterReader, Any]:
                 "national ID numbers are only ever kept as an HMAC under it"
             )
         national = NationalIds(args.national_id_column, secret, args.national_id_home_page)
-    extra = (
+    extra: dict[str, Iterable[str]] = (
         {"users": [args.national_id_column], "userProfiles": [args.national_id_column]}
         if national
         else {}

@@ -335,7 +335,8 @@ class _Transformer:
             "timestamp": _iso_timestamp(timestamp),
             "version": XAPI_VERSION,
         }
-        return _prune(statement)
+        pruned: dict[str, Any] = _prune(statement)
+        return pruned
 
     def transform(self) -> list[dict[str, Any]]:
         return [self.statement()]
@@ -595,7 +596,7 @@ class _ProblemCheck(_Problem):
     child: str | None = None
 
     def submission(self) -> dict[str, Any] | None:
-        submissions = self.get("data.submission")
+        submissions: dict[str, dict[str, Any]] | None = self.get("data.submission")
         if submissions:
             for sub in submissions.values():
                 if sub.get("response_type"):
@@ -615,7 +616,7 @@ class _ProblemCheck(_Problem):
         interaction = INTERACTION_TYPES.get(self.get("response_type"), "other")
         submission = self.submission()
         if submission:
-            interaction = INTERACTION_TYPES.get(submission.get("response_type"), "other")
+            interaction = INTERACTION_TYPES.get(submission.get("response_type", ""), "other")
             definition["description"] = {EN_US: submission["question"]}
         elif self.get("display_name"):
             definition["name"] = {EN_US: self.get("display_name")}
