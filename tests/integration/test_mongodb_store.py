@@ -21,8 +21,12 @@ from typing import Any
 
 import orjson
 import pytest
+from bson import ObjectId
 
+from consumers.reducers.base import changes_for
+from consumers.reducers.profiles import REDUCER
 from lrs.adapters.mongodb import MongoStore, WriteExpired
+from lrs.adapters.mongodb.projections import MongoProjection
 from lrs.adapters.sqlite import SQLiteStore
 from lrs.domain.documents import Preconditions
 from lrs.domain.records import Attachment, Credential, DocumentKind, HistoryQuery, StatementQuery
@@ -208,6 +212,57 @@ def test_indexes_exist_and_creating_them_again_is_harmless(
         .explain()
     )
     assert "terms_seq" in str(plan["queryPlanner"]["winningPlan"])
+
+
+def test_every_collection_exists_before_anything_is_written(
+    stores: Callable[..., MongoStore],
+) -> None:
+    """Created at start, outside any transaction: MongoDB 7 cannot create a collection in a
+    cross-shard write transaction, and several are first written inside one."""
+    store = stores()
+    stores()  # a second process: the collections are there already (NamespaceExists or ok)
+    assert set(store._db.list_collection_names()) >= {
+        "statements", "counters", "writes", "attachments", "attachment_chunks", "activities",
+        "agent_names", "documents", "contributions", "retractions", "states", "offsets",
+        "credentials", "definitions", "identity_links", "access_log", "access_head",
+    }  # fmt: skip
+
+
+def test_contributions_keep_their_recorded_order_whatever_their_object_ids(
+    stores: Callable[..., MongoStore],
+) -> None:
+    """The recorded order is `n`, taken from a counter; ObjectIds (client-made, one-second
+    resolution, clocks differ between clients) say nothing MongoDB promises about order."""
+    store = stores()
+    name = REDUCER.name
+    batches = [[statement("b"), statement("a")], [statement("a"), statement("b")]]
+    recorded = [s["id"] for batch in batches for s in batch]
+    for batch in batches:
+        store.apply_changes(REDUCER, changes_for(REDUCER, batch))
+    contributions = store._db["contributions"]
+    docs = list(contributions.find({"projection": name}))
+    assert sorted(d["n"] for d in docs) == list(range(1, len(docs) + 1))
+    # the same documents again, with ObjectIds in the reverse of the recorded order
+    contributions.delete_many({"projection": name})
+    made = sorted((ObjectId() for _ in docs), reverse=True)
+    docs.sort(key=lambda d: d["n"])
+    contributions.insert_many([{**d, "_id": oid} for d, oid in zip(docs, made, strict=True)])
+    keys = [agent_key({"mbox": f"mailto:{x}@example.org"}) or "" for x in ("a", "b")]
+    found = store.get_contributions(name, keys)
+    assert list(dict.fromkeys(c.statement_id for c in found)) == recorded
+
+    def live(session: Any) -> list[str]:
+        tx = MongoProjection(store, session, name, [])
+        return [c.statement_id for c in tx.live_contributions(keys[0])]
+
+    assert list(dict.fromkeys(store._transaction(live))) == [
+        s["id"] for batch in batches for s in batch if s["actor"]["name"] == "A"
+    ]
+    # a later batch numbers after what is there
+    late = statement("a")
+    store.apply_changes(REDUCER, changes_for(REDUCER, [late]))
+    found = store.get_contributions(name, keys)
+    assert list(dict.fromkeys(c.statement_id for c in found)) == [*recorded, late["id"]]
 
 
 def _run_together(*jobs: Callable[[], Any]) -> list[Any]:
@@ -547,3 +602,22 @@ def test_a_random_history_reads_back_as_from_sqlite(
             assert sqlite.get_agent_names(agent) == mongo.get_agent_names(agent)
     finally:
         sqlite.close()
+
+
+def test_concurrent_processors_number_contributions_without_clashes(
+    stores: Callable[..., MongoStore],
+) -> None:
+    """Processors of one projection in several processes, on shared and distinct keys: every
+    contribution is recorded once, with a number of its own."""
+    made = [stores() for _ in range(3)]
+    learners = ["a", "b", "c"]
+    sent = [[statement(learners[(i + j) % 3]) for j in range(6)] for i in range(3)]
+
+    def process(store: MongoStore, batch: list[dict[str, Any]]) -> None:
+        for one in batch:
+            store.apply_changes(REDUCER, changes_for(REDUCER, [one]))
+
+    _run_together(*(partial(process, s, b) for s, b in zip(made, sent, strict=True)))
+    docs = list(made[0]._db["contributions"].find({"projection": REDUCER.name}))
+    assert len({d["n"] for d in docs}) == len(docs)
+    assert {d["statement_id"] for d in docs} == {s["id"] for batch in sent for s in batch}

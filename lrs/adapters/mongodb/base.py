@@ -18,7 +18,8 @@ from its single writer, this adapter gets from the database:
   document: extension keys are IRIs with dots, and may contain `$`. The other fields exist
   for queries only.
 
-Collections (all created with their indexes at start, idempotently):
+Collections (all created, with their indexes, at start and idempotently, outside any
+transaction: MongoDB 7 cannot create a collection inside a cross-shard write transaction):
 
 statements      _id = statement id; seq, stored, voided, voiding, ref_target (only when the
                 object is a StatementRef), credential, learner, terms (["<Term>:<value>"]),
@@ -27,7 +28,9 @@ statements      _id = statement id; seq, stored, voided, voiding, ref_target (on
                 that was targeted before it arrived (see statements.py); queries never see it.
                 Indexes: (terms, seq), (seq) unique, (stored), (ref_target) sparse,
                 (credential, seq), (published, seq) partial on published = false.
-counters        {_id: "statements", value}: the last seq handed out.
+counters        {_id: "statements", value}: the last seq handed out; {_id: "credentials",
+                value}: credentials_version; {_id: "contributions:<projection>", value}:
+                the last contribution `n` handed out (projections.py).
 writes          the batches in flight: {_id, floor, stored, at}; a batch deletes its own
                 document inside its transaction.
 attachments     {_id: sha2, content_type, length, chunks} and attachment_chunks
@@ -37,8 +40,10 @@ activities      {_id: activity id, definition (JSON bytes)}: the merged canonica
 agent_names     {key, name, since}, unique (key, name).
 documents       {kind, scope, doc_id, content, content_type, etag, updated}, unique
                 (kind, scope, doc_id).
-contributions   {projection, statement_id, key, data, voided}, unique (projection,
-                statement_id, key); (projection, key, voided).
+contributions   {projection, statement_id, key, data, voided, n}, unique (projection,
+                statement_id, key); (projection, key, voided, n). `n` is the recorded
+                order (projections.py), not the ObjectId `_id`, which MongoDB does not
+                promise to increase.
 retractions     {projection, statement_id}, unique.
 states          {projection, key, state, idx: [{f, v}]}, unique (projection, key);
                 (projection, idx.f, idx.v).
@@ -60,7 +65,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, MongoClient, ReadPreference
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -70,6 +75,9 @@ from lrs.ops.orgs import CredentialOrgs
 from lrs.xapi.statements import Term
 
 T = TypeVar("T")
+
+
+NAMESPACE_EXISTS = 48  # create_collection of a collection that is already there
 
 
 # Journaled on a majority before the API answers: SERVICES.md, kill -9 loses unjournaled writes.
@@ -163,7 +171,37 @@ class MongoBase:
             self._client.close()
             raise StoreUnavailable(f"cannot reach MongoDB: {exc}", None) from exc
 
+    def _create_collections(self) -> None:
+        """Every collection, up front and outside any transaction: several are first written
+        inside one (activities, attachments, attachment_chunks, access_head, offsets, writes),
+        and MongoDB 7 cannot create a collection inside a cross-shard write transaction."""
+        for collection in (
+            self._statements,
+            self._counters,
+            self._writes,
+            self._attachments,
+            self._chunks,
+            self._activities,
+            self._names,
+            self._documents,
+            self._contributions,
+            self._retractions,
+            self._states,
+            self._offsets,
+            self._credentials,
+            self._definitions,
+            self._links,
+            self._access_log,
+            self._access_head,
+        ):
+            try:
+                self._db.create_collection(collection.name, check_exists=False)
+            except OperationFailure as exc:
+                if exc.code != NAMESPACE_EXISTS:  # there already, or just made by another process
+                    raise
+
     def _create_indexes(self) -> None:
+        self._create_collections()
         s = self._statements
         s.create_index([("terms", ASCENDING), ("seq", ASCENDING)], name="terms_seq")
         s.create_index(
@@ -189,7 +227,13 @@ class MongoBase:
             unique=True,
         )
         self._contributions.create_index(
-            [("projection", ASCENDING), ("key", ASCENDING), ("voided", ASCENDING)]
+            [
+                ("projection", ASCENDING),
+                ("key", ASCENDING),
+                ("voided", ASCENDING),
+                ("n", ASCENDING),
+            ],
+            name="key_voided_n",
         )
         self._retractions.create_index(
             [("projection", ASCENDING), ("statement_id", ASCENDING)], unique=True

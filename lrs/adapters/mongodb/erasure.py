@@ -146,7 +146,13 @@ class MongoErasure(MongoBase):
     ) -> tuple[int, int, int]:
         name = reducer.name
         selector = {"projection": name, "statement_id": {"$in": deleted + list(rewritten)}}
-        affected = set(self._contributions.distinct("key", selector, session=session))
+        # `distinct` is allowed in a transaction on unsharded collections only (MongoDB 7).
+        affected = {
+            d["_id"]
+            for d in self._contributions.aggregate(
+                [{"$match": selector}, {"$group": {"_id": "$key"}}], session=session
+            )
+        }
         removed = self._contributions.delete_many(selector, session=session).deleted_count
         changes: list[Contribution | Retraction] = [Retraction(sid) for sid in deleted]
         changes += [Retraction(sid) for sid in rewritten]

@@ -1,14 +1,28 @@
-"""The projections port on MongoDB: changes decided by lrs.ops.projections."""
+"""The projections port on MongoDB: changes decided by lrs.ops.projections.
+
+Recorded order: each contribution gets `n`, taken from a per-projection counter document
+(`counters`, `{_id: "contributions:<projection>"}`) with `$inc`, outside the transaction so
+that concurrent processors of one projection do not all conflict on it, but after the
+transaction's first read (its snapshot). Two transactions that add contributions under one
+key both write that key's state document, so one of them started after the other committed
+(or hit a WriteConflict and was run again): the later one takes its `n` after the earlier
+one's, and `n` follows the order in which a key's contributions were recorded, as SQLite's
+`ORDER BY n` does. Across keys, `n` is the order in which concurrent transactions took
+their numbers. MongoDB promises neither for ObjectIds (`_id`), so nothing sorts on them.
+A retried transaction takes new numbers; the gaps are harmless.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from bson import Binary
-from pymongo import ASCENDING, ReplaceOne
+from pymongo import ASCENDING, ReplaceOne, ReturnDocument
 from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError
 
 from lrs.adapters.mongodb.base import MongoBase
 from lrs.domain.records import (
@@ -17,6 +31,29 @@ from lrs.domain.records import (
     StateQuery,
 )
 from lrs.ops.projections import apply_projection_changes
+
+
+def contribution_counter(projection: str) -> str:
+    return f"contributions:{projection}"
+
+
+def allocate_contributions(store: MongoBase, projection: str, count: int) -> int:
+    """Take `count` consecutive contribution numbers of `projection`; return the first.
+    Outside any transaction (no session), like the statements' seqs."""
+    selector = {"_id": contribution_counter(projection)}
+    for attempt in range(5):
+        counter = store._counters.find_one_and_update(
+            selector, {"$inc": {"value": count}}, return_document=ReturnDocument.AFTER
+        )
+        if counter is not None:
+            return int(counter["value"]) - count + 1
+        # The projection's first numbers: create the counter, then take them as above (an
+        # upserting $inc raced by another process's may fail with DuplicateKeyError).
+        try:
+            store._counters.update_one(selector, {"$setOnInsert": {"value": 0}}, upsert=True)
+        except DuplicateKeyError:  # another process created it at the same moment
+            time.sleep(0.01 * (attempt + 1))
+    raise RuntimeError(f"cannot create the contribution counter of {projection!r}")
 
 
 class MongoProjections(MongoBase):
@@ -104,7 +141,7 @@ class MongoProjections(MongoBase):
         rows = self._contributions.find(
             {"projection": projection, "key": {"$in": keys}, "voided": False},
             {"statement_id": 1, "key": 1, "data": 1},
-        ).sort("_id", ASCENDING)
+        ).sort("n", ASCENDING)
         return [Contribution(r["statement_id"], r["key"], orjson.loads(r["data"])) for r in rows]
 
 
@@ -145,7 +182,12 @@ class MongoProjection:
         self.kept: dict[str, bool] = {}  # retracted, yet stored and not voided (`is_retracted`)
 
     def flush(self) -> None:
+        """Insert the pending contributions, numbered in the order they were added (`n`:
+        see the module's docstring; the snapshot was taken by the reads in `__init__`)."""
         if self.pending:
+            first = allocate_contributions(self.store, self.name, len(self.pending))
+            for number, doc in enumerate(self.pending, first):
+                doc["n"] = number
             self.store._contributions.insert_many(self.pending, session=self.session)
             self.pending = []
 
@@ -196,7 +238,13 @@ class MongoProjection:
     def retract_contributions(self, statement_id: str) -> list[str]:
         self.flush()
         selector = {"projection": self.name, "statement_id": statement_id, "voided": False}
-        keys = sorted(self.store._contributions.distinct("key", selector, session=self.session))
+        # `distinct` is allowed in a transaction on unsharded collections only (MongoDB 7).
+        keys = sorted(
+            d["_id"]
+            for d in self.store._contributions.aggregate(
+                [{"$match": selector}, {"$group": {"_id": "$key"}}], session=self.session
+            )
+        )
         self.store._contributions.update_many(
             selector, {"$set": {"voided": True}}, session=self.session
         )
@@ -208,5 +256,5 @@ class MongoProjection:
             {"projection": self.name, "key": key, "voided": False},
             {"statement_id": 1, "data": 1},
             session=self.session,
-        ).sort("_id", ASCENDING)
+        ).sort("n", ASCENDING)
         return [Contribution(r["statement_id"], key, orjson.loads(r["data"])) for r in rows]
