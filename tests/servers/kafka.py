@@ -11,14 +11,13 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import signal
 import subprocess
 import time
 import uuid
 from pathlib import Path
 from types import TracebackType
 
-from tests.servers.process import ServerUnavailable, free_port
+from tests.servers.process import ServerUnavailable, free_port, kill_child, stop_child
 
 KAFKA_VERSION = "3.9.1"
 POM = Path(__file__).with_name("pom.xml")
@@ -185,21 +184,12 @@ class KafkaBroker:
     def stop(self) -> None:
         """A clean shutdown (SIGTERM), escalating to SIGKILL after 30 s."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_child(process, grace=30)
 
     def kill(self) -> None:
         """A crash: SIGKILL, no chance to flush or close anything."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        kill_child(process)
 
     def lose_disk(self) -> None:
         """A broker that lost its disk: stopped, its log deleted; `start()` formats a new one

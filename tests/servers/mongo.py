@@ -7,8 +7,6 @@ hard to simulate a crash. It is always stopped by its own PID, never by name.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +16,7 @@ from types import TracebackType
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from tests.servers.process import free_port
+from tests.servers.process import free_port, kill_child, stop_child
 
 
 class MongoServer:
@@ -100,21 +98,12 @@ class MongoServer:
     def stop(self) -> None:
         """A clean shutdown (SIGTERM), escalating to SIGKILL after 10 s."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_child(process)
 
     def kill(self) -> None:
         """A crash: SIGKILL, no chance to flush anything."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        kill_child(process)
 
     def restart(self) -> None:
         self.stop()
