@@ -33,6 +33,7 @@ from lrs.config import Settings
 from lrs.events import EventBus, open_bus
 from lrs.events.base import BusUnavailable
 from lrs.memory import MemoryReleaser
+from lrs.oidc import BearerVerifier
 from lrs.outbox import OutboxRelay
 from lrs.readmodels import COMPETENCIES
 from lrs.storage import open_store_waiting
@@ -305,7 +306,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.reducers = reducers  # the processors, for erasure to rebuild what it touched
     app.state.replay_competencies = replay_competencies  # after a rule set changes (admin API)
     app.state.settings = settings
-    app.state.authenticator = Authenticator(store)
+    bearer = BearerVerifier(settings.oidc_issuers, store) if settings.oidc_issuers else None
+    app.state.authenticator = Authenticator(store, bearer)
     app.state.metrics = metrics
     app.state.stored_hooks = [task.wake for task in background]
     app.state.background = background
