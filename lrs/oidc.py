@@ -78,7 +78,10 @@ class IssuerKeys:
     """The signing keys of one issuer: discovery once, the JWKS cached, refetched on rotation."""
 
     def __init__(
-        self, issuer: OidcIssuer, fetch: Fetch = _fetch_json, clock: Callable[[], float] = time.monotonic
+        self,
+        issuer: OidcIssuer,
+        fetch: Fetch = _fetch_json,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.issuer = issuer
         self._fetch = fetch

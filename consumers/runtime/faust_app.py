@@ -205,6 +205,7 @@ def run_worker(settings: Settings) -> None:
     """Run a faust worker with the outbox relay beside it, until stopped."""
     from faust import Worker
 
+    from consumers.runtime.retention import RetentionLoop, RetentionSchedule
     from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
     from lrs.outbox import OutboxRelay
 
@@ -216,11 +217,16 @@ def run_worker(settings: Settings) -> None:
     )
     relay = OutboxRelay(app.conf.lrs_store, bus)
     lag = LagLogger(bus, settings.kafka_lag_log_interval)
+    store = app.conf.lrs_store
+    schedule = RetentionSchedule(settings.retention_interval, settings.retention_access_log_min_days)
+    retention = RetentionLoop(store, reducers(store), schedule)
     relay.start()
     lag.start()
+    retention.start()
     try:
         Worker(app, loglevel=settings.log_level.upper()).execute_from_commandline()
     finally:
+        retention.stop()
         lag.stop()
         relay.stop()
         bus.close()

@@ -19,13 +19,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import LocalRunner, ProcessRunner, rebuild
+from consumers.runtime.retention import RetentionLoop, RetentionSchedule
 from lrs.api import caliper, redact
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.headers import SecurityHeaders, cors_middleware
 from lrs.api.limits import BodyLimit
 from lrs.api.ratelimit import RateLimit
 from lrs.api.timeouts import RequestTimeout
-from lrs.api.v1 import audit, competencies, erasure, history, learners, openapi, persons
+from lrs.api.v1 import (
+    audit,
+    competencies,
+    erasure,
+    history,
+    learners,
+    openapi,
+    persons,
+    retention,
+)
 from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import error_response, json_response
 from lrs.auth import Authenticator
@@ -222,6 +232,23 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ),
         Route("/api/v1/erasures", erasure.post_erasure, methods=["POST"]),
         Route("/api/v1/audit", audit.audit_log),
+        Route("/api/v1/retention/policies", retention.list_policies),
+        Route(
+            "/api/v1/retention/policies/{org}/{data_class}",
+            dispatch({"PUT": retention.put_policy, "DELETE": retention.delete_policy}),
+            methods=["PUT", "DELETE"],
+        ),
+        Route(
+            "/api/v1/retention/holds",
+            dispatch({"GET": retention.list_holds, "POST": retention.post_hold}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route(
+            "/api/v1/retention/holds/{subject_type}/{subject:path}",
+            retention.delete_hold,
+            methods=["DELETE"],
+        ),
+        Route("/api/v1/retention/runs", retention.post_run, methods=["POST"]),
         Route("/api/v1/persons/{person}/keys", persons.link, methods=["POST"]),
         Route("/api/v1/persons/{person}/keys/{key:path}", persons.unlink, methods=["DELETE"]),
         Route("/api/v1/persons/{person}/profile", persons.profile),
@@ -316,7 +343,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
 def _background(
     settings: Settings, store: Store, own_store: bool, bus: EventBus | None
-) -> list[LocalRunner | ProcessRunner | OutboxRelay | MemoryReleaser]:
+) -> list[LocalRunner | ProcessRunner | OutboxRelay | RetentionLoop | MemoryReleaser]:
     """Embedded: the processors run beside the API over the store's log. Kafka: the relay.
     Either way, freed memory goes back to the OS now and then (lrs/memory.py)."""
     return [*_pipeline(settings, store, own_store, bus), MemoryReleaser()]
@@ -324,17 +351,28 @@ def _background(
 
 def _pipeline(
     settings: Settings, store: Store, own_store: bool, bus: EventBus | None
-) -> list[LocalRunner | ProcessRunner | OutboxRelay]:
+) -> list[LocalRunner | ProcessRunner | OutboxRelay | RetentionLoop]:
     if bus is not None:
         return [OutboxRelay(store, bus)]
     if not settings.processors:
         return []
+    schedule = RetentionSchedule(
+        settings.retention_interval, settings.retention_access_log_min_days
+    )
     if own_store and settings.store_url.startswith("sqlite://") and settings.processor_process:
         growth = settings.processor_max_growth_mib or None
         return [
-            ProcessRunner(settings.store_url, batch=settings.processor_batch, max_growth_mib=growth)
+            ProcessRunner(
+                settings.store_url,
+                batch=settings.processor_batch,
+                max_growth_mib=growth,
+                retention=schedule,
+            )
         ]
-    return [LocalRunner(store, reducers(store), batch=settings.processor_batch)]
+    return [
+        LocalRunner(store, reducers(store), batch=settings.processor_batch),
+        RetentionLoop(store, reducers(store), schedule),
+    ]
 
 
 def replay_competencies(store: Store) -> int:

@@ -11,6 +11,7 @@
 | Credentials     | credentials   | lrs.adapters.*.credentials           |
 | AccessLog       | access_log    | lrs.adapters.*.access_log            |
 | Erasure         | erasure       | lrs.adapters.*.erasure               |
+| Retention       | retention     | lrs.adapters.*.retention             |
 
 `Store` is what `lrs.storage.open_store` returns: one object exposing every port, because
 the adapters of one backend share a connection and transactions (erasure spans all of
@@ -30,6 +31,7 @@ from lrs.ports.erasure import Erasure
 from lrs.ports.identities import Identities
 from lrs.ports.log import Log
 from lrs.ports.projections import Projections, ProjectionTransaction
+from lrs.ports.retention import Retention
 from lrs.ports.statements import LinkNode, StatementGraph, Statements
 
 
@@ -43,6 +45,7 @@ class Store(
     Credentials,
     AccessLog,
     Erasure,
+    Retention,
     Protocol,
 ):
     """Every port of one backend, sharing its connections."""
@@ -61,6 +64,7 @@ __all__ = [
     "Log",
     "ProjectionTransaction",
     "Projections",
+    "Retention",
     "StatementGraph",
     "Statements",
     "Store",

@@ -71,7 +71,11 @@ class Issuer:
 
     def public_jwk(self, kid: str) -> dict[str, Any]:
         key = self.keys[kid]
-        algorithm = jwt.algorithms.RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else jwt.algorithms.ECAlgorithm
+        algorithm = (
+            jwt.algorithms.RSAAlgorithm
+            if isinstance(key, rsa.RSAPrivateKey)
+            else jwt.algorithms.ECAlgorithm
+        )
         jwk: dict[str, Any] = json.loads(algorithm.to_jwk(key.public_key()))
         return {**jwk, "kid": kid, "use": "sig"}
 
@@ -153,12 +157,15 @@ def _refused(response: Any, words: str) -> None:
     assert words in response.json()["error"]["message"], response.json()
 
 
-def test_a_valid_token_acts_with_its_mapped_org_and_scopes(client: TestClient, issuer: Issuer) -> None:
+def test_a_valid_token_acts_with_its_mapped_org_and_scopes(
+    client: TestClient, issuer: Issuer
+) -> None:
     token = issuer.token("k1")
     posted = _post(client, token)
     assert posted.status_code == 200, posted.text
     read = client.get(
-        "/xapi/statements", params={"statementId": posted.json()[0]},
+        "/xapi/statements",
+        params={"statementId": posted.json()[0]},
         headers={**VERSION, "Authorization": "Bearer " + token},
     )
     assert read.status_code == 200, read.text
@@ -172,9 +179,12 @@ def test_a_read_only_scope_cannot_post(client: TestClient, issuer: Issuer) -> No
     token = issuer.token("k1", scope="statements/read")
     refused = _post(client, token)
     assert refused.status_code == 403, refused.text
-    assert client.get(
-        "/xapi/statements", headers={**VERSION, "Authorization": "Bearer " + token}
-    ).status_code == 200
+    assert (
+        client.get(
+            "/xapi/statements", headers={**VERSION, "Authorization": "Bearer " + token}
+        ).status_code
+        == 200
+    )
 
 
 def test_the_org_claim_scopes_what_a_token_reads(client: TestClient, issuer: Issuer) -> None:
@@ -182,7 +192,8 @@ def test_the_org_claim_scopes_what_a_token_reads(client: TestClient, issuer: Iss
     statement_id = posted.json()[0]
     other = issuer.token("k1", org="org-b", sub="client-2")
     read = client.get(
-        "/xapi/statements", params={"statementId": statement_id},
+        "/xapi/statements",
+        params={"statementId": statement_id},
         headers={**VERSION, "Authorization": "Bearer " + other},
     )
     assert read.status_code == 404
@@ -204,9 +215,18 @@ def test_wrong_audience_issuer_and_key_are_refused(client: TestClient, issuer: I
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = int(time.time())
     forged = jwt.encode(
-        {"iss": issuer.url, "aud": AUDIENCE, "sub": "x", "iat": now, "exp": now + 60,
-         "scope": "statements/write", "org": "org-a"},
-        stranger, algorithm="RS256", headers={"kid": "k1"},
+        {
+            "iss": issuer.url,
+            "aud": AUDIENCE,
+            "sub": "x",
+            "iat": now,
+            "exp": now + 60,
+            "scope": "statements/write",
+            "org": "org-a",
+        },
+        stranger,
+        algorithm="RS256",
+        headers={"kid": "k1"},
     )
     _refused(_post(client, forged), "signature")
     _refused(_post(client, "not-a-jwt"), "not a JWT")
@@ -216,16 +236,27 @@ def test_alg_none_and_hs256_with_the_public_key_are_refused(
     client: TestClient, issuer: Issuer
 ) -> None:
     now = int(time.time())
-    claims = {"iss": issuer.url, "aud": AUDIENCE, "sub": "x", "iat": now, "exp": now + 60,
-              "scope": "statements/write", "org": "org-a"}
+    claims = {
+        "iss": issuer.url,
+        "aud": AUDIENCE,
+        "sub": "x",
+        "iat": now,
+        "exp": now + 60,
+        "scope": "statements/write",
+        "org": "org-a",
+    }
     unsigned = (
-        _b64(json.dumps({"alg": "none", "typ": "JWT", "kid": "k1"}).encode()) + "."
-        + _b64(json.dumps(claims).encode()) + "."
+        _b64(json.dumps({"alg": "none", "typ": "JWT", "kid": "k1"}).encode())
+        + "."
+        + _b64(json.dumps(claims).encode())
+        + "."
     )
     _refused(_post(client, unsigned), "'none' is not allowed")
     # The downgrade: HMAC with the issuer's public key (as PEM and as the JWK's text) as secret.
-    public_pem = issuer.keys["k1"].public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    public_pem = (
+        issuer.keys["k1"]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     import hashlib
     import hmac
@@ -269,7 +300,8 @@ def test_basic_credentials_keep_working(client: TestClient, tmp_path: Path, issu
     store = client.app.state.store  # type: ignore[attr-defined]
     made = create_credential(store, "basic", ["all"])
     answer = client.post(
-        "/xapi/statements", json=_statement(),
+        "/xapi/statements",
+        json=_statement(),
         headers={**VERSION, "Authorization": basic_auth(made.credential.key, made.secret)},
     )
     assert answer.status_code == 200
@@ -281,10 +313,15 @@ def test_basic_credentials_keep_working(client: TestClient, tmp_path: Path, issu
 def test_a_token_mapping_no_scope_or_a_forbidden_role_is_refused(
     tmp_path: Path, issuer: Issuer
 ) -> None:
-    issuers = [{
-        "issuer": issuer.url, "audience": AUDIENCE, "scope_map": {"lrs.read": "statements/read"},
-        "role_claim": "roles", "roles": ["platform"],
-    }]
+    issuers = [
+        {
+            "issuer": issuer.url,
+            "audience": AUDIENCE,
+            "scope_map": {"lrs.read": "statements/read"},
+            "role_claim": "roles",
+            "roles": ["platform"],
+        }
+    ]
     settings = load_settings(
         data=str(tmp_path), processors=False, environ={"LRS_OIDC_ISSUERS": json.dumps(issuers)}
     )

@@ -16,6 +16,7 @@ The rules are not here: lrs.ops decides, these modules execute.
 | Credentials  | credentials                         |
 | AccessLog    | access_log                          |
 | Erasure      | erasure                             |
+| Retention    | retention                           |
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lrs.adapters.mongodb.identities import MongoIdentities
 from lrs.adapters.mongodb.log import MongoLog
 from lrs.adapters.mongodb.projections import MongoProjections
 from lrs.adapters.mongodb.queries import MongoStatementReads
+from lrs.adapters.mongodb.retention import MongoRetention
 from lrs.adapters.mongodb.statements import MongoStatements
 from lrs.adapters.unavailable import unavailable_as_503
 
@@ -45,6 +47,7 @@ class MongoStore(
     MongoIdentities,
     MongoCredentials,
     MongoAccessLog,
+    MongoRetention,
     MongoErasure,
     MongoBase,
 ):

@@ -15,6 +15,7 @@ port (lrs.ports.Store). The rules are not here: lrs.ops decides, these modules e
 | Credentials  | credentials                                          |
 | AccessLog    | access_log                                           |
 | Erasure      | erasure                                              |
+| Retention    | retention                                            |
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from lrs.adapters.sqlite.identities import SQLiteIdentities
 from lrs.adapters.sqlite.log import SQLiteLog
 from lrs.adapters.sqlite.projections import SQLiteProjections
 from lrs.adapters.sqlite.queries import SQLiteStatementReads
+from lrs.adapters.sqlite.retention import SQLiteRetention
 from lrs.adapters.sqlite.statement_index import SQLiteStatementIndex
 from lrs.adapters.sqlite.statements import SQLiteStatements
 from lrs.adapters.unavailable import unavailable_as_503
@@ -46,6 +48,7 @@ class SQLiteStore(
     SQLiteIdentities,
     SQLiteCredentials,
     SQLiteAccessLog,
+    SQLiteRetention,
     SQLiteErasure,
     SQLiteBase,
 ):
