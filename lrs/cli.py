@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lrs import retention_cli
 from lrs.config import SERVE_FLAGS, Settings, SettingsError, load_settings, value_type
 from lrs.xapi.errors import XAPIError
 
@@ -502,6 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--key", action="append", help="a learner key, e.g. mbox:mailto:an@x.org")
     erase.add_argument("--agent", action="append", help="an xAPI agent as JSON")
     erase.set_defaults(func=cmd_erase)
+
+    retention_cli.register(commands, _add_common, _settings)
 
     credentials = commands.add_parser("credentials", help="manage API credentials")
     credential_commands = credentials.add_subparsers(dest="action", required=True)
