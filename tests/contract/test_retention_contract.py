@@ -57,7 +57,12 @@ def _get(store: Store, statement_id: str) -> dict[str, Any] | None:
 
 def _doc(store: Store, kind: str, scope: str) -> None:
     store.put_document(
-        kind, scope, "doc", b'{"x": 1}', "application/json", merge=False,
+        kind,
+        scope,
+        "doc",
+        b'{"x": 1}',
+        "application/json",
+        merge=False,
         preconditions=Preconditions(),
     )
 
@@ -112,7 +117,10 @@ def test_attachments_go_with_their_last_statement_only(store: Store) -> None:
     mine = statement("a", attachments=[_file(ESSAY), _file(HANDOUT)])
     theirs = statement("b", attachments=[_file(HANDOUT)])
     store.save_statements(
-        [mine, theirs], authority=AUTHORITY, credential="k1", version="1.0.3",
+        [mine, theirs],
+        authority=AUTHORITY,
+        credential="k1",
+        version="1.0.3",
         attachments=[
             Attachment(ESSAY, "text/plain", b"an essay"),
             Attachment(HANDOUT, "text/plain", b"the class handout"),
@@ -138,7 +146,9 @@ def test_documents_updated_before_and_their_deletion(store: Store) -> None:
         ]
     )
     assert store.documents_updated_before(min(d.updated for d in found)) == []
-    changed = StoredDocument(found[0].kind, found[0].scope, found[0].doc_id, "2000-01-01T00:00:00.000Z")
+    changed = StoredDocument(
+        found[0].kind, found[0].scope, found[0].doc_id, "2000-01-01T00:00:00.000Z"
+    )
     assert store.delete_expired_documents([changed]) == 0  # changed since it was found
     assert store.delete_expired_documents(found) == 2
     assert store.documents_updated_before(FAR) == []
@@ -163,7 +173,9 @@ def _org_world(store: Store) -> dict[str, dict[str, Any]]:
     s = {
         "a_lan": statement("lan"),
         "a_held": statement("held"),
-        "a_names_held": statement("lan", context={"instructor": {"mbox": "mailto:held@example.org"}}),
+        "a_names_held": statement(
+            "lan", context={"instructor": {"mbox": "mailto:held@example.org"}}
+        ),
         "b_binh": statement("binh"),
     }
     save(store, s["a_lan"], s["a_held"], s["a_names_held"], credential="ka")
@@ -180,7 +192,9 @@ def _policy(store: Store, **body: Any) -> None:
 def test_a_dry_run_counts_and_changes_nothing(store: Store) -> None:
     s = _org_world(store)
     _policy(store, org="org-a", data_class="statements", action="delete", days=30)
-    run = retention.run_retention(store, [REDUCER], access_log_min_days=365, dry_run=True, now=LATER)
+    run = retention.run_retention(
+        store, [REDUCER], access_log_min_days=365, dry_run=True, now=LATER
+    )
     (outcome,) = run.as_dict()["policies"]
     assert (outcome["matched"], outcome["deleted"]) == (3, 3)
     assert all(_get(store, x["id"]) is not None for x in s.values())
@@ -190,11 +204,15 @@ def test_a_dry_run_counts_and_changes_nothing(store: Store) -> None:
 def test_delete_after_n_days_respects_orgs_holds_and_the_age(store: Store) -> None:
     s = _org_world(store)
     _policy(store, org="org-a", data_class="statements", action="delete", days=30)
-    retention.put_hold(store, retention.check_hold({"subject_type": "person", "subject": "person-held"}), ADMIN)
+    retention.put_hold(
+        store, retention.check_hold({"subject_type": "person", "subject": "person-held"}), ADMIN
+    )
     # not old enough yet: nothing happens
     early = retention.run_retention(store, [REDUCER], access_log_min_days=365)
     assert early.outcomes == {} and early.access_log_entry is None
-    run = retention.run_retention(store, [REDUCER], access_log_min_days=365, credential=ADMIN, now=LATER)
+    run = retention.run_retention(
+        store, [REDUCER], access_log_min_days=365, credential=ADMIN, now=LATER
+    )
     outcome = run.outcomes["org-a/statements"]
     assert (outcome.matched, outcome.held, outcome.deleted) == (3, 2, 1)
     assert _get(store, s["a_lan"]["id"]) is None
@@ -203,7 +221,11 @@ def test_delete_after_n_days_respects_orgs_holds_and_the_age(store: Store) -> No
         assert _get(store, s[name]["id"]) is not None, name
     # evidence in the access log: who ran it and the counts, no identifiers
     (entry,) = store.read_access(AccessQuery(limit=10))
-    assert (entry.seq, entry.action, entry.credential) == (run.access_log_entry, "retention", "admin-1")
+    assert (entry.seq, entry.action, entry.credential) == (
+        run.access_log_entry,
+        "retention",
+        "admin-1",
+    )
     assert entry.query["policies"][0]["deleted"] == 1
     assert "lan" not in orjson.dumps(entry.body()).decode()
     # projections recomputed without the removed evidence (lan had one other statement)
@@ -219,9 +241,13 @@ def test_delete_after_n_days_respects_orgs_holds_and_the_age(store: Store) -> No
 
 def test_an_org_hold_and_anonymise_with_projections_kept(store: Store) -> None:
     s = _org_world(store)
-    _policy(store, org="org-a", data_class="statements", action="anonymise", days=30, projections="keep")
+    _policy(
+        store, org="org-a", data_class="statements", action="anonymise", days=30, projections="keep"
+    )
     _policy(store, org="org-b", data_class="statements", action="delete", days=30)
-    retention.put_hold(store, retention.check_hold({"subject_type": "org", "subject": "org-b"}), ADMIN)
+    retention.put_hold(
+        store, retention.check_hold({"subject_type": "org", "subject": "org-b"}), ADMIN
+    )
     profile = store.get_state(PROFILES, key("lan"))
     run = retention.run_retention(store, [REDUCER], access_log_min_days=365, now=LATER)
     assert run.outcomes["org-b/statements"].held == 1
@@ -240,13 +266,18 @@ def test_documents_and_attachments_policies(store: Store) -> None:
     store.save_credential(Credential("ka", "A", ("all",), "org-a", "", "platform"))
     with_file = statement("lan", attachments=[_file(ESSAY)])
     store.save_statements(
-        [with_file], authority=AUTHORITY, credential="ka", version="1.0.3",
+        [with_file],
+        authority=AUTHORITY,
+        credential="ka",
+        version="1.0.3",
         attachments=[Attachment(ESSAY, "text/plain", b"an essay")],
     )
     _doc(store, DocumentKind.STATE, f"org-a\x1ehttp://example.org/act/1\x1f{key('lan')}\x1f")
     _doc(store, DocumentKind.STATE, f"org-a\x1ehttp://example.org/act/1\x1f{key('held')}\x1f")
     _doc(store, DocumentKind.STATE, f"http://example.org/act/1\x1f{key('lan')}\x1f")  # default org
-    retention.put_hold(store, retention.check_hold({"subject_type": "learner", "subject": key("held")}), ADMIN)
+    retention.put_hold(
+        store, retention.check_hold({"subject_type": "learner", "subject": key("held")}), ADMIN
+    )
     _policy(store, org="org-a", data_class="documents", days=10)
     _policy(store, org="org-a", data_class="attachments", days=10)
     run = retention.run_retention(store, [REDUCER], access_log_min_days=365, now=LATER)
@@ -257,7 +288,10 @@ def test_documents_and_attachments_policies(store: Store) -> None:
     assert _get(store, with_file["id"]) is not None
     left = sorted(d.scope for d in store.documents_updated_before(FAR))
     assert left == sorted(
-        [f"org-a\x1ehttp://example.org/act/1\x1f{key('held')}\x1f", f"http://example.org/act/1\x1f{key('lan')}\x1f"]
+        [
+            f"org-a\x1ehttp://example.org/act/1\x1f{key('held')}\x1f",
+            f"http://example.org/act/1\x1f{key('lan')}\x1f",
+        ]
     )
 
 
@@ -267,7 +301,10 @@ def test_the_access_log_is_cut_past_the_legal_minimum_and_still_verifies(store: 
     assert verify(store) == (3, None)
     _policy(store, org="*", data_class="access_log", days=400)
     # 40 days later nothing is 400 days old
-    assert retention.run_retention(store, [], access_log_min_days=365, now=LATER).access_log_entry is None
+    assert (
+        retention.run_retention(store, [], access_log_min_days=365, now=LATER).access_log_entry
+        is None
+    )
     much_later = datetime.now(UTC) + timedelta(days=500)
     run = retention.run_retention(store, [], access_log_min_days=365, now=much_later)
     assert run.outcomes["*/access_log"].deleted == 3

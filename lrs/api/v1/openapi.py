@@ -19,6 +19,13 @@ from lrs.api.limits import INT64_MAX
 from lrs.api.xapi.common import json_response
 from lrs.readmodels.competencies import CompetencyStatus, GroupStatus
 from lrs.readmodels.profiles import LearnerPage, PersonProfile, Profile
+from lrs.readmodels.retention import (
+    LegalHold,
+    LegalHolds,
+    RetentionPolicies,
+    RetentionPolicy,
+    RetentionRunResult,
+)
 
 # Read models whose schemas are generated (with every type they are made of).
 READ_MODELS: dict[str, Any] = {
@@ -27,6 +34,11 @@ READ_MODELS: dict[str, Any] = {
     "LearnerPage": LearnerPage,
     "CompetencyStatus": CompetencyStatus,
     "GroupStatus": GroupStatus,
+    "RetentionPolicy": RetentionPolicy,
+    "RetentionPolicies": RetentionPolicies,
+    "LegalHold": LegalHold,
+    "LegalHolds": LegalHolds,
+    "RetentionRunResult": RetentionRunResult,
 }
 
 
@@ -451,7 +463,7 @@ DOCUMENT["components"]["schemas"].update(
             "properties": {
                 "seq": {"type": "integer"},
                 "at": {"type": "string", "format": "date-time"},
-                "action": {"type": "string", "enum": ["read", "erase"]},
+                "action": {"type": "string", "enum": ["read", "erase", "retention"]},
                 "credential": {"type": "string"},
                 "name": {"type": "string"},
                 "role": {"type": "string"},
@@ -541,6 +553,121 @@ DOCUMENT["paths"].update(
     }
 )
 
+
+
+
+# Retention (lrs.api.v1.retention) ---------------------------------------------------------------
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+_NO_CONTENT = {"204": {"description": "done"}, **_ERRORS}
+DOCUMENT["paths"].update(
+    {
+        "/api/v1/retention/policies": _get(
+            "Retention policies, per organisation and data class (admin, auditor)",
+            "listRetentionPolicies",
+            [],
+            "RetentionPolicies",
+        ),
+        "/api/v1/retention/policies/{org}/{data_class}": {
+            "put": {
+                "summary": "Set the retention policy of an organisation and data class (admin)",
+                "operationId": "putRetentionPolicy",
+                "parameters": [
+                    _param("org", "path", "an organisation; '*' for the access log"),
+                    _param("data_class", "path", "statements, documents, attachments or access_log"),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["days"],
+                                "properties": {
+                                    "action": {"type": "string", "enum": ["delete", "anonymise"]},
+                                    "days": {"type": "integer", "minimum": 1},
+                                    "projections": {
+                                        "type": "string",
+                                        "enum": ["recompute", "keep"],
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json("RetentionPolicy", "the policy"), **_ERRORS},
+            },
+            "delete": {
+                "summary": "Remove a retention policy (admin)",
+                "operationId": "deleteRetentionPolicy",
+                "parameters": [
+                    _param("org", "path", "an organisation; '*' for the access log"),
+                    _param("data_class", "path", "statements, documents, attachments or access_log"),
+                ],
+                "responses": _NO_CONTENT,
+            },
+        },
+        "/api/v1/retention/holds": {
+            **_get(
+                "Legal holds: persons, learner keys and organisations retention leaves alone "
+                "(admin, auditor)",
+                "listLegalHolds",
+                [],
+                "LegalHolds",
+            ),
+            "post": {
+                "summary": "Place a legal hold (admin)",
+                "operationId": "placeLegalHold",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["subject_type", "subject"],
+                                "properties": {
+                                    "subject_type": {
+                                        "type": "string",
+                                        "enum": ["person", "learner", "org"],
+                                    },
+                                    "subject": {"type": "string"},
+                                    "reason": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": _json("LegalHold", "the hold"), **_ERRORS},
+            },
+        },
+        "/api/v1/retention/holds/{subject_type}/{subject}": {
+            "delete": {
+                "summary": "Release a legal hold (admin)",
+                "operationId": "releaseLegalHold",
+                "parameters": [
+                    _param("subject_type", "path", "person, learner or org"),
+                    _param("subject", "path", "the person id, learner key or organisation"),
+                ],
+                "responses": _NO_CONTENT,
+            }
+        },
+        "/api/v1/retention/runs": {
+            "post": {
+                "summary": "Apply every retention policy now, or count with dry_run=true (admin)",
+                "operationId": "runRetention",
+                "parameters": [
+                    _param("dry_run", "query", "true: count, change nothing", required=False)
+                ],
+                "responses": {"200": _json("RetentionRunResult", "what the run did"), **_ERRORS},
+            }
+        },
+    }
+)
 
 DOCUMENT["components"]["schemas"].update(read_model_schemas())
 
