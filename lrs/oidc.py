@@ -257,16 +257,18 @@ def credential_of(issuer: OidcIssuer, claims: dict[str, Any]) -> Credential:
     scopes: list[str] = []
     for word in raw:
         for scope in mapping.get(word, (word,) if not mapping else ()):
+            # the admin and auditor scopes carry those roles' powers (lrs.access.is_admin):
+            # only from an issuer the settings let grant the role
+            if scope in ("admin", "auditor") and scope not in issuer.roles:
+                continue
             if scope in SCOPES and scope not in scopes:
                 scopes.append(scope)
     if not scopes:
         raise InvalidToken("the token grants no scope this LRS knows")
-    role = issuer.role
+    role = issuer.role or role_for_scopes(scopes)
     if issuer.role_claim:
         named = [word for word in _words(_claim(claims, issuer.role_claim)) if word in issuer.roles]
         role = named[0] if named else role
-    if not issuer.role_claim and not issuer.role:
-        role = role_for_scopes(scopes)
     if role not in issuer.roles:
         raise InvalidToken(f"this issuer may not grant the role {role!r}")
     org: str | None = issuer.org or None

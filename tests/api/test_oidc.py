@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from lrs.api.app import create_app
 from lrs.auth import create_credential
-from lrs.config import load_settings
+from lrs.config import SettingsError, load_settings
 from tests.conftest import basic_auth
 
 AUDIENCE = "https://lrs.example.org"
@@ -336,3 +336,80 @@ def test_a_token_mapping_no_scope_or_a_forbidden_role_is_refused(
             "/api/v1/audit", headers={**VERSION, "Authorization": "Bearer " + admin}
         )
         assert answer.status_code == 403
+
+
+def test_admin_powers_come_only_from_an_issuer_allowed_to_grant_them(
+    tmp_path: Path, issuer: Issuer
+) -> None:
+    """A token's `admin` scope word is ignored unless the issuer's roles include admin."""
+    settings = load_settings(
+        data=str(tmp_path),
+        processors=False,
+        environ={"LRS_OIDC_ISSUERS": json.dumps([{"issuer": issuer.url, "audience": AUDIENCE}])},
+    )
+    with TestClient(create_app(settings)) as client:
+        token = issuer.token("k1", scope="statements/read admin", org=None)
+        answer = client.get(
+            "/api/v1/audit", headers={**VERSION, "Authorization": "Bearer " + token}
+        )
+        assert answer.status_code == 403
+    trusted = [
+        {
+            "issuer": issuer.url,
+            "audience": AUDIENCE,
+            "role_claim": "roles",
+            "roles": ["platform", "admin"],
+            "role": "platform",
+        }
+    ]
+    settings = load_settings(
+        data=str(tmp_path / "2"),
+        processors=False,
+        environ={"LRS_OIDC_ISSUERS": json.dumps(trusted)},
+    )
+    with TestClient(create_app(settings)) as client:
+        token = issuer.token("k1", scope="statements/read", roles=["admin"], org=None)
+        answer = client.get(
+            "/api/v1/audit", headers={**VERSION, "Authorization": "Bearer " + token}
+        )
+        assert answer.status_code == 200, answer.text
+
+
+def test_issuers_from_a_toml_file_and_their_mistakes(tmp_path: Path) -> None:
+    config = tmp_path / "lrs.toml"
+    config.write_text(
+        """
+[lrs]
+[[lrs.oidc_issuers]]
+issuer = "https://login.example.org/realms/school"
+audience = ["lrs", "https://lrs.example.org"]
+algorithms = ["ES256"]
+org_claim = "school"
+scope_map = { "xapi.read" = "statements/read", "xapi.write" = ["statements/write", "state"] }
+clock_skew = 10
+"""
+    )
+    (issuer,) = load_settings(str(config), environ={}).oidc_issuers
+    assert issuer.audience == ("lrs", "https://lrs.example.org")
+    assert issuer.scopes_for == {
+        "xapi.read": ("statements/read",),
+        "xapi.write": ("statements/write", "state"),
+    }
+    assert issuer.label == "login.example.org"
+    for line, words in (
+        ('algorithms = ["HS256"]', "algorithms.0"),
+        ('algorithms = ["none"]', "algorithms.0"),
+        ('issuer = "http://login.example.org"', "issuer"),
+        ("clock_skew = -1", "clock_skew"),
+        ('roles = ["emperor"]', "roles"),
+        ('colour = "red"', "colour"),
+    ):
+        key = line.split(" = ")[0]
+        body = [ln for ln in config.read_text().splitlines() if not ln.startswith(key + " ")] + [
+            line
+        ]
+        bad = tmp_path / "bad.toml"
+        bad.write_text("\n".join(body))
+        with pytest.raises(SettingsError) as raised:
+            load_settings(str(bad), environ={})
+        assert f"oidc_issuers: 0.{words}" in str(raised.value), str(raised.value)
