@@ -29,6 +29,7 @@ per policy (no identifiers); a dry run counts and changes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,8 @@ ANONYMOUS_AGENT: dict[str, Any] = {
 }
 _IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
 _PAGE = 1000
+_BATCH = 5000  # statements removed per store call: a first run may find years of them
+_ORG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # as lrs.access.ORG_NAME
 _NAMESPACE_END = "\x1e"  # lrs.access: an organisation's document namespace ends with it
 # Who a scheduled run is, in the access log.
 SCHEDULER = Credential("lrs-retention", "retention schedule", ("admin",), None, "", "admin")
@@ -85,8 +88,11 @@ def check_policy(body: Any, access_log_min_days: int) -> dict[str, Any]:
             raise ValidationError(
                 "the access log is one chain for the whole deployment: use org '*'", "org"
             )
-    elif not isinstance(org, str) or not org or org == EVERY_ORG or len(org) > 64:
-        raise ValidationError("org must name one organisation", "org")
+    elif not isinstance(org, str) or not _ORG_NAME.match(org):
+        raise ValidationError(
+            "org must name one organisation: letters, digits, '.', '_' or '-' (at most 64)",
+            "org",
+        )
     action = body.get("action", "delete")
     if action not in ACTIONS[data_class]:
         raise ValidationError(f"{data_class} can be: {', '.join(ACTIONS[data_class])}", "action")
@@ -413,16 +419,27 @@ def _statements(
             else:
                 rewritten[row.id] = kept
                 outcome.anonymised += 1
-        if dry_run_or_nothing(run, deleted, rewritten):
-            continue
-        report = store.retire_statements(
-            deleted, rewritten, reducers if projections == "recompute" else None
-        )
-        _spread(report, by_org, projections, run)
+            if len(deleted) + len(rewritten) >= _BATCH:
+                _retire(store, reducers, deleted, rewritten, by_org, projections, run)
+                deleted, rewritten = [], {}
+        _retire(store, reducers, deleted, rewritten, by_org, projections, run)
 
 
-def dry_run_or_nothing(run: RetentionRun, deleted: list[str], rewritten: dict[str, Any]) -> bool:
-    return run.dry_run or not (deleted or rewritten)
+def _retire(
+    store: Store,
+    reducers: list[Any],
+    deleted: list[str],
+    rewritten: dict[str, dict[str, Any]],
+    by_org: dict[str, dict[str, Any]],
+    projections: str,
+    run: RetentionRun,
+) -> None:
+    if run.dry_run or not (deleted or rewritten):
+        return
+    report = store.retire_statements(
+        deleted, rewritten, reducers if projections == "recompute" else None
+    )
+    _spread(report, by_org, projections, run)
 
 
 def _spread(

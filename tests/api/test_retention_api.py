@@ -9,7 +9,10 @@ are stored; everything else runs at the real time.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -232,3 +235,36 @@ def test_the_embedded_processors_schedule_retention_runs(
             time.sleep(0.2)
     (entry,) = [e for e in store.read_access(AccessQuery()) if e.action == "retention"]
     assert entry.credential == "lrs-retention"
+
+
+def _lrs(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LRS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "lrs.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_cli_sets_policies_places_holds_and_runs(tmp_path: Path) -> None:
+    data = ["--data", str(tmp_path)]
+    made = _lrs(
+        "retention", "set", "--org", "org-a", "--class", "statements", "--days", "30", *data
+    )
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["id"] == "org-a/statements"
+    short = _lrs("retention", "set", "--org", "*", "--class", "access_log", "--days", "30", *data)
+    assert short.returncode == 2 and "at least 365 days" in short.stderr
+    held = _lrs("retention", "hold", "--person", "p-001", "--reason", "case 12", *data)
+    assert held.returncode == 0 and json.loads(held.stdout)["placed_by"] == "cli"
+    neither = _lrs("retention", "hold", *data)
+    assert neither.returncode == 2 and "--person, --learner or --org" in neither.stderr
+    dry = _lrs("retention", "run", "--dry-run", *data)
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["dry_run"] is True
+    assert [h["subject"] for h in json.loads(_lrs("retention", "holds", *data).stdout)] == ["p-001"]
+    assert _lrs("retention", "release", "--person", "p-001", *data).returncode == 0
+    assert _lrs("retention", "release", "--person", "p-001", *data).returncode == 2
