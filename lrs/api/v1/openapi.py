@@ -89,7 +89,11 @@ DOCUMENT: dict[str, Any] = {
         "themselves are under /xapi/ and follow the xAPI specification.",
     },
     "components": {
-        "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+        "securitySchemes": {
+            "basic": {"type": "http", "scheme": "basic"},
+            # JWTs of the OpenID Connect issuers in the settings (lrs.oidc), where configured
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        },
         "schemas": {
             "Error": {
                 "type": "object",
@@ -108,7 +112,7 @@ DOCUMENT: dict[str, Any] = {
             },
         },
     },
-    "security": [{"basic": []}],
+    "security": [{"basic": []}, {"bearer": []}],
     "paths": {
         "/api/v1/learners/{learner}/profile": {
             "get": {
