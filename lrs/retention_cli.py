@@ -101,9 +101,9 @@ def cmd_retention(args: argparse.Namespace, settings_of: SettingsOf) -> int:
             if args.org is not None:
                 body["org"] = args.org
             policy = retention.check_policy(body, settings.retention_access_log_min_days)
-            result = retention.put_policy(store, policy)
+            result = retention.put_policy(store, policy, operator)
         elif args.action == "unset":
-            retention.delete_policy(store, args.org, args.data_class)
+            retention.delete_policy(store, args.org, args.data_class, operator)
             result = {"removed": retention.policy_id(args.org, args.data_class)}
         else:
             subject = _subject(args)
@@ -116,7 +116,7 @@ def cmd_retention(args: argparse.Namespace, settings_of: SettingsOf) -> int:
                 )
                 result = retention.put_hold(store, hold, operator)
             else:
-                retention.release_hold(store, *subject)
+                retention.release_hold(store, *subject, operator)
                 result = {"released": retention.hold_id(*subject)}
     except XAPIError as exc:
         where = f" (at {exc.field})" if exc.field else ""

@@ -24,7 +24,9 @@ the organisation whose namespace starts its scope (lrs.access). A *legal hold* o
 (every learner key linked to them), a learner key or an organisation means none of their
 data is touched, including statements that only name them elsewhere (instructor, team,
 object). Every run that changes something appends one access-log entry with the counts
-per policy (no identifiers); a dry run counts and changes nothing.
+per policy (no identifiers); a dry run counts and changes nothing. Setting or removing a
+policy and placing or releasing a hold are logged too (held persons and keys as
+pseudonyms).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 
 from lrs.domain.records import DEFAULT_ORG, AccessQuery, Credential, ErasureReport
 from lrs.domain.times import format_stored
+from lrs.ops.audit import pseudonym
 from lrs.ports import Store
 from lrs.ports.retention import StoredDocument, StoredStatement
 from lrs.xapi.erasure import SIGNATURE_USAGE, attachment_hashes, document_agent, erasure_keys
@@ -126,8 +129,36 @@ def policy_id(org: str, data_class: str) -> str:
     return f"{org}/{data_class}"
 
 
-def put_policy(store: Store, policy: dict[str, Any]) -> dict[str, Any]:
+def _log(
+    store: Store,
+    credential: Credential,
+    what: str,
+    query: dict[str, Any],
+    count: int = 0,
+    learner: str | None = None,
+) -> int:
+    """Evidence in the access log: who changed retention or ran it, and what (counts,
+    policy ids, pseudonyms: never a learner key or person id in clear)."""
+    entry = store.append_access(
+        {
+            "at": format_stored(datetime.now(UTC)),
+            "action": "retention",
+            "credential": credential.key,
+            "name": credential.name,
+            "role": credential.role,
+            "org": credential.org,
+            "what": what,
+            "learner": learner,
+            "count": count,
+            "query": query,
+        }
+    )
+    return entry.seq
+
+
+def put_policy(store: Store, policy: dict[str, Any], credential: Credential) -> dict[str, Any]:
     store.put_definition(POLICY_KIND, policy["id"], policy)
+    _log(store, credential, "retention/policy", {"set": policy})
     return policy
 
 
@@ -135,9 +166,10 @@ def policies(store: Store) -> list[dict[str, Any]]:
     return store.list_definitions(POLICY_KIND)
 
 
-def delete_policy(store: Store, org: str, data_class: str) -> None:
+def delete_policy(store: Store, org: str, data_class: str, credential: Credential) -> None:
     if not store.delete_definition(POLICY_KIND, policy_id(org, data_class)):
         raise NotFound(f"no {data_class} policy for {org}", "policy")
+    _log(store, credential, "retention/policy", {"removed": policy_id(org, data_class)})
 
 
 def check_hold(body: Any) -> dict[str, Any]:
@@ -180,16 +212,28 @@ def put_hold(store: Store, hold: dict[str, Any], credential: Credential) -> dict
             "placed_by": credential.key,
         }
     store.put_definition(HOLD_KIND, hold["id"], hold)
+    _log_hold(store, credential, "placed", hold["subject_type"], hold["subject"])
     return hold
+
+
+def _log_hold(store: Store, credential: Credential, change: str, kind: str, subject: str) -> None:
+    """A person or learner held is named by pseudonym, as reads of them are (the reason
+    stays with the hold: free text may name them)."""
+    query: dict[str, Any] = {change: kind}
+    if kind == "org":
+        query["org"] = subject
+    learner = None if kind == "org" else pseudonym(store, subject)
+    _log(store, credential, "retention/hold", query, learner=learner)
 
 
 def holds(store: Store) -> list[dict[str, Any]]:
     return store.list_definitions(HOLD_KIND)
 
 
-def release_hold(store: Store, kind: str, subject: str) -> None:
+def release_hold(store: Store, kind: str, subject: str, credential: Credential) -> None:
     if not store.delete_definition(HOLD_KIND, hold_id(kind, subject)):
         raise NotFound(f"no legal hold on {kind} {subject}", "hold")
+    _log_hold(store, credential, "released", kind, subject)
 
 
 @dataclass(frozen=True)
@@ -356,22 +400,16 @@ def run_retention(
         o.deleted or o.anonymised or o.attachments_deleted for o in run.outcomes.values()
     ):
         return run
-    record = {
-        "at": run.at,
-        "action": "retention",
-        "credential": credential.key,
-        "name": credential.name,
-        "role": credential.role,
-        "org": credential.org,
-        "what": "retention",
-        "learner": None,
-        "count": sum(o.deleted + o.anonymised for o in run.outcomes.values()),
-        "query": {
+    run.access_log_entry = _log(
+        store,
+        credential,
+        "retention/run",
+        {
             "policies": [o.as_dict() for _, o in sorted(run.outcomes.items())],
             **({"access_log_through": prune[0], "access_log_anchor": prune[1]} if prune else {}),
         },
-    }
-    run.access_log_entry = store.append_access(record).seq
+        count=sum(o.deleted + o.anonymised for o in run.outcomes.values()),
+    )
     if prune:  # after the entry that records the cut: the chain is checked from there
         store.prune_access(prune[0])
     return run

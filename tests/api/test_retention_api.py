@@ -192,7 +192,7 @@ def test_a_dry_run_then_a_run_remove_what_is_old_except_the_held(world: dict[str
     ]
     assert dry.json()["access_log_entry"] is None
     run = client.post("/api/v1/retention/runs", headers=world["admin"]).json()
-    assert run["policies"][0]["deleted"] == 1 and run["access_log_entry"] == 2
+    assert run["policies"][0]["deleted"] == 1 and run["access_log_entry"] == 4
     gone = client.get(
         "/xapi/statements", params={"statementId": old[0]["id"]}, headers=world["all"]
     )
@@ -203,7 +203,12 @@ def test_a_dry_run_then_a_run_remove_what_is_old_except_the_held(world: dict[str
         )
         assert got.status_code == 200
     entries = client.get("/api/v1/audit", headers=world["auditor"]).json()["entries"]
-    assert [e["action"] for e in entries] == ["read", "retention"]
+    assert [e["what"] for e in entries] == [
+        "retention/policy",
+        "retention/hold",
+        "xapi/statements",
+        "retention/run",
+    ]
     assert verify(world["store"])[1] is None
     assert (
         client.post("/api/v1/retention/runs?dry_run=maybe", headers=world["admin"]).status_code
@@ -228,12 +233,12 @@ def test_the_embedded_processors_schedule_retention_runs(
     with TestClient(app) as client:
         _store_old(client, headers, [old])
         policy = {"org": "org-a", "data_class": "statements", "days": 30}
-        retention.put_policy(store, retention.check_policy(policy, 365))
+        retention.put_policy(store, retention.check_policy(policy, 365), made.credential)
         deadline = time.monotonic() + 30
         while store.get_statement(old["id"], voided=False) is not None:
             assert time.monotonic() < deadline, "no scheduled retention run within 30 s"
             time.sleep(0.2)
-    (entry,) = [e for e in store.read_access(AccessQuery()) if e.action == "retention"]
+    (entry,) = [e for e in store.read_access(AccessQuery()) if e.what == "retention/run"]
     assert entry.credential == "lrs-retention"
 
 

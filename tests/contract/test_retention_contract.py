@@ -22,7 +22,7 @@ from consumers.runtime.local import rebuild
 from lrs.domain.documents import Preconditions
 from lrs.domain.records import AccessQuery, Attachment, Credential, DocumentKind
 from lrs.ops import retention
-from lrs.ops.audit import record_read, verify
+from lrs.ops.audit import pseudonym, record_read, verify
 from lrs.ports import Store
 from lrs.ports.retention import StoredDocument
 from tests.contract.helpers import AUTHORITY, key, save, statement
@@ -186,19 +186,20 @@ def _org_world(store: Store) -> dict[str, dict[str, Any]]:
 
 
 def _policy(store: Store, **body: Any) -> None:
-    retention.put_policy(store, retention.check_policy(body, 365))
+    retention.put_policy(store, retention.check_policy(body, 365), ADMIN)
 
 
 def test_a_dry_run_counts_and_changes_nothing(store: Store) -> None:
     s = _org_world(store)
     _policy(store, org="org-a", data_class="statements", action="delete", days=30)
+    head = store.access_head()
     run = retention.run_retention(
         store, [REDUCER], access_log_min_days=365, dry_run=True, now=LATER
     )
     (outcome,) = run.as_dict()["policies"]
     assert (outcome["matched"], outcome["deleted"]) == (3, 3)
     assert all(_get(store, x["id"]) is not None for x in s.values())
-    assert run.access_log_entry is None and store.access_head() is None
+    assert run.access_log_entry is None and store.access_head() == head
 
 
 def test_delete_after_n_days_respects_orgs_holds_and_the_age(store: Store) -> None:
@@ -220,7 +221,14 @@ def test_delete_after_n_days_respects_orgs_holds_and_the_age(store: Store) -> No
     for name in ("a_held", "a_names_held", "b_binh"):
         assert _get(store, s[name]["id"]) is not None, name
     # evidence in the access log: who ran it and the counts, no identifiers
-    (entry,) = store.read_access(AccessQuery(limit=10))
+    policy_set, hold_placed, entry = store.read_access(AccessQuery(limit=10))
+    assert (policy_set.what, policy_set.query["set"]["id"]) == (
+        "retention/policy",
+        "org-a/statements",
+    )
+    # the held person by pseudonym, as reads of them are logged
+    assert hold_placed.learner == pseudonym(store, "person-held")
+    assert "person-held" not in orjson.dumps(hold_placed.body()).decode()
     assert (entry.seq, entry.action, entry.credential) == (
         run.access_log_entry,
         "retention",
@@ -232,7 +240,7 @@ def test_delete_after_n_days_respects_orgs_holds_and_the_age(store: Store) -> No
     assert store.get_state(PROFILES, key("lan")) is not None
     assert store.get_state(PROFILES, key("held")) is not None
     # releasing the hold lets the next run take the rest
-    retention.release_hold(store, "person", "person-held")
+    retention.release_hold(store, "person", "person-held", ADMIN)
     again = retention.run_retention(store, [REDUCER], access_log_min_days=365, now=LATER)
     assert again.outcomes["org-a/statements"].deleted == 2
     assert store.get_state(PROFILES, key("lan")) is None
@@ -307,14 +315,14 @@ def test_the_access_log_is_cut_past_the_legal_minimum_and_still_verifies(store: 
     )
     much_later = datetime.now(UTC) + timedelta(days=500)
     run = retention.run_retention(store, [], access_log_min_days=365, now=much_later)
-    assert run.outcomes["*/access_log"].deleted == 3
+    assert run.outcomes["*/access_log"].deleted == 4  # 3 reads and the policy's entry
     entries = store.read_access(AccessQuery(limit=10))
-    assert [e.seq for e in entries] == [4]  # the evidence entry, which records the cut
-    assert entries[0].query["access_log_through"] == 3
+    assert [e.seq for e in entries] == [5]  # the evidence entry, which records the cut
+    assert entries[0].query["access_log_through"] == 4
     checked, problem = verify(store)
     assert problem is None and checked == 1
     # a further removal that no retention entry records is caught
     record_read(store, SCHOOL, "xapi/statements", None, 1)
     record_read(store, SCHOOL, "xapi/statements", None, 1)
-    store.prune_access(4)
+    store.prune_access(5)
     assert verify(store)[1] is not None

@@ -60,13 +60,20 @@ async def put_policy(request: Request, store: Store) -> Response:
     }
     minimum = request.app.state.settings.retention_access_log_min_days
     policy = retention.check_policy(body, minimum)
-    return json_response(await in_thread(retention.put_policy, store, policy))
+    credential = request.state.credential
+    return json_response(await in_thread(retention.put_policy, store, policy, credential))
 
 
 @endpoint(manage)
 async def delete_policy(request: Request, store: Store) -> Response:
     params = request.path_params
-    await in_thread(retention.delete_policy, store, params["org"], params["data_class"])
+    await in_thread(
+        retention.delete_policy,
+        store,
+        params["org"],
+        params["data_class"],
+        request.state.credential,
+    )
     return Response(status_code=204)
 
 
@@ -85,7 +92,13 @@ async def post_hold(request: Request, store: Store) -> Response:
 @endpoint(manage)
 async def delete_hold(request: Request, store: Store) -> Response:
     params = request.path_params
-    await in_thread(retention.release_hold, store, params["subject_type"], params["subject"])
+    await in_thread(
+        retention.release_hold,
+        store,
+        params["subject_type"],
+        params["subject"],
+        request.state.credential,
+    )
     return Response(status_code=204)
 
 
