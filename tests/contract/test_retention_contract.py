@@ -88,12 +88,16 @@ def test_retire_deletes_rewrites_and_recomputes_projections(store: Store) -> Non
     assert store.get_state(PROFILES, key("a")) is not None
     anonymous = retention.anonymise_statement(kept)
     assert anonymous is not None
+    assert store.get_agent_names(key("a")) == ["A"]
     report = store.retire_statements([gone["id"]], {kept["id"]: anonymous}, [REDUCER])
     assert (report.statements_deleted, report.statements_pseudonymised) == (1, 1)
     assert _get(store, gone["id"]) is None
     rewritten = _get(store, kept["id"])
     assert rewritten is not None and rewritten["actor"] == retention.ANONYMOUS_AGENT
     assert rewritten["verb"] == kept["verb"]
+    # their last statements gone, so is their name (the Agents resource); others keep theirs
+    assert store.get_agent_names(key("a")) == []
+    assert store.get_agent_names(key("b")) == ["B"]
     # the learner's projection lost both; nobody's profile gathers the anonymous ones
     assert store.get_state(PROFILES, key("a")) is None
     assert store.get_state(PROFILES, key("b")) is not None
@@ -326,3 +330,32 @@ def test_the_access_log_is_cut_past_the_legal_minimum_and_still_verifies(store: 
     record_read(store, SCHOOL, "xapi/statements", None, 1)
     store.prune_access(5)
     assert verify(store)[1] is not None
+
+
+def test_sqlite_files_keep_no_copy_of_retained_out_bytes(tmp_path: Any) -> None:
+    """Deleted and anonymised statements leave no copy of their content, nor the learner's
+    name, in any file of the embedded store (secure_delete, then a WAL checkpoint). The
+    terms dictionary keeps the learner key (see SQLiteRetention._forget_unused_terms)."""
+    from lrs.adapters.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "lrs.db")
+    try:
+        gone = statement("gone", result={"response": "gone's secret answer"})
+        anonymised = statement("anon", result={"response": "kept answer"})
+        save(store, gone, anonymised)
+        _fold(store)
+        store.index_now()
+        assert store.get_agent_names(key("gone")) == ["GONE"]
+        kept = retention.anonymise_statement(anonymised)
+        assert kept is not None
+        report = store.retire_statements([gone["id"]], {anonymised["id"]: kept}, [REDUCER])
+        assert report.agent_names_deleted == 2
+        assert store.get_agent_names(key("gone")) == []
+        files = [p for p in tmp_path.iterdir() if p.is_file()]
+        assert any(p.name == "lrs.db" for p in files)
+        for path in files:
+            data = path.read_bytes()
+            for trace in (b"gone's secret answer", b"GONE", b"ANON"):
+                assert trace not in data, (path.name, trace)
+    finally:
+        store.close()

@@ -20,9 +20,10 @@ from lrs.adapters.mongodb.erasure import MongoErasure
 from lrs.domain.records import ErasureReport
 from lrs.ports.retention import StoredDocument, StoredStatement
 from lrs.xapi import statements as xs
-from lrs.xapi.erasure import attachment_hashes
+from lrs.xapi.erasure import FILED_UNDER, attachment_hashes
 
 _CHUNK = 500  # statements per transaction
+_AGENT_TERMS = tuple(f"{int(kind)}:" for kind in FILED_UNDER)
 
 
 class MongoRetention(MongoErasure):
@@ -48,6 +49,7 @@ class MongoRetention(MongoErasure):
         self, deleted: list[str], rewritten: dict[str, dict[str, Any]], reducers: list[Any] | None
     ) -> ErasureReport:
         report = ErasureReport()
+        named: set[str] = set()  # agent keys the retired statements named
         gone: list[str] = []
         changed: list[str] = []
         orphans: set[str] = set()
@@ -59,9 +61,11 @@ class MongoRetention(MongoErasure):
             gone += done[0]
             changed += done[1]
             orphans |= done[2]
+            named |= done[3]
         report.statements_deleted = len(gone)
         report.statements_pseudonymised = len(changed)
         report.attachments_deleted = self._delete_unused(orphans, set())
+        report.agent_names_deleted = self._forget_unused_names(named)
         if reducers is not None and (gone or changed):
             for reducer in reducers:
                 counts = self._transaction(
@@ -79,16 +83,20 @@ class MongoRetention(MongoErasure):
 
     def _retire(
         self, session: ClientSession, chunk: list[tuple[str, dict[str, Any] | None]]
-    ) -> tuple[list[str], list[str], set[str]]:
+    ) -> tuple[list[str], list[str], set[str], set[str]]:
         gone: list[str] = []
         changed: list[str] = []
         orphans: set[str] = set()
+        named: set[str] = set()
         for sid, kept in chunk:
             doc = self._statements.find_one(
-                {"_id": sid, "data": {"$exists": True}}, {"data": 1}, session=session
+                {"_id": sid, "data": {"$exists": True}}, {"data": 1, "terms": 1}, session=session
             )
             if doc is None:
                 continue
+            named.update(
+                t.partition(":")[2] for t in doc.get("terms", []) if t.startswith(_AGENT_TERMS)
+            )
             if kept is None:
                 self._statements.delete_one({"_id": sid}, session=session)
                 orphans |= attachment_hashes(orjson.loads(doc["data"]))
@@ -107,7 +115,21 @@ class MongoRetention(MongoErasure):
                 session=session,
             )
             changed.append(sid)
-        return gone, changed, orphans
+        return gone, changed, orphans, named
+
+    def _forget_unused_names(self, named: set[str]) -> int:
+        """The names of agents no stored statement names any more (their last one went)."""
+        unused = [
+            key
+            for key in sorted(named)
+            if self._statements.find_one(
+                {"terms": {"$in": [term_key(kind, key) for kind in FILED_UNDER]}}, {"_id": 1}
+            )
+            is None
+        ]
+        if not unused:
+            return 0
+        return int(self._names.delete_many({"key": {"$in": unused}}).deleted_count)
 
     def delete_statement_attachments(self, ids: list[str]) -> int:
         used: set[str] = set()

@@ -8,6 +8,7 @@ cannot leave projections in different shapes. Like erasure, deletes run with
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from typing import Any
 
@@ -51,6 +52,7 @@ class SQLiteRetention(SQLiteErasure):
             try:
                 through = indexed_through(conn)
                 orphans: set[str] = set()
+                dropped: set[int] = set()  # term ids the retired statements were indexed under
                 for sid in [*deleted, *rewritten]:
                     row = conn.execute(
                         "SELECT seq, terms, data FROM statements WHERE id = ?", (sid,)
@@ -58,6 +60,7 @@ class SQLiteRetention(SQLiteErasure):
                     if row is None:
                         continue
                     seq, packed = row[0], unpack_terms(row[1])
+                    dropped.update(term for _, term in packed)
                     conn.executemany(
                         "DELETE FROM statement_index WHERE kind = ? AND term = ? AND seq = ?",
                         [(kind, term, seq) for kind, term in packed],
@@ -85,8 +88,10 @@ class SQLiteRetention(SQLiteErasure):
                 report.statements_deleted = len(gone)
                 report.statements_pseudonymised = len(changed)
                 report.attachments_deleted = self._delete_unused(conn, orphans, set())
+                report.agent_names_deleted = self._forget_unused_terms(conn, dropped, through)
             finally:
                 conn.execute("PRAGMA secure_delete=OFF")
+                self._forget_caches()  # the names cache may list deleted names
         if reducers is not None and (gone or changed):
             with self._projection_transaction() as conn:
                 # anonymised statements leave the learner's projections too: retracted, not
@@ -94,6 +99,32 @@ class SQLiteRetention(SQLiteErasure):
                 self._erase_projections(conn, reducers, gone + changed, {}, report)
         self._checkpoint()
         return report
+
+    def _forget_unused_terms(
+        self, conn: sqlite3.Connection, term_ids: set[int], through: int | None
+    ) -> int:
+        """Delete the names of agents no stored statement is indexed under any more (their
+        last statement went); how many. The terms themselves stay: another process's
+        statement writer (`lrs serve` while the processors' child or `lrs retention run`
+        retires) caches term ids, and would index new statements under a deleted one."""
+        names = 0
+        for term in sorted(term_ids):
+            if conn.execute(
+                "SELECT 1 FROM statement_index WHERE term = ? LIMIT 1", (term,)
+            ).fetchone():
+                continue
+            if (
+                through is not None
+                and conn.execute(  # the tail not indexed yet
+                    "SELECT 1 FROM statements WHERE seq > ? AND instr(terms, ?) > 0 LIMIT 1",
+                    (through, f",{term}]".encode()),
+                ).fetchone()
+            ):
+                continue
+            row = conn.execute("SELECT value FROM terms WHERE id = ?", (term,)).fetchone()
+            if row is not None:
+                names += conn.execute("DELETE FROM agent_names WHERE key = ?", (row[0],)).rowcount
+        return int(names)
 
     def delete_statement_attachments(self, ids: list[str]) -> int:
         if not ids:
