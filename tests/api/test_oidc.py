@@ -413,3 +413,17 @@ clock_skew = 10
         with pytest.raises(SettingsError) as raised:
             load_settings(str(bad), environ={})
         assert f"oidc_issuers: 0.{words}" in str(raised.value), str(raised.value)
+
+
+def test_caliper_envelopes_accept_the_same_tokens(client: TestClient, issuer: Issuer) -> None:
+    envelope = {"sensor": "s", "sendTime": "2026-03-01T10:00:00Z", "dataVersion": "v", "data": []}
+    good = client.post(
+        "/caliper/v1p2", json=envelope, headers={"Authorization": "Bearer " + issuer.token("k1")}
+    )
+    assert good.status_code == 200, good.text
+    now = int(time.time())
+    expired = issuer.token("k1", iat=now - 600, exp=now - 60)
+    refused = client.post(
+        "/caliper/v1p2", json=envelope, headers={"Authorization": "Bearer " + expired}
+    )
+    assert refused.status_code == 401 and "expired" in refused.json()["error"]["message"]
