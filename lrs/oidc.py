@@ -13,7 +13,7 @@ configured, and a key whose type does not fit the algorithm. Every refusal raise
 `InvalidToken` (401 with `WWW-Authenticate: Bearer error="invalid_token"`).
 
 Fetching blocks the caller (the authenticators are synchronous): discovery and the key set
-are fetched once, then again only when a token names a key id the cache does not hold
+are fetched once (at startup, in a thread: `warm`), then again only when a token names a key id the cache does not hold
 (key rotation) and at most once per `jwks_min_refetch` seconds, or when the cache is older
 than `jwks_max_age`; each fetch has a short timeout so a dead issuer costs seconds, once.
 """
@@ -106,6 +106,11 @@ class IssuerKeys:
             raise InvalidToken(f"the key {kid!r} is not a {alg} key")
         return key
 
+    def warm(self) -> None:
+        with self._lock:
+            if self._set.fetched < 0:
+                self._refresh(self._clock())
+
     def _find(self, kid: str | None) -> jwt.PyJWK | None:
         if kid is not None:
             return self._set.keys.get(kid)
@@ -197,6 +202,12 @@ class BearerVerifier:
         self.keys = {issuer.issuer: IssuerKeys(issuer, fetch) for issuer in issuers}
         self.credentials = credentials
         self._saved: dict[str, Credential] = {}
+
+    def warm(self) -> None:
+        """Fetch every issuer's keys now (at startup, in a thread): otherwise the first
+        token of each issuer waits for discovery and the key set."""
+        for keys in self.keys.values():
+            keys.warm()
 
     def authenticate(self, token: str) -> Credential:
         token = token.strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -295,11 +296,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint),
     ]
     background = _background(settings, store, own_store, bus)
+    bearer = BearerVerifier(settings.oidc_issuers, store) if settings.oidc_issuers else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for task in background:
             task.start()
+        if bearer is not None:  # the issuers' keys, fetched before the first token needs them
+            threading.Thread(target=bearer.warm, name="lrs-oidc-keys", daemon=True).start()
         try:
             yield
         finally:
@@ -333,7 +337,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.reducers = reducers  # the processors, for erasure to rebuild what it touched
     app.state.replay_competencies = replay_competencies  # after a rule set changes (admin API)
     app.state.settings = settings
-    bearer = BearerVerifier(settings.oidc_issuers, store) if settings.oidc_issuers else None
     app.state.authenticator = Authenticator(store, bearer)
     app.state.metrics = metrics
     app.state.stored_hooks = [task.wake for task in background]

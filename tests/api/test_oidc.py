@@ -427,3 +427,13 @@ def test_caliper_envelopes_accept_the_same_tokens(client: TestClient, issuer: Is
         "/caliper/v1p2", json=envelope, headers={"Authorization": "Bearer " + expired}
     )
     assert refused.status_code == 401 and "expired" in refused.json()["error"]["message"]
+
+
+def test_the_keys_are_fetched_at_startup(client: TestClient, issuer: Issuer) -> None:
+    """Before any token arrives, so the first client does not wait for the issuer."""
+    deadline = time.monotonic() + 10
+    while issuer.jwks_fetches == 0:
+        assert time.monotonic() < deadline, "the key set was not fetched at startup"
+        time.sleep(0.05)
+    assert _post(client, issuer.token("k1")).status_code == 200
+    assert issuer.jwks_fetches == 1
