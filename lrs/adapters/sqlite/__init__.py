@@ -15,6 +15,7 @@ port (lrs.ports.Store). The rules are not here: lrs.ops decides, these modules e
 | Credentials  | credentials                                          |
 | AccessLog    | access_log                                           |
 | Erasure      | erasure                                              |
+| Forwarding   | forwarding                                           |
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lrs.adapters.sqlite.credentials import SQLiteCredentials
 from lrs.adapters.sqlite.definitions import SQLiteDefinitions
 from lrs.adapters.sqlite.documents import SQLiteDocuments
 from lrs.adapters.sqlite.erasure import SQLiteErasure
+from lrs.adapters.sqlite.forwarding import SQLiteForwarding
 from lrs.adapters.sqlite.identities import SQLiteIdentities
 from lrs.adapters.sqlite.log import SQLiteLog
 from lrs.adapters.sqlite.projections import SQLiteProjections
@@ -47,6 +49,7 @@ class SQLiteStore(
     SQLiteCredentials,
     SQLiteAccessLog,
     SQLiteErasure,
+    SQLiteForwarding,
     SQLiteBase,
 ):
     """Every port on one SQLite file set (`path`, and its -projections and -audit files)."""
