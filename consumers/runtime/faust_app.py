@@ -205,7 +205,9 @@ def run_worker(settings: Settings) -> None:
     """Run a faust worker with the outbox relay beside it, until stopped."""
     from faust import Worker
 
+    from lrs.access import org_resolver
     from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
+    from lrs.forwarding.delivery import Forwarder
     from lrs.outbox import OutboxRelay
 
     prefix = settings.kafka_topic_prefix
@@ -216,11 +218,16 @@ def run_worker(settings: Settings) -> None:
     )
     relay = OutboxRelay(app.conf.lrs_store, bus)
     lag = LagLogger(bus, settings.kafka_lag_log_interval)
+    # Forwarding reads the store's log (its total order), not the partitioned topic; a
+    # lease per rule keeps one sender per destination among the workers.
+    forwarder = Forwarder(app.conf.lrs_store, org_resolver(app.conf.lrs_store))
     relay.start()
     lag.start()
+    forwarder.start()
     try:
         Worker(app, loglevel=settings.log_level.upper()).execute_from_commandline()
     finally:
+        forwarder.stop()
         lag.stop()
         relay.stop()
         bus.close()

@@ -17,7 +17,9 @@ from contextlib import contextmanager
 
 from consumers.reducers.base import Change, Reducer, changes_of_records, key_parts
 from consumers.reducers.enabled import reducers as enabled_reducers
+from lrs.access import org_resolver
 from lrs.background import BackgroundLoop
+from lrs.forwarding.delivery import Forwarder
 from lrs.memory import release_free_memory, resident_mib
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
@@ -281,14 +283,18 @@ def _run_child(store_url: str, parent: int, batch: int, max_growth_mib: float | 
     runner = LocalRunner(
         store, enabled_reducers(store), batch=batch, max_growth_mib=max_growth_mib
     )
+    # Forwarding (lrs.forwarding) is one more consumer of the log, with its own offsets.
+    forwarder = Forwarder(store, org_resolver(store))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     runner.start()
+    forwarder.start()
     try:
         # Exit with the parent, even if it was killed and could not stop us.
         while not stopping.wait(0.5):
             if os.getppid() != parent or runner.outgrown.is_set():
                 break
     finally:
+        forwarder.stop()
         runner.stop()
         store.close()

@@ -84,9 +84,13 @@ class Outbound:
                 accepted = response.status_code in (200, 204)
             else:
                 body = (
-                    b'{"id":' + orjson.dumps(delivery_id)
-                    + b',"rule":' + orjson.dumps(rule.id)
-                    + b',"statements":' + statements + b"}"
+                    b'{"id":'
+                    + orjson.dumps(delivery_id)
+                    + b',"rule":'
+                    + orjson.dumps(rule.id)
+                    + b',"statements":'
+                    + statements
+                    + b"}"
                 )
                 headers = sign(destination.secret, int(time.time()), body, delivery_id)
                 headers["Content-Type"] = "application/json"
@@ -197,7 +201,11 @@ class Forwarder(BackgroundLoop):
             log.warning(
                 "forwarding rule %s (%s): %d statements moved to the dead letters after %d "
                 "attempts: %s",
-                rule.id, rule.name, len(batch), attempts, error,
+                rule.id,
+                rule.name,
+                len(batch),
+                attempts,
+                error,
             )
             return len(batch)
         return 0
@@ -238,8 +246,10 @@ class Forwarder(BackgroundLoop):
             at = _now()
             self.store.dead_letter(
                 rule.id,
-                [DeadLetter(rule.id, x.offset, x.statement_id, x.data, tries, error, at)
-                 for x in letters],
+                [
+                    DeadLetter(rule.id, x.offset, x.statement_id, x.data, tries, error, at)
+                    for x in letters
+                ],
                 0,
             )
         return -1
@@ -249,11 +259,17 @@ class Forwarder(BackgroundLoop):
         tries = self.store.record_failure(rule.id, error, self.clock() + delay)
         log.info(
             "forwarding rule %s (%s): attempt %d failed (%s); next in %.1fs",
-            rule.id, rule.name, tries, error, delay,
+            rule.id,
+            rule.name,
+            tries,
+            error,
+            delay,
         )
         return tries
 
-    def _letter(self, rule: ForwardRule, record: LogRecord, attempts: int, error: str) -> DeadLetter:
+    def _letter(
+        self, rule: ForwardRule, record: LogRecord, attempts: int, error: str
+    ) -> DeadLetter:
         statement = _decode(record.value) or {}
         statement_id = statement.get("id")
         return DeadLetter(

@@ -23,6 +23,7 @@ from lrs.readmodels.forwarding import (
     DeadLetterPage,
     DeadLetterView,
     DeliveryState,
+    ForwardingCount,
     ForwardingRule,
     RuleMatch,
 )
@@ -98,7 +99,9 @@ def _url(value: Any) -> str:
     url = _text(value, "destination.url")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("destination.url must be an http:// or https:// URL", "destination.url")
+        raise ValidationError(
+            "destination.url must be an http:// or https:// URL", "destination.url"
+        )
     if parts.username or parts.password:
         raise ValidationError(
             "destination.url must not hold credentials: give username and password",
@@ -113,7 +116,9 @@ def parse_destination(value: Any, existing: Destination | None) -> tuple[Destina
     _unknown(body, DESTINATION_FIELDS, "destination")
     kind = body.get("kind")
     if kind not in KINDS:
-        raise ValidationError(f"destination.kind must be one of {', '.join(KINDS)}", "destination.kind")
+        raise ValidationError(
+            f"destination.kind must be one of {', '.join(KINDS)}", "destination.kind"
+        )
     url = _url(body.get("url"))
     kept = existing.secret if existing is not None and existing.kind == kind else None
     if kind == "xapi":
@@ -124,7 +129,9 @@ def parse_destination(value: Any, existing: Destination | None) -> tuple[Destina
             )
         username = _text(body.get("username"), "destination.username", 256)
         if ":" in username:
-            raise ValidationError("destination.username must not contain ':'", "destination.username")
+            raise ValidationError(
+                "destination.username must not contain ':'", "destination.username"
+            )
         password = body.get("password")
         if password is None and kept is not None:
             return Destination(kind, url, kept, username), None
@@ -184,8 +191,7 @@ def parse_since(value: Any, field: str = "since") -> str:
         return format_stored(parse_timestamp(text, "2.0.0", field))
     except ValidationError:
         raise ValidationError(
-            f"{field} must be a date (2026-01-31) or a time with its zone "
-            "(2026-01-31T08:00:00Z)",
+            f"{field} must be a date (2026-01-31) or a time with its zone (2026-01-31T08:00:00Z)",
             field,
         ) from None
 
@@ -255,7 +261,9 @@ def _now() -> str:
 def get_rule(store: Store, rule_id: str) -> ForwardRule:
     rule = store.get_forward_rule(rule_id)
     if rule is None:
-        raise NotFound(f"no forwarding rule {rule_id!r}; list them with GET /api/v1/forwarding/rules", "rule")
+        raise NotFound(
+            f"no forwarding rule {rule_id!r}; list them with GET /api/v1/forwarding/rules", "rule"
+        )
     return rule
 
 
@@ -301,15 +309,17 @@ def set_paused(store: Store, rule_id: str, paused: bool) -> ForwardingRule:
     return show_rule(store, rule_id)
 
 
-def replay_since(store: Store, rule_id: str, since: Any) -> int:
-    """Send again every matching statement stored at or after `since`; the new offset."""
+def replay_since(store: Store, rule_id: str, since: Any) -> ForwardingCount:
+    """Send again every matching statement stored at or after `since`: the rule's offset
+    moves back to the statement stored last before it. `count` is how many log positions
+    the forwarder will read again (it sends those the rule matches)."""
     get_rule(store, rule_id)
     offset = store.log_offset_before(parse_since(since))
     store.rewind_forwarding(rule_id, offset)
-    return offset
+    return {"rule": rule_id, "count": max(store.log_end() - offset, 0), "offset": offset}
 
 
-def replay_dead_letters(store: Store, rule_id: str, offsets: Any) -> int:
+def replay_dead_letters(store: Store, rule_id: str, offsets: Any) -> ForwardingCount:
     """Mark dead letters for the forwarder to send again: `offsets` a list, None for all."""
     get_rule(store, rule_id)
     if offsets is not None and (
@@ -317,7 +327,7 @@ def replay_dead_letters(store: Store, rule_id: str, offsets: Any) -> int:
         or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
     ):
         raise ValidationError("offsets must be a list of dead-letter offsets", "offsets")
-    return store.mark_dead_letters_for_replay(rule_id, offsets)
+    return {"rule": rule_id, "count": store.mark_dead_letters_for_replay(rule_id, offsets)}
 
 
 def dead_letter_page(store: Store, rule_id: str, after: int, limit: int) -> DeadLetterPage:

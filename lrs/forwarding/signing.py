@@ -49,7 +49,12 @@ def sign(secret: str, timestamp: int, body: bytes, delivery_id: str) -> dict[str
 
 
 def verify(
-    secret: str, timestamp: str, signatures: str, body: bytes, now: float, *,
+    secret: str,
+    timestamp: str,
+    signatures: str,
+    body: bytes,
+    now: float,
+    *,
     tolerance: int = TOLERANCE,
 ) -> bool:
     """Whether a delivery is authentic and fresh (see the module docstring)."""

@@ -44,9 +44,9 @@ def _letter(doc: dict[str, Any]) -> DeadLetter:
 class MongoForwarding(MongoBase):
     _forwarding_ready = False
 
-    def _forwarding(self) -> tuple[
-        Collection[dict[str, Any]], Collection[dict[str, Any]], Collection[dict[str, Any]]
-    ]:
+    def _forwarding(
+        self,
+    ) -> tuple[Collection[dict[str, Any]], Collection[dict[str, Any]], Collection[dict[str, Any]]]:
         rules, state, dead = (
             self._db["forward_rules"],
             self._db["forward_state"],
@@ -138,8 +138,12 @@ class MongoForwarding(MongoBase):
                 result = dead.update_one(
                     {"_id": f"{rule_id}:{letter.offset}"},
                     {
-                        "$set": {"attempts": letter.attempts, "error": letter.error,
-                                 "at": letter.at, "replay": False},
+                        "$set": {
+                            "attempts": letter.attempts,
+                            "error": letter.error,
+                            "at": letter.at,
+                            "replay": False,
+                        },
                         "$setOnInsert": {
                             "rule_id": rule_id,
                             "position": letter.offset,
@@ -187,8 +191,14 @@ class MongoForwarding(MongoBase):
         if removed.deleted_count:
             state.update_one(
                 {"_id": rule_id},
-                [{"$set": {"dead": {"$max": [{"$subtract": ["$dead", removed.deleted_count]}, 0]},
-                           "updated": _now()}}],
+                [
+                    {
+                        "$set": {
+                            "dead": {"$max": [{"$subtract": ["$dead", removed.deleted_count]}, 0]},
+                            "updated": _now(),
+                        }
+                    }
+                ],
             )
 
     def log_offset_before(self, stored: str) -> int:
