@@ -99,7 +99,7 @@ def test_matching_statements_arrive_in_log_order_in_signed_batches(
     store: Store, receiver: WebhookReceiver
 ) -> None:
     rule_id = webhook_rule(store, receiver, match={"verbs": [COMPLETED]}, batch=20)
-    for chunk in range(5):
+    for _ in range(5):
         save_as(store, "k-school", *some_statements(30))
     sender = forwarder(store)
     drain(sender)
