@@ -7,6 +7,7 @@ offset, take the statements it matches (at most `rule.batch`), send them in one 
 and only then move the offset. A crash between sending and moving sends the batch again:
 at least once, and harmless, because an LRS destination keeps one statement per id and a
 webhook body carries the statement ids (and the batch id, the same on every retry).
+A voiding statement goes wherever the statement it voids matches.
 
 A failed batch is retried after an exponential back-off with jitter, capped; after
 `rule.max_attempts` failed tries its statements go to the rule's dead letters (kept for
@@ -38,6 +39,7 @@ from lrs.forwarding.matching import matches
 from lrs.forwarding.signing import sign
 from lrs.readmodels.memberships import authority_key
 from lrs.storage.base import Store
+from lrs.xapi.statements import is_voiding, statement_ref_target
 
 log = logging.getLogger("lrs.forwarding")
 
@@ -219,14 +221,27 @@ class Forwarder(BackgroundLoop):
         position = offset
         for record in records:
             statement = _decode(record.value)
-            if statement is not None and matches(
-                rule.match, statement, self.org_of(authority_key(statement))
+            subject = None if statement is None else self._subject(statement)
+            if subject is not None and matches(
+                rule.match, subject, self.org_of(authority_key(subject))
             ):
                 if len(batch) == rule.batch:
                     break
                 batch.append(record)
             position = record.offset
         return batch, position
+
+    def _subject(self, statement: dict[str, Any]) -> dict[str, Any]:
+        """What a rule matches a statement by: a voiding statement by the statement it
+        voided, so a void follows whatever the rule forwarded (its own verb and StatementRef
+        object would match no rule that names verbs or activities)."""
+        if is_voiding(statement):
+            target = statement_ref_target(statement)
+            data = None if target is None else self.store.get_statement(target, voided=True)
+            voided = None if data is None else _decode(data)
+            if voided is not None:
+                return voided
+        return statement
 
     def _replay(self, rule: ForwardRule, attempts: int) -> int:
         """Send dead letters marked for replay: how many went, -1 when they failed."""

@@ -299,3 +299,18 @@ def test_metrics_show_delivery_state_per_rule(store: Store, receiver: WebhookRec
     assert f'lrs_forward_delivered_total{{rule="{rule_id}",name="hook",kind="webhook"}} 4' in text
     assert f'lrs_forward_lag{{rule="{rule_id}",name="hook",kind="webhook"}} 0' in text
     assert f'lrs_forward_dead_letters{{rule="{rule_id}",name="hook",kind="webhook"}} 0' in text
+
+
+def test_a_void_follows_the_statement_it_voids(store: Store, receiver: WebhookReceiver) -> None:
+    webhook_rule(store, receiver, match={"verbs": [COMPLETED]})
+    completed, attempted = statement("ann", "completed"), statement("ann", "attempted")
+    save(store, completed, attempted)
+    voids = [
+        statement("ann", "voided", object={"objectType": "StatementRef", "id": target["id"]})
+        for target in (completed, attempted)
+    ]
+    save(store, *voids)
+    sender = forwarder(store)
+    drain(sender)
+    sender.stop()
+    assert receiver.statement_ids() == [completed["id"], voids[0]["id"]]
