@@ -529,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--json", action="store_true", help="print JSON: key, secret, scopes")
     create.set_defaults(func=cmd_credentials_create)
     _add_competency_commands(commands)
+    from lrs.forwarding.commands import register as register_forwarding
+
+    register_forwarding(commands, _add_common, _open)  # `lrs forwarding` (issue 18)
     return parser
 
 

@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from consumers.reducers.base import Change, Reducer, changes_of_records, key_parts
 from consumers.reducers.enabled import reducers as enabled_reducers
 from consumers.runtime.retention import RetentionLoop, RetentionSchedule
+from lrs.access import org_resolver
 from lrs.background import BackgroundLoop
+from lrs.forwarding.delivery import Forwarder
 from lrs.memory import release_free_memory, resident_mib
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
@@ -294,9 +296,12 @@ def _run_child(
     runner = LocalRunner(
         store, enabled_reducers(store), batch=batch, max_growth_mib=max_growth_mib
     )
+    # Forwarding (lrs.forwarding) is one more consumer of the log, with its own offsets.
+    forwarder = Forwarder(store, org_resolver(store))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     runner.start()
+    forwarder.start()
     # retention runs are scheduled here too (lrs.ops.retention): one process per store
     scheduled = RetentionLoop(store, runner.reducers, retention) if retention else None
     if scheduled is not None:
@@ -309,5 +314,6 @@ def _run_child(
     finally:
         if scheduled is not None:
             scheduled.stop()
+        forwarder.stop()
         runner.stop()
         store.close()

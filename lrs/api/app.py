@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import LocalRunner, ProcessRunner, rebuild
 from consumers.runtime.retention import RetentionLoop, RetentionSchedule
+from lrs.access import org_resolver
 from lrs.api import caliper, redact
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.headers import SecurityHeaders, cors_middleware
@@ -31,6 +32,7 @@ from lrs.api.v1 import (
     audit,
     competencies,
     erasure,
+    forwarding,
     history,
     learners,
     openapi,
@@ -43,6 +45,8 @@ from lrs.auth import Authenticator
 from lrs.config import Settings
 from lrs.events import EventBus, open_bus
 from lrs.events.base import BusUnavailable
+from lrs.forwarding.delivery import Forwarder
+from lrs.forwarding.metrics import forwarding_lines
 from lrs.memory import MemoryReleaser
 from lrs.oidc import BearerVerifier
 from lrs.outbox import OutboxRelay
@@ -90,10 +94,15 @@ class Metrics:
     consumer lag as the broker reports it (`render` then blocks on the broker: call it in a
     thread)."""
 
-    def __init__(self, consumer_lag: ConsumerLag | None = None) -> None:
+    def __init__(
+        self,
+        consumer_lag: ConsumerLag | None = None,
+        forwarding: Callable[[], list[str]] | None = None,
+    ) -> None:
         self.requests: Counter[tuple[str, int]] = Counter()
         self.started = time.time()
         self.consumer_lag = consumer_lag
+        self.forwarding = forwarding
 
     def render(self) -> str:
         lines = [
@@ -109,6 +118,11 @@ class Metrics:
         ]
         if self.consumer_lag is not None:
             lines += self._lag_lines(self.consumer_lag)
+        if self.forwarding is not None:
+            try:
+                lines += self.forwarding()
+            except XAPIError as exc:  # the store is unavailable: the rest still answers
+                log.warning("no forwarding state for /metrics: %s", exc)
         return "\n".join(lines) + "\n"
 
     @staticmethod
@@ -155,7 +169,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     own_store = store is None
     store = store if store is not None else open_store_waiting(settings.store_url)
     bus = open_bus(settings.bus, settings.kafka_partitions, settings.kafka_topic_prefix)
-    metrics = Metrics(getattr(bus, "consumer_lag", None))
+    metrics = Metrics(getattr(bus, "consumer_lag", None), lambda: forwarding_lines(store))
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -289,6 +303,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/groups/{group:path}/competencies", competencies.group_competencies),
         Route("/api/v1/frameworks", competencies.list_frameworks),
         Route("/api/v1/frameworks/{framework:path}", competencies.get_framework),
+        *forwarding_routes(),
         Route("/caliper/v1p2", caliper.receive, methods=["POST"]),
         Route("/caliper/v1p1", caliper.receive, methods=["POST"]),
         Route("/health", health),
@@ -344,9 +359,43 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     return app
 
 
+def forwarding_routes() -> list[Route]:
+    """Statement forwarding (issue 18): lrs.api.v1.forwarding."""
+    rules = "/api/v1/forwarding/rules"
+    return [
+        Route(
+            rules,
+            dispatch({"GET": forwarding.list_rules, "POST": forwarding.create_rule}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route(
+            rules + "/{rule}",
+            dispatch(
+                {
+                    "GET": forwarding.get_rule,
+                    "PUT": forwarding.put_rule,
+                    "DELETE": forwarding.delete_rule,
+                }
+            ),
+            methods=["GET", "HEAD", "PUT", "DELETE"],
+        ),
+        Route(rules + "/{rule}/pause", forwarding.pause, methods=["POST"]),
+        Route(rules + "/{rule}/resume", forwarding.resume, methods=["POST"]),
+        Route(rules + "/{rule}/replay", forwarding.replay, methods=["POST"]),
+        Route(rules + "/{rule}/dead-letters", forwarding.dead_letters),
+        Route(
+            rules + "/{rule}/dead-letters/replay",
+            forwarding.replay_dead_letters,
+            methods=["POST"],
+        ),
+    ]
+
+
 def _background(
     settings: Settings, store: Store, own_store: bool, bus: EventBus | None
-) -> list[LocalRunner | ProcessRunner | OutboxRelay | RetentionLoop | MemoryReleaser]:
+) -> list[
+    LocalRunner | ProcessRunner | OutboxRelay | Forwarder | RetentionLoop | MemoryReleaser
+]:
     """Embedded: the processors run beside the API over the store's log. Kafka: the relay.
     Either way, freed memory goes back to the OS now and then (lrs/memory.py)."""
     return [*_pipeline(settings, store, own_store, bus), MemoryReleaser()]
@@ -354,7 +403,7 @@ def _background(
 
 def _pipeline(
     settings: Settings, store: Store, own_store: bool, bus: EventBus | None
-) -> list[LocalRunner | ProcessRunner | OutboxRelay | RetentionLoop]:
+) -> list[LocalRunner | ProcessRunner | OutboxRelay | Forwarder | RetentionLoop]:
     if bus is not None:
         return [OutboxRelay(store, bus)]
     if not settings.processors:
@@ -372,8 +421,10 @@ def _pipeline(
                 retention=schedule,
             )
         ]
+    # In this process's threads (the forwarder too: in the child above, it runs there).
     return [
         LocalRunner(store, reducers(store), batch=settings.processor_batch),
+        Forwarder(store, org_resolver(store)),
         RetentionLoop(store, reducers(store), schedule),
     ]
 

@@ -12,6 +12,7 @@
 | AccessLog       | access_log    | lrs.adapters.*.access_log            |
 | Erasure         | erasure       | lrs.adapters.*.erasure               |
 | Retention       | retention     | lrs.adapters.*.retention             |
+| Forwarding      | forwarding    | lrs.adapters.*.forwarding            |
 
 `Store` is what `lrs.storage.open_store` returns: one object exposing every port, because
 the adapters of one backend share a connection and transactions (erasure spans all of
@@ -28,6 +29,7 @@ from lrs.ports.credentials import Credentials
 from lrs.ports.definitions import Definitions
 from lrs.ports.documents import Documents
 from lrs.ports.erasure import Erasure
+from lrs.ports.forwarding import Forwarding
 from lrs.ports.identities import Identities
 from lrs.ports.log import Log
 from lrs.ports.projections import Projections, ProjectionTransaction
@@ -46,6 +48,7 @@ class Store(
     AccessLog,
     Erasure,
     Retention,
+    Forwarding,
     Protocol,
 ):
     """Every port of one backend, sharing its connections."""
@@ -59,6 +62,7 @@ __all__ = [
     "Definitions",
     "Documents",
     "Erasure",
+    "Forwarding",
     "Identities",
     "LinkNode",
     "Log",

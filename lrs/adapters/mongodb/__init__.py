@@ -17,6 +17,7 @@ The rules are not here: lrs.ops decides, these modules execute.
 | AccessLog    | access_log                          |
 | Erasure      | erasure                             |
 | Retention    | retention                           |
+| Forwarding   | forwarding                          |
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lrs.adapters.mongodb.credentials import MongoCredentials
 from lrs.adapters.mongodb.definitions import MongoDefinitions
 from lrs.adapters.mongodb.documents import MongoDocuments
 from lrs.adapters.mongodb.erasure import MongoErasure
+from lrs.adapters.mongodb.forwarding import MongoForwarding
 from lrs.adapters.mongodb.identities import MongoIdentities
 from lrs.adapters.mongodb.log import MongoLog
 from lrs.adapters.mongodb.projections import MongoProjections
@@ -49,6 +51,7 @@ class MongoStore(
     MongoAccessLog,
     MongoRetention,
     MongoErasure,
+    MongoForwarding,
     MongoBase,
 ):
     """Every port on one MongoDB database. `url` is a connection string naming it.

@@ -16,6 +16,7 @@ port (lrs.ports.Store). The rules are not here: lrs.ops decides, these modules e
 | AccessLog    | access_log                                           |
 | Erasure      | erasure                                              |
 | Retention    | retention                                            |
+| Forwarding   | forwarding                                           |
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from lrs.adapters.sqlite.credentials import SQLiteCredentials
 from lrs.adapters.sqlite.definitions import SQLiteDefinitions
 from lrs.adapters.sqlite.documents import SQLiteDocuments
 from lrs.adapters.sqlite.erasure import SQLiteErasure
+from lrs.adapters.sqlite.forwarding import SQLiteForwarding
 from lrs.adapters.sqlite.identities import SQLiteIdentities
 from lrs.adapters.sqlite.log import SQLiteLog
 from lrs.adapters.sqlite.projections import SQLiteProjections
@@ -50,6 +52,7 @@ class SQLiteStore(
     SQLiteAccessLog,
     SQLiteRetention,
     SQLiteErasure,
+    SQLiteForwarding,
     SQLiteBase,
 ):
     """Every port on one SQLite file set (`path`, and its -projections and -audit files)."""
