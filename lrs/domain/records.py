@@ -145,6 +145,31 @@ class Credential:
     secret_hash: str = field(default="", repr=False)
     role: str = "platform"
     audits: tuple[str, ...] = ()
+    # Life cycle (stored times, lrs.domain.times.format_stored; "" / None: not set).
+    # `previous_hash` is the secret replaced by the last rotation, accepted until
+    # `previous_until` so the clients using it can be moved over without an outage.
+    created: str = ""
+    expires: str | None = None
+    revoked: str | None = None
+    previous_hash: str = field(default="", repr=False)
+    previous_until: str | None = None
+    last_used: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """What an operator sees of a credential: everything but its secret hashes."""
+        return {
+            "key": self.key,
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "role": self.role,
+            "org": self.org,
+            "audits": list(self.audits),
+            "created": self.created or None,
+            "expires": self.expires,
+            "revoked": self.revoked,
+            "previous_secret_until": self.previous_until,
+            "last_used": self.last_used,
+        }
 
 
 @dataclass(frozen=True)
