@@ -118,7 +118,7 @@ def create_credential(
     secret = secrets.token_hex(32)  # hex: never starts with "-", which CLIs read as an option
     now = datetime.now(UTC)
     if expires is not None and expires <= now:
-        raise ValueError("the expiry is in the past; give a later date")
+        raise ValueError("the expiry is in the past; give a later one")
     credential = Credential(
         key,
         name,
@@ -132,6 +132,42 @@ def create_credential(
     )
     store.save_credential(credential)
     return NewCredential(credential, secret)
+
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def parse_period(text: str, field: str) -> timedelta:
+    """`90d`, `12h`, `30m` or `0`: a grace period or a lifetime."""
+    text = text.strip().lower()
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "")
+    if text == "0":
+        return timedelta(0)
+    if not unit or not number.isdigit():
+        raise ValidationError(f"{field} is a number of days, hours or minutes: 90d, 12h, 30m", field)
+    return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def parse_expiry(text: str, now: datetime | None = None) -> datetime:
+    """When a credential stops working: a period from now (`90d`), a date (valid through
+    that day, UTC) or a date and time with its zone."""
+    now = now or datetime.now(UTC)
+    stripped = text.strip()
+    if stripped[-1:].lower() in _UNITS and stripped[:-1].isdigit():
+        return now + parse_period(stripped, "expires")
+    try:
+        if len(stripped) == 10:
+            return datetime.fromisoformat(stripped).replace(tzinfo=UTC) + timedelta(days=1)
+        moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValidationError(
+            "expires is a period (90d, 12h), a date (2027-06-30) or a date and time with its "
+            "zone (2027-06-30T17:00:00+07:00)",
+            "expires",
+        )
+    return moment.astimezone(UTC)
 
 
 DEFAULT_GRACE = timedelta(days=1)  # how long a rotated-out secret keeps working by default

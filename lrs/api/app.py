@@ -25,7 +25,16 @@ from lrs.api.headers import SecurityHeaders, cors_middleware
 from lrs.api.limits import BodyLimit
 from lrs.api.ratelimit import RateLimit
 from lrs.api.timeouts import RequestTimeout
-from lrs.api.v1 import audit, competencies, erasure, history, learners, openapi, persons
+from lrs.api.v1 import (
+    audit,
+    competencies,
+    credentials,
+    erasure,
+    history,
+    learners,
+    openapi,
+    persons,
+)
 from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import error_response, json_response
 from lrs.auth import Authenticator
@@ -221,6 +230,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ),
         Route("/api/v1/erasures", erasure.post_erasure, methods=["POST"]),
         Route("/api/v1/audit", audit.audit_log),
+        Route(
+            "/api/v1/credentials",
+            dispatch({"GET": credentials.list_credentials, "POST": credentials.post_credential}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route("/api/v1/credentials/{key}", credentials.show_credential),
+        Route("/api/v1/credentials/{key}/revoke", credentials.revoke, methods=["POST"]),
+        Route("/api/v1/credentials/{key}/rotate", credentials.rotate, methods=["POST"]),
         Route("/api/v1/persons/{person}/keys", persons.link, methods=["POST"]),
         Route("/api/v1/persons/{person}/keys/{key:path}", persons.unlink, methods=["DELETE"]),
         Route("/api/v1/persons/{person}/profile", persons.profile),

@@ -155,22 +155,6 @@ class Credential:
     previous_until: str | None = None
     last_used: str | None = None
 
-    def summary(self) -> dict[str, Any]:
-        """What an operator sees of a credential: everything but its secret hashes."""
-        return {
-            "key": self.key,
-            "name": self.name,
-            "scopes": list(self.scopes),
-            "role": self.role,
-            "org": self.org,
-            "audits": list(self.audits),
-            "created": self.created or None,
-            "expires": self.expires,
-            "revoked": self.revoked,
-            "previous_secret_until": self.previous_until,
-            "last_used": self.last_used,
-        }
-
 
 @dataclass(frozen=True)
 class AccessEntry:
