@@ -142,6 +142,12 @@ class Settings:
     # The version named in answers to requests that name none (they are refused anyway).
     # xAPI says "the latest version": 2.0.0, or 1.0.3 for a deployment serving 1.0.x clients.
     default_xapi_version: Literal["2.0.0", "1.0.3"] = "2.0.0"
+    # A PUT that creates a new Activity or Agent Profile without If-Match or If-None-Match:
+    # xAPI asks for 409 only when the document exists, and 1.0.x clients (the `tincan`
+    # package, older SCORM-to-xAPI content) cannot send If-None-Match, so it is accepted.
+    # ADL's 1.0.3 conformance suite goes further and expects 400 (XAPI-00273); `true` does
+    # that for 1.0.x requests (scripts/conformance.py sets it).
+    strict_profile_put: Switch = False
 
     @property
     def store_url(self) -> str:

@@ -201,6 +201,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ("/xapi/agents", {"GET": agents.agents}),
         ("/xapi/activities", {"GET": agents.activities}),
         ("/xapi/about", {"GET": about.about}),
+        ("/xapi", {"GET": about.about}),  # the endpoint itself: what clients probe first
     ]
     for path, handlers in resources:
         routes.append(Route(path, dispatch(handlers), methods=_methods(handlers)))
