@@ -124,15 +124,21 @@ def test_every_command_is_run_or_denied_with_a_reason() -> None:
     assert all(reason for reason in DENIED.values())
 
 
-@pytest.mark.parametrize(("document", "command"), RUN, ids=[c[:60] for _, c in RUN])
-def test_readme_command_runs_as_pasted(scratch: Path, document: str, command: str) -> None:
-    done = run(command, scratch)
-    assert "Traceback" not in done.stderr, done.stderr
-    refused = next((says for start, says in REFUSED.items() if bare(command).startswith(start)), None)
-    if refused is not None:
-        assert done.returncode == 2 and refused in done.stderr, done.stderr
-        return
-    assert done.returncode == 0, f"{document}: `{command}` exited {done.returncode}:\n{done.stderr}"
+def test_readme_commands_run_as_pasted_in_order(scratch: Path) -> None:
+    """One test, in the README's order: later commands use what earlier ones made (the
+    person `identity link` made is the one `erase` erases), as for a reader."""
+    failures = []
+    for document, command in RUN:
+        done = run(command, scratch)
+        refused = next((says for start, says in REFUSED.items() if bare(command).startswith(start)), None)
+        if "Traceback" in done.stderr:
+            failures.append(f"{document}: `{command}` printed a traceback:\n{done.stderr}")
+        elif refused is not None:
+            if done.returncode != 2 or refused not in done.stderr:
+                failures.append(f"{document}: `{command}` was to be refused: {done.stderr}")
+        elif done.returncode != 0:
+            failures.append(f"{document}: `{command}` exited {done.returncode}:\n{done.stderr}")
+    assert not failures, "\n\n".join(failures)
 
 
 def test_the_examples_give_competency_status_from_the_first_statements(scratch: Path) -> None:
