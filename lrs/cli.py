@@ -33,6 +33,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             "base_url",
             "default_xapi_version",
             "processors",
+            "access_log",
+            "log_format",
             *SERVE_FLAGS,
         )
     }
@@ -165,8 +167,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=args.log_level,
-        log_config=uvicorn_log_config(args.log_level),  # redacts credentials in every line
-        access_log=False,
+        # redacts credentials in every line, the access log's included
+        log_config=uvicorn_log_config(args.log_level, json=settings.log_format == "json"),
+        access_log=settings.access_log,
         http=header_timeout_protocol(settings.header_timeout),
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
     )
@@ -600,6 +603,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="version named in answers to requests that name none (default 2.0.0)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--access-log",
+        dest="access_log",
+        action="store_true",
+        default=None,
+        help="log one line per HTTP request (credentials redacted; env LRS_ACCESS_LOG)",
+    )
+    serve.add_argument(
+        "--log-format",
+        dest="log_format",
+        choices=["text", "json"],
+        help="text (default) or one JSON object per line (env LRS_LOG_FORMAT)",
+    )
     for name, text in SERVE_FLAGS.items():  # limits, rate limit, timeouts, CORS, HSTS
         kind = value_type(name)
         serve.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)

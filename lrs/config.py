@@ -116,6 +116,11 @@ class Settings:
     # `lrs process` logs its consumer lag this often (s)
     kafka_lag_log_interval: Annotated[float, Gt(0)] = 30.0
     log_level: Level = "info"
+    # `lrs serve`: one line per HTTP request (uvicorn's access log, credentials redacted as
+    # in every line: lrs/api/redact.py), and text or one JSON object per line
+    # (lrs/api/logformat.py) for every line it logs.
+    access_log: Switch = False
+    log_format: Literal["text", "json"] = "text"
     base_url: str = ""  # public URL, used in authority homePage and `more` links
     # Limits (lrs/api/limits.py; each is also an `lrs serve` flag, e.g. --max-body-bytes).
     # Chosen far above anything the ADL conformance suite or a real LMS sends (its largest

@@ -225,3 +225,31 @@ def test_connecting_to_a_broker_that_is_not_there_says_so(tmp_path: Path) -> Non
                "--to", "kafka://127.0.0.1:1")
     assert done.returncode == 1, done.stderr
     assert "127.0.0.1:1" in done.stderr and "is the broker running?" in done.stderr
+
+
+def test_access_log_in_json_lines_with_credentials_redacted(tmp_path: Path) -> None:
+    import urllib.request
+
+    data = tmp_path / "data"
+    admin = made(data)
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "lrs.cli", "serve", "--data", str(data), "--port", str(port),
+             "--access-log", "--log-format", "json"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/xapi/about?secret={admin['secret']}"
+        wait_until(lambda: urllib.request.urlopen(url, timeout=1).status == 200, 60, "the server")
+        wait_until(lambda: '"uvicorn.access"' in log_path.read_text(), 10, "an access line")
+    finally:
+        stop_child(server)
+    text = log_path.read_text()
+    assert admin["secret"] not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert access and access[0]["method"] == "GET" and access[0]["status"] == 200
+    assert access[0]["path"].startswith("/xapi/about?secret=[REDACTED]")
+    assert all({"time", "level", "message"} <= set(line) for line in lines)
