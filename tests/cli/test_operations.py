@@ -88,6 +88,12 @@ def test_a_read_only_data_directory_serves_the_commands_that_only_read(shared_di
     assert exported.returncode == 0, exported.stderr
     listed = lrs("credentials", "list", "--data", str(data), user=user)
     assert listed.returncode == 0 and "admin" in listed.stdout
+    for command in (["audit", "head"], ["results", "statements"], ["frameworks", "list"],
+                    ["frameworks", "show", "digcomp-2.2"], ["alignments", "list"],
+                    ["crosswalks", "list"], ["identity", "show", "p-1"],
+                    ["credentials", "show", listed.stdout.split()[0]]):
+        done = lrs(*command, "--data", str(data), user=user)
+        assert done.returncode in (0, 2) and "read-only" not in done.stderr, (command, done.stderr)
     refused = lrs("persons", "set", "p-1", "--name", "Binh", "--data", str(data), user=user)
     assert refused.returncode == 1
     assert "read-only" in refused.stderr and "`lrs persons` writes" in refused.stderr
