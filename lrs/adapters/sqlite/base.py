@@ -265,7 +265,11 @@ class SQLiteBase:
         self._index_wanted.set()
         if self._indexer.ident is not None:  # started (not in read-only mode)
             self._indexer.join()
-        self._writer.close()
+        # Under the write lock: a write still running in another thread (a credential's
+        # last use, lrs.auth) finishes first; one that starts later meets a closed connection
+        # (an error it reports), never one being closed under it (a crash in SQLite).
+        with self._write_lock:
+            self._writer.close()
         self._projection_writer.close()
         self._audit_writer.close()
         for name in ("conn", "projection_conn", "audit_conn"):

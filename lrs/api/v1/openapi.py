@@ -28,8 +28,8 @@ READ_MODELS: dict[str, Any] = {
     "LearnerPage": LearnerPage,
     "CompetencyStatus": CompetencyStatus,
     "GroupStatus": GroupStatus,
-    "Credential": CredentialView,
-    "NewCredential": NewCredentialView,
+    "CredentialView": CredentialView,
+    "NewCredentialView": NewCredentialView,
 }
 
 
@@ -550,10 +550,10 @@ DOCUMENT["paths"].update(
 
 # Credentials (lrs.api.v1.credentials): administrators only ----------------------------------------
 _KEY = _param("key", "path", "the credential's key")
-_ONE = {"$ref": "#/components/schemas/Credential"}
+_ONE = {"$ref": "#/components/schemas/CredentialView"}
 _NEW = {
     "description": "the credential and its secret, shown this once",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewCredential"}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewCredentialView"}}},
 }
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 DOCUMENT["components"]["schemas"]["CredentialList"] = {
@@ -599,7 +599,7 @@ DOCUMENT["paths"].update(
             },
         },
         "/api/v1/credentials/{key}": _get(
-            "One credential, without its secret (admin)", "getCredential", [_KEY], "Credential"
+            "One credential, without its secret (admin)", "getCredential", [_KEY], "CredentialView"
         ),
         "/api/v1/credentials/{key}/revoke": {
             "post": {
