@@ -3,7 +3,7 @@
 #   docker run IMAGE                                  -> lrs serve (embedded SQLite in /var/lib/lrs)
 #   docker run IMAGE serve --host 0.0.0.0 --no-processors   (scaled out, with LRS_STORE and LRS_BUS)
 #   docker run IMAGE process                          -> faust worker + outbox relay (LRS_BUS=kafka://...)
-#   docker run IMAGE credentials create --name N --scope S --json
+#   docker run -v lrs-data:/var/lib/lrs IMAGE credentials create --init --name N --scope S --json
 # Settings come from LRS_* environment variables (see lrs/config.py and deploy/README.md).
 FROM python:3.11-slim
 
@@ -21,7 +21,7 @@ RUN groupadd --system --gid 10001 lrs \
  && chown lrs:lrs /var/lib/lrs
 
 WORKDIR /opt/lrs
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY lrs ./lrs
 COPY consumers ./consumers
 COPY connectors ./connectors
@@ -29,11 +29,18 @@ COPY connectors ./connectors
 # The JSON Schemas (lrs/schemas, linked from schemas/) and the bundled frameworks ship as
 # package data, so a plain install works. Every dependency comes as a binary wheel for
 # CPython 3.11 on linux/amd64 (checked with pip --only-binary=:all:): no compiler needed.
-RUN pip install ".[kafka,mongodb,moodle]" \
+# constraints.txt pins every version to those the suite last ran with (scripts/lock).
+RUN pip install -c constraints.txt ".[kafka,mongodb,moodle]" \
  && rm -rf /opt/lrs/build
 
-# Root owns the code; the service can write only its data directory. `lrs process` (faust)
-# keeps a small working directory (lrs-processors-data/) in the current directory.
+# Root owns the code; the service can write only its data directory, a volume: the embedded
+# store, `lrs process`'s small faust working directory (lrs-processors-data/) and the
+# connectors' checkpoints (checkpoints/, compose mounts a volume of its own there) live in
+# it. Made here with the service's owner, so that a new named volume starts writable.
+RUN mkdir -p /var/lib/lrs/checkpoints \
+ && chown -R 10001:10001 /var/lib/lrs \
+ && chmod -R 0700 /var/lib/lrs
+VOLUME ["/var/lib/lrs"]
 # Numeric, so that Kubernetes can check runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
 WORKDIR /var/lib/lrs

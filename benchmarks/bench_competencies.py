@@ -141,7 +141,7 @@ def self_hwm_mib() -> float:
 def start_lrs(data: Path) -> h.Server:
     lrs = [sys.executable, "-m", "lrs.cli"]
     created = subprocess.run(
-        [*lrs, "credentials", "create", "--data", str(data), "--name", "bench", "--scope", "all", "--json"],
+        [*lrs, "credentials", "create", "--data", str(data), "--init", "--name", "bench", "--scope", "all", "--json"],
         check=True, capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip
     credential = orjson.loads(created.stdout)

@@ -150,7 +150,7 @@ def start_lrs(data: Path) -> h.Server:
     """A fresh `lrs serve` on a free loopback port, with an `all` credential for the client."""
     lrs = [sys.executable, "-m", "lrs.cli"]
     created = subprocess.run(
-        [*lrs, "credentials", "create", "--data", str(data), "--name", "bench", "--scope", "all",
+        [*lrs, "credentials", "create", "--data", str(data), "--init", "--name", "bench", "--scope", "all",
          "--json"],
         check=True, capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip

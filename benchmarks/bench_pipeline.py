@@ -158,7 +158,7 @@ def start_lrs(data: Path, settings: dict[str, str], log_name: str = "lrs-serve.l
     lrs = [sys.executable, "-m", "lrs.cli"]
     env = lrs_env(settings)
     created = subprocess.run(
-        [*lrs, "credentials", "create", "--data", str(data), "--name", "bench", "--scope", "all", "--json"],
+        [*lrs, "credentials", "create", "--data", str(data), "--init", "--name", "bench", "--scope", "all", "--json"],
         check=True, capture_output=True, text=True, cwd=REPO, timeout=120, env=env,
     )  # fmt: skip
     credential = orjson.loads(created.stdout)

@@ -143,16 +143,35 @@ def connect(module: ModuleType, args: argparse.Namespace, data: Path, store_url:
                 progress=advance, keep=keep, summary=summary,
             )
     except SinkRefused as exc:
+        _record(sink, reader.name, "failed", summary)
         print_report(summary, report, checkpoint=checkpoints is not None, dry_run=args.dry_run)
         print(
             f"error: {exc}\nthe checkpoint stays before the failed batch: run again to resume",
             file=sys.stderr,
         )
         return 1
+    else:
+        _record(sink, reader.name, "ok" if summary.ok else "refused", summary)
     finally:
         sink.close()
     print_report(summary, report, checkpoint=checkpoints is not None, dry_run=args.dry_run)
     return 0 if summary.ok else 3
+
+
+def _record(sink: Any, source: str, outcome: str, summary: base.Summary) -> None:
+    """A run into the store is counted there (lrs.ops.connector_runs, read by /metrics);
+    a run to Kafka or another LRS has no store of its own to count in."""
+    store = getattr(sink, "store", None)
+    if store is None:
+        return
+    from lrs.ops.connector_runs import record_run
+
+    counts = {"read": summary.read, "stored": summary.stored, "already": summary.already,
+              "refused": len(summary.skipped)}
+    try:
+        record_run(store, source, outcome, counts)
+    except Exception as exc:  # the statements are stored; a lost run count is no reason to fail
+        print(f"warning: the run was not counted in the store: {exc}", file=sys.stderr)
 
 
 def report_name(source: str) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -15,6 +17,7 @@ from lrs.config import SERVE_FLAGS, Settings, SettingsError, load_settings, valu
 from lrs.xapi.errors import XAPIError
 
 if TYPE_CHECKING:
+    from lrs.auth import NewCredential
     from lrs.demo import Summary
     from lrs.storage.base import Store
 
@@ -31,6 +34,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             "base_url",
             "default_xapi_version",
             "processors",
+            "access_log",
+            "log_format",
             *SERVE_FLAGS,
         )
     }
@@ -45,6 +50,87 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+class CommandError(Exception):
+    """Something the user can put right, said in one message: exit 2 for how the command
+    was called (a flag, a path given), 1 for what it met (a read-only directory, a lock)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def sqlite_path(store_url: str) -> Path | None:
+    if not store_url.startswith("sqlite://"):
+        return None
+    return Path("/" + store_url.removeprefix("sqlite://").lstrip("/"))
+
+
+def check_data(settings: Settings, args: argparse.Namespace, *, writes: bool) -> bool:
+    """Whether the embedded store must be opened read-only; refuses a store that is not there.
+
+    A data directory is made only by `lrs serve` (its first run) or a command given --init:
+    a mistyped --data must not quietly become a new, empty store that `lrs audit verify`
+    then calls intact. A directory nobody may write serves the commands that only read.
+    """
+    path = sqlite_path(settings.store_url)
+    if path is None:
+        return False
+    if not path.exists():
+        if getattr(args, "init", False):
+            return False
+        where = settings.store or f"--data {settings.data}"
+        raise CommandError(
+            f"no LRS store at {path} ({where}): check --data, LRS_DATA or LRS_STORE; to start "
+            "a new, empty store there, add --init (`lrs serve` creates it on its first run)",
+            2,
+        )
+    if os.access(path.parent, os.W_OK) and os.access(path, os.W_OK):
+        return False
+    if writes:
+        raise CommandError(
+            f"the data directory {path.parent} is read-only, and `lrs {args.command}` writes "
+            "to the store: run it where the directory is writable (the commands that only "
+            "read, such as `lrs audit verify` and `lrs results export`, work here)"
+        )
+    return True
+
+
+def warn_open_permissions(path: Path) -> None:
+    """The data directory holds personal data and the access log's pseudonymisation secret:
+    say so when others than its owner may read it (created by us, it is 0700 and 0600)."""
+    loose = [p for p in (path.parent, *path.parent.glob(path.stem + "*")) if p.stat().st_mode & 0o077]
+    if loose:
+        _warn(
+            f"{loose[0]} can be read by other users; it holds personal data: "
+            f"chmod -R go-rwx {path.parent}"
+        )
+
+
+def hold_data_lock(path: Path) -> IO[str]:
+    """One `lrs serve` per embedded data directory: a second one would run a second set of
+    processors and a second statement writer over the same files. flock is released by the
+    kernel when the process ends, however it ends, so a crash leaves no stale lock."""
+    import fcntl
+
+    handle = open(path.with_name(path.stem + ".lock"), "a+")  # noqa: SIM115 (held for life)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise CommandError(
+            f"another `lrs serve` ({holder}) already serves {path.parent}: stop it first, or "
+            "give this one its own --data (several servers on one store need MongoDB, "
+            "see deploy/README.md)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 SERVE_SWITCH_INTERVAL = 0.001  # seconds; see cmd_serve
 
 
@@ -56,6 +142,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lrs.api.timeouts import header_timeout_protocol
 
     settings = _settings(args)
+    path = sqlite_path(settings.store_url)
+    lock = None
+    if path is not None:
+        if path.exists():
+            check_data(settings, args, writes=True)
+            warn_open_permissions(path)
+        else:
+            print(f"first run: creating a new store in {path.parent}", file=sys.stderr)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        lock = hold_data_lock(path)
     # The statement writer releases the GIL for every SQLite call and must get it back from
     # the event loop, which parses and validates the next bodies in stretches of several
     # milliseconds; with CPython's default 5 ms switch interval the writer waited about as
@@ -72,11 +168,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=args.log_level,
-        log_config=uvicorn_log_config(args.log_level),  # redacts credentials in every line
-        access_log=False,
+        # redacts credentials in every line, the access log's included
+        log_config=uvicorn_log_config(args.log_level, json=settings.log_format == "json"),
+        access_log=settings.access_log,
         http=header_timeout_protocol(settings.header_timeout),
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
     )
+    if lock is not None:
+        lock.close()
     return 0
 
 
@@ -101,10 +200,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     from consumers.reducers.enabled import reducers as all_reducers
     from consumers.runtime.local import rebuild
-    from lrs.storage import open_store
 
-    settings = _settings(args)
-    store = open_store(settings.store_url)
+    store = _open(args)
     known = all_reducers(store)
     reducers = [r for r in known if args.projection in (None, r.name)]
     if not reducers:
@@ -134,10 +231,16 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(args: argparse.Namespace) -> Store:
+def _open(args: argparse.Namespace, *, writes: bool = True, create: bool = False) -> Store:
+    """The store the settings name; `writes=False` for commands that only read (they also
+    run on a read-only data directory), `create` for those that make a store (`lrs demo`)."""
     from lrs.storage import open_store
 
-    return open_store(_settings(args).store_url)
+    settings = _settings(args)
+    if create:
+        args.init = True
+    read_only = check_data(settings, args, writes=writes)
+    return open_store(settings.store_url, read_only=read_only)
 
 
 def _read_json(path: str) -> Any:
@@ -151,6 +254,13 @@ def _read_json(path: str) -> Any:
 
 
 def _fail(exc: XAPIError) -> int:
+    """A refused input is the caller's to fix (2); an unreachable store is not (1)."""
+    from lrs.domain.errors import StoreUnavailable
+
+    if isinstance(exc, StoreUnavailable):
+        print(f"error: the store is not reachable: {exc.message}; check LRS_STORE/--store and "
+              "that the database is running", file=sys.stderr)
+        return 1
     where = f" (at {exc.field})" if exc.field else ""
     print(f"error: {exc.message}{where}", file=sys.stderr)
     return 2
@@ -160,7 +270,7 @@ def cmd_frameworks(args: argparse.Namespace) -> int:
     from lrs.competency.case import import_case
     from lrs.competency.registry import find_framework, frameworks, import_framework
 
-    store = _open(args)
+    store = _open(args, writes=args.action == "import")
     try:
         if args.action == "list":
             for framework in frameworks(store).values():
@@ -194,7 +304,7 @@ def cmd_frameworks(args: argparse.Namespace) -> int:
 def cmd_alignments(args: argparse.Namespace) -> int:
     from lrs.competency.registry import ALIGNMENT, import_rules
 
-    store = _open(args)
+    store = _open(args, writes=args.action != "list")
     try:
         if args.action == "list":
             for data in store.list_definitions(ALIGNMENT):
@@ -239,10 +349,13 @@ def cmd_identity(args: argparse.Namespace) -> int:
             return _fail(exc)
         print(orjson.dumps({"objectType": "Agent", "account": account}).decode())
         return 0
-    store = _open(args)
+    store = _open(args, writes=args.action != "show")
     try:
         if args.action == "link":
-            identity.link(store, args.person, args.keys)
+            try:
+                identity.link(store, args.person, args.keys)
+            except XAPIError as exc:
+                return _fail(exc)
         elif args.action == "unlink":
             try:
                 former = identity.unlink(store, args.key)
@@ -266,49 +379,98 @@ def cmd_connect(args: argparse.Namespace) -> int:
     from connectors.command import connect
 
     settings = _settings(args)
+    if getattr(args, "to", None) is None and not getattr(args, "dry_run", False):
+        check_data(settings, args, writes=True)  # statements go into the configured store
     return connect(
         args.connector, args, Path(settings.data), settings.store_url, settings.public_url,
         settings.kafka_topic_prefix,
     )
 
 
-def cmd_credentials_create(args: argparse.Namespace) -> int:
-    from lrs.auth import create_credential
-    from lrs.storage import open_store
+def _print_new(new: NewCredential, as_json: bool) -> None:
+    from lrs.readmodels.credentials import new_credential_view
 
-    settings = _settings(args)
-    store = open_store(settings.store_url)
+    if as_json:
+        print(orjson.dumps(new_credential_view(new.credential, new.secret)).decode())
+        return
+    credential = new.credential
+    print(
+        f"key:    {credential.key}\nsecret: {new.secret}\n"
+        f"scopes: {' '.join(credential.scopes)}\n"
+        f"role:   {credential.role}\norg:    {credential.org or '-'}"
+    )
+    if credential.expires:
+        print(f"expires: {credential.expires}")
+    if credential.previous_until:
+        print(f"the old secret works until {credential.previous_until}")
+    print("Use them as HTTP Basic credentials (user = key, password = secret).", file=sys.stderr)
+
+
+def cmd_credentials_create(args: argparse.Namespace) -> int:
+    from lrs.auth import create_credential, parse_expiry
+
+    expires = parse_expiry(args.expires) if args.expires else None
+    store = _open(args)
     try:
         new = create_credential(
-            store, args.name, args.scope, args.org, role=args.role, audits=args.audits or ()
+            store,
+            args.name,
+            args.scope,
+            args.org,
+            role=args.role,
+            audits=args.audits or (),
+            expires=expires,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         store.close()
-    if args.json:
-        print(
-            orjson.dumps(
-                {
-                    "key": new.credential.key,
-                    "secret": new.secret,
-                    "scopes": list(new.credential.scopes),
-                    "role": new.credential.role,
-                    "org": new.credential.org,
-                    "audits": list(new.credential.audits),
-                }
-            ).decode()
-        )
-    else:
-        print(
-            f"key:    {new.credential.key}\nsecret: {new.secret}\n"
-            f"scopes: {' '.join(new.credential.scopes)}\n"
-            f"role:   {new.credential.role}\norg:    {new.credential.org or '-'}"
-        )
-        print(
-            "Use them as HTTP Basic credentials (user = key, password = secret).", file=sys.stderr
-        )
+    _print_new(new, args.json)
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    """list, show, revoke, rotate: the life of a credential after `create`."""
+    from lrs.auth import parse_period, revoke_credential, rotate_credential
+    from lrs.readmodels.credentials import credential_view
+
+    grace = parse_period(args.grace, "--grace") if args.action == "rotate" else None
+    store = _open(args, writes=args.action in ("revoke", "rotate"))
+    try:
+        if args.action == "list":
+            views = [credential_view(c) for c in store.list_credentials()]
+            if args.json:
+                print(orjson.dumps(views).decode())
+                return 0
+            for view in views:
+                state = (
+                    f"revoked {view['revoked']}"
+                    if view["revoked"]
+                    else f"expires {view['expires']}" if view["expires"] else "active"
+                )
+                print(
+                    f"{view['key']}  {view['name']}  role={view['role']} org={view['org'] or '-'} "
+                    f"scopes={','.join(view['scopes'])}  {state}  "
+                    f"last used {view['last_used'] or 'never'}"
+                )
+        elif args.action == "show":
+            found = store.get_credential(args.key)
+            if found is None:
+                print(f"error: no credential {args.key!r}; see `lrs credentials list`", file=sys.stderr)
+                return 2
+            print(orjson.dumps(credential_view(found), option=orjson.OPT_INDENT_2).decode())
+        elif args.action == "revoke":
+            revoked = revoke_credential(store, args.key)
+            print(f"revoked {revoked.key} ({revoked.name}) at {revoked.revoked}: every server "
+                  "refuses it from its next request")
+        else:
+            assert grace is not None
+            _print_new(rotate_credential(store, args.key, grace), args.json)
+    except XAPIError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
     return 0
 
 
@@ -318,7 +480,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from lrs.audit import verify
     from lrs.storage.base import AccessHead
 
-    store = _open(args)
+    store = _open(args, writes=False)
     try:
         head = store.access_head()
         if args.action == "head":
@@ -348,11 +510,14 @@ def cmd_erase(args: argparse.Namespace) -> int:
     import getpass
 
     from consumers.reducers.enabled import reducers
-    from lrs.erasure import erase
+    from lrs.erasure import erase, keys_to_erase
     from lrs.storage.base import Credential
-    from lrs.xapi.identity import agent_key, normalise_key
+    from lrs.xapi.identity import agent_key, check_key
 
-    keys: list[str] = [normalise_key(k) for k in args.key or []]
+    try:
+        keys: list[str] = [check_key(k, "--key") for k in args.key or []]
+    except XAPIError as exc:
+        return _fail(exc)
     for text in args.agent or []:
         try:
             key = agent_key(orjson.loads(text))
@@ -366,8 +531,20 @@ def cmd_erase(args: argparse.Namespace) -> int:
         print("error: give --person, or --key/--agent", file=sys.stderr)
         return 2
     operator = Credential("cli", f"lrs erase ({getpass.getuser()})", ("admin",), role="admin")
-    store = _open(args)
+    store = _open(args, writes=not args.dry_run)
     try:
+        _, found = keys_to_erase(store, args.person, keys)
+        what = f"person {args.person}" if args.person else "the person of " + ", ".join(keys)
+        if args.dry_run:
+            print(
+                orjson.dumps({"dry_run": True, "subject": what, "keys": sorted(found)}).decode()
+            )
+            return 0
+        if not args.yes:
+            _confirm(
+                f"erase {what}: {len(found)} learner key(s) ({', '.join(sorted(found))}), their "
+                "statements, documents and profiles, for good?"
+            )
         done = erase(store, operator, person=args.person, keys=keys, reducers=reducers(store))
     except XAPIError as exc:
         return _fail(exc)
@@ -377,11 +554,30 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirm(question: str) -> None:
+    """Ask on the terminal; without one, refuse: an erasure is not undone."""
+    if not sys.stdin.isatty():
+        raise CommandError(
+            "lrs erase asks before it erases and there is no terminal to ask on: add --yes "
+            "(or --dry-run to see what it would erase)",
+            2,
+        )
+    print(question, file=sys.stderr)
+    answer = input("type yes to erase: ")
+    if answer.strip().lower() != "yes":
+        raise CommandError("nothing erased", 1)
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML file with an [lrs] table of settings")
     parser.add_argument("--data", help="data directory for the embedded store (default ./lrs-data)")
     parser.add_argument(
         "--store", help="store URL: sqlite:///path or mongodb://... (env LRS_STORE)"
+    )
+    parser.add_argument(
+        "--init",
+        action="store_true",
+        help="create the embedded store if the data directory has none (otherwise refused)",
     )
 
 
@@ -408,6 +604,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="version named in answers to requests that name none (default 2.0.0)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--access-log",
+        dest="access_log",
+        action="store_true",
+        default=None,
+        help="log one line per HTTP request (credentials redacted; env LRS_ACCESS_LOG)",
+    )
+    serve.add_argument(
+        "--log-format",
+        dest="log_format",
+        choices=["text", "json"],
+        help="text (default) or one JSON object per line (env LRS_LOG_FORMAT)",
+    )
     for name, text in SERVE_FLAGS.items():  # limits, rate limit, timeouts, CORS, HSTS
         kind = value_type(name)
         serve.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
@@ -502,9 +711,13 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--person", help="a person id (every learner key linked to it)")
     erase.add_argument("--key", action="append", help="a learner key, e.g. mbox:mailto:an@x.org")
     erase.add_argument("--agent", action="append", help="an xAPI agent as JSON")
+    erase.add_argument(
+        "--dry-run", action="store_true", help="print the learner keys it would erase; erase nothing"
+    )
+    erase.add_argument("--yes", action="store_true", help="do not ask before erasing")
     erase.set_defaults(func=cmd_erase)
 
-    retention_cli.register(commands, _add_common, _settings)
+    retention_cli.register(commands, _add_common, _settings, _open)
 
     credentials = commands.add_parser("credentials", help="manage API credentials")
     credential_commands = credentials.add_subparsers(dest="action", required=True)
@@ -522,12 +735,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument(
         "--audits",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="ORG",
-        help="an organisation an auditor may read; repeat for more (default: all)",
+        help="organisations an auditor may read: --audits a b, or repeated (default: all)",
+    )
+    create.add_argument(
+        "--expires", help="when it stops working: 90d, 12h, a date (2027-06-30) or a date-time"
     )
     create.add_argument("--json", action="store_true", help="print JSON: key, secret, scopes")
     create.set_defaults(func=cmd_credentials_create)
+    listing = credential_commands.add_parser("list", help="every credential (never a secret)")
+    _add_common(listing)
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    shown = credential_commands.add_parser("show", help="one credential as JSON (no secret)")
+    _add_common(shown)
+    shown.add_argument("key")
+    revoke = credential_commands.add_parser(
+        "revoke", help="refuse a credential from now on, in every process"
+    )
+    _add_common(revoke)
+    revoke.add_argument("key")
+    rotate = credential_commands.add_parser(
+        "rotate", help="a new secret; the old one works for --grace more"
+    )
+    _add_common(rotate)
+    rotate.add_argument("key")
+    rotate.add_argument(
+        "--grace", default="1d", help="how long the old secret still works: 1d (default), 12h, 0"
+    )
+    rotate.add_argument("--json", action="store_true", help="print JSON with the new secret")
+    for command in (listing, shown, revoke, rotate):
+        command.set_defaults(func=cmd_credentials)
     _add_competency_commands(commands)
     from lrs.forwarding.commands import register as register_forwarding
 
@@ -542,7 +781,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_crosswalks(args: argparse.Namespace) -> int:
     from lrs.competency.registry import crosswalk_list, import_crosswalk
 
-    store = _open(args)
+    store = _open(args, writes=args.action != "list")
     try:
         if args.action == "list":
             for walk in crosswalk_list(store):
@@ -587,7 +826,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from lrs.competency.reading import as_of_bound
     from lrs.competency.registry import find_framework
 
-    store = _open(args)
+    store = _open(args, writes=False)
     try:
         framework = find_framework(store, args.framework)
         if framework is None:
@@ -681,7 +920,7 @@ def demo_province(store: Store, seed: int = 2025) -> Summary:
 def cmd_demo(args: argparse.Namespace) -> int:
     from lrs.demo import SITE
 
-    store = _open(args)
+    store = _open(args, create=True)  # a demo is a new store of its own
     try:
         summary = demo_province(store, seed=args.seed)
     finally:
@@ -711,7 +950,7 @@ def cmd_result_statements(args: argparse.Namespace) -> int:
     from lrs.competency.reading import as_of_bound, read_status, status_learners
     from lrs.competency.registry import crosswalk_list, find_framework
 
-    store = _open(args)
+    store = _open(args, writes=False)
     count = 0
     try:
         framework = find_framework(store, args.framework)
@@ -797,6 +1036,14 @@ def _add_competency_commands(commands: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0 done, 1 what the command met (an unreachable store, a read-only directory),
+    2 how it was called (argparse's own usage errors too). Nothing a user can do ends in a
+    traceback: each of these says what to fix."""
+    from lrs.events.base import BusUnavailable
+
+    # Everything the LRS writes (stores, checkpoints, reports, exports) is its owner's
+    # alone: it holds personal data and the access log's pseudonymisation secret.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
@@ -804,6 +1051,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 2
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
+    except XAPIError as exc:  # StoreUnavailable among them
+        return _fail(exc)
+    except BusUnavailable as exc:
+        print(f"error: the event bus is not reachable: {exc}; check LRS_BUS/--bus and that "
+              "the broker is running", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader of our output (head, less) has gone: stop quietly, as Unix tools do.
+        # Point stdout at /dev/null so the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except sqlite3.OperationalError as exc:
+        print(f"error: the SQLite store cannot be used: {exc}; check the data directory "
+              "(permissions, free space) and that no other program holds it", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

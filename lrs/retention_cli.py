@@ -17,15 +17,19 @@ import orjson
 from lrs.config import Settings
 from lrs.domain.records import Credential
 from lrs.ops import retention
+from lrs.ports import Store
 from lrs.xapi.errors import XAPIError
 
 SettingsOf = Callable[[argparse.Namespace], Settings]
+# lrs.cli._open: the store the settings name, refused when --data holds none (see --init)
+OpenStore = Callable[..., Store]
 
 
 def register(
     commands: Any,
     add_common: Callable[[argparse.ArgumentParser], None],
     settings_of: SettingsOf,
+    open_store: OpenStore,
 ) -> None:
     parser = commands.add_parser(
         "retention", help="retention policies, legal holds, and running them"
@@ -62,7 +66,7 @@ def register(
         if name == "hold":
             hold.add_argument("--reason", default="", help="why (kept with the hold)")
         add_common(hold)
-    parser.set_defaults(func=lambda args: cmd_retention(args, settings_of))
+    parser.set_defaults(func=lambda args: cmd_retention(args, settings_of, open_store))
 
 
 def _subject(args: argparse.Namespace) -> tuple[str, str] | None:
@@ -70,13 +74,11 @@ def _subject(args: argparse.Namespace) -> tuple[str, str] | None:
     return given[0] if len(given) == 1 else None
 
 
-def cmd_retention(args: argparse.Namespace, settings_of: SettingsOf) -> int:
+def cmd_retention(args: argparse.Namespace, settings_of: SettingsOf, open_store: OpenStore) -> int:
     from consumers.reducers.enabled import reducers
-    from lrs.storage import open_store
-
     settings = settings_of(args)
     operator = Credential("cli", f"lrs retention ({getpass.getuser()})", ("admin",), role="admin")
-    store = open_store(settings.store_url)
+    store = open_store(args, writes=args.action not in {"policies", "holds"})
     try:
         result: Any
         if args.action == "run":

@@ -53,7 +53,7 @@ def _free_port() -> int:
 def _cli_create_credential(data_dir: Path, name: str, scopes: list[str]) -> tuple[str, str]:
     command = [
         sys.executable, "-m", "lrs.cli", "credentials", "create",
-        "--data", str(data_dir), "--name", name, "--json",
+        "--data", str(data_dir), "--init", "--name", name, "--json",
     ]
     for scope in scopes:
         command += ["--scope", scope]

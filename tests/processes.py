@@ -96,7 +96,7 @@ class LRSProcess(Managed):
         return self
 
     def credential(self, scopes: tuple[str, ...] = ("all",)) -> tuple[str, str]:
-        command = [sys.executable, "-m", "lrs.cli", "credentials", "create", "--name", "tests"]
+        command = [sys.executable, "-m", "lrs.cli", "credentials", "create", "--init", "--name", "tests"]
         for scope in scopes:
             command += ["--scope", scope]
         out = subprocess.run(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -16,7 +14,6 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import LocalRunner, ProcessRunner, rebuild
@@ -26,11 +23,13 @@ from lrs.api import caliper, redact
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.headers import SecurityHeaders, cors_middleware
 from lrs.api.limits import BodyLimit
+from lrs.api.metrics import CountRequests, Metrics, collect, render
 from lrs.api.ratelimit import RateLimit
 from lrs.api.timeouts import RequestTimeout
 from lrs.api.v1 import (
     audit,
     competencies,
+    credentials,
     erasure,
     forwarding,
     history,
@@ -44,7 +43,6 @@ from lrs.api.xapi.common import error_response, json_response
 from lrs.auth import Authenticator
 from lrs.config import Settings
 from lrs.events import EventBus, open_bus
-from lrs.events.base import BusUnavailable
 from lrs.forwarding.delivery import Forwarder
 from lrs.forwarding.metrics import forwarding_lines
 from lrs.memory import MemoryReleaser
@@ -86,90 +84,15 @@ def _methods(handlers: dict[str, Endpoint]) -> list[str]:
     return methods
 
 
-ConsumerLag = Callable[[], dict[str, dict[int, int]]]
-
-
-class Metrics:
-    """Request counts for /metrics, in Prometheus text format; scaled out, the processors'
-    consumer lag as the broker reports it (`render` then blocks on the broker: call it in a
-    thread)."""
-
-    def __init__(
-        self,
-        consumer_lag: ConsumerLag | None = None,
-        forwarding: Callable[[], list[str]] | None = None,
-    ) -> None:
-        self.requests: Counter[tuple[str, int]] = Counter()
-        self.started = time.time()
-        self.consumer_lag = consumer_lag
-        self.forwarding = forwarding
-
-    def render(self) -> str:
-        lines = [
-            "# HELP lrs_http_requests_total HTTP requests answered, by method and status.",
-            "# TYPE lrs_http_requests_total counter",
-        ]
-        for (method, status), count in sorted(self.requests.items()):
-            lines.append(f'lrs_http_requests_total{{method="{method}",status="{status}"}} {count}')
-        lines += [
-            "# HELP lrs_uptime_seconds Seconds since the process started.",
-            "# TYPE lrs_uptime_seconds gauge",
-            f"lrs_uptime_seconds {time.time() - self.started:.0f}",
-        ]
-        if self.consumer_lag is not None:
-            lines += self._lag_lines(self.consumer_lag)
-        if self.forwarding is not None:
-            try:
-                lines += self.forwarding()
-            except XAPIError as exc:  # the store is unavailable: the rest still answers
-                log.warning("no forwarding state for /metrics: %s", exc)
-        return "\n".join(lines) + "\n"
-
-    @staticmethod
-    def _lag_lines(consumer_lag: ConsumerLag) -> list[str]:
-        try:
-            lag = consumer_lag()
-        except BusUnavailable as exc:
-            log.warning("no consumer lag for /metrics: %s", exc)
-            lag = None
-        lines = [
-            "# HELP lrs_kafka_up Whether the broker answered the consumer-lag query.",
-            "# TYPE lrs_kafka_up gauge",
-            f"lrs_kafka_up {0 if lag is None else 1}",
-            "# HELP lrs_kafka_consumer_lag Records the `lrs process` workers have not committed "
-            "yet: the broker's end offset less the group's committed offset.",
-            "# TYPE lrs_kafka_consumer_lag gauge",
-        ]
-        for topic, partitions in sorted((lag or {}).items()):
-            for partition, records in sorted(partitions.items()):
-                lines.append(
-                    f'lrs_kafka_consumer_lag{{topic="{topic}",partition="{partition}"}} {records}'
-                )
-        return lines
-
-
-class CountRequests:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.metrics.requests[(scope["method"], message["status"])] += 1
-            await send(message)
-
-        await self.app(scope, receive, counting_send)
-
-
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     own_store = store is None
     store = store if store is not None else open_store_waiting(settings.store_url)
     bus = open_bus(settings.bus, settings.kafka_partitions, settings.kafka_topic_prefix)
-    metrics = Metrics(getattr(bus, "consumer_lag", None), lambda: forwarding_lines(store))
+    metrics = Metrics(
+        getattr(bus, "consumer_lag", None),
+        getattr(bus, "records_written", None),
+        forwarding=lambda: forwarding_lines(store),
+    )
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -182,7 +105,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         return json_response({"status": "ready"})
 
     async def metrics_endpoint(request: Request) -> Response:
-        text = await run_in_threadpool(metrics.render)
+        figures = await run_in_threadpool(collect, metrics, store, reducers(store), bus=bus is not None)
+        text = render(figures)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -218,6 +142,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ("/xapi/agents", {"GET": agents.agents}),
         ("/xapi/activities", {"GET": agents.activities}),
         ("/xapi/about", {"GET": about.about}),
+        ("/xapi", {"GET": about.about}),  # the endpoint itself: what clients probe first
     ]
     for path, handlers in resources:
         routes.append(Route(path, dispatch(handlers), methods=_methods(handlers)))
@@ -264,6 +189,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             methods=["DELETE"],
         ),
         Route("/api/v1/retention/runs", retention.post_run, methods=["POST"]),
+        Route(
+            "/api/v1/credentials",
+            dispatch({"GET": credentials.list_credentials, "POST": credentials.post_credential}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route("/api/v1/credentials/{key}", credentials.show_credential),
+        Route("/api/v1/credentials/{key}/revoke", credentials.revoke, methods=["POST"]),
+        Route("/api/v1/credentials/{key}/rotate", credentials.rotate, methods=["POST"]),
         Route("/api/v1/persons/{person}/keys", persons.link, methods=["POST"]),
         Route("/api/v1/persons/{person}/keys/{key:path}", persons.unlink, methods=["DELETE"]),
         Route("/api/v1/persons/{person}/profile", persons.profile),

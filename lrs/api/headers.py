@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # What anybody may read without credentials; everything else is an authenticated answer.
 PUBLIC_PATHS = frozenset(
-    {"/xapi/about", "/xapi/about/", "/health", "/ready", "/metrics", "/api/v1/openapi.json"}
+    {"/xapi", "/xapi/", "/xapi/about", "/xapi/about/", "/health", "/ready", "/metrics",
+     "/api/v1/openapi.json"}
 )
 
 CORS_HEADERS = [

@@ -117,12 +117,16 @@ def install() -> None:
         _attach(logging.lastResort)
 
 
-def uvicorn_log_config(level: str) -> dict[str, Any]:
+def uvicorn_log_config(level: str, json: bool = False) -> dict[str, Any]:
     """uvicorn's own logging configuration, with the filter on every handler, plus a root
-    handler (same format) so our loggers' warnings go through the filter too."""
+    handler (same format) so our loggers' warnings go through the filter too; `json`: one
+    JSON object per line (lrs.api.logformat)."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    if json:
+        for name in ("default", "access"):
+            config["formatters"][name] = {"()": "lrs.api.logformat.JsonFormatter"}
     config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
     for handler in config["handlers"].values():
         handler.setdefault("filters", []).append("redact_secrets")

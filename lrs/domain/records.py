@@ -145,6 +145,15 @@ class Credential:
     secret_hash: str = field(default="", repr=False)
     role: str = "platform"
     audits: tuple[str, ...] = ()
+    # Life cycle (stored times, lrs.domain.times.format_stored; "" / None: not set).
+    # `previous_hash` is the secret replaced by the last rotation, accepted until
+    # `previous_until` so the clients using it can be moved over without an outage.
+    created: str = ""
+    expires: str | None = None
+    revoked: str | None = None
+    previous_hash: str = field(default="", repr=False)
+    previous_until: str | None = None
+    last_used: str | None = None
 
 
 @dataclass(frozen=True)

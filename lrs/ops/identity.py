@@ -13,7 +13,7 @@ from typing import Protocol
 
 from lrs.ports import Identities
 from lrs.xapi.errors import NotFound
-from lrs.xapi.identity import normalise_key
+from lrs.xapi.identity import check_key, normalise_key
 
 
 class Visibility(Protocol):
@@ -28,7 +28,7 @@ def link(
     store: Identities, person: str, keys: list[str], access: Visibility | None = None
 ) -> list[str]:
     """Link `keys` to `person`; the person's keys the caller sees afterwards."""
-    keys = sorted({normalise_key(key) for key in keys})
+    keys = sorted({check_key(key, "keys") for key in keys})
     if access is not None:
         hidden = [key for key in keys if not access.sees_learner(key)]
         if hidden:

@@ -8,7 +8,10 @@ from lrs.domain.records import Credential
 
 
 class Credentials(Protocol):
-    def save_credential(self, credential: Credential) -> None: ...
+    def save_credential(self, credential: Credential) -> None:
+        """Create or replace (revoke, rotate): every field as given, `created` set if empty.
+        Moves `credentials_version`."""
+        ...
 
     def get_credential(self, key: str) -> Credential | None: ...
 
@@ -19,5 +22,10 @@ class Credentials(Protocol):
 
     def credentials_version(self) -> str:
         """A cheap token that changes whenever a credential is saved (in any process), so a
-        reader may keep `list_credentials` cached until it does."""
+        reader may keep credentials cached until it does."""
+        ...
+
+    def touch_credential(self, key: str, when: str) -> None:
+        """Record that the credential was used at `when` (a stored time), if later than the
+        last use recorded. Does not move `credentials_version`: it is no change of rights."""
         ...

@@ -25,6 +25,15 @@ class Log(Protocol):
         """How many stored statements are marked published (a topic holding fewer lost some)."""
         ...
 
+    def count_after(self, after: int) -> int:
+        """How many stored statements `read_log(after, ...)` has yet to return: a consumer's
+        backlog (/metrics). One index range count, no statement read."""
+        ...
+
+    def unpublished_count(self) -> int:
+        """How many stored statements the outbox relay has yet to publish (/metrics)."""
+        ...
+
     def reset_published(self) -> None:
         """Mark every stored statement unpublished: the bus lost its log, publish it all again."""
         ...

@@ -35,12 +35,15 @@ def open_store_waiting(url: str, patience: float = 300.0) -> Store:
             delay = min(delay * 2, 10.0)
 
 
-def open_store(url: str) -> Store:
-    """`sqlite:///path/to/file.db` (embedded default) or `mongodb://...` (scaled out)."""
+def open_store(url: str, *, read_only: bool = False) -> Store:
+    """`sqlite:///path/to/file.db` (embedded default) or `mongodb://...` (scaled out).
+
+    `read_only` opens SQLite files that cannot be written (a read-only data directory) for
+    reading; a MongoDB store's rights are the server's business and it ignores the flag."""
     if url.startswith("sqlite://"):
         from lrs.adapters.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite://"))
+        return SQLiteStore(url.removeprefix("sqlite://"), read_only=read_only)
     if url.startswith(("mongodb://", "mongodb+srv://")):
         from lrs.adapters.mongodb import MongoStore
 

@@ -6,7 +6,10 @@ depend on property order or on the non-identifying parts of the object (name, ob
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from lrs.xapi.errors import ValidationError
 
 IFI_PROPERTIES = ("mbox", "mbox_sha1sum", "openid", "account")
 
@@ -38,6 +41,33 @@ def normalise_key(key: str) -> str:
     if key.startswith(("mbox:", "mbox_sha1sum:")):
         return key.lower()
     return key
+
+
+_FORMS = (
+    "mbox:mailto:<address>, mbox_sha1sum:<40 hex digits>, openid:<URI> or "
+    "account:<homePage>|<name> (quote it in a shell: the | is a pipe there)"
+)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
+
+
+def check_key(key: str, field: str = "key") -> str:
+    """The learner key normalised, or ValidationError naming `field` and the forms a key
+    takes: a key cut short (an unquoted `|` in a shell) must be refused, never stored."""
+    kind, _, rest = key.partition(":")
+    ok = False
+    if kind == "mbox":
+        address = rest.removeprefix("mailto:")
+        ok = rest.startswith("mailto:") and "@" in address.strip("@") and " " not in address
+    elif kind == "mbox_sha1sum":
+        ok = re.fullmatch(r"[0-9a-fA-F]{40}", rest) is not None
+    elif kind == "openid":
+        ok = _SCHEME.match(rest) is not None
+    elif kind == "account":
+        home, bar, name = rest.partition("|")
+        ok = bool(bar) and bool(name) and _SCHEME.match(home) is not None
+    if not ok:
+        raise ValidationError(f"{key!r} is not a learner key: use {_FORMS}", field)
+    return normalise_key(key)
 
 
 def ifi_only(agent: dict[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,17 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
+
+from lrs.api.app import create_app
+from lrs.auth import create_credential
+from lrs.config import load_settings
+from tests.conftest import basic_auth
 
 ACTIVITY = "http://example.org/course/1"
 AGENT = json.dumps({"objectType": "Agent", "mbox": "mailto:ann@example.org"})
@@ -122,6 +128,37 @@ def test_profile_put_without_precondition_on_existing_is_409(
     response = put_json(client, path, params, {"v": 2}, **{"X-Experience-API-Version": version})
     assert_error(response, 409)
     assert client.get(path, params=params).json() == {"v": 1}
+
+
+@pytest.mark.parametrize("version", ["1.0.3", "2.0.0"])
+@pytest.mark.parametrize("path", [ACTIVITY_PROFILE, AGENT_PROFILE])
+def test_profile_put_without_precondition_creates_a_new_document(
+    client: TestClient, path: str, version: str
+) -> None:
+    """xAPI asks for 409 only when the document exists; 1.0.x clients cannot send
+    If-None-Match, so a new profile is created without one."""
+    params = RESOURCES["activity_profile" if path == ACTIVITY_PROFILE else "agent_profile"][1]
+    response = put_json(client, path, params, {"v": 1}, **{"X-Experience-API-Version": version})
+    assert response.status_code == 204, response.text
+    assert client.get(path, params=params).json() == {"v": 1}
+
+
+@pytest.mark.parametrize("path", [ACTIVITY_PROFILE, AGENT_PROFILE])
+def test_strict_profile_put_refuses_it_under_1_0_3_as_its_suite_expects(
+    tmp_path: Path, path: str
+) -> None:
+    app = create_app(load_settings(data=str(tmp_path), processors=False, strict_profile_put=True))
+    new = create_credential(app.state.store, "t", ["all"])
+    auth = {"Authorization": basic_auth(new.credential.key, new.secret)}
+    params = RESOURCES["activity_profile" if path == ACTIVITY_PROFILE else "agent_profile"][1]
+    with TestClient(app) as strict:
+        v1 = strict.put(path, params=params, json={"v": 1},
+                        headers={**auth, "X-Experience-API-Version": "1.0.3"})
+        assert v1.status_code == 400
+        v2 = strict.put(path, params=params, json={"v": 1},
+                        headers={**auth, "X-Experience-API-Version": "2.0.0"})
+        assert v2.status_code == 204
+    app.state.store.close()
 
 
 def test_state_put_without_precondition_overwrites_under_1_0_3(client: TestClient) -> None:

@@ -146,7 +146,7 @@ def test_cli_erase_then_rebuild_brings_nothing_back(
     api: APIClient, world: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     agent = '{"mbox": "mailto:ann@example.org"}'
-    assert lrs_cli(["erase", "--data", str(tmp_path), "--agent", agent]) == 0
+    assert lrs_cli(["erase", "--yes", "--data", str(tmp_path), "--agent", agent]) == 0
     done = orjson.loads(capsys.readouterr().out)
     assert done["erased"]["statements_deleted"] == 2
     assert lrs_cli(["rebuild", "--data", str(tmp_path)]) == 0

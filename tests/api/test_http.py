@@ -55,6 +55,13 @@ def test_about_needs_no_auth(client: TestClient) -> None:
     assert v2.headers["X-Experience-API-Version"] == "2.0.0"
 
 
+@pytest.mark.parametrize("path", ["/xapi/", "/xapi"])
+def test_the_endpoint_itself_answers_with_about(client: TestClient, path: str) -> None:
+    response = without_auth(client, "GET", path)
+    assert response.status_code == 200
+    assert response.json() == without_auth(client, "GET", "/xapi/about").json()
+
+
 # auth ---------------------------------------------------------------------------------------
 def test_no_credentials_is_401_with_www_authenticate(client: TestClient) -> None:
     response = without_auth(client, "GET", "/xapi/statements")

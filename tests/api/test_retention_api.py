@@ -257,7 +257,8 @@ def _lrs(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_cli_sets_policies_places_holds_and_runs(tmp_path: Path) -> None:
     data = ["--data", str(tmp_path)]
     made = _lrs(
-        "retention", "set", "--org", "org-a", "--class", "statements", "--days", "30", *data
+        "retention", "set", "--org", "org-a", "--class", "statements", "--days", "30", "--init",
+        *data,
     )
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["id"] == "org-a/statements"

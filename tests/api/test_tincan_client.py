@@ -10,9 +10,9 @@ says why and does the smallest thing around it, so these tests find LRS bugs, no
   `"etag" in response.getheaders()`, a list of pairs. The ETag is read from the raw response.
 - `save_state` sends its PUT twice and returns the second answer (harmless for State
   under 1.0.3, where a PUT needs no precondition, but fatal with an etag whose content changes).
-- `save_*_profile` can send If-Match but never If-None-Match; xAPI 1.0.3 (and the 1.0.3
-  conformance suite) wants a precondition for a profile PUT, so a profile is created with
-  `If-None-Match: *` through the client's transport, then updated with tincan and its etag.
+- `save_*_profile` can send If-Match but never If-None-Match: the LRS accepts a PUT that
+  creates a profile without a precondition (xAPI asks for 409 only when it exists), so
+  tincan creates profiles as it is; an existing one without a precondition is 409.
 - `query_statements` passes `since` through `str()`: a `datetime` becomes
   "2020-01-01 00:00:00+00:00", not ISO 8601, so `since` is given as an ISO string.
 - The client speaks only 1.0.x; it is set to send "1.0.3".
@@ -269,15 +269,11 @@ def test_activity_profile_with_etags(lrs: RemoteLRS) -> None:
         id="settings", content='{"theme": "dark"}', content_type="application/json",
         activity=course,
     )
-    # tincan cannot send If-None-Match, and 1.0.3 wants a precondition on a profile PUT
-    refused = lrs.save_activity_profile(profile)
-    assert refused.response.status == 400
-    created = raw(
-        lrs, "PUT", "activities/profile", content=profile.content,
-        headers={"Content-Type": "application/json", "If-None-Match": "*"},
-        query_params={"activityId": course.id, "profileId": "settings"},
-    )
-    assert created.response.status == 204
+    # tincan sends no precondition: a new profile is created all the same ...
+    assert ok(lrs.save_activity_profile(profile)).response.status == 204
+    # ... and an existing one is not overwritten blind
+    overwrite = lrs.save_activity_profile(profile)
+    assert overwrite.response.status == 409
 
     got = ok(lrs.retrieve_activity_profile(course, "settings"))
     assert json.loads(bytes(got.content.content)) == {"theme": "dark"}
@@ -309,12 +305,8 @@ def test_agent_profile_with_etags(lrs: RemoteLRS) -> None:
         id="preferences", content='{"language": "vi"}', content_type="application/json",
         agent=actor,
     )
-    created = raw(
-        lrs, "PUT", "agents/profile", content=profile.content,
-        headers={"Content-Type": "application/json", "If-None-Match": "*"},
-        query_params={"agent": actor.to_json("1.0.3"), "profileId": "preferences"},
-    )
-    assert created.response.status == 204
+    assert ok(lrs.save_agent_profile(profile)).response.status == 204  # no precondition
+    assert lrs.save_agent_profile(profile).response.status == 409
     again = raw(
         lrs, "PUT", "agents/profile", content=profile.content,
         headers={"Content-Type": "application/json", "If-None-Match": "*"},

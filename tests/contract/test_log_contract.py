@@ -63,3 +63,15 @@ def test_reset_published_republishes_everything(store: Store) -> None:
     store.reset_published()
     assert store.published_count() == 0
     assert len(store.unpublished(10)) == 2
+
+
+def test_backlogs_count_what_is_left_to_read_and_to_publish(store: Store) -> None:
+    assert store.count_after(0) == 0 and store.unpublished_count() == 0
+    save(store, statement("a"), statement("b"), statement("c"))
+    records = store.read_log(0, 10)
+    assert store.count_after(0) == 3
+    assert store.count_after(records[0].offset) == 2
+    assert store.count_after(records[-1].offset) == 0
+    assert store.unpublished_count() == 3
+    store.mark_published(store.unpublished(2))
+    assert store.unpublished_count() == 1

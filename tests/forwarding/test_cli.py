@@ -25,7 +25,7 @@ def test_rules_from_the_command_line(
     data = ["--data", str(tmp_path)]
     monkeypatch.setenv("LRS_FORWARD_SECRET", "a password from the environment")
     code, out, _ = run(
-        capsys, "add", *data, "--name", "district", "--kind", "xapi",
+        capsys, "add", *data, "--init", "--name", "district", "--kind", "xapi",
         "--url", "https://district.example/xapi", "--username", "school",
         "--verb", "http://adlnet.gov/expapi/verbs/completed", "--org", "school-a",
     )  # fmt: skip

@@ -526,7 +526,7 @@ def test_erasing_a_person_erases_their_attributes_and_roster_names(
         store,
         class_definition(CLASS, "K1", [LMS_KEY, NEW_KEY], names={LMS_KEY: "An", NEW_KEY: "Cường"}),
     )
-    assert lrs_cli(["erase", "--person", "p-an", "--data", str(tmp_path)]) == 0
+    assert lrs_cli(["erase", "--yes", "--person", "p-an", "--data", str(tmp_path)]) == 0
     assert store.get_definition("person", "p-an") is None
     roster = store.get_definition("group", CLASS)
     assert roster["members"] == [NEW_KEY] and roster["names"] == {NEW_KEY: "Cường"}

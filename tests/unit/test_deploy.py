@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from lrs.cli import build_parser
-from lrs.config import Settings, load_settings
+from lrs.config import OTHER_VARIABLES, Settings, load_settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SETTINGS = {f.name for f in fields(Settings)}
@@ -91,8 +91,72 @@ def test_every_lrs_variable_is_a_setting() -> None:
             variables.add(line.split("=", 1)[0].strip())
     lrs_variables = {v for v in variables if v.startswith("LRS_")}
     assert {"LRS_STORE", "LRS_BUS"} <= lrs_variables
-    unknown = {v for v in lrs_variables if v.removeprefix("LRS_").lower() not in SETTINGS}
+    unknown = {
+        v
+        for v in lrs_variables
+        if v.removeprefix("LRS_").lower() not in SETTINGS and v not in OTHER_VARIABLES
+    }
     assert not unknown, f"not settings of lrs/config.py: {sorted(unknown)}"
+
+
+def _secrets_env() -> dict[str, str]:
+    lines = (DEPLOY / "kubernetes" / "secrets.env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def _configmap() -> dict[str, str]:
+    (found,) = [d for d in kubernetes() if d.get("kind") == "ConfigMap" and "LRS_BUS" in d["data"]]
+    data: dict[str, str] = found["data"]
+    return data
+
+
+def test_every_secret_a_multi_process_deployment_needs_is_set() -> None:
+    """README: LRS_AUDIT_SECRET wherever several processes share a store (the access log's
+    pseudonyms would otherwise differ from process to process)."""
+    environment = compose()["x-lrs-service"]["environment"]
+    assert "LRS_AUDIT_SECRET" in environment and ":?" in environment["LRS_AUDIT_SECRET"]
+    example = (DEPLOY / "example.env").read_text()
+    assert "LRS_AUDIT_SECRET=CHANGE_ME_AUDIT" in example
+    assert "CHANGE_ME_AUDIT" in (DEPLOY / "README.md").read_text()  # the sed that replaces it
+    assert "LRS_AUDIT_SECRET" in _secrets_env()
+
+
+def _bytes(size: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    return int(size[:-1]) * units[size[-1].lower()] if size[-1].lower() in units else int(size)
+
+
+def test_the_proxies_body_limit_is_the_lrs_one() -> None:
+    nginx = re.search(r"client_max_body_size\s+(\w+);", (DEPLOY / "nginx.conf").read_text())
+    assert nginx is not None
+    ingress = next(d for d in kubernetes() if d.get("kind") == "Ingress")
+    proxy = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    compose_limit = int(compose()["x-lrs-service"]["environment"]["LRS_MAX_BODY_BYTES"])
+    assert _bytes(nginx.group(1)) == compose_limit
+    assert _bytes(proxy) == int(_configmap()["LRS_MAX_BODY_BYTES"])
+
+
+def test_the_image_declares_its_volume_and_installs_the_pinned_versions() -> None:
+    dockerfile = (DEPLOY.parent / "Dockerfile").read_text()
+    assert 'VOLUME ["/var/lib/lrs"]' in dockerfile
+    assert "mkdir -p /var/lib/lrs/checkpoints" in dockerfile and "chown -R 10001:10001" in dockerfile
+    assert "pip install -c constraints.txt" in dockerfile and "constraints.txt ./" in dockerfile
+    mounts = compose()["services"]["connector-moodle"]["volumes"]
+    assert any(m.endswith(":/var/lib/lrs/checkpoints") for m in mounts)
+
+
+def test_installs_use_the_constraints_file_and_it_pins_every_dependency() -> None:
+    root = DEPLOY.parent
+    for script in ("scripts/test", "scripts/serve"):
+        assert "-c constraints.txt" in (root / script).read_text(), script
+    pinned = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (root / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
+    assert {"faust-streaming", "starlette", "uvicorn", "pymongo", "kafka-python"} <= pinned
+    project = (root / "pyproject.toml").read_text()
+    assert '"faust-streaming>=0.15,<0.16"' in project  # the transport subclasses its internals
 
 
 def test_kubernetes_documents_are_complete_and_kustomization_lists_real_files() -> None:

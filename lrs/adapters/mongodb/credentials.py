@@ -29,15 +29,27 @@ class MongoCredentials(MongoBase):
                 "scopes": list(credential.scopes),
                 "org": credential.org,
                 "secret_hash": credential.secret_hash,
-                "created": format_stored(datetime.now(UTC)),
+                "created": credential.created or format_stored(datetime.now(UTC)),
                 "role": credential.role,
                 "audits": list(credential.audits),
+                "expires": credential.expires,
+                "revoked": credential.revoked,
+                "previous_hash": credential.previous_hash,
+                "previous_until": credential.previous_until,
+                "last_used": credential.last_used,
             },
             upsert=True,
         )
         # After the save: a reader that saw the old version reloads on its next request.
         self._counters.update_one({"_id": CREDENTIALS_COUNTER}, {"$inc": {"value": 1}}, upsert=True)
         self._orgs.forget()
+
+    def touch_credential(self, key: str, when: str) -> None:
+        # Moves no version: no process drops its caches for a last-used time.
+        self._credentials.update_one(
+            {"_id": key, "$or": [{"last_used": None}, {"last_used": {"$lt": when}}]},
+            {"$set": {"last_used": when}},
+        )
 
     def _load_org(self, key: str) -> str | None:
         doc = self._credentials.find_one({"_id": key}, {"org": 1})
@@ -57,4 +69,10 @@ def _credential(doc: dict[str, Any]) -> Credential:
         doc["secret_hash"],
         doc.get("role", "platform"),
         tuple(doc.get("audits", ())),
+        created=doc.get("created") or "",
+        expires=doc.get("expires"),
+        revoked=doc.get("revoked"),
+        previous_hash=doc.get("previous_hash") or "",
+        previous_until=doc.get("previous_until"),
+        last_used=doc.get("last_used"),
     )

@@ -44,6 +44,13 @@ class MongoLog(MongoBase):
     def published_count(self) -> int:
         return int(self._statements.count_documents({"published": True}))
 
+    def count_after(self, after: int) -> int:
+        high, _ = self._settled()  # what read_log would return: below the settled watermark
+        return int(self._statements.count_documents({"seq": {"$gt": after, "$lte": high}}))
+
+    def unpublished_count(self) -> int:
+        return int(self._statements.count_documents({"published": False}))
+
     def reset_published(self) -> None:
         self._statements.update_many({"published": True}, {"$set": {"published": False}})
 

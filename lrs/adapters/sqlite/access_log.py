@@ -28,7 +28,8 @@ class SQLiteAccessLog(SQLiteBase):
         self._audit_lock = threading.Lock()
         self._audit_writer = self._connect(self.audit_path, cache_mib=4)
         self._audit_writer.execute("PRAGMA synchronous=FULL")
-        self._audit_writer.executescript(AUDIT_SCHEMA)
+        if not self.read_only:
+            self._audit_writer.executescript(AUDIT_SCHEMA)
 
     def _audit_reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "audit_conn", None)

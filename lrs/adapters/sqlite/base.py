@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -109,23 +110,35 @@ class SQLiteBase:
     """Connections, locks and caches; each capability's adapter is a mixin over this."""
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: float = 10.0
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout: float = 10.0,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path)
         self._busy_timeout_ms = int(busy_timeout * 1000)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Read-only: the files of a data directory nothing may write (a read-only mount, a
+        # backup an auditor checks). Opened immutable: SQLite then needs no -wal or -shm
+        # file beside them, which it could not create; no schema is created or upgraded.
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[PendingWrite] = []
         self._writer = self._connect(self.path)
-        self._writer.executescript(SCHEMA)
-        # A store from before the deferred index had every statement indexed as it was stored.
-        self._writer.execute(
-            "INSERT OR IGNORE INTO index_progress(id, through)"
-            " SELECT 0, coalesce(max(seq), 0) FROM statements"
-        )
+        if not read_only:
+            self._writer.executescript(SCHEMA)
+            # A store from before the deferred index had every statement indexed as it was
+            # stored.
+            self._writer.execute(
+                "INSERT OR IGNORE INTO index_progress(id, through)"
+                " SELECT 0, coalesce(max(seq), 0) FROM statements"
+            )
         self._indexed_through: int = self._writer.execute(
             "SELECT through FROM index_progress"
         ).fetchone()[0]
@@ -138,8 +151,9 @@ class SQLiteBase:
         self._indexer = threading.Thread(
             target=self._index_when_idle, name="lrs-statement-indexer", daemon=True
         )
-        self._indexer.start()
-        add_missing_columns(self._writer, "credentials", CREDENTIAL_COLUMNS_ADDED)
+        if not read_only:
+            self._indexer.start()
+            add_missing_columns(self._writer, "credentials", CREDENTIAL_COLUMNS_ADDED)
         self.projections_path = self.path.with_name(
             f"{self.path.stem}-projections{self.path.suffix}"
         )
@@ -156,7 +170,8 @@ class SQLiteBase:
         self._projection_writer.execute(
             f"PRAGMA journal_size_limit={PROJECTION_CHECKPOINT_PAGES * 4096}"
         )
-        self._projection_writer.executescript(PROJECTION_SCHEMA)
+        if not read_only:
+            self._projection_writer.executescript(PROJECTION_SCHEMA)
         self._open_audit_log()
         self._term_cache: dict[str, int] = {}
         self._last_stored = ""
@@ -183,6 +198,12 @@ class SQLiteBase:
         raise NotImplementedError
 
     def _connect(self, path: Path, cache_mib: int = 64) -> sqlite3.Connection:
+        if self.read_only:
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only=1")
+            conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
+            return conn
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
@@ -242,8 +263,13 @@ class SQLiteBase:
     def close(self) -> None:
         self._closed.set()
         self._index_wanted.set()
-        self._indexer.join()
-        self._writer.close()
+        if self._indexer.ident is not None:  # started (not in read-only mode)
+            self._indexer.join()
+        # Under the write lock: a write still running in another thread (a credential's
+        # last use, lrs.auth) finishes first; one that starts later meets a closed connection
+        # (an error it reports), never one being closed under it (a crash in SQLite).
+        with self._write_lock:
+            self._writer.close()
         self._projection_writer.close()
         self._audit_writer.close()
         for name in ("conn", "projection_conn", "audit_conn"):

@@ -32,6 +32,13 @@ class SQLiteLog(SQLiteBase):
         row = self._reader().execute("SELECT count(*) FROM statements WHERE seq <= ?", (mark,))
         return int(row.fetchone()[0])
 
+    def count_after(self, after: int) -> int:
+        row = self._reader().execute("SELECT count(*) FROM statements WHERE seq > ?", (after,))
+        return int(row.fetchone()[0])
+
+    def unpublished_count(self) -> int:
+        return self.count_after(self.get_offset(self._PUBLISHED))
+
     def reset_published(self) -> None:
         with self._projection_transaction() as conn:
             conn.execute("DELETE FROM offsets WHERE name = ?", (self._PUBLISHED,))

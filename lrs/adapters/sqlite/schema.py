@@ -49,7 +49,12 @@ CREATE INDEX IF NOT EXISTS identity_links_person ON identity_links(person);
 CREATE TABLE IF NOT EXISTS credentials (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL, org TEXT,
     secret_hash TEXT NOT NULL, created TEXT NOT NULL,
-    role TEXT NOT NULL DEFAULT 'platform', audits TEXT NOT NULL DEFAULT ''
+    role TEXT NOT NULL DEFAULT 'platform', audits TEXT NOT NULL DEFAULT '',
+    expires TEXT, revoked TEXT, previous_hash TEXT NOT NULL DEFAULT '', previous_until TEXT,
+    last_used TEXT
+);
+CREATE TABLE IF NOT EXISTS credentials_version (
+    id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL
 );
 """
 
@@ -58,6 +63,11 @@ CREATE TABLE IF NOT EXISTS credentials (
 CREDENTIAL_COLUMNS_ADDED = {
     "role": "TEXT NOT NULL DEFAULT 'platform'",
     "audits": "TEXT NOT NULL DEFAULT ''",
+    "expires": "TEXT",
+    "revoked": "TEXT",
+    "previous_hash": "TEXT NOT NULL DEFAULT ''",
+    "previous_until": "TEXT",
+    "last_used": "TEXT",
 }
 
 

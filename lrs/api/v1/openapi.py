@@ -18,6 +18,7 @@ from lrs import __version__
 from lrs.api.limits import INT64_MAX
 from lrs.api.xapi.common import json_response
 from lrs.readmodels.competencies import CompetencyStatus, GroupStatus
+from lrs.readmodels.credentials import CredentialView, NewCredentialView
 from lrs.readmodels.forwarding import (
     DeadLetterPage,
     ForwardingCount,
@@ -45,6 +46,8 @@ READ_MODELS: dict[str, Any] = {
     "LegalHold": LegalHold,
     "LegalHolds": LegalHolds,
     "RetentionRunResult": RetentionRunResult,
+    "CredentialView": CredentialView,
+    "NewCredentialView": NewCredentialView,
 }
 
 
@@ -65,6 +68,7 @@ def read_model_schemas(models: dict[str, Any] | None = None) -> dict[str, Any]:
         schema_generator=_Schemas,
     )
     return dict(definitions["$defs"])
+
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ERRORS = {
@@ -386,7 +390,9 @@ _HISTORY_QUERY = [
     _param("until", "query", "only statements stored at or before this time", required=False),
     _param("verb", "query", "only this verb (IRI)", required=False),
     _param("activity", "query", "only this object activity (IRI)", required=False),
-    _param("course", "query", "only statements with this context parent or grouping", required=False),
+    _param(
+        "course", "query", "only statements with this context parent or grouping", required=False
+    ),
     _param("limit", "query", "entries per page (default 100, at most 1000)", required=False),
     _param("cursor", "query", "the opaque cursor from `next`", required=False),
     _param(
@@ -1010,3 +1016,100 @@ DOCUMENT["paths"].update(
         ),
     }
 )
+
+
+# Credentials (lrs.api.v1.credentials): administrators only ----------------------------------------
+_KEY = _param("key", "path", "the credential's key")
+_ONE = {"$ref": "#/components/schemas/CredentialView"}
+_NEW = {
+    "description": "the credential and its secret, shown this once",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewCredentialView"}}},
+}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+DOCUMENT["components"]["schemas"]["CredentialList"] = {
+    "type": "object",
+    "required": ["credentials"],
+    "properties": {"credentials": {"type": "array", "items": _ONE}},
+}
+DOCUMENT["paths"].update(
+    {
+        "/api/v1/credentials": {
+            **_get(
+                "Every credential, without secrets (admin)", "listCredentials", [], "CredentialList"
+            ),
+            "post": {
+                "summary": "Create a credential (admin); the answer holds its secret",
+                "operationId": "createCredential",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name", "scopes"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "scopes": _STRINGS,
+                                    "org": {"type": "string"},
+                                    "role": {
+                                        "type": "string",
+                                        "enum": ["platform", "school", "auditor", "admin"],
+                                    },
+                                    "audits": _STRINGS,
+                                    "expires": {
+                                        "type": "string",
+                                        "description": "90d, 12h, a date, or a date-time",
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": _NEW, **_ERRORS},
+            },
+        },
+        "/api/v1/credentials/{key}": _get(
+            "One credential, without its secret (admin)", "getCredential", [_KEY], "CredentialView"
+        ),
+        "/api/v1/credentials/{key}/revoke": {
+            "post": {
+                "summary": "Revoke a credential: refused from the next request on (admin)",
+                "operationId": "revokeCredential",
+                "parameters": [_KEY],
+                "responses": {
+                    "200": {
+                        "description": "the revoked credential",
+                        "content": {"application/json": {"schema": _ONE}},
+                    },
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/v1/credentials/{key}/rotate": {
+            "post": {
+                "summary": "A new secret; the old one works for the grace period (admin)",
+                "operationId": "rotateCredential",
+                "parameters": [_KEY],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "grace": {
+                                        "type": "string",
+                                        "description": "how long the old secret still works: "
+                                        "90d, 12h, 30m or 0 (default 1d)",
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _NEW, **_ERRORS},
+            }
+        },
+    }
+)
+

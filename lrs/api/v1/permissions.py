@@ -46,6 +46,13 @@ def erase_data(credential: Credential) -> None:
         raise Forbidden("erasing a person needs an admin credential", "Authorization")
 
 
+def manage_credentials(credential: Credential) -> None:
+    """Who may call the API is an administrator's decision: `all` is not enough, or a
+    platform's credential could mint itself a wider one."""
+    if not is_admin(credential) or not may_write(credential):
+        raise Forbidden("managing credentials needs an admin credential", "Authorization")
+
+
 def read_access_log(credential: Credential) -> None:
     if not (is_admin(credential) or is_auditor(credential)):
         raise Forbidden("the access log is read by admin and auditor credentials", "Authorization")

@@ -16,7 +16,7 @@ from lrs.readmodels.profiles import NAME as PROFILES
 from lrs.readmodels.profiles import fold_all
 from lrs.storage.base import Store
 from lrs.xapi.errors import NotFound, ValidationError
-from lrs.xapi.identity import agent_key, normalise_key
+from lrs.xapi.identity import agent_key, check_key
 from lrs.xapi.validation import validate_agent
 
 
@@ -35,12 +35,12 @@ def keys_from_body(body: bytes) -> list[str]:
             raise ValidationError(f"{name} must be an array", name)
     keys: list[str] = []
     for index, key in enumerate(value.get("keys") or []):
-        if not isinstance(key, str) or ":" not in key:
+        if not isinstance(key, str):
             raise ValidationError(
                 "a learner key looks like mbox:mailto:... or account:<homePage>|<name>",
                 f"keys[{index}]",
             )
-        keys.append(normalise_key(key))
+        keys.append(check_key(key, f"keys[{index}]"))
     for index, agent in enumerate(value.get("agents") or []):
         validate_agent(agent, f"agents[{index}]")
         key = agent_key(agent)

@@ -1,4 +1,7 @@
-"""The About resource: open to everyone, so clients can discover versions before auth."""
+"""The About resource: open to everyone, so clients can discover versions before auth.
+
+The xAPI endpoint itself (`/xapi/`) answers the same: clients and people probing the base
+URL they were given find out it is an LRS, and which versions it speaks, instead of a 404."""
 
 from __future__ import annotations
 

@@ -79,8 +79,14 @@ def _preconditions(ctx: XAPIContext, resource: DocumentResource, put: bool) -> P
     headers = ctx.request.headers
     # Profiles always need a precondition to overwrite; xAPI 2.0 extends that to State.
     required = put and (resource.kind != DocumentKind.STATE or ctx.is_v2)
-    # The 1.0.3 conformance suite also refuses a profile PUT with no precondition at all.
-    when_new = put and resource.kind != DocumentKind.STATE and not ctx.is_v2
+    # A new profile needs none (xAPI: 409 only for an existing one; 1.0.x clients cannot
+    # send If-None-Match), unless the deployment asks for the 1.0.3 suite's reading.
+    when_new = (
+        put
+        and resource.kind != DocumentKind.STATE
+        and not ctx.is_v2
+        and ctx.settings.strict_profile_put
+    )
     return Preconditions(headers.get("if-match"), headers.get("if-none-match"), required, when_new)
 
 
