@@ -72,7 +72,24 @@ class Plan:
     catch_up_timeout: float
 
 
+def batch_totals(spec: str) -> dict[int, int]:
+    """`--batches 100:20000,1:2000` -> {100: 20000, 1: 2000}, in the order given."""
+    totals: dict[int, int] = {}
+    for item in spec.split(","):
+        size, _, total = item.partition(":")
+        totals[int(size)] = int(total)
+    return totals
+
+
 def make_plan(args: argparse.Namespace) -> Plan:
+    plan = _default_plan(args)
+    if args.batches:
+        plan = Plan(plan.statements, batch_totals(args.batches), plan.queries_per_kind,
+                    plan.warmup_per_kind, plan.catch_up_timeout)  # fmt: skip
+    return plan
+
+
+def _default_plan(args: argparse.Namespace) -> Plan:
     if args.quick:
         return Plan(
             statements=args.statements or 20_000,
@@ -210,7 +227,7 @@ def bodies(start: int, total: int, size: int, population: gen.Population, seed: 
 
 
 def run_batches(
-    server: h.Server, plan: Plan, population: gen.Population, args: argparse.Namespace, report: Report
+    server: h.Server, data: Path, plan: Plan, population: gen.Population, args: argparse.Namespace, report: Report
 ) -> int:
     """Throughput per batch size; returns how many statements are now in the store."""
     console.rule("[bold]1. Ingest throughput by batch size (HTTP POST /xapi/statements)")
@@ -222,11 +239,17 @@ def run_batches(
     if warm.errors:
         raise RuntimeError(f"warm-up failed: {warm.error_samples}")
     table = Table("batch", "statements", "requests", "statements/s", "req p50", "req p95",
-                  "server", "client", "others", "iowait", "errors",
-                  title="CPU columns in cores")  # fmt: skip
+                  "server", "client", "others", "iowait", "CPU-s/1000 API / proc.", "lag p95",
+                  "errors", title="CPU columns in cores")  # fmt: skip
     for size, total in plan.batch_totals.items():
         prepared = list(bodies(next_index, total, size, population, args.seed))  # before the clock
+        lag = LagSampler(data)
+        lag.start()
+        api0, tree0 = h.proc_cpu_seconds(server.pid), h.tree_cpu_seconds(server.pid)
         result = poster.run(prepared)
+        api = h.proc_cpu_seconds(server.pid) - api0
+        children = h.tree_cpu_seconds(server.pid) - tree0 - api
+        lags = lag.finish()
         next_index += total
         report.batches[size] = {
             "statements": result.statements,
@@ -240,6 +263,12 @@ def run_batches(
             "others_cpu": round(result.others_load, 2),
             "iowait": round(result.iowait_load, 2),
             "errors": result.errors,
+            # CPU seconds per 1,000 statements stored, per process: comparable on a busy machine.
+            "api_cpu_s_per_1000": round(api / max(1, result.statements) * 1000, 3),
+            "processors_cpu_s_per_1000": round(children / max(1, result.statements) * 1000, 3),
+            "lag_p50_ms": round(h.percentile(lags, 50) * 1000) if lags else None,
+            "lag_p95_ms": round(h.percentile(lags, 95) * 1000) if lags else None,
+            "lag_max_ms": round(max(lags) * 1000) if lags else None,
         }
         if result.errors:
             report.errors.append(f"batch {size}: {result.errors} failed requests, e.g. {result.error_samples}")
@@ -248,7 +277,9 @@ def run_batches(
             str(size), f"{result.statements:,}", f"{result.requests:,}", f"[bold]{result.rate:,.0f}[/]",
             f"{row['p50_ms']:.1f} ms", f"{row['p95_ms']:.1f} ms",
             f"{result.server_load:.2f}", f"{result.client_load:.2f}",
-            f"{result.others_load:.2f}", f"{result.iowait_load:.2f}", str(result.errors),
+            f"{result.others_load:.2f}", f"{result.iowait_load:.2f}",
+            f"{row['api_cpu_s_per_1000']:.3f} / {row['processors_cpu_s_per_1000']:.3f}",
+            "-" if row["lag_p95_ms"] is None else f"{row['lag_p95_ms']:,} ms", str(result.errors),
         )  # fmt: skip
     poster.close()
     console.print(table)
@@ -256,9 +287,53 @@ def run_batches(
         f"{args.connections} concurrent keep-alive connections; bodies serialised before the clock "
         "starts. CPU columns: cores used on average during the phase by the server, this client and "
         "every other process (the machine has %d); a client well under 1 core is not the bottleneck; "
-        "busy other processes or iowait mean the figure is low for reasons outside the LRS." % (os.cpu_count() or 0)
+        "busy other processes or iowait mean the figure is low for reasons outside the LRS. CPU-s/1000: "
+        "CPU seconds per 1,000 statements of the API process and of its processors' child (their "
+        "catch-up after the phase not included). Lag: how long the oldest statement the processors "
+        "had not folded had been stored, sampled every 0.1 s until they caught up." % (os.cpu_count() or 0)
     )
     return next_index
+
+
+class LagSampler(threading.Thread):
+    """How far the embedded processors trail the store, in seconds, while a phase runs.
+
+    Every 0.1 s it reads how many statements are stored and how many every processor has
+    folded (read-only, from the SQLite files); a sample's lag is how long ago the store
+    first held more statements than the processors had folded, i.e. the age of the oldest
+    statement still waiting. `finish` keeps sampling until they catch up (at most 60 s).
+    """
+
+    def __init__(self, data: Path, period: float = 0.1) -> None:
+        super().__init__(name="lag-sampler", daemon=True)
+        self.data, self.period = data, period
+        self.samples: list[tuple[float, int, int]] = []  # (time, stored, folded)
+        self._done = threading.Event()
+        self._caught_up_at: int | None = None
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            try:
+                stored, folded = processor_lag(self.data)
+            except sqlite3.Error:
+                stored = folded = -1
+            if stored >= 0:
+                self.samples.append((time.perf_counter(), stored, folded))
+                if self._caught_up_at is not None and folded >= self._caught_up_at:
+                    return
+            time.sleep(self.period)
+
+    def finish(self) -> list[float]:
+        """The lag of every sample, after waiting (<= 60 s) for the processors to catch up."""
+        self._caught_up_at = processor_lag(self.data)[0]
+        self.join(timeout=60)
+        self._done.set()
+        self.join()
+        lags: list[float] = []
+        for at, _stored, folded in self.samples:
+            first = next((t for t, s, _ in self.samples if s > folded), None)
+            lags.append(0.0 if first is None or first > at else at - first)
+        return lags
 
 
 class MemorySampler(threading.Thread):
@@ -658,6 +733,7 @@ def run_ralph(plan: Plan, population: gen.Population, args: argparse.Namespace, 
                 "seconds": round(result.seconds, 2),
                 "errors": result.errors + warm.errors,
                 "server_cpu": round(result.server_load, 2),
+                "cpu_s_per_1000": round(result.server_cpu / max(1, result.statements) * 1000, 3),
                 "client_cpu": round(result.client_load, 2),
                 "others_cpu": round(result.others_load, 2),
                 "iowait": round(result.iowait_load, 2),
@@ -671,7 +747,7 @@ def run_ralph(plan: Plan, population: gen.Population, args: argparse.Namespace, 
         console.print(
             f"Ralph {peer_ralph.RALPH_VERSION} (filesystem backend), {total:,} statements in batches of 100 over "
             f"{args.connections} connections: [bold]{result.rate:,.0f} statements/s[/] "
-            f"(server {result.server_load:.2f} core, other processes {result.others_load:.2f}, iowait "
+            f"(server {result.server_load:.2f} core, {report.ralph['cpu_s_per_1000']:.3f} CPU-s per 1,000, other processes {result.others_load:.2f}, iowait "
             f"{result.iowait_load:.2f}, request p50 {report.ralph['p50_ms']:.0f} ms, {result.errors} errors)."
         )
     finally:
@@ -721,6 +797,8 @@ def main() -> int:
     parser.add_argument("--ralph-cache", default="~/.cache/lrs-bench", help="where Ralph's virtualenv lives")
     parser.add_argument("--load", choices=["http", "direct"], default="http",
                         help="build the store over HTTP (default) or with SQLiteStore.save_statements")  # fmt: skip
+    parser.add_argument("--batches", help="batch sizes and statements per phase, e.g. 100:20000,1:2000 "
+                        "(default 1:2000,10:10000,100:20000,1000:50000; --quick fewer)")  # fmt: skip
     parser.add_argument("--connections", type=int, default=8, help="concurrent client connections (default 8)")
     parser.add_argument("--queries", type=int, help="queries per kind (default 500; --quick 100)")
     parser.add_argument("--catch-up-timeout", type=float,
@@ -759,7 +837,7 @@ def main() -> int:
         server = start_lrs(data)
         servers.append(server)
         console.print(f"lrs serve: pid {server.pid}, {server.base_url}/, data in {data}")
-        stored = run_batches(server, plan, population, args, report)
+        stored = run_batches(server, data, plan, population, args, report)
         if args.ingest_only:
             server.stop()
             servers.remove(server)

@@ -26,6 +26,10 @@ class Term(IntEnum):
     RELATED_ACTIVITY = 5  # also context activities and SubStatement activities
     REGISTRATION = 6
 
+    # Enum hashes its member's name in Python; a statement's ~10 index terms are hashed in
+    # sets on every write, so hash as the int the member equals (and is stored as).
+    __hash__ = int.__hash__
+
 
 def prepare(
     statement: dict[str, Any],

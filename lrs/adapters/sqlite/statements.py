@@ -192,8 +192,14 @@ class SQLiteStatements(SQLiteBase):
     def _term_ids(self, conn: sqlite3.Connection, values: set[str]) -> dict[str, int]:
         """The term id of every value, new ones inserted, in a few statements in all."""
         cache = self._term_cache
-        found = {value: cache[value] for value in values if value in cache}
-        missing = [value for value in values if value not in found]
+        found: dict[str, int] = {}
+        missing: list[str] = []
+        for value in values:  # one lookup each: the cache is large, its probes miss the CPU cache
+            term = cache.get(value)
+            if term is None:
+                missing.append(value)
+            else:
+                found[value] = term
         for chunk in pieces(missing):
             marks = ",".join("?" * len(chunk))
             conn.execute(

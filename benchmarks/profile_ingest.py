@@ -1,0 +1,109 @@
+"""The embedded write path alone, in this process, one thread: CPU per statement by stage.
+
+    python benchmarks/profile_ingest.py [--n 50000] [--batch 100] [--profile out.prof]
+
+What an `lrs serve` request does with a POSTed body, without HTTP: `parse_limited_json`,
+`complete_batch` (validation, attachments, 2.0 normalisation) and `store_batch` (voiding
+check, `SQLiteStore.save_statements` with `synchronous=FULL`), on the same generated
+statements as bench_lrs.py. Each stage is timed in CPU seconds of this process (so figures
+stay comparable on a busy machine) and wall seconds (the fsyncs show there), and the floor a
+plain `sqlite3` executemany of the same rows into one table reaches is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import statements as gen
+
+from lrs.api.limits import parse_limited_json
+from lrs.config import Settings
+from lrs.domain.records import Credential
+from lrs.ops.ingest import Writer, complete_batch, store_batch
+from lrs.storage.sqlite import SQLiteStore
+
+VERSION = "1.0.3"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=50_000, help="statements to store")
+    parser.add_argument("--batch", type=int, default=100, help="statements per request")
+    parser.add_argument("--population", type=int, default=1_000_000,
+                        help="size the learners/courses as for a store of this many")  # fmt: skip
+    parser.add_argument("--profile", help="write a cProfile of the whole loop here")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    population = gen.Population.for_statements(args.population)
+    bodies = [gen.batch_body(i, args.batch, population, args.seed) for i in range(0, args.n, args.batch)]
+    settings = Settings()
+    writer = Writer(
+        Credential(key="bench", name="bench", scopes=("statements/write",)),
+        {"objectType": "Agent", "account": {"homePage": "http://lrs.example", "name": "bench"}},
+    )
+    work = Path(tempfile.mkdtemp(prefix="lrs-profile-ingest-"))
+    try:
+        store = SQLiteStore(work / "lrs.db")
+        stages = {"parse": 0.0, "complete": 0.0, "store": 0.0}
+        wall_store = 0.0
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for body in bodies:
+            c0 = time.process_time()
+            value = parse_limited_json(body, settings)
+            c1 = time.process_time()
+            batch = complete_batch(value, VERSION)
+            c2 = time.process_time()
+            w = time.perf_counter()
+            store_batch(store, batch, writer, VERSION)
+            wall_store += time.perf_counter() - w
+            c3 = time.process_time()
+            stages["parse"] += c1 - c0
+            stages["complete"] += c2 - c1
+            stages["store"] += c3 - c2
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        store.close()
+        n = len(bodies) * args.batch
+        print(f"{n:,} statements in batches of {args.batch}: {n / wall:,.0f}/s wall, "
+              f"{n / cpu:,.0f}/s per CPU-second; CPU-s per 1,000: {cpu / n * 1000:.3f}")  # fmt: skip
+        for name, seconds in stages.items():
+            print(f"  {name:9} {seconds / n * 1e6:7.1f} us CPU per statement")
+        print(f"  store wall {wall_store / n * 1e6:7.1f} us per statement (fsync included)")
+
+        # The floor: the same rows, one executemany into one table, same durability.
+        floor = sqlite3.connect(work / "floor.db", isolation_level=None)
+        floor.execute("PRAGMA journal_mode=WAL")
+        floor.execute("PRAGMA synchronous=FULL")
+        floor.execute("CREATE TABLE s (seq INTEGER PRIMARY KEY, id TEXT UNIQUE, data BLOB)")
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for body in bodies:
+            value = parse_limited_json(body, settings)
+            batch = complete_batch(value, VERSION)
+            floor.execute("BEGIN IMMEDIATE")
+            floor.executemany("INSERT INTO s(id, data) VALUES (?,?)",
+                              [(s["id"], orjson.dumps(s)) for s in batch])  # fmt: skip
+            floor.execute("COMMIT")
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        print(f"floor (parse + validate + one executemany, FULL): {n / wall:,.0f}/s wall, "
+              f"{n / cpu:,.0f}/s per CPU-second")  # fmt: skip
+        floor.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
