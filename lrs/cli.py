@@ -191,6 +191,8 @@ def cmd_frameworks(args: argparse.Namespace) -> int:
 
 
 def cmd_alignments(args: argparse.Namespace) -> int:
+    from consumers.reducers.enabled import reducers as all_reducers
+    from lrs.competency.rebuilds import recompute
     from lrs.competency.registry import ALIGNMENT, import_rules
 
     store = _open(args)
@@ -199,19 +201,31 @@ def cmd_alignments(args: argparse.Namespace) -> int:
             for data in store.list_definitions(ALIGNMENT):
                 print(f"{data['id']}  framework {data['framework']}  {len(data['rules'])} rules")
             return 0
-        ruleset = import_rules(store, _read_json(args.file))
+        data = _read_json(args.file)
+        named = isinstance(data, dict) and isinstance(data.get("id"), str)
+        previous = store.get_definition(ALIGNMENT, data["id"]) if named else None
+        ruleset = import_rules(store, data)
         print(f"imported rule set {ruleset.id}: {len(ruleset.rules)} rules for {ruleset.framework}")
+        if args.no_rebuild:
+            print(
+                "statements already processed keep their old evidence until"
+                " `lrs rebuild competencies`"
+            )
+            return 0
+        # only the statements a changed rule matches (old or new version), their learners
+        reducer = next(r for r in all_reducers(store) if r.name == "competencies")
+        done = recompute(store, reducer, previous, data)
+        print(
+            f"recomputed: {done.rules} changed rules, {done.statements} of {done.scanned}"
+            f" statements, {done.learners} learners ({done.keys} states),"
+            f" {done.persons} aggregate rows",
+            file=sys.stderr,
+        )
     except XAPIError as exc:
         return _fail(exc)
     finally:
         store.close()
-    if args.no_rebuild:
-        print(
-            "statements already processed keep their old evidence until `lrs rebuild competencies`"
-        )
-        return 0
-    args.projection = "competencies"
-    return cmd_rebuild(args)
+    return 0
 
 
 def cmd_identity(args: argparse.Namespace) -> int:
@@ -605,7 +619,7 @@ def cmd_attributes(args: argparse.Namespace) -> int:
     """Import persons' and organisations' attributes from CSV (kind,id,name,commune,...)."""
     import csv
 
-    from lrs.competency.aggregates import ORGANISATION
+    from lrs.competency.aggregates import save_organisation
     from lrs.rosters import person_record, save_person
 
     store = _open(args)
@@ -635,15 +649,9 @@ def cmd_attributes(args: argparse.Namespace) -> int:
                         return 2
                     save_person(store, person_record(ident, **values))
                 else:
-                    known = store.get_definition(ORGANISATION, ident) or {}
-                    store.put_definition(
-                        ORGANISATION,
-                        ident,
-                        {
-                            **known,
-                            "id": ident,
-                            **{k: values[k] for k in ("name", "commune") if k in values},
-                        },
+                    save_organisation(
+                        store,
+                        {"id": ident, **{k: values[k] for k in ("name", "commune") if k in values}},
                     )
                 count += 1
     except OSError as exc:

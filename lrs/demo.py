@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lrs.competency.aggregates import ORGANISATION
+from lrs.competency.aggregates import save_organisation
 from lrs.competency.registry import import_rules
 from lrs.identity import pseudonymise
 from lrs.rosters import class_definition, person_record, save_class, save_person
@@ -302,7 +302,7 @@ def load_demo(
     statements, voids, records = build(seed)
     summary = Summary()
     for org, (name, commune) in ORGS.items():
-        store.put_definition(ORGANISATION, org, {"id": org, "name": name, "commune": commune})
+        save_organisation(store, {"id": org, "name": name, "commune": commune})
         summary.organisations += 1
     for rules in records["rules"]:
         import_rules(store, rules)

@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from consumers.reducers.base import Reducer
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import LocalRunner, ProcessRunner, rebuild
 from lrs.api import caliper, redact
@@ -303,7 +304,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     redact.install()  # whatever runs the app: no credential in its log lines
     app.state.store = store
     app.state.reducers = reducers  # the processors, for erasure to rebuild what it touched
-    app.state.replay_competencies = replay_competencies  # after a rule set changes (admin API)
+    app.state.replay_competencies = replay_competencies  # a full replay (kept for callers)
+    app.state.competency_reducer = lambda: competency_reducer(store)  # rule changes (admin API)
     app.state.settings = settings
     app.state.authenticator = Authenticator(store)
     app.state.metrics = metrics
@@ -333,6 +335,11 @@ def _pipeline(
             ProcessRunner(settings.store_url, batch=settings.processor_batch, max_growth_mib=growth)
         ]
     return [LocalRunner(store, reducers(store), batch=settings.processor_batch)]
+
+
+def competency_reducer(store: Store) -> Reducer:
+    """The competencies processor with the rules in force now."""
+    return next(r for r in reducers(store) if r.name == COMPETENCIES)
 
 
 def replay_competencies(store: Store) -> int:

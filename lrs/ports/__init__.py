@@ -11,6 +11,7 @@
 | Credentials     | credentials   | lrs.adapters.*.credentials           |
 | AccessLog       | access_log    | lrs.adapters.*.access_log            |
 | Erasure         | erasure       | lrs.adapters.*.erasure               |
+| Aggregates      | aggregates    | lrs.adapters.*.aggregates            |
 
 `Store` is what `lrs.storage.open_store` returns: one object exposing every port, because
 the adapters of one backend share a connection and transactions (erasure spans all of
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from lrs.ports.access_log import AccessLog
+from lrs.ports.aggregates import Aggregates
 from lrs.ports.credentials import Credentials
 from lrs.ports.definitions import Definitions
 from lrs.ports.documents import Documents
@@ -43,6 +45,7 @@ class Store(
     Credentials,
     AccessLog,
     Erasure,
+    Aggregates,
     Protocol,
 ):
     """Every port of one backend, sharing its connections."""
@@ -52,6 +55,7 @@ class Store(
 
 __all__ = [
     "AccessLog",
+    "Aggregates",
     "Credentials",
     "Definitions",
     "Documents",

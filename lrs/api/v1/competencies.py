@@ -22,7 +22,7 @@ from lrs.competency.crosswalk import Direction
 from lrs.competency.exports import SINKS, confirmed_records
 from lrs.competency.framework import Framework
 from lrs.competency.reading import as_of_bound, directions_into, read_status
-from lrs.competency.rebuilds import rebuild_competencies_later
+from lrs.competency.rebuilds import recompute_later
 from lrs.competency.recommendations import catalogue, recommend, target_level
 from lrs.competency.registry import (
     ALIGNMENT,
@@ -546,8 +546,11 @@ async def _save(request: Request, store: Store, replace: str | None) -> Response
             {"valid": True, "id": ruleset.id, "framework": ruleset.framework,
              "rules": len(ruleset.rules)}
         )  # fmt: skip
+    old = None
+    if isinstance(data, dict) and isinstance(data.get("id"), str):
+        old = await in_thread(store.get_definition, ALIGNMENT, data["id"])
     ruleset, version = await in_thread(save_rules, store, data, replace=replace)
-    rebuild = rebuild_competencies_later(store, request.app.state.replay_competencies)
+    rebuild = _recompute(request, store, old, data)
     return json_response(
         {"id": ruleset.id, "version": version, "rules": len(ruleset.rules), "rebuild": rebuild},
         status=201 if replace is None else 200,
@@ -568,9 +571,17 @@ async def put_alignment(request: Request, store: Store) -> Response:
 
 @admin_endpoint
 async def delete_alignment(request: Request, store: Store) -> Response:
+    old = await in_thread(store.get_definition, ALIGNMENT, request.path_params["ruleset"])
     await in_thread(delete_rules, store, request.path_params["ruleset"])
-    rebuild_competencies_later(store, request.app.state.replay_competencies)
+    _recompute(request, store, old, None)
     return Response(status_code=204)
+
+
+def _recompute(
+    request: Request, store: Store, old: dict[str, Any] | None, new: dict[str, Any] | None
+) -> str:
+    """Recompute, in the background, only the status the change reaches (rebuilds.py)."""
+    return recompute_later(store, request.app.state.competency_reducer, old, new)
 
 
 __all__ = [

@@ -1,0 +1,47 @@
+"""Stored competency aggregates: a person's row, and what replacing it does to the counts.
+
+An aggregate counts persons per group (class, organisation, commune, target group) and
+per *cell* (a competence in a state, a competence at a level, confirmed). Each person has
+one stored row per framework: the groups they are placed in, the cells they hold now, and
+their history as dated cell changes. Replacing a row adds the new row's figures and takes
+the old row's away, so the counts are a fold of row changes (commutative: replaying a
+change that was already applied is a no-op because the stored row is the old one). Kept
+out of the adapters so that SQLite and MongoDB cannot count differently; each adapter
+reads the old rows and applies the deltas in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+# a count key: (dimension, value, day, cell); day "" is the current count, a date
+# (YYYY-MM-DD, UTC) a change on that day (as-of answers sum the days before a bound)
+CountKey = tuple[str, str, str, str]
+NOW = ""
+PERSONS = "*"  # the cell every person holds: the group's total
+
+
+def row_figures(row: dict[str, Any] | None) -> Counter[CountKey]:
+    """What one person's row adds to the counts, on every group it is placed in."""
+    found: Counter[CountKey] = Counter()
+    if not row:
+        return found
+    places: dict[str, list[str]] = row.get("places") or {}
+    cells: list[str] = row.get("cells") or []
+    history: list[list[Any]] = row.get("history") or []
+    for dimension, values in places.items():
+        for value in values:
+            found[(dimension, value, NOW, PERSONS)] += 1
+            for cell in cells:
+                found[(dimension, value, NOW, cell)] += 1
+            for day, cell, delta in history:
+                found[(dimension, value, str(day), str(cell))] += int(delta)
+    return found
+
+
+def row_deltas(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[CountKey, int]:
+    """The count changes of replacing `old` by `new` (either may be None); zeros dropped."""
+    delta = row_figures(new)
+    delta.subtract(row_figures(old))
+    return {key: n for key, n in delta.items() if n}
