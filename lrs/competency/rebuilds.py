@@ -50,6 +50,8 @@ class Recomputed:
     learners: int = 0  # distinct learner keys among them
     persons: int = 0  # aggregate rows changed
     full: bool = False  # the change could not be narrowed: every statement was tried
+    status_s: float = 0.0  # scanning and re-contributing (wall seconds)
+    aggregates_s: float = 0.0  # re-placing the persons in the stored aggregates
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -83,10 +85,17 @@ def changed_rules(
     return found
 
 
+_SPECIFIC = ("activity", "activity_prefix", "competency", "activity_type", "verb")
+
+
 def _needle(rule: Rule) -> bytes | None:
-    """The longest value of the rule's match: a statement it matches contains it."""
-    values = [v for v in rule.match.values() if isinstance(v, str) and v]
-    return max(values, key=len).encode() if values else None
+    """The most specific value of the rule's match (an activity before a type or a verb,
+    which many statements share): every statement the rule matches contains it."""
+    for prop in _SPECIFIC:
+        value = rule.match.get(prop)
+        if isinstance(value, str) and value:
+            return value.encode()
+    return None
 
 
 def recompute(
@@ -102,6 +111,7 @@ def recompute(
     report.rules = len(rules)
     if not rules:
         return report
+    started = time.perf_counter()
     probe = RuleSet("changed", rules[0].competence, tuple(rules), {})
     needles = [_needle(r) for r in rules]
     report.full = any(n is None for n in needles)
@@ -132,7 +142,9 @@ def recompute(
     report.keys = len(keys)
     learners = {key.partition("|")[2] for key in keys}
     report.learners = len(learners)
+    report.status_s = time.perf_counter() - started
     report.persons = refresh(store, learners)
+    report.aggregates_s = time.perf_counter() - started - report.status_s
     return report
 
 
