@@ -620,10 +620,12 @@ def cmd_attributes(args: argparse.Namespace) -> int:
     import csv
 
     from lrs.competency.aggregates import save_organisation
-    from lrs.rosters import person_record, save_person
+    from lrs.rosters import note_placement_change, person_record, save_person
 
     store = _open(args)
     count = 0
+    persons: list[str] = []
+    orgs: list[str] = []
     try:
         with open(args.file, encoding="utf-8-sig", newline="") as handle:
             for line, row in enumerate(csv.DictReader(handle), start=2):
@@ -647,17 +649,21 @@ def cmd_attributes(args: argparse.Namespace) -> int:
                             file=sys.stderr,
                         )
                         return 2
-                    save_person(store, person_record(ident, **values))
+                    save_person(store, person_record(ident, **values), note=False)
+                    persons.append(ident)
                 else:
                     save_organisation(
                         store,
                         {"id": ident, **{k: values[k] for k in ("name", "commune") if k in values}},
+                        note=False,
                     )
+                    orgs.append(ident)
                 count += 1
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     finally:
+        note_placement_change(store, keys=persons, orgs=orgs)  # once for the import
         store.close()
     print(f"imported attributes of {count} persons and organisations")
     return 0

@@ -66,13 +66,13 @@ PLACEMENT_CHANGE = "placement-change"
 
 
 def note_placement_change(
-    store: Store, *, keys: list[str] | None = None, org: str | None = None
+    store: Store, *, keys: list[str] | None = None, orgs: list[str] | None = None
 ) -> None:
     import uuid
 
-    if keys or org:
+    if keys or orgs:
         ident = uuid.uuid4().hex
-        note = {"id": ident, "keys": sorted(set(keys or [])), "org": org}
+        note = {"id": ident, "keys": sorted(set(keys or [])), "orgs": sorted(set(orgs or []))}
         store.put_definition(PLACEMENT_CHANGE, ident, note)
 
 
@@ -120,11 +120,13 @@ def person_record(person: str, **attributes: str | None) -> dict[str, Any]:
     return {"id": person, **{k: v for k, v in attributes.items() if v is not None}}
 
 
-def save_person(store: Store, record: dict[str, Any]) -> None:
-    """Store or update a person's attributes: given fields replace, others are kept."""
+def save_person(store: Store, record: dict[str, Any], *, note: bool = True) -> None:
+    """Store or update a person's attributes: given fields replace, others are kept.
+    `note=False`: an import notes all its persons once (`note_placement_change`)."""
     known = store.get_definition(PERSON, str(record["id"])) or {}
     store.put_definition(PERSON, str(record["id"]), {**known, **record})
-    note_placement_change(store, keys=[str(record["id"])])
+    if note:
+        note_placement_change(store, keys=[str(record["id"])])
 
 
 def get_person(store: Store, person: str) -> dict[str, Any] | None:

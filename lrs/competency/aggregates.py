@@ -35,9 +35,9 @@ from lrs.competency.confirmation import CONFIRMED, confirmation, confirmation_ru
 from lrs.competency.crosswalk import into
 from lrs.competency.framework import Framework
 from lrs.competency.reading import directions_into, read_status, status_learners
-from lrs.competency.registry import crosswalk_list, frameworks
+from lrs.competency.registry import crosswalk_list, frameworks, rulesets
 from lrs.competency.status import status_view
-from lrs.ops.aggregates import PERSONS
+from lrs.ops.aggregates import DATED, PERSONS
 from lrs.readmodels.competencies import (
     ACHIEVED,
     IN_PROGRESS,
@@ -207,13 +207,15 @@ _lock = threading.Lock()
 _rosters: dict[int, dict[str, list[dict[str, Any]]]] = {}  # store -> key -> its classes
 
 
-def save_organisation(store: Store, record: dict[str, Any]) -> None:
+def save_organisation(store: Store, record: dict[str, Any], *, note: bool = True) -> None:
     """Store or update an organisation's attributes (name, commune); the persons placed
-    through it are re-placed in the stored aggregates."""
+    through it are re-placed in the stored aggregates (`note=False`: the caller notes a
+    whole import once)."""
     ident = str(record["id"])
     known = store.get_definition(ORGANISATION, ident) or {}
     store.put_definition(ORGANISATION, ident, {**known, **record})
-    note_placement_change(store, org=ident)
+    if note:
+        note_placement_change(store, orgs=[ident])
 
 
 class Placements:
@@ -371,16 +373,22 @@ def maintain(store: Store, batch: int = 5000) -> int:
             _rosters.pop(id(store), None)
             for note in notes:
                 keys.update(note.get("keys") or [])
-                if note.get("org"):
-                    keys |= _org_members(store, str(note["org"]))
+                for org in note.get("orgs") or []:
+                    keys |= _org_members(store, str(org))
+        sets = rulesets(store) if position < target else []
         while position < target:
             records = [r for r in store.read_log(position, batch) if r.offset <= target]
             if not records:
                 break
             for record in records:
-                keys.add(record.key)
                 if VOIDED_VERB in record.value:
                     keys |= _voided_learner(store, record.value)
+                    continue
+                if record.key in keys:
+                    continue
+                statement = orjson.loads(record.value)  # evidence for no rule changes no row
+                if any(ruleset.matching_positions(statement) for ruleset in sets):
+                    keys.add(record.key)
             position = records[-1].offset
         changed = refresh(store, keys)
         store.set_offset(OFFSET, position)
@@ -515,7 +523,8 @@ def aggregates(
     if dimension not in DIMENSIONS:
         raise ValidationError(f"by: one of {', '.join(DIMENSIONS)}", "by")
     restricted = access is not None and not access.everything
-    if restricted or (until is not None and day_bound(until) is None):
+    undated = until is not None and (day_bound(until) is None or dimension not in DATED)
+    if restricted or undated:
         return computed_aggregates(store, framework, dimension, until, access, value)
     maintain(store)
     return stored_aggregates(store, framework, dimension, until, value)

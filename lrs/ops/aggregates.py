@@ -20,6 +20,12 @@ from typing import Any
 CountKey = tuple[str, str, str, str]
 NOW = ""
 PERSONS = "*"  # the cell every person holds: the group's total
+# Dated changes are kept for the province's views only (communes or wards, target groups):
+# per class or school they would be most of the stored rows (25,000 classes and 1,000
+# schools in a province of a million: ~37 cells x ~100 days each), and a class of 40 or a
+# school of ~1,000 as of a date is computed from its evidence instead
+# (lrs.competency.aggregates; benchmarks/AGGREGATES.md has the sizes).
+DATED = frozenset({"commune", "target_group"})
 
 
 def row_figures(row: dict[str, Any] | None) -> Counter[CountKey]:
@@ -35,6 +41,8 @@ def row_figures(row: dict[str, Any] | None) -> Counter[CountKey]:
             found[(dimension, value, NOW, PERSONS)] += 1
             for cell in cells:
                 found[(dimension, value, NOW, cell)] += 1
+            if dimension not in DATED:
+                continue
             for day, cell, delta in history:
                 found[(dimension, value, str(day), str(cell))] += int(delta)
     return found

@@ -41,6 +41,7 @@ class MongoAggregates(MongoErasure):
                 counts.create_index(
                     [("f", ASCENDING), ("d", ASCENDING), ("v", ASCENDING), ("day", ASCENDING)]
                 )
+                counts.create_index([("f", ASCENDING), ("d", ASCENDING), ("day", ASCENDING)])
                 self._aggregates_ready = True
         return rows, counts
 

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS aggregate_counts (
     framework TEXT NOT NULL, dimension TEXT NOT NULL, value TEXT NOT NULL,
     day TEXT NOT NULL, cell TEXT NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (framework, dimension, value, day, cell)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aggregate_counts_now ON aggregate_counts(framework, dimension, day);
 """
 
 
