@@ -104,6 +104,14 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     store = open_store(settings.store_url)
+    if args.projection == "aggregates":
+        from lrs.competency.aggregates import rebuild_aggregates
+
+        try:  # every person's row again from the evidence and the rosters
+            print(f"aggregates: {rebuild_aggregates(store):,} persons placed", file=sys.stderr)
+        finally:
+            store.close()
+        return 0
     known = all_reducers(store)
     reducers = [r for r in known if args.projection in (None, r.name)]
     if not reducers:
@@ -128,6 +136,10 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
                 done = rebuild(store, reducer, progress=advance)
             print(f"{reducer.name}: replayed {done} statements", file=sys.stderr)
+            if reducer.name == "competencies":  # the stored aggregates follow the status
+                from lrs.competency.aggregates import rebuild_aggregates
+
+                print(f"aggregates: {rebuild_aggregates(store):,} persons placed", file=sys.stderr)
     finally:
         store.close()
     return 0
@@ -437,7 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
         "rebuild", help="replay the statement log into empty projection storage (profiles, ...)"
     )
     _add_common(rebuild)
-    rebuild.add_argument("projection", nargs="?", help="only this projection (default: all)")
+    rebuild.add_argument(
+        "projection",
+        nargs="?",
+        help="only this projection (default: all); `aggregates`: the stored competency aggregates",
+    )
     rebuild.set_defaults(func=cmd_rebuild)
 
     frameworks = commands.add_parser("frameworks", help="competency frameworks")

@@ -215,3 +215,19 @@ def test_stored_aggregates_answer_what_the_evidence_gives(
     communes = {g["value"]: g for g in stored_aggregates(store, framework, "commune")}
     assert {v: g["persons"] for v, g in communes.items()} == {"X": 1, None: 1, "Y": 1}
     assert communes["X"]["competences"][0]["levels"]["4"]["count"] == 1
+
+
+def test_rebuilding_the_aggregates_gives_the_maintained_ones(
+    store: Store, three: CompetencyReducer
+) -> None:
+    """The fold kept up by `maintain` equals a build from nothing (`lrs rebuild aggregates`)."""
+    from lrs.competency.aggregates import rebuild_aggregates
+
+    save_class(store, class_definition("K1", "K1", [key_of("a"), key_of("b")]))
+    framework = find_framework(store, "vn-decision-757-2025")
+    assert framework is not None
+    maintain(store)
+    kept = [stored_aggregates(store, framework, d) for d in ("class", "commune")]
+    assert rebuild_aggregates(store) == 3  # a, b (on the roster and with evidence), c
+    assert [stored_aggregates(store, framework, d) for d in ("class", "commune")] == kept
+    assert [g["persons"] for g in kept[0]] == [2, 1]  # K1, and c in no class
