@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from lrs.domain.records import Contribution
+from lrs.ports.projections import ProjectionTransaction
+
 # a count key: (dimension, value, day, cell); day "" is the current count, a date
 # (YYYY-MM-DD, UTC) a change on that day (as-of answers sum the days before a bound)
 CountKey = tuple[str, str, str, str]
@@ -53,3 +56,22 @@ def row_deltas(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[C
     delta = row_figures(new)
     delta.subtract(row_figures(old))
     return {key: n for key, n in delta.items() if n}
+
+
+def recontributed_states(
+    reducer: Any,
+    tx: ProjectionTransaction,
+    fresh: list[Contribution],
+    keys: set[str],
+) -> dict[str, dict[str, Any] | None]:
+    """The states after statements contribute again under new rules (their old
+    contributions already taken back by the adapter; `keys`: the keys they had): a
+    retracted statement stays out, and every key touched, before or now, is rebuilt from
+    its live contributions (None: delete the key). Whatever the store, as erasure does."""
+    touched = set(keys)
+    for contribution in fresh:
+        if tx.is_retracted(contribution.statement_id):
+            continue
+        tx.add_contribution(contribution)
+        touched.add(contribution.key)
+    return {key: reducer.rebuild(key, tx.live_contributions(key)) for key in sorted(touched)}

@@ -15,12 +15,12 @@ from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
-from lrs.adapters.mongodb.base import NAMESPACE_EXISTS
-from lrs.adapters.mongodb.erasure import MongoErasure
-from lrs.ops.aggregates import NOW, row_deltas
+from lrs.adapters.mongodb.base import NAMESPACE_EXISTS, MongoBase
+from lrs.adapters.mongodb.projections import MongoProjection
+from lrs.ops.aggregates import NOW, recontributed_states, row_deltas
 
 
-class MongoAggregates(MongoErasure):
+class MongoAggregates(MongoBase):
     _aggregates_ready = False
     _aggregates_lock = threading.Lock()
 
@@ -48,18 +48,36 @@ class MongoAggregates(MongoErasure):
     def recontribute(self, reducer: Any, statements: dict[str, dict[str, Any]]) -> list[str]:
         if not statements:
             return []
-        ids = list(statements)
-        selector = {"projection": reducer.name, "statement_id": {"$in": ids}}
+        name, ids = reducer.name, list(statements)
+        fresh = [c for s in statements.values() for c in reducer.contributions(s)]
+        selector = {"projection": name, "statement_id": {"$in": ids}}
 
         def work(session: ClientSession) -> list[str]:
-            before = {
+            keys = {
                 d["key"] for d in self._contributions.find(selector, {"key": 1}, session=session)
             }
-            self._erase_projection(session, reducer, [], statements)
-            after = {
-                d["key"] for d in self._contributions.find(selector, {"key": 1}, session=session)
-            }
-            return sorted(before | after)
+            self._contributions.delete_many(selector, session=session)
+            tx = MongoProjection(self, session, name, fresh)
+            states = recontributed_states(reducer, tx, fresh, keys)
+            tx.flush()
+            gone = [key for key, state in states.items() if state is None]
+            if gone:
+                self._states.delete_many({"projection": name, "key": {"$in": gone}}, session=session)
+            for key, state in states.items():
+                if state is None:
+                    continue
+                index = [
+                    {"f": field_name, "v": value}
+                    for field_name, values in reducer.index(state).items()
+                    for value in values
+                ]
+                self._states.replace_one(
+                    {"projection": name, "key": key},
+                    {"projection": name, "key": key, "state": Binary(orjson.dumps(state)), "idx": index},
+                    upsert=True,
+                    session=session,
+                )
+            return sorted(states)
 
         return self._transaction(work)
 

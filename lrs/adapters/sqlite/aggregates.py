@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
-from lrs.adapters.sqlite.erasure import SQLiteErasure
-from lrs.domain.records import ErasureReport
-from lrs.ops.aggregates import NOW, row_deltas
+from lrs.adapters.sqlite.base import SQLiteBase, pieces
+from lrs.adapters.sqlite.projections import SQLiteProjection, index_rows
+from lrs.ops.aggregates import NOW, recontributed_states, row_deltas
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS aggregate_rows (
@@ -24,7 +24,7 @@ CREATE INDEX IF NOT EXISTS aggregate_counts_now ON aggregate_counts(framework, d
 """
 
 
-class SQLiteAggregates(SQLiteErasure):
+class SQLiteAggregates(SQLiteBase):
     _aggregates_ready = False
 
     def _aggregate_tables(self, conn: sqlite3.Connection) -> None:
@@ -41,31 +41,73 @@ class SQLiteAggregates(SQLiteErasure):
         return self._projection_reader()
 
     def recontribute(self, reducer: Any, statements: dict[str, dict[str, Any]]) -> list[str]:
-        """The erasure's projection step with nothing deleted: the statements are
-        "rewritten" by the new rules instead of by pseudonymisation."""
+        """As the processors apply a batch (a few queries for the whole run, states written
+        with one statement per kind), but the statements' old contributions go first and
+        each touched key's state is rebuilt from what it has left (lrs.ops.projections)."""
         if not statements:
             return []
-        keys: set[str] = set()
+        name, ids = reducer.name, list(statements)
+        fresh = [c for s in statements.values() for c in reducer.contributions(s)]
         with self._projection_transaction() as conn:
-            keys |= self._keys_of(conn, reducer.name, list(statements))
-            self._erase_projections(conn, [reducer], [], statements, ErasureReport())
-            keys |= self._keys_of(conn, reducer.name, list(statements))
-        return sorted(keys)
+            keys: set[str] = set()
+            for chunk in pieces(ids):
+                # no DISTINCT: SQLite would then walk the key index over every contribution
+                keys.update(
+                    key
+                    for (key,) in conn.execute(
+                        "SELECT key FROM contributions WHERE projection = ?"
+                        f" AND statement_id IN ({','.join('?' * len(chunk))})",
+                        [name, *chunk],
+                    )
+                )
+            conn.executemany(
+                "DELETE FROM contributions WHERE projection = ? AND statement_id = ?",
+                [(name, sid) for sid in ids],
+            )
+            tx = SQLiteProjection(conn, name, list(fresh), reducer, statements=self._reader())
+            states = recontributed_states(reducer, tx, fresh, keys)
+            tx.flush()
+            self._write_states(conn, reducer, tx, states)
+        return sorted(states)
 
     @staticmethod
-    def _keys_of(conn: sqlite3.Connection, projection: str, ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            found.update(
-                key
-                for (key,) in conn.execute(
-                    "SELECT DISTINCT key FROM contributions WHERE projection = ?"
-                    f" AND statement_id IN ({','.join('?' * len(chunk))})",
-                    [projection, *chunk],
-                )
-            )
-        return found
+    def _write_states(
+        conn: sqlite3.Connection,
+        reducer: Any,
+        tx: SQLiteProjection,
+        states: dict[str, dict[str, Any] | None],
+    ) -> None:
+        name = reducer.name
+        keys = list(states)
+        old_rows: dict[str, set[tuple[str, Any]]] = {key: set() for key in keys}
+        for chunk in pieces(keys):
+            for key, field, value in conn.execute(
+                "SELECT key, field, value FROM state_index WHERE projection = ?"
+                f" AND key IN ({','.join('?' * len(chunk))})",
+                [name, *chunk],
+            ):
+                old_rows[key].add((field, value))
+        unindex, index, deleted, written = [], [], [], []
+        for key, state in states.items():
+            new_rows = index_rows(reducer, state) if state is not None else set()
+            unindex += [(name, f, v, key) for f, v in old_rows[key] - new_rows]
+            index += [(name, f, v, key) for f, v in new_rows - old_rows[key]]
+            if state is None:
+                deleted.append((name, key))
+            else:
+                written.append((name, key, orjson.dumps(state)))
+        conn.executemany(
+            "DELETE FROM state_index WHERE projection = ? AND field = ? AND value = ? AND key = ?",
+            unindex,
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO state_index(projection, field, value, key) VALUES (?,?,?,?)",
+            index,
+        )
+        conn.executemany("DELETE FROM states WHERE projection = ? AND key = ?", deleted)
+        conn.executemany(
+            "INSERT OR REPLACE INTO states(projection, key, state) VALUES (?,?,?)", written
+        )
 
     def put_aggregate_rows(self, framework: str, rows: dict[str, dict[str, Any] | None]) -> int:
         changed = 0
