@@ -45,6 +45,7 @@ from lrs.readmodels.competencies import (
     CompetencyState,
     CompetencyStatus,
     StateChange,
+    split_key,
 )
 from lrs.rosters import GROUP, PERSON, PLACEMENT_CHANGE, note_placement_change
 from lrs.storage.base import Store
@@ -406,6 +407,22 @@ def _voided_learner(store: Store, value: bytes) -> set[str]:
         return set()
     raw = store.get_statement(str(statement["object"]["id"]), voided=True)
     return {learner_key(orjson.loads(raw))} if raw is not None else set()
+
+
+def refresh_changes(store: Store, changes: Iterable[Any]) -> int:
+    """The Kafka worker's way (it has no position in the store's log to follow): re-place
+    the persons of a batch of competencies changes just applied. A batch the worker
+    retries after a crash is delivered again, so nothing is missed."""
+    keys: set[str] = set()
+    for change in changes:
+        key = getattr(change, "key", None)
+        if key:
+            keys.add(split_key(key)[1])
+            continue
+        raw = store.get_statement(str(change.statement_id), voided=True)  # a retraction
+        if raw is not None:
+            keys.add(learner_key(orjson.loads(raw)))
+    return refresh(store, keys)
 
 
 def _org_members(store: Store, org: str) -> set[str]:

@@ -231,3 +231,31 @@ def test_rebuilding_the_aggregates_gives_the_maintained_ones(
     assert rebuild_aggregates(store) == 3  # a, b (on the roster and with evidence), c
     assert [stored_aggregates(store, framework, d) for d in ("class", "commune")] == kept
     assert [g["persons"] for g in kept[0]] == [2, 1]  # K1, and c in no class
+
+
+def test_the_kafka_workers_batches_re_place_their_persons(store: Store) -> None:
+    """The worker has no log position: it hands each applied batch to `refresh_changes`.
+    a's quiz counts in DigComp's aggregate; once voided (by an administrator, another
+    actor), a's row goes back to not started."""
+    from consumers.reducers.base import changes_for
+    from lrs.competency.aggregates import refresh_changes
+
+    import_rules(store, rules())
+    reducer = CompetencyReducer(lambda: rulesets(store), refresh=0.0)
+    quiz = completed("a", "quiz/1", "01")
+    save(store, quiz)
+    changes = changes_for(reducer, [quiz])
+    store.apply_changes(reducer, changes)
+    assert refresh_changes(store, changes) == 3  # a's row in each of the 3 frameworks
+    framework = find_framework(store, DIGCOMP)
+    assert framework is not None
+    (group,) = stored_aggregates(store, framework, "target_group")
+    assert group["competences"][0]["states"]["achieved"]["count"] == 1
+
+    void = statement("admin", "voided", object={"objectType": "StatementRef", "id": quiz["id"]})
+    save(store, void)
+    changes = changes_for(reducer, [void])
+    store.apply_changes(reducer, changes)
+    refresh_changes(store, changes)
+    # a has no evidence left and is on no roster: a counts nowhere any more
+    assert stored_aggregates(store, framework, "target_group") == []
