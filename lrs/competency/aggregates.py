@@ -73,39 +73,48 @@ def aggregate(
     found = []
     for value in sorted(groups, key=lambda v: (v is None, v or "")):
         views = groups[value]
-        total = len(views)
-        competences = []
-        for competence in framework.competences:
-            states: Counter[str] = Counter()
-            levels: Counter[str] = Counter()
-            for view in views:
-                entry = next(c for c in view["competences"] if c["id"] == competence.id)
-                states[entry["state"]] += 1
+        cells: Counter[str] = Counter()
+        for view in views:
+            for entry in view["competences"]:
+                cells[f"s|{entry['code']}|{entry['state']}"] += 1
                 if entry["level"]:
-                    levels[entry["level"]] += 1
-            competences.append(
-                {
-                    "code": competence.code,
-                    "states": {
-                        state: {"count": states[state], "share": _share(states[state], total)}
-                        for state in ("not_started", "in_progress", "achieved")
-                    },
-                    "levels": {
-                        level.code: {
-                            "count": levels[level.code],
-                            "share": _share(levels[level.code], total),
-                        }
-                        for level in framework.levels
-                    },
-                }
-            )
-        group: dict[str, Any] = {"value": value, "persons": total, "competences": competences}
+                    cells[f"l|{entry['code']}|{entry['level']}"] += 1
         confirmed = [v["confirmation"] for v in views if "confirmation" in v]
-        if confirmed:
-            count = sum(1 for c in confirmed if c["state"] == CONFIRMED)
-            group["confirmed"] = {"count": count, "share": _share(count, total)}
-        found.append(group)
+        cells[CONFIRMED] = sum(1 for c in confirmed if c["state"] == CONFIRMED)
+        found.append(_group(framework, value, len(views), cells, bool(confirmed)))
     return found
+
+
+def _group(
+    framework: Framework, value: str | None, total: int, cells: Counter[str], confirmed: bool
+) -> dict[str, Any]:
+    """One group's figures from its persons' cells (lrs.ops.aggregates: `s|<code>|<state>`,
+    `l|<code>|<level>`, `confirmed`), computed or stored alike."""
+    competences = []
+    for competence in framework.competences:
+        code = competence.code
+        states: dict[str, int] = {s: cells[f"s|{code}|{s}"] for s in (IN_PROGRESS, ACHIEVED)}
+        states[NOT_STARTED] = total - states[IN_PROGRESS] - states[ACHIEVED]
+        competences.append(
+            {
+                "code": code,
+                "states": {
+                    s: {"count": states[s], "share": _share(states[s], total)}
+                    for s in (NOT_STARTED, IN_PROGRESS, ACHIEVED)
+                },
+                "levels": {
+                    level.code: {
+                        "count": cells[f"l|{code}|{level.code}"],
+                        "share": _share(cells[f"l|{code}|{level.code}"], total),
+                    }
+                    for level in framework.levels
+                },
+            }
+        )
+    group: dict[str, Any] = {"value": value, "persons": total, "competences": competences}
+    if confirmed:
+        group["confirmed"] = {"count": cells[CONFIRMED], "share": _share(cells[CONFIRMED], total)}
+    return group
 
 
 def _population(
@@ -491,38 +500,10 @@ def stored_aggregates(
         if v in counts:
             counts[v][cell] += n
     rule = confirmation_rule(framework.id)
-    found = []
-    for v in sorted(persons, key=lambda x: (x == "", x)):
-        total, cells = persons[v], counts[v]
-        competences = []
-        for competence in framework.competences:
-            code = competence.code
-            states: dict[str, int] = {s: cells[f"s|{code}|{s}"] for s in (IN_PROGRESS, ACHIEVED)}
-            states[NOT_STARTED] = total - sum(states.values())
-            competences.append(
-                {
-                    "code": code,
-                    "states": {
-                        s: {"count": states[s], "share": _share(states[s], total)}
-                        for s in (NOT_STARTED, IN_PROGRESS, ACHIEVED)
-                    },
-                    "levels": {
-                        level.code: {
-                            "count": cells[f"l|{code}|{level.code}"],
-                            "share": _share(cells[f"l|{code}|{level.code}"], total),
-                        }
-                        for level in framework.levels
-                    },
-                }
-            )
-        group: dict[str, Any] = {"value": v or None, "persons": total, "competences": competences}
-        if rule is not None:
-            group["confirmed"] = {
-                "count": cells[CONFIRMED],
-                "share": _share(cells[CONFIRMED], total),
-            }
-        found.append(group)
-    return found
+    return [
+        _group(framework, v or None, persons[v], counts[v], rule is not None)
+        for v in sorted(persons, key=lambda x: (x == "", x))
+    ]
 
 
 def aggregates(
