@@ -202,6 +202,14 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from consumers.runtime.local import rebuild
 
     store = _open(args)
+    if args.projection == "aggregates":
+        from lrs.competency.aggregates import rebuild_aggregates
+
+        try:  # every person's row again from the evidence and the rosters
+            print(f"aggregates: {rebuild_aggregates(store):,} persons placed", file=sys.stderr)
+        finally:
+            store.close()
+        return 0
     known = all_reducers(store)
     reducers = [r for r in known if args.projection in (None, r.name)]
     if not reducers:
@@ -226,6 +234,10 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
                 done = rebuild(store, reducer, progress=advance)
             print(f"{reducer.name}: replayed {done} statements", file=sys.stderr)
+            if reducer.name == "competencies":  # the stored aggregates follow the status
+                from lrs.competency.aggregates import rebuild_aggregates
+
+                print(f"aggregates: {rebuild_aggregates(store):,} persons placed", file=sys.stderr)
     finally:
         store.close()
     return 0
@@ -302,6 +314,8 @@ def cmd_frameworks(args: argparse.Namespace) -> int:
 
 
 def cmd_alignments(args: argparse.Namespace) -> int:
+    from consumers.reducers.enabled import reducers as all_reducers
+    from lrs.competency.rebuilds import recompute
     from lrs.competency.registry import ALIGNMENT, import_rules
 
     store = _open(args, writes=args.action != "list")
@@ -310,19 +324,31 @@ def cmd_alignments(args: argparse.Namespace) -> int:
             for data in store.list_definitions(ALIGNMENT):
                 print(f"{data['id']}  framework {data['framework']}  {len(data['rules'])} rules")
             return 0
-        ruleset = import_rules(store, _read_json(args.file))
+        data = _read_json(args.file)
+        named = isinstance(data, dict) and isinstance(data.get("id"), str)
+        previous = store.get_definition(ALIGNMENT, data["id"]) if named else None
+        ruleset = import_rules(store, data)
         print(f"imported rule set {ruleset.id}: {len(ruleset.rules)} rules for {ruleset.framework}")
+        if args.no_rebuild:
+            print(
+                "statements already processed keep their old evidence until"
+                " `lrs rebuild competencies`"
+            )
+            return 0
+        # only the statements a changed rule matches (old or new version), their learners
+        reducer = next(r for r in all_reducers(store) if r.name == "competencies")
+        done = recompute(store, reducer, previous, data)
+        print(
+            f"recomputed: {done.rules} changed rules, {done.statements} of {done.scanned}"
+            f" statements, {done.learners} learners ({done.keys} states),"
+            f" {done.persons} aggregate rows",
+            file=sys.stderr,
+        )
     except XAPIError as exc:
         return _fail(exc)
     finally:
         store.close()
-    if args.no_rebuild:
-        print(
-            "statements already processed keep their old evidence until `lrs rebuild competencies`"
-        )
-        return 0
-    args.projection = "competencies"
-    return cmd_rebuild(args)
+    return 0
 
 
 def cmd_identity(args: argparse.Namespace) -> int:
@@ -633,7 +659,11 @@ def build_parser() -> argparse.ArgumentParser:
         "rebuild", help="replay the statement log into empty projection storage (profiles, ...)"
     )
     _add_common(rebuild)
-    rebuild.add_argument("projection", nargs="?", help="only this projection (default: all)")
+    rebuild.add_argument(
+        "projection",
+        nargs="?",
+        help="only this projection (default: all); `aggregates`: the stored competency aggregates",
+    )
     rebuild.set_defaults(func=cmd_rebuild)
 
     frameworks = commands.add_parser("frameworks", help="competency frameworks")
@@ -850,11 +880,13 @@ def cmd_attributes(args: argparse.Namespace) -> int:
     """Import persons' and organisations' attributes from CSV (kind,id,name,commune,...)."""
     import csv
 
-    from lrs.competency.aggregates import ORGANISATION
-    from lrs.rosters import person_record, save_person
+    from lrs.competency.aggregates import save_organisation
+    from lrs.rosters import note_placement_change, person_record, save_person
 
     store = _open(args)
     count = 0
+    persons: list[str] = []
+    orgs: list[str] = []
     try:
         with open(args.file, encoding="utf-8-sig", newline="") as handle:
             for line, row in enumerate(csv.DictReader(handle), start=2):
@@ -878,23 +910,21 @@ def cmd_attributes(args: argparse.Namespace) -> int:
                             file=sys.stderr,
                         )
                         return 2
-                    save_person(store, person_record(ident, **values))
+                    save_person(store, person_record(ident, **values), note=False)
+                    persons.append(ident)
                 else:
-                    known = store.get_definition(ORGANISATION, ident) or {}
-                    store.put_definition(
-                        ORGANISATION,
-                        ident,
-                        {
-                            **known,
-                            "id": ident,
-                            **{k: values[k] for k in ("name", "commune") if k in values},
-                        },
+                    save_organisation(
+                        store,
+                        {"id": ident, **{k: values[k] for k in ("name", "commune") if k in values}},
+                        note=False,
                     )
+                    orgs.append(ident)
                 count += 1
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     finally:
+        note_placement_change(store, keys=persons, orgs=orgs)  # once for the import
         store.close()
     print(f"imported attributes of {count} persons and organisations")
     return 0

@@ -23,10 +23,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lrs.competency.aggregates import ORGANISATION
+from lrs.competency.aggregates import save_organisation
 from lrs.competency.registry import import_rules
 from lrs.identity import pseudonymise
-from lrs.rosters import class_definition, person_record, save_class, save_person
+from lrs.rosters import (
+    class_definition,
+    note_placement_change,
+    person_record,
+    save_class,
+    save_person,
+)
 from lrs.storage.base import Store
 from lrs.xapi.errors import XAPIError
 
@@ -302,7 +308,7 @@ def load_demo(
     statements, voids, records = build(seed)
     summary = Summary()
     for org, (name, commune) in ORGS.items():
-        store.put_definition(ORGANISATION, org, {"id": org, "name": name, "commune": commune})
+        save_organisation(store, {"id": org, "name": name, "commune": commune})
         summary.organisations += 1
     for rules in records["rules"]:
         import_rules(store, rules)
@@ -310,9 +316,11 @@ def load_demo(
         save_class(store, definition)
         summary.classes += 1
     for record in records["persons"]:
-        save_person(store, record)
+        save_person(store, record, note=False)
     for person, keys in records["links"].items():
         store.link_keys(person, keys)
+    placed = [str(r["id"]) for r in records["persons"]]
+    note_placement_change(store, keys=placed + [k for ks in records["links"].values() for k in ks])
     summary.persons = len(records["persons"])
     for batch_start in range(0, len(statements), 500):
         batch = statements[batch_start : batch_start + 500]

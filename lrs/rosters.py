@@ -54,7 +54,30 @@ def class_definition(
 
 def save_class(store: Store, definition: dict[str, Any]) -> None:
     """Store (or replace) one class; `definition` as made by `class_definition`."""
+    old = store.get_definition(GROUP, str(definition["id"])) or {}
     store.put_definition(GROUP, str(definition["id"]), definition)
+    note_placement_change(store, keys=[*_members(old), *_members(definition)])
+
+
+# Who is placed where (class, organisation, commune, target group) changed: the stored
+# competency aggregates (lrs.competency.aggregates) re-place these persons when next read
+# or maintained. A note per change, so that nothing here depends on the aggregates.
+PLACEMENT_CHANGE = "placement-change"
+
+
+def note_placement_change(
+    store: Store, *, keys: list[str] | None = None, orgs: list[str] | None = None
+) -> None:
+    import uuid
+
+    if keys or orgs:
+        ident = uuid.uuid4().hex
+        note = {"id": ident, "keys": sorted(set(keys or [])), "orgs": sorted(set(orgs or []))}
+        store.put_definition(PLACEMENT_CHANGE, ident, note)
+
+
+def _members(definition: dict[str, Any]) -> list[str]:
+    return [m for m in definition.get("members") or [] if isinstance(m, str)]
 
 
 def get_class(store: Store, group: str) -> dict[str, Any] | None:
@@ -63,7 +86,10 @@ def get_class(store: Store, group: str) -> dict[str, Any] | None:
 
 def delete_class(store: Store, group: str) -> bool:
     """Forget a class the school marked to be deleted."""
-    return store.delete_definition(GROUP, group)
+    old = store.get_definition(GROUP, group) or {}
+    deleted = store.delete_definition(GROUP, group)
+    note_placement_change(store, keys=_members(old))
+    return deleted
 
 
 def class_members(store: Store, group: str) -> list[str]:
@@ -94,10 +120,13 @@ def person_record(person: str, **attributes: str | None) -> dict[str, Any]:
     return {"id": person, **{k: v for k, v in attributes.items() if v is not None}}
 
 
-def save_person(store: Store, record: dict[str, Any]) -> None:
-    """Store or update a person's attributes: given fields replace, others are kept."""
+def save_person(store: Store, record: dict[str, Any], *, note: bool = True) -> None:
+    """Store or update a person's attributes: given fields replace, others are kept.
+    `note=False`: an import notes all its persons once (`note_placement_change`)."""
     known = store.get_definition(PERSON, str(record["id"])) or {}
     store.put_definition(PERSON, str(record["id"]), {**known, **record})
+    if note:
+        note_placement_change(store, keys=[str(record["id"])])
 
 
 def get_person(store: Store, person: str) -> dict[str, Any] | None:

@@ -21,8 +21,10 @@ from consumers.reducers.base import Change, Reducer, changes_of_records
 from consumers.reducers.enabled import reducers
 from consumers.runtime import faust_transport
 from consumers.runtime.local import apply_in_parts, gc_paused
+from lrs.competency.aggregates import refresh_changes
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, PROCESSORS_GROUP, STATEMENTS
+from lrs.readmodels import COMPETENCIES
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 
@@ -66,6 +68,8 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     def apply(reducer: Reducer, changes: list[Change]) -> None:
         with gc_paused():
             apply_in_parts(store, reducer, changes)
+        if reducer.name == COMPETENCIES:  # the stored competency aggregates follow
+            refresh_changes(store, changes)
 
     def decode_and_apply_first(values: list[bytes]) -> list[list[Change]]:
         with gc_paused():

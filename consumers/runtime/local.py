@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -20,12 +21,14 @@ from consumers.reducers.enabled import reducers as enabled_reducers
 from consumers.runtime.retention import RetentionLoop, RetentionSchedule
 from lrs.access import org_resolver
 from lrs.background import BackgroundLoop
+from lrs.competency.aggregates import maintain as maintain_aggregates
 from lrs.forwarding.delivery import Forwarder
 from lrs.memory import release_free_memory, resident_mib
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.processors")
+AGGREGATE_EVERY = 5.0  # seconds between refreshes of the stored competency aggregates
 # Statements read in one round (over all projections) after which freed memory is handed
 # back: a trim costs a few milliseconds, a round of this size far more.
 RELEASE_AFTER = 2_000
@@ -171,9 +174,13 @@ class LocalRunner(BackgroundLoop):
         self.baseline_mib: float | None = None
         self.outgrown = threading.Event()
         self._resident = resident
+        self._aggregated = time.monotonic()
 
     def step(self) -> int:
         read = process_round(self.store, self.reducers, self.batch)
+        if read and time.monotonic() - self._aggregated > AGGREGATE_EVERY:
+            self._aggregated = time.monotonic()
+            maintain_aggregates(self.store)  # the stored competency aggregates follow
         if read >= RELEASE_AFTER:
             release_free_memory()  # a big round's garbage would otherwise stay resident
             self.check_growth()

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from consumers.reducers.base import Reducer
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import LocalRunner, ProcessRunner, rebuild
 from consumers.runtime.retention import RetentionLoop, RetentionSchedule
@@ -283,7 +284,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     redact.install()  # whatever runs the app: no credential in its log lines
     app.state.store = store
     app.state.reducers = reducers  # the processors, for erasure to rebuild what it touched
-    app.state.replay_competencies = replay_competencies  # after a rule set changes (admin API)
+    app.state.replay_competencies = replay_competencies  # a full replay (kept for callers)
+    app.state.competency_reducer = lambda: competency_reducer(store)  # rule changes (admin API)
     app.state.settings = settings
     app.state.authenticator = Authenticator(store, bearer)
     app.state.metrics = metrics
@@ -360,6 +362,11 @@ def _pipeline(
         Forwarder(store, org_resolver(store)),
         RetentionLoop(store, reducers(store), schedule),
     ]
+
+
+def competency_reducer(store: Store) -> Reducer:
+    """The competencies processor with the rules in force now."""
+    return next(r for r in reducers(store) if r.name == COMPETENCIES)
 
 
 def replay_competencies(store: Store) -> int:

@@ -13,6 +13,7 @@
 | Erasure         | erasure       | lrs.adapters.*.erasure               |
 | Retention       | retention     | lrs.adapters.*.retention             |
 | Forwarding      | forwarding    | lrs.adapters.*.forwarding            |
+| Aggregates      | aggregates    | lrs.adapters.*.aggregates            |
 
 `Store` is what `lrs.storage.open_store` returns: one object exposing every port, because
 the adapters of one backend share a connection and transactions (erasure spans all of
@@ -25,6 +26,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from lrs.ports.access_log import AccessLog
+from lrs.ports.aggregates import Aggregates
 from lrs.ports.credentials import Credentials
 from lrs.ports.definitions import Definitions
 from lrs.ports.documents import Documents
@@ -49,6 +51,7 @@ class Store(
     Erasure,
     Retention,
     Forwarding,
+    Aggregates,
     Protocol,
 ):
     """Every port of one backend, sharing its connections."""
@@ -58,6 +61,7 @@ class Store(
 
 __all__ = [
     "AccessLog",
+    "Aggregates",
     "Credentials",
     "Definitions",
     "Documents",

@@ -11,7 +11,7 @@ import pytest
 
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import catch_up
-from lrs.competency.rebuilds import wait_for_rebuilds
+from lrs.competency.rebuilds import last_recomputed, wait_for_rebuilds
 from tests.conftest import APIClient, basic_auth
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"
@@ -78,14 +78,18 @@ def test_the_life_of_a_rule_set(lms: APIClient) -> None:
     created = http.post("/api/v1/alignments", json=rules("3", 0.8))
     assert created.status_code == 201, created.text
     assert created.json()["version"] == 1 and created.json()["rebuild"] in ("started", "queued")
-    # 9/10 = 0.9 >= 0.8: level 3, without a restart
+    # 9/10 = 0.9 >= 0.8: level 3, without a restart; the one quiz statement recomputed
     assert status_11(lms) == ("achieved", "3")
+    done = last_recomputed()
+    assert done is not None and (done.rules, done.statements, done.learners) == (1, 1, 1)
     assert http.post("/api/v1/alignments", json=rules("3", 0.8)).status_code == 409
 
     # a new version asks 0.95 for level 5: 0.9 is short, the quiz is only evidence
     replaced = http.put("/api/v1/alignments/school-quizzes", json=rules("5", 0.95))
     assert replaced.status_code == 200 and replaced.json()["version"] == 2
     assert status_11(lms) == ("in_progress", None)
+    done = last_recomputed()
+    assert done is not None and (done.rules, done.statements, done.learners) == (2, 1, 1)
     current = http.get("/api/v1/alignments/school-quizzes").json()
     assert (current["version"], current["versions"]) == (2, 2)
     assert current["rules"]["rules"][0]["level"] == "5"

@@ -23,6 +23,7 @@ The rules are not here: lrs.ops decides, these modules execute.
 from __future__ import annotations
 
 from lrs.adapters.mongodb.access_log import MongoAccessLog
+from lrs.adapters.mongodb.aggregates import MongoAggregates
 from lrs.adapters.mongodb.base import MongoBase, WriteExpired, unavailable
 from lrs.adapters.mongodb.credentials import MongoCredentials
 from lrs.adapters.mongodb.definitions import MongoDefinitions
@@ -40,6 +41,7 @@ from lrs.adapters.unavailable import unavailable_as_503
 
 @unavailable_as_503(unavailable)
 class MongoStore(
+    MongoAggregates,
     MongoStatements,
     MongoStatementReads,
     MongoLog,

@@ -22,6 +22,7 @@ port (lrs.ports.Store). The rules are not here: lrs.ops decides, these modules e
 from __future__ import annotations
 
 from lrs.adapters.sqlite.access_log import SQLiteAccessLog
+from lrs.adapters.sqlite.aggregates import SQLiteAggregates
 from lrs.adapters.sqlite.base import SQLiteBase, unavailable
 from lrs.adapters.sqlite.credentials import SQLiteCredentials
 from lrs.adapters.sqlite.definitions import SQLiteDefinitions
@@ -40,6 +41,7 @@ from lrs.adapters.unavailable import unavailable_as_503
 
 @unavailable_as_503(unavailable)
 class SQLiteStore(
+    SQLiteAggregates,
     SQLiteStatements,
     SQLiteStatementIndex,
     SQLiteStatementReads,

@@ -21,8 +21,13 @@ from lrs.competency.confirmation import confirmation, confirmation_rule
 from lrs.competency.crosswalk import Direction
 from lrs.competency.exports import SINKS, confirmed_records
 from lrs.competency.framework import Framework
-from lrs.competency.reading import as_of_bound, directions_into, read_status
-from lrs.competency.rebuilds import rebuild_competencies_later
+from lrs.competency.reading import (
+    as_of_bound,
+    directions_into,
+    evidence_of_many,
+    read_status,
+)
+from lrs.competency.rebuilds import recompute_later
 from lrs.competency.recommendations import catalogue, recommend, target_level
 from lrs.competency.registry import (
     ALIGNMENT,
@@ -37,7 +42,7 @@ from lrs.competency.registry import (
 )
 from lrs.competency.status import changes_view, class_matrix_csv, status_view
 from lrs.readmodels import PROFILES
-from lrs.readmodels.competencies import CompetencyStatus
+from lrs.readmodels.competencies import CompetencyStatus, fold_timeline
 from lrs.rosters import (
     PERSON_FIELDS,
     class_members,
@@ -46,7 +51,7 @@ from lrs.rosters import (
     person_record,
     save_person,
 )
-from lrs.storage.base import StateQuery, Store
+from lrs.storage.base import Contribution, StateQuery, Store
 from lrs.xapi.errors import NotFound, ValidationError
 from lrs.xapi.identity import normalise_key
 
@@ -109,14 +114,21 @@ def keyed_view(
     language: str,
     attributes_of: str | None = None,
     directions: list[Direction] | None = None,
+    evidence: list[Contribution] | None = None,
+    attributes: dict[str, Any] | None = None,
 ) -> CompetencyStatus:
     """The status of the keys (one learner's, or a person's), as of `until`: crosswalked
     evidence included, with when each level was reached, and, for a framework with a
-    confirmation rule (Decision 757), whether the person is confirmed."""
-    state, _ = read_status(store, framework, keys, until, directions)
+    confirmation rule (Decision 757), whether the person is confirmed. A class passes
+    each person's `evidence` and `attributes`, read for the whole class at once."""
+    if evidence is None:
+        state, _ = read_status(store, framework, keys, until, directions)
+    else:
+        state, _ = fold_timeline(evidence, until)
     view = status_view(framework, who, state, language)
     # an invisible learner (no keys) reads like one with nothing known, name included
-    attributes = (get_person(store, attributes_of or who) or {}) if keys else {}
+    if attributes is None:
+        attributes = (get_person(store, attributes_of or who) or {}) if keys else {}
     if attributes.get("name"):
         view["name"] = attributes["name"]
     rule = confirmation_rule(framework.id)
@@ -214,9 +226,10 @@ def group_members(store: Store, group: str, access: Access | None = None) -> lis
     return sorted(members | active)
 
 
-def _name(store: Store, entry: str, keys: list[str], roster: dict[str, Any]) -> str | None:
+def _name(
+    store: Store, record: dict[str, Any], keys: list[str], roster: dict[str, Any]
+) -> str | None:
     """A name wherever a source gives one: the person's record, the roster, a statement."""
-    record = get_person(store, entry) or {}
     if record.get("name"):
         return str(record["name"])
     names = roster.get("names") or {}
@@ -261,12 +274,17 @@ def group_views(
             persons[person] = person
     views: list[CompetencyStatus] = []
     directions = directions_into(store, framework)
+    evidence = evidence_of_many(store, framework, entries, directions)
     for entry in sorted(entries):
         keys = entries[entry]
-        view = keyed_view(store, framework, entry, keys, until, language, None, directions)
+        record = get_person(store, entry) or {}
+        view = keyed_view(
+            store, framework, entry, keys, until, language, None, directions,
+            evidence[entry], record if keys else {},
+        )  # fmt: skip
         view["person"] = persons.get(entry)
         view["keys"] = keys
-        view["name"] = _name(store, entry, keys, roster)
+        view["name"] = _name(store, record, keys, roster)
         views.append(view)
     return views
 
@@ -546,8 +564,11 @@ async def _save(request: Request, store: Store, replace: str | None) -> Response
             {"valid": True, "id": ruleset.id, "framework": ruleset.framework,
              "rules": len(ruleset.rules)}
         )  # fmt: skip
+    old = None
+    if isinstance(data, dict) and isinstance(data.get("id"), str):
+        old = await in_thread(store.get_definition, ALIGNMENT, data["id"])
     ruleset, version = await in_thread(save_rules, store, data, replace=replace)
-    rebuild = rebuild_competencies_later(store, request.app.state.replay_competencies)
+    rebuild = _recompute(request, store, old, data)
     return json_response(
         {"id": ruleset.id, "version": version, "rules": len(ruleset.rules), "rebuild": rebuild},
         status=201 if replace is None else 200,
@@ -568,9 +589,17 @@ async def put_alignment(request: Request, store: Store) -> Response:
 
 @admin_endpoint
 async def delete_alignment(request: Request, store: Store) -> Response:
+    old = await in_thread(store.get_definition, ALIGNMENT, request.path_params["ruleset"])
     await in_thread(delete_rules, store, request.path_params["ruleset"])
-    rebuild_competencies_later(store, request.app.state.replay_competencies)
+    _recompute(request, store, old, None)
     return Response(status_code=204)
+
+
+def _recompute(
+    request: Request, store: Store, old: dict[str, Any] | None, new: dict[str, Any] | None
+) -> str:
+    """Recompute, in the background, only the status the change reaches (rebuilds.py)."""
+    return recompute_later(store, request.app.state.competency_reducer, old, new)
 
 
 __all__ = [
