@@ -25,7 +25,7 @@ from lrs.access import Access, is_admin
 from lrs.api.v1.audit import CountedReads, logged_stream
 from lrs.api.v1.history import Sources, export
 from lrs.api.v1.permissions import Rule, read_access_log, read_learners
-from lrs.api.xapi.common import access_for, in_thread
+from lrs.api.xapi.common import access_for, error_response, in_thread
 from lrs.audit import record_read
 from lrs.storage.base import HistoryQuery, Store, format_stored
 from lrs.web import data, i18n, opendata, session
@@ -359,8 +359,7 @@ async def public_data(request: Request) -> Response:
             request.query_params.get("by", "commune"),
         )  # fmt: skip
     except XAPIError as exc:
-        error = {"error": {"code": "bad_request", "message": exc.message, "field": exc.field}}
-        return Response(orjson.dumps(error), exc.status, media_type="application/json")
+        return error_response(exc)  # the API's JSON error, naming the field
     if fmt == "csv":
         return Response(
             opendata.as_csv(body), media_type="text/csv; charset=utf-8",
