@@ -3,10 +3,10 @@ the API's app by lrs.api.app."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.routing import Route
 
 
-def routes() -> list[BaseRoute]:
+def routes() -> list[Route]:
     from lrs.web.pages import routes as page_routes
 
     return page_routes()

@@ -113,11 +113,13 @@ def class_page(
     views = group_views(store, framework, group, language, access)
     now = datetime.now(UTC)
     cutoff = (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S")
-    inactive = []
+    inactive: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     for view in views:
-        view["last_active"] = _last_active(store, view["keys"])
-        if view["last_active"] is None or view["last_active"] < cutoff:
-            inactive.append(view)
+        row: dict[str, Any] = {**view, "last_active": _last_active(store, view["keys"])}
+        rows.append(row)
+        if row["last_active"] is None or row["last_active"] < cutoff:
+            inactive.append(row)
     quiz = quiz_items(store, access, group)
     if roster.get("course"):
         quiz += [q for q in quiz_items(store, access, roster["course"]) if q["id"] not in {i["id"] for i in quiz}]
@@ -129,7 +131,7 @@ def class_page(
         "group": group,
         "roster": roster,
         "framework": framework,
-        "views": views,
+        "views": rows,
         "inactive": inactive,
         "quiz": quiz,
     }
@@ -211,14 +213,13 @@ def programme_targets() -> dict[str, Any]:
 
 
 def _measure(framework: Framework, groups: list[dict[str, Any]], measure: str) -> float | None:
-    total = sum(g["persons"] for g in groups)
+    total = int(sum(g["persons"] for g in groups))
     if not total:
         return None
     if measure == "confirmed":
-        return sum((g.get("confirmed") or {}).get("count", 0) for g in groups) / total
-    achieved = sum(
-        c["states"]["achieved"]["count"] for g in groups for c in g["competences"]
-    )
+        confirmed = int(sum((g.get("confirmed") or {}).get("count", 0) for g in groups))
+        return confirmed / total
+    achieved = int(sum(c["states"]["achieved"]["count"] for g in groups for c in g["competences"]))
     return achieved / (total * max(1, len(framework.competences)))
 
 

@@ -83,7 +83,7 @@ def test_tables_over_the_same_groups_withhold_the_same_totals() -> None:
 def test_no_withheld_cell_is_ever_recoverable(seed: int) -> None:
     """Every table of small random counts: each count under the minimum is withheld and
     none can be recovered, whatever the shape."""
-
+    rng = random.Random(seed)
     rows, cols = rng.randint(1, 5), rng.randint(1, 4)
     counts = [[rng.choice([0, 1, 2, 5, 9, 10, 14, 30, 80]) for _ in range(cols)] for _ in range(rows)]
     table = protect(Table(counts), minimum=10)

@@ -89,7 +89,7 @@ def test_admin_sees_every_page(browse: Any) -> None:
     admin = browse("admin")
     home = admin.get("/")
     assert "Lớp 10A1" in home.text and "Lớp 8A" in home.text
-    page = admin.get(f"/class", params={"id": CLASS})
+    page = admin.get("/class", params={"id": CLASS})
     assert page.status_code == 200
     assert 'id="heatmap"' in page.text and "s-achieved" in page.text
     assert admin.get("/ops").status_code == 200
