@@ -234,7 +234,7 @@ def month_ends(now: datetime, count: int) -> list[datetime]:
 
 def area_page(
     store: Store, access: Access, framework_name: str | None, by: str, language: str, minimum: int,
-    months: int = 6,
+    months: int = 6, end: datetime | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     framework = framework_or_default(store, framework_name)
     by = by if by in DIMENSIONS else "org"
@@ -244,7 +244,7 @@ def area_page(
     target = programme_targets().get(framework.id) or {}
     measure = str(target.get("measure", "achieved"))
     trend = []
-    for moment in month_ends(datetime.now(UTC), months):
+    for moment in month_ends(end or datetime.now(UTC), months):
         until = moment.strftime("%Y-%m-%dT%H:%M:%S.999Z")
         at = aggregates(store, framework, "target_group", until, access)
         # the whole population's share: one figure over many persons, withheld under the minimum

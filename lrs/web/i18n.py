@@ -94,6 +94,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "• không công bố: dưới {minimum} người, hoặc sẽ làm lộ một số như vậy",
     },
     "trend": {"en": "Trend against target", "vi": "Xu hướng so với mục tiêu"},
+    "months": {"en": "Months", "vi": "Số tháng"},
     "month": {"en": "Month end", "vi": "Cuối tháng"},
     "share": {"en": "Share", "vi": "Tỉ lệ"},
     "history": {"en": "History of a person", "vi": "Lịch sử của một người học"},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -244,14 +245,31 @@ async def person_page(request: Request, signed: session.Session, access: Access)
     return render(request, "person.html", {**found, "choices": choices}, signed=signed)
 
 
+def _trend_span(request: Request) -> tuple[int, datetime | None]:
+    """`months` (1 to 24, default 6) month ends up to `end` (a date; default now)."""
+    raw = request.query_params.get("months", "6")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 24:
+        raise ValidationError("months: a whole number from 1 to 24", "months")
+    end = None
+    if request.query_params.get("end"):
+        try:
+            end = datetime.strptime(request.query_params["end"], "%Y-%m-%d").replace(
+                hour=23, minute=59, second=59, tzinfo=UTC
+            )
+        except ValueError:
+            raise ValidationError("end: a date, YYYY-MM-DD", "end") from None
+    return int(raw), end
+
+
 @page(read_learners)
 async def areas_page(request: Request, signed: session.Session, access: Access) -> Response:
     store: Store = request.app.state.store
     language = i18n.choose(request)
     minimum, _ = opendata.policy()
+    months, end = _trend_span(request)
     found = await in_thread(
         data.area_page, store, access, request.query_params.get("framework"),
-        request.query_params.get("by", "org"), language, minimum,
+        request.query_params.get("by", "org"), language, minimum, months, end,
     )  # fmt: skip
     choices = await in_thread(data.framework_choices, store, language)
     chart = {
@@ -262,7 +280,8 @@ async def areas_page(request: Request, signed: session.Session, access: Access) 
     return render(
         request, "areas.html",
         {**found, "choices": choices, "minimum": minimum, "chart": orjson.dumps(chart).decode(),
-         "dimensions": data.DIMENSIONS},
+         "dimensions": data.DIMENSIONS, "months": months,
+         "end": request.query_params.get("end", "")},
         signed=signed,
     )  # fmt: skip
 

@@ -245,3 +245,24 @@ def test_pages_carry_their_own_content_security_policy(browse: Any) -> None:
     assert "script-src 'self'" in answer.headers["content-security-policy"]
     assert "unsafe-inline" not in answer.headers["content-security-policy"]
     assert browse(None).get("/static/uPlot.iife.min.js").status_code == 200
+
+
+def test_trend_follows_the_programme_month_by_month(browse: Any) -> None:
+    """The demo's evidence runs from September to early November 2025: the share of
+    persons confirmed under Decision 757 rises over those month ends, against its target."""
+    page = browse("admin").get(
+        "/areas",
+        params={"framework": "https://w3id.org/lrs/frameworks/vn-decision-757/2025",
+                "by": "commune", "months": "4", "end": "2025-11-30"},
+    ).text  # fmt: skip
+    trend = page[page.index('id="trend"') :]
+    dates = re.findall(r"<td>(\d{4}-\d{2}-\d{2})</td>", trend)
+    assert dates == ["2025-07-31", "2025-08-31", "2025-09-30", "2025-10-31", "2025-11-30"]
+    shares = [int(s) for s in re.findall(r'class="num">(\d+) %</td><td class="num">70 %', trend)]
+    assert len(shares) == 5 and shares[0] == 0 and shares[-1] > shares[1]
+    assert shares == sorted(shares)
+
+
+def test_trend_span_is_checked(browse: Any) -> None:
+    answer = browse("admin").get("/areas", params={"months": "99"})
+    assert answer.status_code == 400 and "months" in answer.text
