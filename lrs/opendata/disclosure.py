@@ -14,9 +14,9 @@ may be published or withheld.
 2. Complementary suppression: the published numbers and the table's sums (each row's
    cells add up to its total, each column's to its total, the totals to the grand total)
    form a linear system; a withheld cell is recoverable when that system fixes its value.
-   `recoverable` decides it exactly (Gaussian elimination over fractions), and `protect`
+   `recoverable` decides it exactly (Gaussian elimination, see there), and `protect`
    withholds, for a recoverable cell, the other corners of the cheapest rectangle through
-   it (or one cell of its row or column), until none is recoverable. So whatever anyone
+   it that hides it (or one cell of its row or column), until none is recoverable. So whatever anyone
    subtracts, a withheld cell stays unknown; a greedy choice, not the fewest cells.
 3. Rounding (optional, after suppression): published counts rounded to the nearest
    multiple of `base`, each on its own, so sums no longer check exactly (as in census
@@ -78,43 +78,82 @@ def _equations(table: Table) -> list[list[Cell]]:
     return lines
 
 
+PRIME = 2**127 - 1  # a Mersenne prime
+EXACT_RANK = 45  # k**(k/2) < PRIME for k <= 45 (Hadamard's bound on a minor of 0/+-1 entries)
+
+
 def recoverable(table: Table) -> set[Cell]:
-    """The withheld cells whose value the published ones and the sums determine."""
+    """The withheld cells whose value the published ones and the sums determine.
+
+    A withheld cell x is determined iff the unit vector e_x lies in the row space of the
+    sums restricted to the withheld cells, i.e. iff a row of the reduced echelon form is
+    e_x. Elimination runs modulo a large prime: every minor of these 0/+-1 matrices is at
+    most k**(k/2) in size (Hadamard), under the prime while k <= EXACT_RANK, so the ranks,
+    and the answer, are those over the rationals; larger systems use exact fractions.
+    """
     hidden = sorted(table.withheld)
     if not hidden:
         return set()
     index = {cell: i for i, cell in enumerate(hidden)}
-    matrix: list[list[Fraction]] = []
+    rows: list[list[int]] = []
     for line in _equations(table):
         *parts, margin = line
-        row = [Fraction(0)] * len(hidden)
+        row = [0] * len(hidden)
         for cell in parts:
             if cell in index:
                 row[index[cell]] += 1
         if margin in index:
             row[index[margin]] -= 1
         if any(row):
-            matrix.append(row)
-    # Reduced row echelon form: a variable is determined iff some reduced row has it alone.
-    pivot_row = 0
-    for col in range(len(hidden)):
-        found = next((r for r in range(pivot_row, len(matrix)) if matrix[r][col] != 0), None)
+            rows.append(row)
+    if min(len(rows) + 1, len(hidden)) <= EXACT_RANK:
+        reduced = _reduce_mod(rows, len(hidden))
+    else:
+        reduced = _reduce_exact(rows, len(hidden))
+    found = set()
+    for row in reduced:
+        nonzero = [i for i, v in enumerate(row) if v]
+        if len(nonzero) == 1:
+            found.add(hidden[nonzero[0]])
+    return found
+
+
+def _reduce_mod(rows: list[list[int]], width: int) -> list[list[int]]:
+    matrix = [[v % PRIME for v in row] for row in rows]
+    top = 0
+    for col in range(width):
+        found = next((r for r in range(top, len(matrix)) if matrix[r][col]), None)
         if found is None:
             continue
-        matrix[pivot_row], matrix[found] = matrix[found], matrix[pivot_row]
-        lead = matrix[pivot_row][col]
-        matrix[pivot_row] = [v / lead for v in matrix[pivot_row]]
+        matrix[top], matrix[found] = matrix[found], matrix[top]
+        inverse = pow(matrix[top][col], PRIME - 2, PRIME)
+        pivot = [v * inverse % PRIME for v in matrix[top]]
+        matrix[top] = pivot
         for r in range(len(matrix)):
-            if r != pivot_row and matrix[r][col] != 0:
-                factor = matrix[r][col]
-                matrix[r] = [a - factor * b for a, b in zip(matrix[r], matrix[pivot_row], strict=True)]
-        pivot_row += 1
-    found_cells = set()
-    for row in matrix[:pivot_row]:
-        nonzero = [i for i, v in enumerate(row) if v != 0]
-        if len(nonzero) == 1:
-            found_cells.add(hidden[nonzero[0]])
-    return found_cells
+            factor = matrix[r][col]
+            if r != top and factor:
+                matrix[r] = [(a - factor * b) % PRIME for a, b in zip(matrix[r], pivot, strict=True)]
+        top += 1
+    return matrix[:top]
+
+
+def _reduce_exact(rows: list[list[int]], width: int) -> list[list[Fraction]]:
+    matrix = [[Fraction(v) for v in row] for row in rows]
+    top = 0
+    for col in range(width):
+        found = next((r for r in range(top, len(matrix)) if matrix[r][col] != 0), None)
+        if found is None:
+            continue
+        matrix[top], matrix[found] = matrix[found], matrix[top]
+        lead = matrix[top][col]
+        pivot = [v / lead for v in matrix[top]]
+        matrix[top] = pivot
+        for r in range(len(matrix)):
+            factor = matrix[r][col]
+            if r != top and factor != 0:
+                matrix[r] = [a - factor * b for a, b in zip(matrix[r], pivot, strict=True)]
+        top += 1
+    return matrix[:top]
 
 
 def primary(table: Table, minimum: int) -> set[Cell]:
@@ -140,18 +179,24 @@ def _candidates(table: Table, cell: Cell) -> list[set[Cell]]:
 
 
 def _complement(table: Table, cell: Cell) -> set[Cell] | None:
-    """The cells to withhold with a recoverable `cell`: among `_candidates`, those leaving
-    the fewest cells recoverable, then the fewest zeros (a zero partner says little), then
-    the fewest margins (totals stay published where they can), then the least withheld."""
+    """The cells to withhold with a recoverable `cell`: the first of `_candidates`, cheapest
+    first (fewest zeros: a zero partner says little; fewest margins: totals stay published
+    where they can; least withheld), that leaves `cell` unrecoverable; when none does in
+    one step, the one leaving the fewest cells recoverable."""
 
-    def cost(cells: set[Cell]) -> tuple[int, int, int, int, list[Cell]]:
-        trial = Table(table.counts, table.withheld | cells)
+    def cost(cells: set[Cell]) -> tuple[int, int, int, list[Cell]]:
         values = [table.value(c) for c in cells]
         margins = sum(1 for r, c in cells if r == table.rows or c == table.cols)
-        return (len(recoverable(trial)), values.count(0), margins, sum(values), sorted(cells))
+        return (values.count(0), margins, sum(values), sorted(cells))
 
-    candidates = _candidates(table, cell)
-    return min(candidates, key=cost) if candidates else None
+    best: tuple[int, set[Cell]] | None = None
+    for cells in sorted(_candidates(table, cell), key=cost):
+        exposed = recoverable(Table(table.counts, table.withheld | cells))
+        if cell not in exposed:
+            return cells
+        if best is None or len(exposed) < best[0]:
+            best = (len(exposed), cells)
+    return None if best is None else best[1]
 
 
 def protect(table: Table, minimum: int = 10, forced: set[Cell] | None = None) -> Table:

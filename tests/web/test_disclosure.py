@@ -102,3 +102,19 @@ def test_rounding_to_base_five() -> None:
 def test_a_minimum_under_one_is_refused() -> None:
     with pytest.raises(ValueError, match="minimum"):
         protect(Table([[1]]), minimum=0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_modular_elimination_agrees_with_exact_fractions(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lrs.opendata import disclosure
+
+    rng = random.Random(seed)
+    rows, cols = rng.randint(1, 6), rng.randint(1, 4)
+    table = Table([[rng.randint(0, 30) for _ in range(cols)] for _ in range(rows)])
+    cells = table.cells()
+    table.withheld = set(rng.sample(cells, rng.randint(1, len(cells))))
+    fast = recoverable(table)
+    monkeypatch.setattr(disclosure, "EXACT_RANK", 0)
+    assert recoverable(table) == fast
