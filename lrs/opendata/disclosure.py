@@ -106,6 +106,7 @@ def recoverable(table: Table) -> set[Cell]:
             row[index[margin]] -= 1
         if any(row):
             rows.append(row)
+    reduced: list[list[int]] | list[list[Fraction]]
     if min(len(rows) + 1, len(hidden)) <= EXACT_RANK:
         reduced = _reduce_mod(rows, len(hidden))
     else:
