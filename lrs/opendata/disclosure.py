@@ -112,8 +112,8 @@ def recoverable(table: Table) -> set[Cell]:
     else:
         reduced = _reduce_exact(rows, len(hidden))
     found = set()
-    for row in reduced:
-        nonzero = [i for i, v in enumerate(row) if v]
+    for reduced_row in reduced:
+        nonzero = [i for i, v in enumerate(reduced_row) if v]
         if len(nonzero) == 1:
             found.add(hidden[nonzero[0]])
     return found
