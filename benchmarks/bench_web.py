@@ -6,7 +6,7 @@
 N persons in classes of 30 (rosters with names), 20 communes, 5 schools, the four target
 groups of Decision 757; each person has S statements on DigComp-aligned lessons, a third of
 them quiz answers with an interaction definition. Stored with the store API and folded with
-`catch_up` (set-up, not timed). Then the app (lrs.api.app.create_app, pages included) is
+`catch_up` (set-up, not timed). Then the app (lrs.web.app.create_app, as `lrs serve` runs it) is
 driven in this process through Starlette's TestClient, signed in as an admin: each page R
 times (different classes and persons), wall time and this process's CPU per request. The
 class page's API twin (/api/v1/groups/{class}/competencies) runs in the same run as the
@@ -37,11 +37,11 @@ from starlette.testclient import TestClient  # noqa: E402
 from benchmarks.harness import percentile  # noqa: E402
 from consumers.reducers.enabled import reducers  # noqa: E402
 from consumers.runtime.local import catch_up  # noqa: E402
-from lrs.api.app import create_app  # noqa: E402
 from lrs.auth import create_credential  # noqa: E402
 from lrs.competency.registry import import_rules  # noqa: E402
 from lrs.config import load_settings  # noqa: E402
 from lrs.rosters import class_definition, person_record, save_class, save_person  # noqa: E402
+from lrs.web.app import create_app  # noqa: E402
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"
 CODES = ["1.1", "1.2", "1.3", "2.1", "2.3", "3.1", "4.1", "4.3", "5.1"]

@@ -50,9 +50,9 @@ SERVE_SWITCH_INTERVAL = 0.001  # seconds; see cmd_serve
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from lrs.api.app import create_app
     from lrs.api.redact import redact, uvicorn_log_config
     from lrs.api.timeouts import header_timeout_protocol
+    from lrs.web.app import create_app
 
     settings = _settings(args)
     # The statement writer releases the GIL for every SQLite call and must get it back from

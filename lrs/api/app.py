@@ -37,7 +37,6 @@ from lrs.outbox import OutboxRelay
 from lrs.readmodels import COMPETENCIES
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
-from lrs.web import routes as page_routes
 from lrs.xapi.errors import XAPIError
 
 log = logging.getLogger("lrs.api")
@@ -266,7 +265,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
-        *page_routes(),  # the pages and open data (lrs.web)
     ]
     background = _background(settings, store, own_store, bus)
 

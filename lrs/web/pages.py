@@ -28,6 +28,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from lrs.access import Access, is_admin
+from lrs.api.errors import status_of
 from lrs.api.v1.audit import CountedReads, logged_stream
 from lrs.api.v1.history import Sources, export
 from lrs.api.v1.permissions import Rule, read_access_log, read_learners
@@ -82,8 +83,8 @@ def _error(request: Request, exc: XAPIError, signed: session.Session | None) -> 
         message, status = t["forbidden"], 403
     elif isinstance(exc, NotFound):
         message, status = t["not_found"], 404
-    else:
-        message, status = f"{t['bad_request']} {exc.field or ''}: {exc.message}", 400
+    else:  # the API's status for the code (400 for bad input, 503 for a store that is down)
+        message, status = f"{t['bad_request']} {exc.field or ''}: {exc.message}", status_of(exc)
     return render(request, "error.html", {"message": message}, status, signed)
 
 

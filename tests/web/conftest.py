@@ -17,13 +17,13 @@ from starlette.testclient import TestClient
 from consumers.ingest import store_all
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import catch_up
-from lrs.api.app import create_app
 from lrs.auth import authority_for, create_credential
 from lrs.cli import demo_province
 from lrs.config import load_settings
 from lrs.demo import SITE
 from lrs.rosters import get_class
 from lrs.web import opendata
+from lrs.web.app import create_app
 
 CLASS = f"{SITE}/class/thpt-an-binh/10a1"
 QUIZ = f"{SITE}/quiz/an-toan-mang"

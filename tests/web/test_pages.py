@@ -266,3 +266,17 @@ def test_trend_follows_the_programme_month_by_month(browse: Any) -> None:
 def test_trend_span_is_checked(browse: Any) -> None:
     answer = browse("admin").get("/areas", params={"months": "99"})
     assert answer.status_code == 400 and "months" in answer.text
+
+
+def test_a_new_secret_ends_the_sessions_made_with_the_old_one(seeded: Seeded, browse: Any) -> None:
+    from dataclasses import replace
+
+    from lrs.auth import create_credential, hash_secret
+
+    store = seeded.app.state.store
+    made = create_credential(store, "rotated", ["statements/read"], role="school")
+    client = browse(None)
+    assert sign_in(client, made.credential.key, made.secret).status_code == 303
+    assert client.get("/", follow_redirects=False).status_code == 200
+    store.save_credential(replace(made.credential, secret_hash=hash_secret("a new secret")))
+    assert client.get("/", follow_redirects=False).status_code == 303
