@@ -9,6 +9,8 @@ next steps, history entries; lrs.competency.aggregates) with the reader's
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -232,26 +234,56 @@ def month_ends(now: datetime, count: int) -> list[datetime]:
     return list(reversed(ends)) + [now]
 
 
+AREA_CACHE_SECONDS = 300
+_areas: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
+_areas_lock = threading.Lock()
+
+
 def area_page(
     store: Store, access: Access, framework_name: str | None, by: str, language: str, minimum: int,
     months: int = 6, end: datetime | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    """The figures by group and the trend, kept 5 minutes per reader's organisations (the
+    aggregates are computed on read, over every person the reader sees); each view is
+    logged all the same."""
     framework = framework_or_default(store, framework_name)
     by = by if by in DIMENSIONS else "org"
+    moment = end or datetime.now(UTC)
+    memo = (id(store), access.orgs, framework.id, by, minimum, months, moment.strftime("%Y-%m-%d"))
+    with _areas_lock:
+        cached = _areas.get(memo)
+    if cached is not None and time.monotonic() - cached[0] < AREA_CACHE_SECONDS:
+        found = cached[1]
+    else:
+        found = _area_figures(store, access, framework, by, minimum, months, moment)
+        with _areas_lock:
+            if len(_areas) > 1000:
+                _areas.clear()
+            _areas[memo] = (time.monotonic(), found)
+    record_read(
+        store, access.credential, "page/aggregates", None, len(found["groups"]),
+        {"by": by, "framework": framework.id},
+    )  # fmt: skip
+    return found
+
+
+def _area_figures(
+    store: Store, access: Access, framework: Framework, by: str, minimum: int, months: int,
+    end: datetime,
+) -> dict[str, Any]:  # fmt: skip
     groups = aggregates(store, framework, by, None, access)
     tables = release_tables(framework, groups)
     protect_all(list(tables.values()), minimum)
     target = programme_targets().get(framework.id) or {}
     measure = str(target.get("measure", "achieved"))
     trend = []
-    for moment in month_ends(end or datetime.now(UTC), months):
+    for moment in month_ends(end, months):
         until = moment.strftime("%Y-%m-%dT%H:%M:%S.999Z")
         at = aggregates(store, framework, "target_group", until, access)
         # the whole population's share: one figure over many persons, withheld under the minimum
         persons = sum(g["persons"] for g in at)
         share = _measure(framework, at, measure) if persons >= minimum else None
         trend.append({"date": moment.strftime("%Y-%m-%d"), "share": share, "persons": persons})
-    record_read(store, access.credential, "page/aggregates", None, len(groups), {"by": by, "framework": framework.id})
     return {
         "framework": framework,
         "by": by,
