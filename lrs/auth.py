@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from lrs.access import check_org_name
 from lrs.domain.records import DEFAULT_ORG, ROLES, Credential
@@ -111,11 +111,19 @@ def create_credential(
     return NewCredential(credential, secret)
 
 
-class Authenticator:
-    """Checks HTTP Basic credentials; remembers good ones so each request costs one HMAC."""
+class BearerTokens(Protocol):
+    """Bearer tokens as credentials (lrs.oidc.BearerVerifier); raises Unauthorized."""
 
-    def __init__(self, store: Credentials) -> None:
+    def authenticate(self, token: str) -> Credential: ...
+
+
+class Authenticator:
+    """Checks HTTP Basic credentials; remembers good ones so each request costs one HMAC.
+    With `bearer`, `Authorization: Bearer <JWT>` is checked by it (OIDC issuers)."""
+
+    def __init__(self, store: Credentials, bearer: BearerTokens | None = None) -> None:
         self.store = store
+        self.bearer = bearer
         self._verified: dict[str, tuple[str, Credential]] = {}
 
     def authenticate(self, header: str | None) -> Credential:
@@ -124,6 +132,8 @@ class Authenticator:
                 "send HTTP Basic credentials (lrs credentials create)", "Authorization"
             )
         scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and self.bearer is not None:
+            return self.bearer.authenticate(value)
         if scheme.lower() != "basic":
             raise Unauthorized("only HTTP Basic authentication is supported", "Authorization")
         try:

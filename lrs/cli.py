@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lrs import retention_cli
 from lrs.config import SERVE_FLAGS, Settings, SettingsError, load_settings, value_type
 from lrs.xapi.errors import XAPIError
 
@@ -503,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--agent", action="append", help="an xAPI agent as JSON")
     erase.set_defaults(func=cmd_erase)
 
+    retention_cli.register(commands, _add_common, _settings)
+
     credentials = commands.add_parser("credentials", help="manage API credentials")
     credential_commands = credentials.add_subparsers(dest="action", required=True)
     create = credential_commands.add_parser("create", help="create a key and secret")
@@ -526,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--json", action="store_true", help="print JSON: key, secret, scopes")
     create.set_defaults(func=cmd_credentials_create)
     _add_competency_commands(commands)
+    from lrs.forwarding.commands import register as register_forwarding
+
+    register_forwarding(commands, _add_common, _open)  # `lrs forwarding` (issue 18)
     return parser
 
 

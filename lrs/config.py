@@ -9,19 +9,23 @@ something off or failing later with a traceback.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import fields
+from dataclasses import field, fields
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from annotated_types import Ge, Gt, Le
 from pydantic import BeforeValidator, ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass
+
+from lrs.domain.records import ROLES
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +91,98 @@ BusURL = Annotated[str, BeforeValidator(lambda v: v if v == "local" else _url_of
 _WORDS: dict[str, str] = {
     "store": "'' (sqlite in --data), sqlite:///path, mongodb://... or mongodb+srv://...",
     "bus": "local or kafka://host:port[,host:port]",
+    "oidc_issuers": "a list of [[lrs.oidc_issuers]] tables (or, in LRS_OIDC_ISSUERS, a JSON "
+    "list of objects), each with issuer and audience (lrs/config.py, OidcIssuer)",
 }
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# Asymmetric algorithms only: an HMAC (HS*) issuer would share its secret with the LRS, and
+# allowing HS* next to RS* is the classic downgrade (the public key used as the secret).
+SigningAlg = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
+
+
+def _issuer_url(value: Any) -> Any:
+    """https, or http on loopback only (a local test issuer): keys must not travel in clear."""
+    if not isinstance(value, str):
+        raise ValueError("not a URL")
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return value
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
+        return value
+    raise ValueError("use https:// (http:// only on loopback)")
+
+
+def _words_tuple(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
+def _pairs(value: Any) -> Any:
+    """A TOML table {"xapi.read": ["statements/read"]} as a tuple of pairs (hashable)."""
+    if isinstance(value, dict):
+        return tuple((k, _words_tuple(v)) for k, v in value.items())
+    return value
+
+
+def _role(value: Any) -> Any:
+    if value == "" or value in ROLES:
+        return value
+    raise ValueError(f"one of {', '.join(ROLES)} (or '' for: by the scopes)")
+
+
+def _roles(value: Any) -> Any:
+    value = _words_tuple(value)
+    if isinstance(value, list | tuple) and all(v in ROLES for v in value):
+        return tuple(value)
+    raise ValueError(f"roles from {', '.join(ROLES)}")
+
+
+@dataclass(frozen=True, config=ConfigDict(allow_inf_nan=False, extra="forbid"))
+class OidcIssuer:
+    """One OpenID Connect issuer whose bearer JWTs are accepted as credentials (lrs.oidc).
+
+    The claims map to a credential: `scopes_claim` (space-separated or a list) through
+    `scope_map` (an issuer scope -> LRS scopes; empty: the claim's words are LRS scope
+    names, unknown words ignored), `role_claim` (a word of it that is in `roles`; else
+    `role`), `org_claim` (else `org`; else the default organisation). Dotted claim names
+    reach into objects (`realm_access.roles`).
+    """
+
+    issuer: Annotated[str, BeforeValidator(_issuer_url)]
+    audience: Annotated[tuple[str, ...], BeforeValidator(_words_tuple)]
+    algorithms: Annotated[tuple[SigningAlg, ...], BeforeValidator(_words_tuple)] = ("RS256", "ES256")
+    label: str = ""  # in credential keys, oidc:<label>:<sub>; default: the issuer's host
+    jwks_uri: Annotated[str, BeforeValidator(lambda v: v and _issuer_url(v))] = ""  # else discovery
+    scopes_claim: str = "scope"
+    scope_map: Annotated[tuple[tuple[str, tuple[str, ...]], ...], BeforeValidator(_pairs)] = ()
+    role_claim: str = ""
+    role: Annotated[str, BeforeValidator(_role)] = "platform"
+    roles: Annotated[tuple[str, ...], BeforeValidator(_roles)] = ("platform",)
+    org_claim: str = ""
+    org: str = ""
+    clock_skew: Annotated[float, Ge(0), Le(600)] = 60.0  # seconds allowed on exp, nbf, iat
+    jwks_max_age: Annotated[float, Gt(0)] = 3600.0  # seconds the key set is trusted
+    jwks_min_refetch: Annotated[float, Ge(0)] = 60.0  # unknown kid: refetch at most this often
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", urlsplit(self.issuer).netloc)
+
+    @property
+    def scopes_for(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.scope_map)
+
+
+def _issuers(value: Any) -> Any:
+    """TOML gives a list of tables; an environment variable gives JSON text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except ValueError:
+            raise ValueError("not JSON") from None
+    if isinstance(value, dict):
+        value = [value]
+    return value
 
 
 @dataclass(frozen=True, config=ConfigDict(allow_inf_nan=False))
@@ -142,6 +237,15 @@ class Settings:
     # The version named in answers to requests that name none (they are refused anyway).
     # xAPI says "the latest version": 2.0.0, or 1.0.3 for a deployment serving 1.0.x clients.
     default_xapi_version: Literal["2.0.0", "1.0.3"] = "2.0.0"
+    # Bearer JWTs from these OpenID Connect issuers are credentials too (lrs/oidc.py).
+    oidc_issuers: Annotated[tuple[OidcIssuer, ...], BeforeValidator(_issuers)] = field(
+        default_factory=tuple
+    )
+    # Retention (lrs/ops/retention.py): the processors apply the policies this often
+    # (seconds; 0 = only `lrs retention run`), and access-log entries are never removed
+    # younger than this many days, whatever a policy says (the legal minimum).
+    retention_interval: Seconds = 86_400.0
+    retention_access_log_min_days: Positive = 365
 
     @property
     def store_url(self) -> str:
@@ -258,6 +362,12 @@ def load_settings(
             bad: object = values.get(name)
             if isinstance(bad, float) and not math.isfinite(bad):
                 bad = str(bad)
+            if len(error["loc"]) > 1:  # inside a table (an OIDC issuer): name the entry
+                where = ".".join(str(step) for step in error["loc"][1:])
+                problems.append(
+                    f"{origin.get(name, name)}: {where}: {error['msg']} (value {error.get('input')!r})"
+                )
+                continue
             problems.append(f"{origin.get(name, name)}={bad!r}: must be {allowed(name)}")
         raise SettingsError("\n".join(problems)) from None
 

@@ -205,7 +205,10 @@ def run_worker(settings: Settings) -> None:
     """Run a faust worker with the outbox relay beside it, until stopped."""
     from faust import Worker
 
+    from consumers.runtime.retention import RetentionLoop, RetentionSchedule
+    from lrs.access import org_resolver
     from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
+    from lrs.forwarding.delivery import Forwarder
     from lrs.outbox import OutboxRelay
 
     prefix = settings.kafka_topic_prefix
@@ -216,11 +219,21 @@ def run_worker(settings: Settings) -> None:
     )
     relay = OutboxRelay(app.conf.lrs_store, bus)
     lag = LagLogger(bus, settings.kafka_lag_log_interval)
+    store = app.conf.lrs_store
+    schedule = RetentionSchedule(settings.retention_interval, settings.retention_access_log_min_days)
+    retention = RetentionLoop(store, reducers(store), schedule)
+    # Forwarding reads the store's log (its total order), not the partitioned topic; a
+    # lease per rule keeps one sender per destination among the workers.
+    forwarder = Forwarder(app.conf.lrs_store, org_resolver(app.conf.lrs_store))
     relay.start()
     lag.start()
+    forwarder.start()
+    retention.start()
     try:
         Worker(app, loglevel=settings.log_level.upper()).execute_from_commandline()
     finally:
+        retention.stop()
+        forwarder.stop()
         lag.stop()
         relay.stop()
         bus.close()

@@ -17,7 +17,10 @@ from contextlib import contextmanager
 
 from consumers.reducers.base import Change, Reducer, changes_of_records, key_parts
 from consumers.reducers.enabled import reducers as enabled_reducers
+from consumers.runtime.retention import RetentionLoop, RetentionSchedule
+from lrs.access import org_resolver
 from lrs.background import BackgroundLoop
+from lrs.forwarding.delivery import Forwarder
 from lrs.memory import release_free_memory, resident_mib
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
@@ -204,9 +207,15 @@ class ProcessRunner:
     """
 
     def __init__(
-        self, store_url: str, *, batch: int = 1000, max_growth_mib: float | None = None
+        self,
+        store_url: str,
+        *,
+        batch: int = 1000,
+        max_growth_mib: float | None = None,
+        retention: RetentionSchedule | None = None,
     ) -> None:
         self.store_url = store_url
+        self.retention = retention
         self.batch = batch
         self.max_growth_mib = max_growth_mib
         self.restarts = 0  # after a crash
@@ -219,7 +228,7 @@ class ProcessRunner:
         context = multiprocessing.get_context("spawn")  # no inherited threads or connections
         self._process = context.Process(
             target=_run_child,
-            args=(self.store_url, os.getpid(), self.batch, self.max_growth_mib),
+            args=(self.store_url, os.getpid(), self.batch, self.max_growth_mib, self.retention),
             name="lrs-processors",
             daemon=True,
         )
@@ -272,7 +281,13 @@ class ProcessRunner:
             process.join(timeout)
 
 
-def _run_child(store_url: str, parent: int, batch: int, max_growth_mib: float | None) -> None:
+def _run_child(
+    store_url: str,
+    parent: int,
+    batch: int,
+    max_growth_mib: float | None,
+    retention: RetentionSchedule | None = None,
+) -> None:
     # Storing statements (what clients wait for) goes first; folding uses the CPU left over
     # and catches up when ingest slows down.
     os.nice(10)
@@ -281,14 +296,24 @@ def _run_child(store_url: str, parent: int, batch: int, max_growth_mib: float | 
     runner = LocalRunner(
         store, enabled_reducers(store), batch=batch, max_growth_mib=max_growth_mib
     )
+    # Forwarding (lrs.forwarding) is one more consumer of the log, with its own offsets.
+    forwarder = Forwarder(store, org_resolver(store))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     runner.start()
+    forwarder.start()
+    # retention runs are scheduled here too (lrs.ops.retention): one process per store
+    scheduled = RetentionLoop(store, runner.reducers, retention) if retention else None
+    if scheduled is not None:
+        scheduled.start()
     try:
         # Exit with the parent, even if it was killed and could not stop us.
         while not stopping.wait(0.5):
             if os.getppid() != parent or runner.outgrown.is_set():
                 break
     finally:
+        if scheduled is not None:
+            scheduled.stop()
+        forwarder.stop()
         runner.stop()
         store.close()

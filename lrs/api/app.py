@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,20 +20,35 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import LocalRunner, ProcessRunner, rebuild
+from consumers.runtime.retention import RetentionLoop, RetentionSchedule
+from lrs.access import org_resolver
 from lrs.api import caliper, redact
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.headers import SecurityHeaders, cors_middleware
 from lrs.api.limits import BodyLimit
 from lrs.api.ratelimit import RateLimit
 from lrs.api.timeouts import RequestTimeout
-from lrs.api.v1 import audit, competencies, erasure, history, learners, openapi, persons
+from lrs.api.v1 import (
+    audit,
+    competencies,
+    erasure,
+    forwarding,
+    history,
+    learners,
+    openapi,
+    persons,
+    retention,
+)
 from lrs.api.xapi import about, agents, documents, statements
 from lrs.api.xapi.common import error_response, json_response
 from lrs.auth import Authenticator
 from lrs.config import Settings
 from lrs.events import EventBus, open_bus
 from lrs.events.base import BusUnavailable
+from lrs.forwarding.delivery import Forwarder
+from lrs.forwarding.metrics import forwarding_lines
 from lrs.memory import MemoryReleaser
+from lrs.oidc import BearerVerifier
 from lrs.outbox import OutboxRelay
 from lrs.readmodels import COMPETENCIES
 from lrs.storage import open_store_waiting
@@ -78,10 +94,15 @@ class Metrics:
     consumer lag as the broker reports it (`render` then blocks on the broker: call it in a
     thread)."""
 
-    def __init__(self, consumer_lag: ConsumerLag | None = None) -> None:
+    def __init__(
+        self,
+        consumer_lag: ConsumerLag | None = None,
+        forwarding: Callable[[], list[str]] | None = None,
+    ) -> None:
         self.requests: Counter[tuple[str, int]] = Counter()
         self.started = time.time()
         self.consumer_lag = consumer_lag
+        self.forwarding = forwarding
 
     def render(self) -> str:
         lines = [
@@ -97,6 +118,11 @@ class Metrics:
         ]
         if self.consumer_lag is not None:
             lines += self._lag_lines(self.consumer_lag)
+        if self.forwarding is not None:
+            try:
+                lines += self.forwarding()
+            except XAPIError as exc:  # the store is unavailable: the rest still answers
+                log.warning("no forwarding state for /metrics: %s", exc)
         return "\n".join(lines) + "\n"
 
     @staticmethod
@@ -143,7 +169,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     own_store = store is None
     store = store if store is not None else open_store_waiting(settings.store_url)
     bus = open_bus(settings.bus, settings.kafka_partitions, settings.kafka_topic_prefix)
-    metrics = Metrics(getattr(bus, "consumer_lag", None))
+    metrics = Metrics(getattr(bus, "consumer_lag", None), lambda: forwarding_lines(store))
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -221,6 +247,23 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ),
         Route("/api/v1/erasures", erasure.post_erasure, methods=["POST"]),
         Route("/api/v1/audit", audit.audit_log),
+        Route("/api/v1/retention/policies", retention.list_policies),
+        Route(
+            "/api/v1/retention/policies/{org}/{data_class}",
+            dispatch({"PUT": retention.put_policy, "DELETE": retention.delete_policy}),
+            methods=["PUT", "DELETE"],
+        ),
+        Route(
+            "/api/v1/retention/holds",
+            dispatch({"GET": retention.list_holds, "POST": retention.post_hold}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route(
+            "/api/v1/retention/holds/{subject_type}/{subject:path}",
+            retention.delete_hold,
+            methods=["DELETE"],
+        ),
+        Route("/api/v1/retention/runs", retention.post_run, methods=["POST"]),
         Route("/api/v1/persons/{person}/keys", persons.link, methods=["POST"]),
         Route("/api/v1/persons/{person}/keys/{key:path}", persons.unlink, methods=["DELETE"]),
         Route("/api/v1/persons/{person}/profile", persons.profile),
@@ -260,6 +303,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/api/v1/groups/{group:path}/competencies", competencies.group_competencies),
         Route("/api/v1/frameworks", competencies.list_frameworks),
         Route("/api/v1/frameworks/{framework:path}", competencies.get_framework),
+        *forwarding_routes(),
         Route("/caliper/v1p2", caliper.receive, methods=["POST"]),
         Route("/caliper/v1p1", caliper.receive, methods=["POST"]),
         Route("/health", health),
@@ -267,11 +311,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint),
     ]
     background = _background(settings, store, own_store, bus)
+    bearer = BearerVerifier(settings.oidc_issuers, store) if settings.oidc_issuers else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for task in background:
             task.start()
+        if bearer is not None:  # the issuers' keys, fetched before the first token needs them
+            threading.Thread(target=bearer.warm, name="lrs-oidc-keys", daemon=True).start()
         try:
             yield
         finally:
@@ -305,16 +352,50 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.reducers = reducers  # the processors, for erasure to rebuild what it touched
     app.state.replay_competencies = replay_competencies  # after a rule set changes (admin API)
     app.state.settings = settings
-    app.state.authenticator = Authenticator(store)
+    app.state.authenticator = Authenticator(store, bearer)
     app.state.metrics = metrics
     app.state.stored_hooks = [task.wake for task in background]
     app.state.background = background
     return app
 
 
+def forwarding_routes() -> list[Route]:
+    """Statement forwarding (issue 18): lrs.api.v1.forwarding."""
+    rules = "/api/v1/forwarding/rules"
+    return [
+        Route(
+            rules,
+            dispatch({"GET": forwarding.list_rules, "POST": forwarding.create_rule}),
+            methods=["GET", "HEAD", "POST"],
+        ),
+        Route(
+            rules + "/{rule}",
+            dispatch(
+                {
+                    "GET": forwarding.get_rule,
+                    "PUT": forwarding.put_rule,
+                    "DELETE": forwarding.delete_rule,
+                }
+            ),
+            methods=["GET", "HEAD", "PUT", "DELETE"],
+        ),
+        Route(rules + "/{rule}/pause", forwarding.pause, methods=["POST"]),
+        Route(rules + "/{rule}/resume", forwarding.resume, methods=["POST"]),
+        Route(rules + "/{rule}/replay", forwarding.replay, methods=["POST"]),
+        Route(rules + "/{rule}/dead-letters", forwarding.dead_letters),
+        Route(
+            rules + "/{rule}/dead-letters/replay",
+            forwarding.replay_dead_letters,
+            methods=["POST"],
+        ),
+    ]
+
+
 def _background(
     settings: Settings, store: Store, own_store: bool, bus: EventBus | None
-) -> list[LocalRunner | ProcessRunner | OutboxRelay | MemoryReleaser]:
+) -> list[
+    LocalRunner | ProcessRunner | OutboxRelay | Forwarder | RetentionLoop | MemoryReleaser
+]:
     """Embedded: the processors run beside the API over the store's log. Kafka: the relay.
     Either way, freed memory goes back to the OS now and then (lrs/memory.py)."""
     return [*_pipeline(settings, store, own_store, bus), MemoryReleaser()]
@@ -322,17 +403,30 @@ def _background(
 
 def _pipeline(
     settings: Settings, store: Store, own_store: bool, bus: EventBus | None
-) -> list[LocalRunner | ProcessRunner | OutboxRelay]:
+) -> list[LocalRunner | ProcessRunner | OutboxRelay | Forwarder | RetentionLoop]:
     if bus is not None:
         return [OutboxRelay(store, bus)]
     if not settings.processors:
         return []
+    schedule = RetentionSchedule(
+        settings.retention_interval, settings.retention_access_log_min_days
+    )
     if own_store and settings.store_url.startswith("sqlite://") and settings.processor_process:
         growth = settings.processor_max_growth_mib or None
         return [
-            ProcessRunner(settings.store_url, batch=settings.processor_batch, max_growth_mib=growth)
+            ProcessRunner(
+                settings.store_url,
+                batch=settings.processor_batch,
+                max_growth_mib=growth,
+                retention=schedule,
+            )
         ]
-    return [LocalRunner(store, reducers(store), batch=settings.processor_batch)]
+    # In this process's threads (the forwarder too: in the child above, it runs there).
+    return [
+        LocalRunner(store, reducers(store), batch=settings.processor_batch),
+        Forwarder(store, org_resolver(store)),
+        RetentionLoop(store, reducers(store), schedule),
+    ]
 
 
 def replay_competencies(store: Store) -> int:

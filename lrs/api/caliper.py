@@ -38,6 +38,9 @@ def _credential(request: Request) -> Credential:
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer":
         key, sep, secret = token.strip().partition(":")
+        if not sep and request.app.state.authenticator.bearer is not None:
+            # a JWT from a configured OpenID Connect issuer (lrs.oidc)
+            return request.app.state.authenticator.authenticate(header)  # type: ignore[no-any-return]
         if not (sep and key and secret):
             raise Unauthorized("the bearer token must be <key>:<secret> of an LRS credential", "Authorization")
         header = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()

@@ -7,7 +7,7 @@ its timeout) is 503 with Retry-After on every route and every backend, never 500
 
 from __future__ import annotations
 
-from lrs.xapi.errors import XAPIError
+from lrs.xapi.errors import Unauthorized, XAPIError
 
 STATUS_BY_CODE: dict[str, int] = {
     "bad_request": 400,
@@ -32,7 +32,8 @@ def headers_of(exc: XAPIError) -> dict[str, str]:
     """Headers HTTP requires with the status: a challenge for 401, a delay for 503."""
     status = status_of(exc)
     if status == 401:
-        return {"WWW-Authenticate": 'Basic realm="xAPI"'}
+        challenge = exc.challenge if isinstance(exc, Unauthorized) else 'Basic realm="xAPI"'
+        return {"WWW-Authenticate": challenge}
     if status == 503:
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return {}

@@ -152,7 +152,7 @@ def find_problem(
     (`lrs audit head`), which also catches a rewrite of the log together with its head.
     """
     hashes = {entry.hash: index for index, entry in enumerate(log)}
-    prev_hash, prev_seq = GENESIS, 0
+    prev_hash, prev_seq = pruned_start(log)
     for index, entry in enumerate(log):
         intact = access_hash(entry.prev, entry.body()) == entry.hash
         linked = entry.prev == prev_hash
@@ -160,7 +160,7 @@ def find_problem(
             prev_hash, prev_seq = entry.hash, entry.seq
             continue
         return _classify(log, index, hashes, prev_hash, prev_seq, intact, linked)
-    if anchor is not None:
+    if anchor is not None and (not log or anchor.seq >= log[0].seq):
         at = next((e for e in log if e.seq == anchor.seq), None)
         if at is None:
             return ChainProblem(
@@ -194,6 +194,26 @@ def find_problem(
             "changed", prev_seq, f"entry {prev_seq} was changed and resealed (the head differs)"
         )
     return None
+
+
+def pruned_start(log: list[AccessEntry]) -> tuple[str, int]:
+    """Where the chain starts: the genesis, or the cut a retention run recorded.
+
+    A run that removes the oldest entries (lrs.ops.retention) first appends an entry naming
+    the last one it cuts and that entry's hash; the remaining log must start right after
+    it, linked to that hash. Anything else missing at the start is a removal.
+    """
+    if not log or log[0].seq == 1:
+        return GENESIS, 0
+    first = log[0]
+    for entry in log:
+        if (
+            entry.action == "retention"
+            and entry.query.get("access_log_through") == first.seq - 1
+            and entry.query.get("access_log_anchor") == first.prev
+        ):
+            return first.prev, first.seq - 1
+    return GENESIS, 0
 
 
 def _classify(

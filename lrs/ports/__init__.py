@@ -11,6 +11,8 @@
 | Credentials     | credentials   | lrs.adapters.*.credentials           |
 | AccessLog       | access_log    | lrs.adapters.*.access_log            |
 | Erasure         | erasure       | lrs.adapters.*.erasure               |
+| Retention       | retention     | lrs.adapters.*.retention             |
+| Forwarding      | forwarding    | lrs.adapters.*.forwarding            |
 
 `Store` is what `lrs.storage.open_store` returns: one object exposing every port, because
 the adapters of one backend share a connection and transactions (erasure spans all of
@@ -27,9 +29,11 @@ from lrs.ports.credentials import Credentials
 from lrs.ports.definitions import Definitions
 from lrs.ports.documents import Documents
 from lrs.ports.erasure import Erasure
+from lrs.ports.forwarding import Forwarding
 from lrs.ports.identities import Identities
 from lrs.ports.log import Log
 from lrs.ports.projections import Projections, ProjectionTransaction
+from lrs.ports.retention import Retention
 from lrs.ports.statements import LinkNode, StatementGraph, Statements
 
 
@@ -43,6 +47,8 @@ class Store(
     Credentials,
     AccessLog,
     Erasure,
+    Retention,
+    Forwarding,
     Protocol,
 ):
     """Every port of one backend, sharing its connections."""
@@ -56,11 +62,13 @@ __all__ = [
     "Definitions",
     "Documents",
     "Erasure",
+    "Forwarding",
     "Identities",
     "LinkNode",
     "Log",
     "ProjectionTransaction",
     "Projections",
+    "Retention",
     "StatementGraph",
     "Statements",
     "Store",

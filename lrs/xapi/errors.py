@@ -36,6 +36,8 @@ class ValidationError(XAPIError):
 
 class Unauthorized(XAPIError):
     code = "unauthorized"
+    # The WWW-Authenticate challenge sent with it (a bearer token's refusal names its error).
+    challenge = 'Basic realm="xAPI"'
 
 
 class Forbidden(XAPIError):

@@ -16,6 +16,8 @@ The rules are not here: lrs.ops decides, these modules execute.
 | Credentials  | credentials                         |
 | AccessLog    | access_log                          |
 | Erasure      | erasure                             |
+| Retention    | retention                           |
+| Forwarding   | forwarding                          |
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from lrs.adapters.mongodb.credentials import MongoCredentials
 from lrs.adapters.mongodb.definitions import MongoDefinitions
 from lrs.adapters.mongodb.documents import MongoDocuments
 from lrs.adapters.mongodb.erasure import MongoErasure
+from lrs.adapters.mongodb.forwarding import MongoForwarding
 from lrs.adapters.mongodb.identities import MongoIdentities
 from lrs.adapters.mongodb.log import MongoLog
 from lrs.adapters.mongodb.projections import MongoProjections
 from lrs.adapters.mongodb.queries import MongoStatementReads
+from lrs.adapters.mongodb.retention import MongoRetention
 from lrs.adapters.mongodb.statements import MongoStatements
 from lrs.adapters.unavailable import unavailable_as_503
 
@@ -45,7 +49,9 @@ class MongoStore(
     MongoIdentities,
     MongoCredentials,
     MongoAccessLog,
+    MongoRetention,
     MongoErasure,
+    MongoForwarding,
     MongoBase,
 ):
     """Every port on one MongoDB database. `url` is a connection string naming it.

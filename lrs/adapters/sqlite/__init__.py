@@ -15,6 +15,8 @@ port (lrs.ports.Store). The rules are not here: lrs.ops decides, these modules e
 | Credentials  | credentials                                          |
 | AccessLog    | access_log                                           |
 | Erasure      | erasure                                              |
+| Retention    | retention                                            |
+| Forwarding   | forwarding                                           |
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from lrs.adapters.sqlite.credentials import SQLiteCredentials
 from lrs.adapters.sqlite.definitions import SQLiteDefinitions
 from lrs.adapters.sqlite.documents import SQLiteDocuments
 from lrs.adapters.sqlite.erasure import SQLiteErasure
+from lrs.adapters.sqlite.forwarding import SQLiteForwarding
 from lrs.adapters.sqlite.identities import SQLiteIdentities
 from lrs.adapters.sqlite.log import SQLiteLog
 from lrs.adapters.sqlite.projections import SQLiteProjections
 from lrs.adapters.sqlite.queries import SQLiteStatementReads
+from lrs.adapters.sqlite.retention import SQLiteRetention
 from lrs.adapters.sqlite.statement_index import SQLiteStatementIndex
 from lrs.adapters.sqlite.statements import SQLiteStatements
 from lrs.adapters.unavailable import unavailable_as_503
@@ -46,7 +50,9 @@ class SQLiteStore(
     SQLiteIdentities,
     SQLiteCredentials,
     SQLiteAccessLog,
+    SQLiteRetention,
     SQLiteErasure,
+    SQLiteForwarding,
     SQLiteBase,
 ):
     """Every port on one SQLite file set (`path`, and its -projections and -audit files)."""

@@ -18,7 +18,20 @@ from lrs import __version__
 from lrs.api.limits import INT64_MAX
 from lrs.api.xapi.common import json_response
 from lrs.readmodels.competencies import CompetencyStatus, GroupStatus
+from lrs.readmodels.forwarding import (
+    DeadLetterPage,
+    ForwardingCount,
+    ForwardingRule,
+    ForwardingRules,
+)
 from lrs.readmodels.profiles import LearnerPage, PersonProfile, Profile
+from lrs.readmodels.retention import (
+    LegalHold,
+    LegalHolds,
+    RetentionPolicies,
+    RetentionPolicy,
+    RetentionRunResult,
+)
 
 # Read models whose schemas are generated (with every type they are made of).
 READ_MODELS: dict[str, Any] = {
@@ -27,6 +40,11 @@ READ_MODELS: dict[str, Any] = {
     "LearnerPage": LearnerPage,
     "CompetencyStatus": CompetencyStatus,
     "GroupStatus": GroupStatus,
+    "RetentionPolicy": RetentionPolicy,
+    "RetentionPolicies": RetentionPolicies,
+    "LegalHold": LegalHold,
+    "LegalHolds": LegalHolds,
+    "RetentionRunResult": RetentionRunResult,
 }
 
 
@@ -37,10 +55,12 @@ class _Schemas(GenerateJsonSchema):
         return False
 
 
-def read_model_schemas() -> dict[str, Any]:
-    """JSON Schemas (2020-12, as OpenAPI 3.1 takes them) of READ_MODELS, by type name."""
+def read_model_schemas(models: dict[str, Any] | None = None) -> dict[str, Any]:
+    """JSON Schemas (2020-12, as OpenAPI 3.1 takes them) of READ_MODELS (or `models`), by
+    type name."""
+    models = READ_MODELS if models is None else models
     _, definitions = TypeAdapter.json_schemas(
-        [(name, "serialization", TypeAdapter(kind)) for name, kind in READ_MODELS.items()],
+        [(name, "serialization", TypeAdapter(kind)) for name, kind in models.items()],
         ref_template="#/components/schemas/{model}",
         schema_generator=_Schemas,
     )
@@ -77,7 +97,11 @@ DOCUMENT: dict[str, Any] = {
         "themselves are under /xapi/ and follow the xAPI specification.",
     },
     "components": {
-        "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+        "securitySchemes": {
+            "basic": {"type": "http", "scheme": "basic"},
+            # JWTs of the OpenID Connect issuers in the settings (lrs.oidc), where configured
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        },
         "schemas": {
             "Error": {
                 "type": "object",
@@ -96,7 +120,7 @@ DOCUMENT: dict[str, Any] = {
             },
         },
     },
-    "security": [{"basic": []}],
+    "security": [{"basic": []}, {"bearer": []}],
     "paths": {
         "/api/v1/learners/{learner}/profile": {
             "get": {
@@ -451,7 +475,7 @@ DOCUMENT["components"]["schemas"].update(
             "properties": {
                 "seq": {"type": "integer"},
                 "at": {"type": "string", "format": "date-time"},
-                "action": {"type": "string", "enum": ["read", "erase"]},
+                "action": {"type": "string", "enum": ["read", "erase", "retention"]},
                 "credential": {"type": "string"},
                 "name": {"type": "string"},
                 "role": {"type": "string"},
@@ -541,6 +565,121 @@ DOCUMENT["paths"].update(
     }
 )
 
+
+
+
+# Retention (lrs.api.v1.retention) ---------------------------------------------------------------
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+_NO_CONTENT = {"204": {"description": "done"}, **_ERRORS}
+DOCUMENT["paths"].update(
+    {
+        "/api/v1/retention/policies": _get(
+            "Retention policies, per organisation and data class (admin, auditor)",
+            "listRetentionPolicies",
+            [],
+            "RetentionPolicies",
+        ),
+        "/api/v1/retention/policies/{org}/{data_class}": {
+            "put": {
+                "summary": "Set the retention policy of an organisation and data class (admin)",
+                "operationId": "putRetentionPolicy",
+                "parameters": [
+                    _param("org", "path", "an organisation; '*' for the access log"),
+                    _param("data_class", "path", "statements, documents, attachments or access_log"),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["days"],
+                                "properties": {
+                                    "action": {"type": "string", "enum": ["delete", "anonymise"]},
+                                    "days": {"type": "integer", "minimum": 1},
+                                    "projections": {
+                                        "type": "string",
+                                        "enum": ["recompute", "keep"],
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json("RetentionPolicy", "the policy"), **_ERRORS},
+            },
+            "delete": {
+                "summary": "Remove a retention policy (admin)",
+                "operationId": "deleteRetentionPolicy",
+                "parameters": [
+                    _param("org", "path", "an organisation; '*' for the access log"),
+                    _param("data_class", "path", "statements, documents, attachments or access_log"),
+                ],
+                "responses": _NO_CONTENT,
+            },
+        },
+        "/api/v1/retention/holds": {
+            **_get(
+                "Legal holds: persons, learner keys and organisations retention leaves alone "
+                "(admin, auditor)",
+                "listLegalHolds",
+                [],
+                "LegalHolds",
+            ),
+            "post": {
+                "summary": "Place a legal hold (admin)",
+                "operationId": "placeLegalHold",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["subject_type", "subject"],
+                                "properties": {
+                                    "subject_type": {
+                                        "type": "string",
+                                        "enum": ["person", "learner", "org"],
+                                    },
+                                    "subject": {"type": "string"},
+                                    "reason": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": _json("LegalHold", "the hold"), **_ERRORS},
+            },
+        },
+        "/api/v1/retention/holds/{subject_type}/{subject}": {
+            "delete": {
+                "summary": "Release a legal hold (admin)",
+                "operationId": "releaseLegalHold",
+                "parameters": [
+                    _param("subject_type", "path", "person, learner or org"),
+                    _param("subject", "path", "the person id, learner key or organisation"),
+                ],
+                "responses": _NO_CONTENT,
+            }
+        },
+        "/api/v1/retention/runs": {
+            "post": {
+                "summary": "Apply every retention policy now, or count with dry_run=true (admin)",
+                "operationId": "runRetention",
+                "parameters": [
+                    _param("dry_run", "query", "true: count, change nothing", required=False)
+                ],
+                "responses": {"200": _json("RetentionRunResult", "what the run did"), **_ERRORS},
+            }
+        },
+    }
+)
 
 DOCUMENT["components"]["schemas"].update(read_model_schemas())
 
@@ -697,6 +836,177 @@ DOCUMENT["paths"].update(
             ],
             "Changes",
             content_type="text/csv",
+        ),
+    }
+)
+
+
+# ------------------------------------------------------------------ statement forwarding
+# (issue 18): rules, their delivery state and dead letters; admin credentials only.
+DOCUMENT["components"]["schemas"].update(
+    read_model_schemas(
+        {
+            "ForwardingRule": ForwardingRule,
+            "ForwardingRules": ForwardingRules,
+            "DeadLetterPage": DeadLetterPage,
+            "ForwardingCount": ForwardingCount,
+        }
+    )
+)
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_RULE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["name", "destination"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "match": {
+                        "type": "object",
+                        "description": "every non-empty list must match; any value in one does",
+                        "properties": {
+                            name: _STRINGS
+                            for name in (
+                                "orgs", "verbs", "activities", "activity_prefixes", "actors",
+                                "categories",
+                            )
+                        },
+                    },
+                    "destination": {
+                        "type": "object",
+                        "required": ["kind", "url"],
+                        "properties": {
+                            "kind": {"enum": ["xapi", "webhook"]},
+                            "url": {"type": "string"},
+                            "username": {"type": "string", "description": "xapi"},
+                            "password": {"type": "string", "description": "xapi"},
+                            "secret": {"type": "string", "description": "webhook signing key"},
+                        },
+                    },
+                    "batch": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "paused": {"type": "boolean"},
+                },
+            }
+        }
+    },
+}
+_RULE = _param("rule", "path", "a forwarding rule id")
+
+
+def _answer(schema: str, text: str) -> dict[str, Any]:
+    return {
+        "description": text,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+def _action(summary: str, operation: str, schema: str, body: dict[str, Any] | None) -> Any:
+    action: dict[str, Any] = {
+        "summary": summary,
+        "operationId": operation,
+        "parameters": [_RULE],
+        "responses": {"200": _answer(schema, summary), **_ERRORS},
+    }
+    if body is not None:
+        action["requestBody"] = body
+    return {"post": action}
+
+
+DOCUMENT["paths"].update(
+    {
+        "/api/v1/forwarding/rules": {
+            "get": {
+                "summary": "Forwarding rules with their delivery state (admin)",
+                "operationId": "listForwardingRules",
+                "responses": {"200": _answer("ForwardingRules", "the rules"), **_ERRORS},
+            },
+            "post": {
+                "summary": "Create a forwarding rule (admin); it forwards what is stored from "
+                "now on (?from=start: the whole log)",
+                "operationId": "createForwardingRule",
+                "parameters": [_param("from", "query", "start: forward the whole log", False)],
+                "requestBody": _RULE_BODY,
+                "responses": {
+                    "201": _answer("ForwardingRule", "created (a generated secret is shown once)"),
+                    **_ERRORS,
+                },
+            },
+        },
+        "/api/v1/forwarding/rules/{rule}": {
+            "get": {
+                "summary": "A forwarding rule and its delivery state (admin)",
+                "operationId": "getForwardingRule",
+                "parameters": [_RULE],
+                "responses": {"200": _answer("ForwardingRule", "the rule"), **_ERRORS},
+            },
+            "put": {
+                "summary": "Replace a forwarding rule (admin); a secret left out is kept",
+                "operationId": "putForwardingRule",
+                "parameters": [_RULE],
+                "requestBody": _RULE_BODY,
+                "responses": {"200": _answer("ForwardingRule", "replaced"), **_ERRORS},
+            },
+            "delete": {
+                "summary": "Delete a forwarding rule with its state and dead letters (admin)",
+                "operationId": "deleteForwardingRule",
+                "parameters": [_RULE],
+                "responses": {"204": {"description": "deleted"}, **_ERRORS},
+            },
+        },
+        "/api/v1/forwarding/rules/{rule}/pause": _action(
+            "Pause a rule: nothing is sent, its offset waits", "pauseForwardingRule",
+            "ForwardingRule", None,
+        ),
+        "/api/v1/forwarding/rules/{rule}/resume": _action(
+            "Resume a paused rule where it stopped", "resumeForwardingRule", "ForwardingRule", None
+        ),
+        "/api/v1/forwarding/rules/{rule}/replay": _action(
+            "Send again what matches from a date ({\"since\": \"2026-01-31\"})",
+            "replayForwardingRule",
+            "ForwardingCount",
+            {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["since"],
+                            "properties": {"since": {"type": "string"}},
+                        }
+                    }
+                },
+            },
+        ),
+        "/api/v1/forwarding/rules/{rule}/dead-letters": {
+            "get": {
+                "summary": "Statements a rule gave up on, in log order (admin)",
+                "operationId": "listDeadLetters",
+                "parameters": [
+                    _RULE,
+                    _param("after", "query", "continue after this offset (`more`)", False),
+                    _param("limit", "query", "at most this many (1-1000, default 100)", False),
+                ],
+                "responses": {"200": _answer("DeadLetterPage", "dead letters"), **_ERRORS},
+            }
+        },
+        "/api/v1/forwarding/rules/{rule}/dead-letters/replay": _action(
+            "Send dead letters again ({\"offsets\": [...]}; none given: all)",
+            "replayDeadLetters",
+            "ForwardingCount",
+            {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"offsets": {"type": "array", "items": {"type": "integer"}}},
+                        }
+                    }
+                },
+            },
         ),
     }
 )
