@@ -137,9 +137,9 @@ SERVE_SWITCH_INTERVAL = 0.001  # seconds; see cmd_serve
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from lrs.api.app import create_app
     from lrs.api.redact import redact, uvicorn_log_config
     from lrs.api.timeouts import header_timeout_protocol
+    from lrs.web.app import create_app
 
     settings = _settings(args)
     path = sqlite_path(settings.store_url)

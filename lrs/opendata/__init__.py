@@ -1,0 +1,1 @@
+"""Open data: aggregates released to the public only through disclosure control."""
