@@ -24,7 +24,7 @@ from lrs.api import caliper, redact
 from lrs.api.alternate import AlternateRequestSyntax
 from lrs.api.headers import SecurityHeaders, cors_middleware
 from lrs.api.limits import BodyLimit
-from lrs.api.metrics import CountRequests, Metrics, collect, render
+from lrs.api.metrics import CountRequests, Figures, Metrics, collect, render
 from lrs.api.ratelimit import RateLimit
 from lrs.api.timeouts import RequestTimeout
 from lrs.api.v1 import (
@@ -105,9 +105,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             return json_response({"status": "unavailable", "reason": str(exc)}, 503)
         return json_response({"status": "ready"})
 
+    def figures() -> Figures:
+        return collect(metrics, store, reducers(store), bus=bus is not None)
+
     async def metrics_endpoint(request: Request) -> Response:
-        figures = await run_in_threadpool(collect, metrics, store, reducers(store), bus=bus is not None)
-        text = render(figures)
+        text = render(await run_in_threadpool(figures))
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -289,6 +291,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.settings = settings
     app.state.authenticator = Authenticator(store, bearer)
     app.state.metrics = metrics
+    app.state.figures = figures  # what /metrics shows, as data (blocking: call in a thread)
     app.state.stored_hooks = [task.wake for task in background]
     app.state.background = background
     return app

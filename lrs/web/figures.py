@@ -1,10 +1,12 @@
-"""The operations page's figures: read from what /metrics publishes, in one place, so the
-page shows every figure /metrics gains without a change here (re-point `figures` at a
-richer source when there is one)."""
+"""The operations page's figures: what /metrics publishes (lrs.api.metrics.collect, as
+rendered for Prometheus), so the page shows every figure /metrics gains without a change
+here."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from lrs.api.metrics import render
 
 
 def parse(text: str) -> list[dict[str, Any]]:
@@ -26,4 +28,4 @@ def parse(text: str) -> list[dict[str, Any]]:
 
 def figures(app: Any) -> list[dict[str, Any]]:
     """Blocking (the broker may be asked for consumer lag): the app's /metrics samples."""
-    return parse(app.state.metrics.render())
+    return parse(render(app.state.figures()))

@@ -27,6 +27,8 @@ DENIED: dict[str, str] = {
     "./scripts/serve": "runs a server until stopped, and installs: scripts/serve itself is "
     "tested by tests/cli (the credential it makes) and the live_lrs fixture",
     "./scripts/test": "the test suite itself",
+    "lrs serve": "runs a server until stopped; a real `lrs serve` serving the pages is tested "
+    "by tests/web/test_serve.py and the API by the live_lrs fixture",
     "curl ": "needs a server on port 8000 of a shared machine; the same requests are tested "
     "in tests/api against a real `lrs serve` (live_lrs)",
     "docker ": "needs a Docker engine (deploy/ is checked by tests/unit/test_deploy.py)",
