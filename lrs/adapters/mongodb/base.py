@@ -26,7 +26,7 @@ statements      _id = statement id; seq, stored, voided, voiding, ref_target (on
                 published, referenced (bumped by each statement that targets this one),
                 data (stored JSON). A document with no `data` is a placeholder for a statement
                 that was targeted before it arrived (see statements.py); queries never see it.
-                Indexes: (terms, seq), (seq) unique, (stored), (ref_target) sparse,
+                Indexes: (terms, seq), (seq) unique sparse, (stored), (ref_target) sparse,
                 (credential, seq), (published, seq) partial on published = false.
 counters        {_id: "statements", value}: the last seq handed out; {_id: "credentials",
                 value}: credentials_version; {_id: "contributions:<projection>", value}:
@@ -78,6 +78,7 @@ T = TypeVar("T")
 
 
 NAMESPACE_EXISTS = 48  # create_collection of a collection that is already there
+INDEX_NOT_FOUND = 27  # drop_index of an index that is not there (any more)
 
 
 # Journaled on a majority before the API answers: SERVICES.md, kill -9 loses unjournaled writes.
@@ -204,12 +205,7 @@ class MongoBase:
         self._create_collections()
         s = self._statements
         s.create_index([("terms", ASCENDING), ("seq", ASCENDING)], name="terms_seq")
-        s.create_index(
-            [("seq", ASCENDING)],
-            name="seq",
-            unique=True,
-            partialFilterExpression={"seq": {"$exists": True}},  # placeholders have none
-        )
+        self._seq_index()
         s.create_index([("stored", ASCENDING)], name="stored")
         s.create_index([("ref_target", ASCENDING)], name="ref_target", sparse=True)
         s.create_index([("credential", ASCENDING), ("seq", ASCENDING)], name="credential_seq")
@@ -248,6 +244,24 @@ class MongoBase:
         self._states.create_index(
             [("projection", ASCENDING), ("idx.f", ASCENDING), ("idx.v", ASCENDING)]
         )
+
+    def _seq_index(self) -> None:
+        """Unique on `seq`, sparse: placeholders have no seq, so they are left out.
+
+        It was partial (`seq: {$exists: true}`), which is the same set of documents, but a
+        partial index only serves a query that implies its filter, and a seq range does not
+        spell out `$exists`: SecantusDB then scanned the collection for every log read,
+        page and outbox mark (MongoDB 7 does infer it from a range; SecantusDB never does).
+        A store made before keeps its documents; only the index is made again, once."""
+        s = self._statements
+        old = s.index_information().get("seq")
+        if old is not None and "partialFilterExpression" in old:
+            try:
+                s.drop_index("seq")
+            except OperationFailure as exc:
+                if exc.code != INDEX_NOT_FOUND:  # another process dropped it first
+                    raise
+        s.create_index([("seq", ASCENDING)], name="seq", unique=True, sparse=True)
 
     # Provided by the credentials mixin that MongoStore composes (the organisation lookups
     # of the write path start here, with the collections).

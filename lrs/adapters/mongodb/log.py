@@ -36,9 +36,13 @@ class MongoLog(MongoBase):
         return [LogRecord(int(r["seq"]), r["learner"], bytes(r["data"])) for r in rows]
 
     def mark_published(self, records: list[LogRecord]) -> None:
+        """`published: false` in the filter is what lets the partial (published, seq) index
+        answer it (a partial index serves only queries that imply its filter); a record
+        already marked needs no second mark."""
         if records:
             self._statements.update_many(
-                {"seq": {"$in": [r.offset for r in records]}}, {"$set": {"published": True}}
+                {"published": False, "seq": {"$in": [r.offset for r in records]}},
+                {"$set": {"published": True}},
             )
 
     def published_count(self) -> int:

@@ -15,7 +15,7 @@ A retried transaction takes new numbers; the gaps are harmless.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -158,7 +158,7 @@ class MongoProjection:
         store: MongoBase,
         session: ClientSession,
         name: str,
-        changes: Iterable[Contribution | Retraction],
+        changes: Sequence[Contribution | Retraction],
     ) -> None:
         self.store = store
         self.session = session
@@ -178,6 +178,16 @@ class MongoProjection:
                 session=session,
             )
         }
+        keys = sorted({c.key for c in changes if isinstance(c, Contribution)})
+        # Every state the contributions fold into, in one read rather than one per key.
+        self.states: dict[str, dict[str, Any] | None] = dict.fromkeys(keys)
+        if keys:
+            for d in store._states.find(
+                {"projection": name, "key": {"$in": keys}},
+                {"key": 1, "state": 1},
+                session=session,
+            ):
+                self.states[d["key"]] = orjson.loads(d["state"])
         self.pending: list[dict[str, Any]] = []
         self.kept: dict[str, bool] = {}  # retracted, yet stored and not voided (`is_retracted`)
 
@@ -192,6 +202,8 @@ class MongoProjection:
             self.pending = []
 
     def load_state(self, key: str) -> dict[str, Any] | None:
+        if key in self.states:  # read up front; each key is loaded once per transaction
+            return self.states.pop(key)
         doc = self.store._states.find_one(
             {"projection": self.name, "key": key}, {"state": 1}, session=self.session
         )
