@@ -8,10 +8,11 @@ monitoring (`pymongo.monitoring.CommandListener`) on:
 
 - **API**: `MongoStore.save_statements` in batches of `--batch` (what `POST /statements`
   calls);
-- **relay**: `OutboxRelay.step()` publishing to a bus that only counts (the relay's store
-  work: lease, unpublished, mark_published);
-- **worker**: every enabled projection over the published records in batches of
-  `--worker-batch`, as the faust agent does (`changes_of_records` + `apply_in_parts`).
+- **relay**: `OutboxRelay.step()` after each API batch, publishing to a bus that only keeps
+  the records (the relay's store work: lease, unpublished, mark_published);
+- **worker**: every enabled projection over the published records, each time
+  `--worker-batch` of them are waiting, as the faust agent does (`changes_of_records` +
+  `apply_in_parts`).
 
 It prints, per part, each (command, collection): commands and documents per statement
 (documents: inserted, updates/deletes sent, or documents returned), the wall time of the
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,27 +157,46 @@ def main() -> int:
                 [gen.make_statement(i, population, args.seed) for i in range(s, min(s + args.batch, n))]
                 for s in range(0, n, args.batch)
             ]
-            budget.part, began, c0 = "API", time.perf_counter(), cpu()
-            for batch in batches:
-                store.save_statements(batch, authority=AUTHORITY, credential="bench", version="1.0.3", attachments=[])
-            report(budget, "API", n, time.perf_counter() - began, delta(c0))
-
             bus = CountingBus()
             relay = OutboxRelay(store, bus)
-            budget.part, began, c0 = "relay", time.perf_counter(), cpu()
-            while relay.step():
-                pass
-            report(budget, "relay", n, time.perf_counter() - began, delta(c0))
-            assert len(bus.records) == n, f"the relay published {len(bus.records)} of {n}"
-
             projections = reducers(store)
-            values = [event.value for event in bus.records]
-            budget.part, began, c0 = "worker", time.perf_counter(), cpu()
-            for start in range(0, n, args.worker_batch):
-                changes = changes_of_records(projections, values[start : start + args.worker_batch])
+            seconds: Counter[str] = Counter()
+            cpu_used: dict[str, Counter[str]] = {part: Counter() for part in ("API", "relay", "worker")}
+
+            def run(part: str, work: Callable[[], object]) -> None:
+                budget.part, began, c0 = part, time.perf_counter(), cpu()
+                work()
+                seconds[part] += time.perf_counter() - began
+                cpu_used[part].update(delta(c0))
+                budget.part = None
+
+            def relay_all() -> None:
+                while relay.step():
+                    pass
+
+            folded = 0
+
+            def fold() -> None:
+                nonlocal folded
+                values = [event.value for event in bus.records[folded:]]
+                folded = len(bus.records)
+                changes = changes_of_records(projections, values)
                 for reducer, part in zip(projections, changes, strict=True):
                     apply_in_parts(store, reducer, part)
-            report(budget, "worker", n, time.perf_counter() - began, delta(c0))
+
+            # As the three run side by side: the relay publishes what each batch stored,
+            # the worker folds what was published in batches of --worker-batch.
+            for batch in batches:
+                run("API", lambda batch=batch: store.save_statements(  # type: ignore[misc]
+                    batch, authority=AUTHORITY, credential="bench", version="1.0.3", attachments=[]))
+                run("relay", relay_all)
+                if len(bus.records) - folded >= args.worker_batch:
+                    run("worker", fold)
+            run("relay", relay_all)
+            run("worker", fold)
+            assert len(bus.records) == n, f"the relay published {len(bus.records)} of {n}"
+            for part in ("API", "relay", "worker"):
+                report(budget, part, n, seconds[part], dict(cpu_used[part]))
             budget.part = None
             store.close()
         finally:

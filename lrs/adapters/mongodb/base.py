@@ -48,6 +48,7 @@ retractions     {projection, statement_id}, unique.
 states          {projection, key, state, idx: [{f, v}]}, unique (projection, key);
                 (projection, idx.f, idx.v).
 offsets         {_id: consumer, position}; credentials {_id: key, ...}.
+definitions     {_id: {kind, id}, kind, id, data}; (kind, id).
 access_log      the hash-chained access log: {seq, at, action, credential, name, role, org,
                 what, learner, query, count, prev, hash}, unique (seq); access_head
                 {_id: "head", seq, hash}, moved in the same transaction as each append.
@@ -57,7 +58,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -99,6 +100,18 @@ class WriteExpired(RuntimeError):
     """
 
 
+# The most values one `$in` names where the answer may hold many documents. SecantusDB
+# checks each document it finds against every value of the list (no set), so one
+# `$in` of n values answering n documents costs n x n comparisons; MongoDB does not care.
+IN_CHUNK = 64
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[list[T]]:
+    """`values` in lists of at most IN_CHUNK, for `$in` filters (see IN_CHUNK)."""
+    for start in range(0, len(values), IN_CHUNK):
+        yield list(values[start : start + IN_CHUNK])
+
+
 def term_key(kind: Term | int, value: str) -> str:
     return f"{int(kind)}:{value}"
 
@@ -122,11 +135,15 @@ class MongoBase:
         *,
         clock_skew: timedelta = timedelta(milliseconds=100),
         write_timeout: float = 60.0,
+        client_options: dict[str, Any] | None = None,
     ) -> None:
         # Fail fast while the database is away, so clients get a 503 to retry, not a hang.
+        # `client_options` go to MongoClient as they are (command monitoring in the tests
+        # and benchmarks/mongo_budget.py).
         options: dict[str, Any] = (
             {} if "serverSelectionTimeoutMS" in url else {"serverSelectionTimeoutMS": 5000}
         )
+        options.update(client_options or {})
         self._client: MongoClient[dict[str, Any]] = MongoClient(url, **options)
         self._db = self._client.get_default_database(
             default="lrs",
@@ -236,6 +253,8 @@ class MongoBase:
         )
         self._states.create_index([("projection", ASCENDING), ("key", ASCENDING)], unique=True)
         self._links.create_index([("person", ASCENDING)])
+        # list_definitions, for the competency processor's rules on every batch
+        self._definitions.create_index([("kind", ASCENDING), ("id", ASCENDING)], name="kind_id")
         # Two appenders that read the same head both try the next seq: one of them fails.
         self._access_log.create_index([("seq", ASCENDING)], name="seq", unique=True)
         self._access_log.create_index([("at", ASCENDING)], name="at")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateMany
 from pymongo.errors import DuplicateKeyError
 
 from lrs.adapters.mongodb.base import MongoBase
@@ -36,17 +36,37 @@ class MongoLog(MongoBase):
         return [LogRecord(int(r["seq"]), r["learner"], bytes(r["data"])) for r in rows]
 
     def mark_published(self, records: list[LogRecord]) -> None:
-        """`published: false` in the filter is what lets the partial (published, seq) index
-        answer it (a partial index serves only queries that imply its filter); a record
-        already marked needs no second mark."""
-        if records:
-            self._statements.update_many(
-                {"published": False, "seq": {"$in": [r.offset for r in records]}},
-                {"$set": {"published": True}},
-            )
+        """One range update per run of consecutive seqs (a batch takes consecutive seqs, so a
+        relay batch is a few runs). A run is exactly its records: seqs are unique, so no
+        other statement can sit inside it, even one committed after `unpublished` read.
+
+        Not `seq: {$in: [...]}`: SecantusDB checks each candidate against every listed value
+        (500 x 500 per relay batch, most of its CPU in the scaled-out benchmark), and an
+        equality update per record costs it a journal flush each (benchmarks/MONGO_BUDGET.md).
+        """
+        if not records:
+            return
+        runs: list[list[int]] = []
+        for seq in sorted({r.offset for r in records}):
+            if runs and seq == runs[-1][1] + 1:
+                runs[-1][1] = seq
+            else:
+                runs.append([seq, seq])
+        self._statements.bulk_write(
+            [
+                UpdateMany({"seq": {"$gte": low, "$lte": high}}, {"$set": {"published": True}})
+                for low, high in runs
+            ],
+            ordered=False,
+        )
 
     def published_count(self) -> int:
-        return int(self._statements.count_documents({"published": True}))
+        """Stored statements (the seq index) less the unpublished ones (the partial index):
+        `published: true` has no index, and the relay asks every few seconds. Counted in
+        that order, a statement stored between the two counts makes the answer smaller,
+        never larger, so the relay can only under-count, never see a loss that is not one."""
+        stored = self._statements.count_documents({"seq": {"$gte": 0}})
+        return int(stored - self._statements.count_documents({"published": False}))
 
     def reset_published(self) -> None:
         self._statements.update_many({"published": True}, {"$set": {"published": False}})

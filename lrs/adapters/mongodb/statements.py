@@ -91,10 +91,10 @@ class MongoStatements(MongoBase):
         if touches:
             statements.bulk_write(touches, ordered=False, session=session)
         if void_stored:
+            # never a voiding statement: plan_links read each target's `voiding` in this
+            # transaction (and bumped its `referenced`, so a change would conflict)
             statements.update_many(
-                {"_id": {"$in": void_stored}, "voiding": False},
-                {"$set": {"voided": True}},
-                session=session,
+                {"_id": {"$in": void_stored}}, {"$set": {"voided": True}}, session=session
             )
         if new:
             writes = []
