@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import harness as h
-import orjson
 import statements as gen
 
 HERE = Path(__file__).resolve().parent
@@ -79,7 +78,9 @@ def loadavg() -> str:
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
-def bodies(first: int, count: int, size: int, population: gen.Population, seed: int) -> list[tuple[bytes, int]]:
+def bodies(
+    first: int, count: int, size: int, population: gen.Population, seed: int
+) -> list[tuple[bytes, int]]:
     return [(gen.batch_body(s, min(size, first + count - s), population, seed), min(size, first + count - s))
             for s in range(first, first + count, size)]  # fmt: skip
 
@@ -92,7 +93,9 @@ def post(server: h.Server, batches: list[tuple[bytes, int]], connections: int) -
         poster.close()
 
 
-def run_ours(mongo: MongoServer, workdir: Path, args: argparse.Namespace, population: gen.Population) -> Row:
+def run_ours(
+    mongo: MongoServer, workdir: Path, args: argparse.Namespace, population: gen.Population
+) -> Row:
     from lrs.storage.mongodb import MongoStore
 
     base = workdir / "ours"
@@ -122,8 +125,12 @@ def run_ours(mongo: MongoServer, workdir: Path, args: argparse.Namespace, popula
             return found >= len(ids)
 
         def profiled(first: int, count: int) -> list[str]:
-            made = [gen.make_statement(i, population, args.seed) for i in range(first, first + count)]
-            return [c.statement_id for c in changes_for(PROFILES, made) if isinstance(c, Contribution)]
+            made = [
+                gen.make_statement(i, population, args.seed) for i in range(first, first + count)
+            ]
+            return [
+                c.statement_id for c in changes_for(PROFILES, made) if isinstance(c, Contribution)
+            ]
 
         warm = bodies(10_000_000, args.batch, args.batch, population, args.seed)
         result = post(server, warm, 1)
@@ -151,8 +158,11 @@ def run_ours(mongo: MongoServer, workdir: Path, args: argparse.Namespace, popula
         done = time.perf_counter() - t0
         cpu = {name: h.tree_cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
         ops = {k: v - ops0.get(k, 0) for k, v in opcounters(client).items()}
-        print("  database commands per statement (serverStatus opcounters, this benchmark's polls "
-              "included): " + ", ".join(f"{k} {v / args.statements:.3f}" for k, v in ops.items()), flush=True)
+        print(
+            "  database commands per statement (serverStatus opcounters, this benchmark's polls "
+            "included): " + ", ".join(f"{k} {v / args.statements:.3f}" for k, v in ops.items()),
+            flush=True,
+        )
         if args.profile_db:
             db.command("profile", 0)
             print_profile(db, args.statements)
@@ -188,7 +198,9 @@ def print_profile(db: Any, n: int) -> None:
 
 
 def opcounters(client: MongoClient[dict[str, Any]]) -> dict[str, int]:
-    return {k: int(v) for k, v in client.admin.command("serverStatus").get("opcounters", {}).items()}
+    return {
+        k: int(v) for k, v in client.admin.command("serverStatus").get("opcounters", {}).items()
+    }
 
 
 def h_wait(check: Any, timeout: float, every: float = 0.2) -> bool:
@@ -208,7 +220,9 @@ def run_ralph(mongo: MongoServer, python: Path, workdir: Path, args: argparse.Na
     try:
         if indexed:
             client[database]["statements"].create_index([("_source.id", ASCENDING)])
-        server = peer_ralph.start_mongo(python, workdir / database, mongo.url(database), database, "statements")
+        server = peer_ralph.start_mongo(
+            python, workdir / database, mongo.url(database), database, "statements"
+        )
         warm = post(server, bodies(10_000_000, args.batch, args.batch, population, args.seed), 1)
         if warm.errors:
             raise RuntimeError(f"Ralph's warm-up failed: {warm.error_samples}")
@@ -233,17 +247,26 @@ def run_ralph(mongo: MongoServer, python: Path, workdir: Path, args: argparse.Na
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--statements", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--learners", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-ralph", action="store_true")
-    parser.add_argument("--profile-db", action="store_true",
-                        help="also print the database's profile of our run (profiling costs it CPU)")
-    parser.add_argument("--ralph-plain-statements", type=int, default=1000,
-                        help="statements for Ralph as installed (it scans its collection per batch)")
+    parser.add_argument(
+        "--profile-db",
+        action="store_true",
+        help="also print the database's profile of our run (profiling costs it CPU)",
+    )
+    parser.add_argument(
+        "--ralph-plain-statements",
+        type=int,
+        default=1000,
+        help="statements for Ralph as installed (it scans its collection per batch)",
+    )
     parser.add_argument("--ralph-cache", default="~/.cache/lrs-bench")
     parser.add_argument("--workdir", help="keep the run's files here (default: a temporary folder)")
     args = parser.parse_args()
@@ -252,18 +275,26 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     mongo = MongoServer(workdir / "secantus", sync_on_commit=False)
     rows: list[Row] = []
-    print(f"bench_scaled: {os.cpu_count()} cores, load {loadavg()}, SecantusDB (sync_on_commit off)", flush=True)
+    print(
+        f"bench_scaled: {os.cpu_count()} cores, load {loadavg()}, SecantusDB (sync_on_commit off)",
+        flush=True,
+    )
     try:
         mongo.start()
         rows.append(run_ours(mongo, workdir, args, population))
         print(rows[-1].line(), flush=True)
         if not args.no_ralph:
             try:
-                python = peer_ralph.ensure_installed(Path(args.ralph_cache).expanduser(), workdir / "ralph-install.log")
+                python = peer_ralph.ensure_installed(
+                    Path(args.ralph_cache).expanduser(), workdir / "ralph-install.log"
+                )
             except peer_ralph.PeerUnavailable as exc:
                 print(f"Ralph is not available, so it is not measured: {exc}")
             else:
-                for indexed, count in ((True, args.statements), (False, args.ralph_plain_statements)):
+                for indexed, count in (
+                    (True, args.statements),
+                    (False, args.ralph_plain_statements),
+                ):
                     rows.append(run_ralph(mongo, python, workdir, args, population, indexed, count))
                     print(rows[-1].line(), flush=True)
     finally:
@@ -277,7 +308,9 @@ def main() -> int:
     peer = next((r for r in rows if "index on" in r.system), None)
     if peer is not None:
         half = peer.statements / peer.ingest_s / 2
-        db_ratio = (ours.cpu["database"] / ours.statements) / (peer.cpu["database"] / peer.statements)
+        db_ratio = (ours.cpu["database"] / ours.statements) / (
+            peer.cpu["database"] / peer.statements
+        )
         print(f"  target: ingest >= half of indexed Ralph's = {half:,.0f}/s (quoted: {RALPH_INDEXED_QUOTED / 2:,.0f}): "
               f"ours {ours.statements / ours.ingest_s:,.0f}/s ingest, {ours.statements / (ours.done_s or 1):,.0f}/s end to end; "
               f"database CPU per statement {db_ratio:.1f}x Ralph's (target <= 3x)")  # fmt: skip

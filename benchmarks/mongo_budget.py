@@ -30,7 +30,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -38,12 +37,12 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
 import statements as gen  # noqa: E402
+from harness import proc_cpu_seconds  # noqa: E402
 from pymongo import monitoring  # noqa: E402
 
 from consumers.reducers.base import changes_of_records  # noqa: E402
 from consumers.reducers.enabled import reducers  # noqa: E402
 from consumers.runtime.local import apply_in_parts  # noqa: E402
-from harness import proc_cpu_seconds  # noqa: E402
 from lrs.events.base import Event  # noqa: E402
 from lrs.outbox import OutboxRelay  # noqa: E402
 from lrs.storage.mongodb import MongoStore  # noqa: E402
@@ -75,7 +74,9 @@ class Budget(monitoring.CommandListener):
         self.commands.setdefault(self.part, Counter())[key] += 1
         field = WRITE_DOCS.get(name)
         if field is not None:
-            self.documents.setdefault(self.part, Counter())[key] += len(event.command.get(field, []))
+            self.documents.setdefault(self.part, Counter())[key] += len(
+                event.command.get(field, [])
+            )
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         key = self._names.pop(event.request_id, None)
@@ -127,7 +128,9 @@ def report(budget: Budget, part: str, n: int, seconds: float, cpu: dict[str, flo
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--statements", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=100, help="statements per API batch")
     parser.add_argument("--worker-batch", type=int, default=1000, help="records per worker batch")
@@ -154,14 +157,19 @@ def main() -> int:
                 return {k: v - before[k] for k, v in cpu().items()}
 
             batches = [
-                [gen.make_statement(i, population, args.seed) for i in range(s, min(s + args.batch, n))]
+                [
+                    gen.make_statement(i, population, args.seed)
+                    for i in range(s, min(s + args.batch, n))
+                ]
                 for s in range(0, n, args.batch)
             ]
             bus = CountingBus()
             relay = OutboxRelay(store, bus)
             projections = reducers(store)
             seconds: Counter[str] = Counter()
-            cpu_used: dict[str, Counter[str]] = {part: Counter() for part in ("API", "relay", "worker")}
+            cpu_used: dict[str, Counter[str]] = {
+                part: Counter() for part in ("API", "relay", "worker")
+            }
 
             def run(part: str, work: Callable[[], object]) -> None:
                 budget.part, began, c0 = part, time.perf_counter(), cpu()
@@ -187,8 +195,16 @@ def main() -> int:
             # As the three run side by side: the relay publishes what each batch stored,
             # the worker folds what was published in batches of --worker-batch.
             for batch in batches:
-                run("API", lambda batch=batch: store.save_statements(  # type: ignore[misc]
-                    batch, authority=AUTHORITY, credential="bench", version="1.0.3", attachments=[]))
+                run(
+                    "API",
+                    lambda batch=batch: store.save_statements(  # type: ignore[misc]
+                        batch,
+                        authority=AUTHORITY,
+                        credential="bench",
+                        version="1.0.3",
+                        attachments=[],
+                    ),
+                )
                 run("relay", relay_all)
                 if len(bus.records) - folded >= args.worker_batch:
                     run("worker", fold)

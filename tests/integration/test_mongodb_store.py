@@ -234,6 +234,29 @@ def test_a_store_made_with_the_partial_seq_index_gets_the_sparse_one_and_keeps_i
     assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"])
 
 
+def test_statements_stored_before_the_outbox_collection_are_still_published_once(
+    stores: Callable[..., MongoStore],
+) -> None:
+    """Stores made before the outbox collection flagged unpublished statements
+    (`published: false`); the relay publishes those too, and the count stays right."""
+    store = stores()
+    old, new = statement(), statement()
+    save(store, old)
+    first = store._db["statements"].find_one({"_id": old["id"]})
+    assert first is not None
+    store._db["outbox"].delete_many({})  # as an older version stored it: a flag, no entry
+    store._db["statements"].update_one({"_id": old["id"]}, {"$set": {"published": False}})
+    save(store, new)
+    waiting = store.unpublished(10)
+    assert [orjson.loads(r.value)["id"] for r in waiting] == [old["id"], new["id"]]
+    assert store.published_count() == 0
+    store.mark_published(waiting)
+    assert store.unpublished(10) == []
+    assert store.published_count() == 2
+    store.reset_published()
+    assert len(store.unpublished(10)) == 2 and store.published_count() == 0
+
+
 def test_every_collection_exists_before_anything_is_written(
     stores: Callable[..., MongoStore],
 ) -> None:

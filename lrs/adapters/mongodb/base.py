@@ -23,7 +23,8 @@ transaction: MongoDB 7 cannot create a collection inside a cross-shard write tra
 
 statements      _id = statement id; seq, stored, voided, voiding, ref_target (only when the
                 object is a StatementRef), credential, learner, terms (["<Term>:<value>"]),
-                published, referenced (bumped by each statement that targets this one),
+                referenced (bumped by each statement that targets this one), published
+                (only in statements stored before the outbox collection: false until published),
                 data (stored JSON). A document with no `data` is a placeholder for a statement
                 that was targeted before it arrived (see statements.py); queries never see it.
                 Indexes: (terms, seq), (seq) unique sparse, (stored), (ref_target) sparse,
@@ -47,6 +48,10 @@ contributions   {projection, statement_id, key, data, voided, n}, unique (projec
 retractions     {projection, statement_id}, unique.
 states          {projection, key, state, idx: [{f, v}]}, unique (projection, key);
                 (projection, idx.f, idx.v).
+outbox          {_id: seq, seq}, (seq): a statement not published yet, inserted in its batch's
+                transaction, deleted once the bus has it. A flag in the statement itself
+                (`published`, before) made every publication rewrite the statement's index
+                entries on SecantusDB, which updates every index of a document it changes.
 offsets         {_id: consumer, position}; credentials {_id: key, ...}.
 definitions     {_id: {kind, id}, kind, id, data}; (kind, id).
 access_log      the hash-chained access log: {seq, at, action, credential, name, role, org,
@@ -170,6 +175,7 @@ class MongoBase:
         self._links: Collection[dict[str, Any]] = db["identity_links"]
         self._access_log: Collection[dict[str, Any]] = db["access_log"]
         self._access_head: Collection[dict[str, Any]] = db["access_head"]
+        self._outbox: Collection[dict[str, Any]] = db["outbox"]
         self._clock_skew = clock_skew
         self._write_timeout = write_timeout
         self._lock = threading.Lock()
@@ -211,6 +217,7 @@ class MongoBase:
             self._links,
             self._access_log,
             self._access_head,
+            self._outbox,
         ):
             try:
                 self._db.create_collection(collection.name, check_exists=False)
@@ -253,6 +260,8 @@ class MongoBase:
         )
         self._states.create_index([("projection", ASCENDING), ("key", ASCENDING)], unique=True)
         self._links.create_index([("person", ASCENDING)])
+        # SecantusDB answers a range on `_id` by scanning; on `seq`, from this index
+        self._outbox.create_index([("seq", ASCENDING)], name="seq")
         # list_definitions, for the competency processor's rules on every batch
         self._definitions.create_index([("kind", ASCENDING), ("id", ASCENDING)], name="kind_id")
         # Two appenders that read the same head both try the next seq: one of them fails.

@@ -215,7 +215,8 @@ class MongoProjection:
         if doc is None:
             return None
         self.loaded[key] = doc["state"]
-        return orjson.loads(doc["state"])
+        state: dict[str, Any] = orjson.loads(doc["state"])
+        return state
 
     def is_retracted(self, statement_id: str) -> bool:
         if statement_id not in self.retracted:

@@ -109,13 +109,18 @@ class MongoStatements(MongoBase):
                     "credential": credential,
                     "learner": xs.learner_key(s),
                     "terms": sorted(terms[sid]),
-                    "published": False,
                     "data": Binary(orjson.dumps(s)),
                 }
                 if target_of[sid] is not None:
                     doc["ref_target"] = target_of[sid]
                 writes.append(ReplaceOne({"_id": sid}, doc, upsert=True))
             statements.bulk_write(writes, session=session)
+            # New statements only: a repeated one is neither in `new` nor published twice.
+            self._outbox.insert_many(
+                [{"_id": seqs[s["id"]], "seq": seqs[s["id"]]} for s in new],
+                ordered=False,
+                session=session,
+            )
         if additions:
             statements.bulk_write(
                 [
