@@ -620,9 +620,10 @@ def mongo_throughput(workdir: Path, n: int, population: gen.Population, seed: in
         server = start_lrs(data, settings)
         client: MongoClient[dict[str, Any]] = MongoClient(url)
         db = client.get_default_database()
+        reader = MongoStore(url)
 
-        def published() -> int:  # the Mongo outbox is a flag per statement
-            return int(db["statements"].count_documents({"published": True}))
+        def published() -> int:
+            return reader.published_count()
 
         t0 = time.perf_counter()
         if not wait_for(lambda: published() >= n, timeout, every=0.5):
@@ -643,6 +644,7 @@ def mongo_throughput(workdir: Path, n: int, population: gen.Population, seed: in
                     reached[name] = now
             time.sleep(0.2)
         client.close()
+        reader.close()
         if first is None or len(reached) < len(expected):
             raise RuntimeError(f"worker did not finish in {timeout:.0f}s")
         seconds = max(reached.values()) - first

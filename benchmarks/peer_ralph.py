@@ -34,7 +34,8 @@ from pathlib import Path
 from harness import Server, basic_auth, free_port, start_server
 
 RALPH_VERSION = "5.1.0"
-RALPH_REQUIREMENTS = (f"ralph-malph[cli,lrs]=={RALPH_VERSION}", "requests")
+# backend-mongo: motor and pymongo, for its async MongoDB LRS backend (bench_scaled.py)
+RALPH_REQUIREMENTS = (f"ralph-malph[cli,lrs,backend-mongo]=={RALPH_VERSION}", "requests")
 
 # Run by Ralph's own interpreter (its venv), never imported here.
 LAUNCHER = """
@@ -53,6 +54,18 @@ uvicorn.run(
 """
 
 
+# Ralph's async MongoDB backend as it ships: nothing patched.
+MONGO_LAUNCHER = """
+import sys
+
+import uvicorn
+
+uvicorn.run(
+    "ralph.api:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False
+)
+"""
+
+
 class PeerUnavailable(Exception):
     """Ralph could not be installed or started; the benchmark reports why and goes on."""
 
@@ -61,7 +74,7 @@ def ensure_installed(cache_dir: Path, log: Path) -> Path:
     """Ralph's virtualenv, created once per version; returns its python."""
     venv = cache_dir / "ralph-venv"
     python = venv / "bin" / "python"
-    marker = venv / f".installed-{RALPH_VERSION}"
+    marker = venv / f".installed-{RALPH_VERSION}-mongo"
     if marker.exists() and python.exists():
         return python
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +107,26 @@ def start(python: Path, workdir: Path) -> Server:
         "RALPH_RUNSERVER_BACKEND": "fs",
         "RALPH_BACKENDS__LRS__FS__DEFAULT_DIRECTORY_PATH": str(data),
     }
+    return _start(python, workdir, env, LAUNCHER)
+
+
+def start_mongo(python: Path, workdir: Path, url: str, database: str, collection: str) -> Server:
+    """Ralph with its async MongoDB backend (`async_mongo`) on `url`'s server, in
+    `database`.`collection`; it creates no index there (the caller may)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "RALPH_APP_DIR": str(workdir),
+        "RALPH_AUTH_FILE": str(workdir / "ralph-auth.json"),
+        "RALPH_RUNSERVER_BACKEND": "async_mongo",
+        "RALPH_BACKENDS__LRS__MONGO__CONNECTION_URI": url,
+        "RALPH_BACKENDS__LRS__MONGO__DEFAULT_DATABASE": database,
+        "RALPH_BACKENDS__LRS__MONGO__DEFAULT_COLLECTION": collection,
+    }
+    return _start(python, workdir, env, MONGO_LAUNCHER)
+
+
+def _start(python: Path, workdir: Path, env: dict[str, str], launcher: str) -> Server:
     password = secrets.token_urlsafe(24)
     ralph = python.parent / "ralph"
     created = subprocess.run(
@@ -107,7 +140,7 @@ def start(python: Path, workdir: Path) -> Server:
     try:
         return start_server(
             "Ralph",
-            [str(python), "-c", LAUNCHER, str(port)],
+            [str(python), "-c", launcher, str(port)],
             base_url=f"http://127.0.0.1:{port}/xAPI",
             ready_path="/__heartbeat__",
             authorization=basic_auth("bench", password),

@@ -184,10 +184,7 @@ def test_indexes_exist_and_creating_them_again_is_harmless(
 
     statements = keys("statements")
     assert statements["terms_seq"][0] == [("terms", 1), ("seq", 1)]
-    assert statements["seq"] == (
-        [("seq", 1)],
-        {"unique": True, "partialFilterExpression": {"seq": {"$exists": True}}},
-    )
+    assert statements["seq"] == ([("seq", 1)], {"unique": True, "sparse": True})
     assert statements["stored"][0] == [("stored", 1)]
     assert statements["ref_target"] == ([("ref_target", 1)], {"sparse": True})
     assert statements["credential_seq"][0] == [("credential", 1), ("seq", 1)]
@@ -212,6 +209,52 @@ def test_indexes_exist_and_creating_them_again_is_harmless(
         .explain()
     )
     assert "terms_seq" in str(plan["queryPlanner"]["winningPlan"])
+
+
+def test_a_store_made_with_the_partial_seq_index_gets_the_sparse_one_and_keeps_its_data(
+    stores: Callable[..., MongoStore],
+) -> None:
+    """Stores made before the seq index was sparse had it partial on `$exists`: the next
+    start replaces it, and what was stored (a placeholder among statements) reads back."""
+    store = stores()
+    first = statement()
+    save(store, first, {**statement(), "object": {"objectType": "StatementRef", "id": str(uuid.uuid4())}})
+    statements = store._db["statements"]
+    statements.drop_index("seq")
+    statements.create_index(
+        [("seq", 1)], name="seq", unique=True, partialFilterExpression={"seq": {"$exists": True}}
+    )
+    again = stores()
+    info = statements.index_information()["seq"]
+    assert info["sparse"] is True and info["unique"] is True
+    assert "partialFilterExpression" not in info
+    assert first["id"] in log_ids(again)
+    assert len(log_ids(again)) == 2
+    plan = statements.find({"seq": {"$gt": 0, "$lte": 2}}).sort("seq", 1).explain()
+    assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"])
+
+
+def test_statements_stored_before_the_outbox_collection_are_still_published_once(
+    stores: Callable[..., MongoStore],
+) -> None:
+    """Stores made before the outbox collection flagged unpublished statements
+    (`published: false`); the relay publishes those too, and the count stays right."""
+    store = stores()
+    old, new = statement(), statement()
+    save(store, old)
+    first = store._db["statements"].find_one({"_id": old["id"]})
+    assert first is not None
+    store._db["outbox"].delete_many({})  # as an older version stored it: a flag, no entry
+    store._db["statements"].update_one({"_id": old["id"]}, {"$set": {"published": False}})
+    save(store, new)
+    waiting = store.unpublished(10)
+    assert [orjson.loads(r.value)["id"] for r in waiting] == [old["id"], new["id"]]
+    assert store.published_count() == 0
+    store.mark_published(waiting)
+    assert store.unpublished(10) == []
+    assert store.published_count() == 2
+    store.reset_published()
+    assert len(store.unpublished(10)) == 2 and store.published_count() == 0
 
 
 def test_every_collection_exists_before_anything_is_written(

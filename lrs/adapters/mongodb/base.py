@@ -23,10 +23,11 @@ transaction: MongoDB 7 cannot create a collection inside a cross-shard write tra
 
 statements      _id = statement id; seq, stored, voided, voiding, ref_target (only when the
                 object is a StatementRef), credential, learner, terms (["<Term>:<value>"]),
-                published, referenced (bumped by each statement that targets this one),
+                referenced (bumped by each statement that targets this one), published
+                (only in statements stored before the outbox collection: false until published),
                 data (stored JSON). A document with no `data` is a placeholder for a statement
                 that was targeted before it arrived (see statements.py); queries never see it.
-                Indexes: (terms, seq), (seq) unique, (stored), (ref_target) sparse,
+                Indexes: (terms, seq), (seq) unique sparse, (stored), (ref_target) sparse,
                 (credential, seq), (published, seq) partial on published = false.
 counters        {_id: "statements", value}: the last seq handed out; {_id: "credentials",
                 value}: credentials_version; {_id: "contributions:<projection>", value}:
@@ -47,7 +48,12 @@ contributions   {projection, statement_id, key, data, voided, n}, unique (projec
 retractions     {projection, statement_id}, unique.
 states          {projection, key, state, idx: [{f, v}]}, unique (projection, key);
                 (projection, idx.f, idx.v).
+outbox          {_id: seq, seq}, (seq): a statement not published yet, inserted in its batch's
+                transaction, deleted once the bus has it. A flag in the statement itself
+                (`published`, before) made every publication rewrite the statement's index
+                entries on SecantusDB, which updates every index of a document it changes.
 offsets         {_id: consumer, position}; credentials {_id: key, ...}.
+definitions     {_id: {kind, id}, kind, id, data}; (kind, id).
 access_log      the hash-chained access log: {seq, at, action, credential, name, role, org,
                 what, learner, query, count, prev, hash}, unique (seq); access_head
                 {_id: "head", seq, hash}, moved in the same transaction as each append.
@@ -57,7 +63,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -78,6 +84,7 @@ T = TypeVar("T")
 
 
 NAMESPACE_EXISTS = 48  # create_collection of a collection that is already there
+INDEX_NOT_FOUND = 27  # drop_index of an index that is not there (any more)
 
 
 # Journaled on a majority before the API answers: SERVICES.md, kill -9 loses unjournaled writes.
@@ -96,6 +103,18 @@ class WriteExpired(RuntimeError):
     Its transaction is refused so that it can never become visible behind a watermark that
     readers already moved past. Nothing was stored: the client may send the batch again.
     """
+
+
+# The most values one `$in` names where the answer may hold many documents. SecantusDB
+# checks each document it finds against every value of the list (no set), so one
+# `$in` of n values answering n documents costs n x n comparisons; MongoDB does not care.
+IN_CHUNK = 64
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[list[T]]:
+    """`values` in lists of at most IN_CHUNK, for `$in` filters (see IN_CHUNK)."""
+    for start in range(0, len(values), IN_CHUNK):
+        yield list(values[start : start + IN_CHUNK])
 
 
 def term_key(kind: Term | int, value: str) -> str:
@@ -121,11 +140,15 @@ class MongoBase:
         *,
         clock_skew: timedelta = timedelta(milliseconds=100),
         write_timeout: float = 60.0,
+        client_options: dict[str, Any] | None = None,
     ) -> None:
         # Fail fast while the database is away, so clients get a 503 to retry, not a hang.
+        # `client_options` go to MongoClient as they are (command monitoring in the tests
+        # and benchmarks/mongo_budget.py).
         options: dict[str, Any] = (
             {} if "serverSelectionTimeoutMS" in url else {"serverSelectionTimeoutMS": 5000}
         )
+        options.update(client_options or {})
         self._client: MongoClient[dict[str, Any]] = MongoClient(url, **options)
         self._db = self._client.get_default_database(
             default="lrs",
@@ -152,6 +175,7 @@ class MongoBase:
         self._links: Collection[dict[str, Any]] = db["identity_links"]
         self._access_log: Collection[dict[str, Any]] = db["access_log"]
         self._access_head: Collection[dict[str, Any]] = db["access_head"]
+        self._outbox: Collection[dict[str, Any]] = db["outbox"]
         self._clock_skew = clock_skew
         self._write_timeout = write_timeout
         self._lock = threading.Lock()
@@ -193,6 +217,7 @@ class MongoBase:
             self._links,
             self._access_log,
             self._access_head,
+            self._outbox,
         ):
             try:
                 self._db.create_collection(collection.name, check_exists=False)
@@ -204,12 +229,7 @@ class MongoBase:
         self._create_collections()
         s = self._statements
         s.create_index([("terms", ASCENDING), ("seq", ASCENDING)], name="terms_seq")
-        s.create_index(
-            [("seq", ASCENDING)],
-            name="seq",
-            unique=True,
-            partialFilterExpression={"seq": {"$exists": True}},  # placeholders have none
-        )
+        self._seq_index()
         s.create_index([("stored", ASCENDING)], name="stored")
         s.create_index([("ref_target", ASCENDING)], name="ref_target", sparse=True)
         s.create_index([("credential", ASCENDING), ("seq", ASCENDING)], name="credential_seq")
@@ -240,6 +260,10 @@ class MongoBase:
         )
         self._states.create_index([("projection", ASCENDING), ("key", ASCENDING)], unique=True)
         self._links.create_index([("person", ASCENDING)])
+        # SecantusDB answers a range on `_id` by scanning; on `seq`, from this index
+        self._outbox.create_index([("seq", ASCENDING)], name="seq")
+        # list_definitions, for the competency processor's rules on every batch
+        self._definitions.create_index([("kind", ASCENDING), ("id", ASCENDING)], name="kind_id")
         # Two appenders that read the same head both try the next seq: one of them fails.
         self._access_log.create_index([("seq", ASCENDING)], name="seq", unique=True)
         self._access_log.create_index([("at", ASCENDING)], name="at")
@@ -248,6 +272,24 @@ class MongoBase:
         self._states.create_index(
             [("projection", ASCENDING), ("idx.f", ASCENDING), ("idx.v", ASCENDING)]
         )
+
+    def _seq_index(self) -> None:
+        """Unique on `seq`, sparse: placeholders have no seq, so they are left out.
+
+        It was partial (`seq: {$exists: true}`), which is the same set of documents, but a
+        partial index only serves a query that implies its filter, and a seq range does not
+        spell out `$exists`: SecantusDB then scanned the collection for every log read,
+        page and outbox mark (MongoDB 7 does infer it from a range; SecantusDB never does).
+        A store made before keeps its documents; only the index is made again, once."""
+        s = self._statements
+        old = s.index_information().get("seq")
+        if old is not None and "partialFilterExpression" in old:
+            try:
+                s.drop_index("seq")
+            except OperationFailure as exc:
+                if exc.code != INDEX_NOT_FOUND:  # another process dropped it first
+                    raise
+        s.create_index([("seq", ASCENDING)], name="seq", unique=True, sparse=True)
 
     # Provided by the credentials mixin that MongoStore composes (the organisation lookups
     # of the write path start here, with the collections).

@@ -29,7 +29,7 @@ class MongoDefinitions(MongoBase):
         return None if doc is None else orjson.loads(doc["data"])
 
     def list_definitions(self, kind: str) -> list[dict[str, Any]]:
-        docs = self._definitions.find({"_id.kind": kind}).sort("_id.id", ASCENDING)
+        docs = self._definitions.find({"kind": kind}).sort("id", ASCENDING)  # (kind, id) index
         return [orjson.loads(doc["data"]) for doc in docs]
 
     def delete_definition(self, kind: str, definition_id: str) -> bool:

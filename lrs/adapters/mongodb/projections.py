@@ -15,7 +15,7 @@ A retried transaction takes new numbers; the gaps are harmless.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ from pymongo import ASCENDING, ReplaceOne, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
-from lrs.adapters.mongodb.base import MongoBase
+from lrs.adapters.mongodb.base import MongoBase, in_chunks
 from lrs.domain.records import (
     Contribution,
     Retraction,
@@ -75,6 +75,11 @@ class MongoProjections(MongoBase):
                 if state is None:
                     gone.append(key)
                     continue
+                encoded = orjson.dumps(state)
+                if tx.loaded.get(key) == encoded:
+                    # Folded into the same state (a competency no rule matched, a known
+                    # membership): rewriting it would cost the database its index entries.
+                    continue
                 index = [
                     {"f": field_name, "v": value}
                     for field_name, values in reducer.index(state).items()
@@ -86,7 +91,7 @@ class MongoProjections(MongoBase):
                         {
                             "projection": name,
                             "key": key,
-                            "state": Binary(orjson.dumps(state)),
+                            "state": Binary(encoded),
                             "idx": index,
                         },
                         upsert=True,
@@ -158,7 +163,7 @@ class MongoProjection:
         store: MongoBase,
         session: ClientSession,
         name: str,
-        changes: Iterable[Contribution | Retraction],
+        changes: Sequence[Contribution | Retraction],
     ) -> None:
         self.store = store
         self.session = session
@@ -178,6 +183,16 @@ class MongoProjection:
                 session=session,
             )
         }
+        keys = sorted({c.key for c in changes if isinstance(c, Contribution)})
+        # Every state the contributions fold into, in one read rather than one per key.
+        self.states: dict[str, dict[str, Any] | None] = dict.fromkeys(keys)
+        self.loaded: dict[str, bytes] = {}  # each stored state as read (to skip rewriting it)
+        for chunk in in_chunks(keys):
+            for d in store._states.find(
+                {"projection": name, "key": {"$in": chunk}}, {"key": 1, "state": 1}, session=session
+            ):
+                self.loaded[d["key"]] = d["state"]
+                self.states[d["key"]] = orjson.loads(d["state"])
         self.pending: list[dict[str, Any]] = []
         self.kept: dict[str, bool] = {}  # retracted, yet stored and not voided (`is_retracted`)
 
@@ -192,10 +207,16 @@ class MongoProjection:
             self.pending = []
 
     def load_state(self, key: str) -> dict[str, Any] | None:
+        if key in self.states:  # read up front; each key is loaded once per transaction
+            return self.states.pop(key)
         doc = self.store._states.find_one(
             {"projection": self.name, "key": key}, {"state": 1}, session=self.session
         )
-        return None if doc is None else orjson.loads(doc["state"])
+        if doc is None:
+            return None
+        self.loaded[key] = doc["state"]
+        state: dict[str, Any] = orjson.loads(doc["state"])
+        return state
 
     def is_retracted(self, statement_id: str) -> bool:
         if statement_id not in self.retracted:
@@ -203,11 +224,10 @@ class MongoProjection:
         kept = self.kept.get(statement_id)
         if kept is None:
             doc = self.store._statements.find_one(
-                {"_id": statement_id, "data": {"$exists": True}},
-                {"voided": 1},
-                session=self.session,
-            )
-            kept = self.kept[statement_id] = doc is not None and not doc.get("voided")
+                {"_id": statement_id}, {"seq": 1, "voided": 1}, session=self.session
+            )  # a placeholder (no seq) is not a stored statement
+            kept = doc is not None and "seq" in doc and not doc.get("voided")
+            self.kept[statement_id] = kept
         return not kept
 
     def add_contribution(self, contribution: Contribution) -> bool:
@@ -237,17 +257,21 @@ class MongoProjection:
 
     def retract_contributions(self, statement_id: str) -> list[str]:
         self.flush()
-        selector = {"projection": self.name, "statement_id": statement_id, "voided": False}
+        # The unique (projection, statement_id, key) index answers these; `voided` is
+        # matched after it (SecantusDB scans a filter that names a field beyond the index).
         # `distinct` is allowed in a transaction on unsharded collections only (MongoDB 7).
+        selector = {"projection": self.name, "statement_id": statement_id}
         keys = sorted(
             d["_id"]
             for d in self.store._contributions.aggregate(
-                [{"$match": selector}, {"$group": {"_id": "$key"}}], session=self.session
+                [{"$match": selector}, {"$match": {"voided": False}}, {"$group": {"_id": "$key"}}],
+                session=self.session,
             )
         )
-        self.store._contributions.update_many(
-            selector, {"$set": {"voided": True}}, session=self.session
-        )
+        if keys:  # setting voided on the already voided ones changes nothing
+            self.store._contributions.update_many(
+                selector, {"$set": {"voided": True}}, session=self.session
+            )
         return keys
 
     def live_contributions(self, key: str) -> list[Contribution]:

@@ -23,10 +23,10 @@ from lrs.xapi.statements import Term
 
 class MongoStatementReads(MongoBase):
     def get_statement(self, statement_id: str, *, voided: bool) -> bytes | None:
-        doc = self._statements.find_one(
-            {"_id": statement_id.lower(), "voided": voided}, {"data": 1}
-        )
-        return None if doc is None else bytes(doc["data"])
+        doc = self._statements.find_one({"_id": statement_id.lower()}, {"data": 1, "voided": 1})
+        if doc is None or "data" not in doc or bool(doc.get("voided")) != voided:
+            return None  # absent, a placeholder, or voided where asked for unvoided (or back)
+        return bytes(doc["data"])
 
     def query_statements(self, query: StatementQuery) -> StatementPage:
         """Pages by seq, below the settled watermark; since/until filter on `stored` itself,

@@ -91,10 +91,10 @@ class MongoStatements(MongoBase):
         if touches:
             statements.bulk_write(touches, ordered=False, session=session)
         if void_stored:
+            # never a voiding statement: plan_links read each target's `voiding` in this
+            # transaction (and bumped its `referenced`, so a change would conflict)
             statements.update_many(
-                {"_id": {"$in": void_stored}, "voiding": False},
-                {"$set": {"voided": True}},
-                session=session,
+                {"_id": {"$in": void_stored}}, {"$set": {"voided": True}}, session=session
             )
         if new:
             writes = []
@@ -109,13 +109,18 @@ class MongoStatements(MongoBase):
                     "credential": credential,
                     "learner": xs.learner_key(s),
                     "terms": sorted(terms[sid]),
-                    "published": False,
                     "data": Binary(orjson.dumps(s)),
                 }
                 if target_of[sid] is not None:
                     doc["ref_target"] = target_of[sid]
                 writes.append(ReplaceOne({"_id": sid}, doc, upsert=True))
             statements.bulk_write(writes, session=session)
+            # New statements only: a repeated one is neither in `new` nor published twice.
+            self._outbox.insert_many(
+                [{"_id": seqs[s["id"]], "seq": seqs[s["id"]]} for s in new],
+                ordered=False,
+                session=session,
+            )
         if additions:
             statements.bulk_write(
                 [
@@ -225,6 +230,9 @@ class MongoGraph:
         self._session = session
 
     def _nodes(self, selector: dict[str, Any]) -> list[LinkNode]:
+        """Stored statements only: a placeholder has no `seq` (nor `data`). Told apart here
+        rather than in the filter, which stays one indexed clause (SecantusDB plans
+        `{_id: {$in}, data: {$exists}}` as a collection scan; tests/integration/test_mongo_plans.py)."""
         return [
             LinkNode(
                 d["_id"],
@@ -235,12 +243,13 @@ class MongoGraph:
                 int(d["seq"]),
             )
             for d in self._statements.find(selector, self._FIELDS, session=self._session)
+            if "seq" in d
         ]
 
     def stored(self, ids: CollectionABC[str]) -> dict[str, LinkNode]:
         if not ids:
             return {}
-        found = self._nodes({"_id": {"$in": sorted(ids)}, "data": {"$exists": True}})
+        found = self._nodes({"_id": {"$in": sorted(ids)}})
         return {node.id: node for node in found}
 
     def referrers(self, ids: CollectionABC[str]) -> list[LinkNode]:
@@ -252,8 +261,7 @@ class MongoGraph:
         return {
             d["_id"]: orjson.loads(d["data"])
             for d in self._statements.find(
-                {"_id": {"$in": sorted(set(ids))}, "data": {"$exists": True}},
-                {"data": 1},
-                session=self._session,
+                {"_id": {"$in": sorted(set(ids))}}, {"data": 1}, session=self._session
             )
+            if "data" in d  # not a placeholder
         }
