@@ -347,7 +347,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     import getpass
 
     from consumers.reducers.enabled import reducers
-    from lrs.erasure import erase
+    from lrs.erasure_requests import erase
     from lrs.storage.base import Credential
     from lrs.xapi.identity import agent_key, normalise_key
 
