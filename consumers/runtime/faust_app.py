@@ -23,6 +23,8 @@ from consumers.runtime import faust_transport
 from consumers.runtime.local import apply_in_parts, gc_paused
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, PROCESSORS_GROUP, STATEMENTS
+from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
+from lrs.outbox import OutboxRelay
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 
@@ -204,9 +206,6 @@ async def _until_done(what: str, func: Any, *args: Any) -> Any:
 def run_worker(settings: Settings) -> None:
     """Run a faust worker with the outbox relay beside it, until stopped."""
     from faust import Worker
-
-    from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
-    from lrs.outbox import OutboxRelay
 
     prefix = settings.kafka_topic_prefix
     ensure_topics(settings.bus.removeprefix("kafka://"), settings.kafka_partitions, prefix=prefix)
