@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -31,6 +32,12 @@ from lrs.storage.base import Store
 log = logging.getLogger("lrs.processors")
 
 
+def processors_datadir(settings: Settings) -> Path:
+    """Where faust makes its directories: under the LRS data directory, not the cwd."""
+    name = f"{settings.kafka_topic_prefix}{PROCESSORS_GROUP}-data"
+    return Path(settings.data).resolve() / name
+
+
 def create_faust_app(settings: Settings, store: Store | None = None) -> faust.App:
     if not settings.bus.startswith("kafka://"):
         raise ValueError(
@@ -47,6 +54,9 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     app = faust.App(
         prefix + PROCESSORS_GROUP,
         broker=settings.bus,
+        # faust's default is "<name>-data" in the working directory: one per topic prefix
+        # left wherever a worker ran (the tables live in memory; faust still makes it)
+        datadir=processors_datadir(settings),
         store="memory://",
         processing_guarantee=settings.kafka_processing_guarantee,
         broker_session_timeout=settings.kafka_session_timeout,
@@ -207,6 +217,7 @@ def run_worker(settings: Settings) -> None:
     """Run a faust worker with the outbox relay beside it, until stopped."""
     from faust import Worker
 
+    processors_datadir(settings).parent.mkdir(parents=True, exist_ok=True)  # faust: no parents
     prefix = settings.kafka_topic_prefix
     ensure_topics(settings.bus.removeprefix("kafka://"), settings.kafka_partitions, prefix=prefix)
     app = create_faust_app(settings)
