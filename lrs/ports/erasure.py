@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from lrs.domain.records import ErasureReport
 
 # Where adapters keep owed redactions: a definitions kind no API lists (ids are random).
-REDACTIONS_OWED = "lrs.erasure.owed"
+REDACTIONS_OWED = "erasure-owed"
 
 
 @dataclass
