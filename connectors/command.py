@@ -24,6 +24,11 @@ from types import ModuleType
 from typing import Any
 
 from connectors import base
+from connectors.sinks import HTTPSink, KafkaSink, PrintSink, SinkRefused, StoreSink
+from lrs.storage import open_store
+from lrs.storage.base import format_stored
+from lrs.xapi.errors import XAPIError
+from lrs.xapi.time import parse_timestamp
 
 # Refusals shown on standard error; the report file has every one.
 SHOWN = 20
@@ -64,8 +69,6 @@ def parse_since(text: str | None) -> datetime | None:
     """`--since` as an aware UTC datetime (an xAPI timestamp, as the LRS reads them)."""
     if text is None:
         return None
-    from lrs.xapi.time import parse_timestamp
-
     return parse_timestamp(text, "2.0.0", "--since").astimezone(UTC)
 
 
@@ -73,10 +76,6 @@ def connect(module: ModuleType, args: argparse.Namespace, data: Path, store_url:
             public_url: str, kafka_prefix: str) -> int:
     """Run one connector as `lrs connect` does and print its report; the exit status."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from connectors.sinks import HTTPSink, KafkaSink, PrintSink, SinkRefused, StoreSink
-    from lrs.storage.base import format_stored
-    from lrs.xapi.errors import XAPIError
 
     try:
         args.since_time = parse_since(args.since)
@@ -96,8 +95,6 @@ def connect(module: ModuleType, args: argparse.Namespace, data: Path, store_url:
     if args.dry_run:
         sink = PrintSink()
     elif args.to == "store":
-        from lrs.storage import open_store
-
         sink = StoreSink(open_store(store_url), reader.name, public_url)
     elif args.to.startswith("kafka://"):
         sink = KafkaSink(args.to.removeprefix("kafka://"), reader.name, kafka_prefix)

@@ -14,6 +14,7 @@ import orjson
 from connectors.base import Skipped
 from consumers.ingest import connector_writer, ingest, triage
 from lrs.events.base import INBOUND, BusUnavailable, Event
+from lrs.events.kafka import KafkaBus
 from lrs.storage.base import Store
 from lrs.xapi.statements import learner_key
 
@@ -43,7 +44,6 @@ class KafkaSink:
     """Emits to `xapi.inbound`, keyed by learner; the ingest processor validates and stores."""
 
     def __init__(self, bootstrap: str, source: str, topic_prefix: str = "") -> None:
-        from lrs.events.kafka import KafkaBus
 
         self.bus = KafkaBus(bootstrap, prefix=topic_prefix)
         self.topics_made = False

@@ -536,7 +536,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     import getpass
 
     from consumers.reducers.enabled import reducers
-    from lrs.erasure import erase, keys_to_erase
+    from lrs.erasure_requests import erase, keys_to_erase
     from lrs.storage.base import Credential
     from lrs.xapi.identity import agent_key, check_key
 

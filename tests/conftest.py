@@ -248,3 +248,34 @@ def ferretdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ferret
     Needs Go to build it the first time (`scripts/test-servers up` builds it beforehand)."""
     with _running(FerretDBServer(tmp_path_factory.mktemp("ferretdb") / "data")) as server:
         yield server
+
+
+# What a run must not leave in the working directory (faust's default datadir was
+# "<prefix>lrs-processors-data" there; the LRS's default data directory is ./lrs-data).
+_LEFT_IN_CWD = ("*lrs-processors-data", "lrs-data")
+_in_cwd_before: set[Path] = set()
+
+
+def _left_in_cwd() -> set[Path]:
+    return {path for pattern in _LEFT_IN_CWD for path in Path.cwd().glob(pattern)}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _in_cwd_before.update(_left_in_cwd())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fails the run (on the controller, after every xdist worker) if it left data
+    directories in the working directory: every test keeps its data under tmp_path."""
+    if hasattr(session.config, "workerinput"):
+        return
+    left = sorted(_left_in_cwd() - _in_cwd_before)
+    if left:
+        names = ", ".join(path.name for path in left[:5])
+        writer = session.config.get_terminal_writer()
+        writer.line()
+        writer.line(
+            f"FAILED: the run left {len(left)} data directories in {Path.cwd()}: {names}",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

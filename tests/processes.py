@@ -47,7 +47,10 @@ class Managed:
 
     def _spawn(self, command: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # in the test's directory: a relative default (./lrs-data) stays out of the checkout
+        self.popen = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.log_path.parent
+        )
         log.close()
 
     @property

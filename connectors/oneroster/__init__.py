@@ -38,7 +38,10 @@ from connectors.oneroster.mapping import (
     source_name,
 )
 from connectors.tabular import BadRecord
+from lrs.config import load_settings
 from lrs.identity import DEFAULT_HOME_PAGE
+from lrs.rosters import class_members, delete_class, get_class, save_class
+from lrs.storage import open_store
 
 NAME = "oneroster"
 HELP = "OneRoster 1.1/1.2 CSV export (directory or zip): class rosters and gradebook results"
@@ -145,7 +148,6 @@ def build(args: argparse.Namespace) -> tuple[OneRosterReader, Any]:
 
 def merged(store: Any, definition: dict[str, Any], roster: Roster) -> dict[str, Any]:
     """A class after a delta export: stored members, plus the added, less the removed."""
-    from lrs.rosters import class_members, get_class
 
     group = definition["id"]
     members = set(class_members(store, group)) | set(definition.get("members") or [])
@@ -176,9 +178,6 @@ def _apply_roster(
         )
         print(f"{what}; roster not saved ({why})", file=sys.stderr)
         return
-    from lrs.config import load_settings
-    from lrs.rosters import delete_class, get_class, save_class
-    from lrs.storage import open_store
 
     settings = load_settings(
         getattr(args, "config", None),

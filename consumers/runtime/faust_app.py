@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -25,10 +26,18 @@ from lrs.competency.aggregates import refresh_changes
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, PROCESSORS_GROUP, STATEMENTS
 from lrs.readmodels import COMPETENCIES
+from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
+from lrs.outbox import OutboxRelay
 from lrs.storage import open_store_waiting
 from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.processors")
+
+
+def processors_datadir(settings: Settings) -> Path:
+    """Where faust makes its directories: under the LRS data directory, not the cwd."""
+    name = f"{settings.kafka_topic_prefix}{PROCESSORS_GROUP}-data"
+    return Path(settings.data).resolve() / name
 
 
 def create_faust_app(settings: Settings, store: Store | None = None) -> faust.App:
@@ -47,6 +56,9 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     app = faust.App(
         prefix + PROCESSORS_GROUP,
         broker=settings.bus,
+        # faust's default is "<name>-data" in the working directory: one per topic prefix
+        # left wherever a worker ran (the tables live in memory; faust still makes it)
+        datadir=processors_datadir(settings),
         store="memory://",
         processing_guarantee=settings.kafka_processing_guarantee,
         broker_session_timeout=settings.kafka_session_timeout,
@@ -211,10 +223,9 @@ def run_worker(settings: Settings) -> None:
 
     from consumers.runtime.retention import RetentionLoop, RetentionSchedule
     from lrs.access import org_resolver
-    from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
     from lrs.forwarding.delivery import Forwarder
-    from lrs.outbox import OutboxRelay
 
+    processors_datadir(settings).parent.mkdir(parents=True, exist_ok=True)  # faust: no parents
     prefix = settings.kafka_topic_prefix
     ensure_topics(settings.bus.removeprefix("kafka://"), settings.kafka_partitions, prefix=prefix)
     app = create_faust_app(settings)

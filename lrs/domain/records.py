@@ -224,7 +224,7 @@ class AccessHead:
 
 @dataclass
 class ErasureReport:
-    """What `Store.erase` removed or pseudonymised (counts only: no identifiers)."""
+    """What an erasure (lrs.ops.erasure) removed or pseudonymised (counts only: no identifiers)."""
 
     statements_deleted: int = 0
     statements_pseudonymised: int = 0
@@ -235,7 +235,7 @@ class ErasureReport:
     contributions_deleted: int = 0
     states_deleted: int = 0
     states_rebuilt: int = 0
-    rosters_updated: int = 0  # filled by lrs.erasure, which knows what a roster is
+    rosters_updated: int = 0  # filled by lrs.erasure_requests, which knows what a roster is
 
     def counts(self) -> dict[str, int]:
         return dict(asdict(self))

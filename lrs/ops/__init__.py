@@ -9,13 +9,15 @@
 - access_log: how an access-log entry is sealed into the hash chain;
 - audit: which reads are logged, pseudonyms, and the chain's verification;
 - identity: which learner keys a credential may link into a person, or unlink;
-- orgs: which organisation a storing credential belongs to (cached per credentials version).
+- orgs: which organisation a storing credential belongs to (cached per credentials version);
+- erasure: the loop that erases learner keys from every capability over the adapters'
+  primitives (lrs.ports.erasure), safe to re-run after a crash.
 
 National-ID pseudonyms (lrs.identity) are pure rules.
 
-Erasure is a service above this layer (lrs.erasure: whose keys, rosters, person
-attributes, its access-log entry); what each statement becomes is lrs.xapi.erasure's, and
-the projections are rebuilt by `projections`.
+Whom an erasure request reaches, the rosters and person attributes and its access-log
+entry are a service above this layer (lrs.erasure_requests); what each statement becomes
+is lrs.xapi.redaction's, and the projections are rebuilt by `projections`.
 
 Dependencies point one way (pyproject.toml, [tool.importlinter]): lrs.xapi <- lrs.domain
 <- lrs.ports <- lrs.ops <- lrs.adapters <- lrs.storage (the composition). Adapters

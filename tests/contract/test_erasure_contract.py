@@ -15,8 +15,9 @@ from consumers.reducers.profiles import REDUCER
 from consumers.runtime.local import rebuild
 from lrs.domain.documents import Preconditions
 from lrs.domain.records import Attachment, DocumentKind, StatementQuery
+from lrs.ops.erasure import erase_keys
 from lrs.ports import Store
-from lrs.xapi.erasure import ERASED_AGENT, ERASED_KEY, erasure_keys
+from lrs.xapi.redaction import ERASED_AGENT, ERASED_KEY, erasure_keys
 from tests.contract.helpers import AUTHORITY, VOIDED, key, statement
 
 ERASED = "mailto:e@example.org"
@@ -100,7 +101,7 @@ def _everything(store: Store) -> bytes:
 def test_erase_removes_or_pseudonymises_everywhere(store: Store) -> None:
     s = populate(store)
     assert store.get_state(PROFILES, key("e")) is not None
-    report = store.erase(erasure_keys([key("e"), ACCOUNT]), [REDUCER])
+    report = erase_keys(store, erasure_keys([key("e"), ACCOUNT]), [REDUCER])
 
     for name in ("e1", "e2", "e_account", "e_sha1", "e_first_in_group"):
         assert store.get_statement(s[name]["id"], voided=False) is None, name
@@ -153,7 +154,7 @@ def test_erase_removes_or_pseudonymises_everywhere(store: Store) -> None:
 
 def test_a_replay_after_erasure_brings_nothing_back(store: Store) -> None:
     populate(store)
-    store.erase(erasure_keys([key("e"), ACCOUNT]), [REDUCER])
+    erase_keys(store, erasure_keys([key("e"), ACCOUNT]), [REDUCER])
     before = store.get_state(PROFILES, key("b"))
     rebuild(store, REDUCER)
     assert store.get_state(PROFILES, key("e")) is None
@@ -166,7 +167,7 @@ def test_a_late_batch_of_erased_statements_is_not_folded(store: Store) -> None:
     after it: the tombstones (retractions) keep them out."""
     s = populate(store)
     store.clear_projection(PROFILES)
-    store.erase(erasure_keys([key("e")]), [REDUCER])
+    erase_keys(store, erasure_keys([key("e")]), [REDUCER])
     store.apply_changes(REDUCER, changes_for(REDUCER, [s["e1"], s["e2"]]))
     assert store.get_state(PROFILES, key("e")) is None
 
@@ -174,9 +175,9 @@ def test_a_late_batch_of_erased_statements_is_not_folded(store: Store) -> None:
 def test_erasure_is_idempotent(store: Store) -> None:
     populate(store)
     keys = erasure_keys([key("e"), ACCOUNT])
-    store.erase(keys, [REDUCER])
+    erase_keys(store, keys, [REDUCER])
     log = _everything(store)
-    again = store.erase(keys, [REDUCER])
+    again = erase_keys(store, keys, [REDUCER])
     assert set(again.counts().values()) == {0}
     assert _everything(store) == log
 
@@ -189,7 +190,7 @@ def test_sqlite_files_keep_no_copy_of_the_erased_bytes(tmp_path: Any) -> None:
     store = SQLiteStore(tmp_path / "lrs.db")
     try:
         populate(store)
-        store.erase(erasure_keys([key("e"), ACCOUNT]), [REDUCER])
+        erase_keys(store, erasure_keys([key("e"), ACCOUNT]), [REDUCER])
         files = [p for p in tmp_path.iterdir() if p.is_file()]
         assert any(p.name == "lrs.db" for p in files)
         for path in files:

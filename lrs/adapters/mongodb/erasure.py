@@ -1,5 +1,5 @@
-"""The erasure port on MongoDB: a person's data in chunks of transactions, per
-lrs.xapi.erasure and lrs.ops.projections."""
+"""The erasure port on MongoDB: the primitives lrs.ops.erasure loops over, each batch of
+statements and each projection in one transaction."""
 
 from __future__ import annotations
 
@@ -9,133 +9,89 @@ from typing import Any
 
 import orjson
 from bson import Binary
+from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
 
 from lrs.adapters.mongodb.base import MongoBase, term_key
 from lrs.adapters.mongodb.projections import MongoProjection
-from lrs.domain.records import (
-    Contribution,
-    ErasureReport,
-    Retraction,
-)
+from lrs.domain.records import Contribution, ErasureReport, Retraction
 from lrs.ops.projections import rebuild_after_erasure
+from lrs.ports.erasure import REDACTIONS_OWED, DocumentRef, Redaction
 from lrs.xapi import statements as xs
-from lrs.xapi.erasure import (
-    AGENT_DOCUMENT_KINDS,
-    FILED_UNDER,
-    attachment_hashes,
-    document_agent,
-    erase_from_statement,
-)
+from lrs.xapi.redaction import FILED_UNDER
 
-_ERASE_CHUNK = 500  # statements erased per transaction
+
+def _gone(keys: list[str]) -> list[str]:
+    return sorted({term_key(kind, key) for kind in FILED_UNDER for key in keys})
 
 
 class MongoErasure(MongoBase):
-    def erase(self, keys: list[str], reducers: list[Any]) -> ErasureReport:
-        """Statements first (one transaction), then what surrounds them, then the
-        projections. Each step is idempotent, so running the erasure again finishes one
-        that was interrupted between steps."""
-        erased = frozenset(keys)
-        report = ErasureReport()
-        deleted: list[str] = []
-        rewritten: dict[str, dict[str, Any]] = {}
-        orphans: set[str] = set()
-        while True:  # a bounded transaction per chunk: a person may have many statements
-            chunk = self._transaction(lambda session: self._erase_statements(session, erased))
-            deleted += chunk[0]
-            rewritten.update(chunk[1])
-            orphans |= chunk[2]
-            if len(chunk[0]) + chunk[3] < _ERASE_CHUNK:
-                break
-        # counted outside the retried transaction, from what it returned
-        report.statements_deleted = len(deleted)
-        report.statements_pseudonymised = len(rewritten)
-        report.attachments_deleted = self._erase_attachments(orphans)
-        key_list = sorted(erased)
-        report.agent_names_deleted = self._names.delete_many(
-            {"key": {"$in": key_list}}
-        ).deleted_count
-        report.identity_links_deleted = self._links.delete_many(
-            {"_id": {"$in": key_list}}
-        ).deleted_count
-        kinds = list(AGENT_DOCUMENT_KINDS)
-        for key in key_list:
-            for doc in self._documents.find(
-                {"kind": {"$in": kinds}, "scope": {"$regex": re.escape(key)}},
-                {"kind": 1, "scope": 1},
-            ):
-                if document_agent(doc["kind"], doc["scope"]) in erased:
-                    report.documents_deleted += self._documents.delete_one(
-                        {"_id": doc["_id"]}
-                    ).deleted_count
-        for reducer in reducers:
-            counts = self._transaction(
-                functools.partial(
-                    self._erase_projection, reducer=reducer, deleted=deleted, rewritten=rewritten
-                )
-            )
-            report.contributions_deleted += counts[0]
-            report.states_deleted += counts[1]
-            report.states_rebuilt += counts[2]
-        return report
-
-    def _erase_statements(
-        self, session: ClientSession, erased: frozenset[str]
-    ) -> tuple[list[str], dict[str, dict[str, Any]], set[str], int]:
-        """Up to _ERASE_CHUNK statements naming them: deleted, rewritten (a processed
-        statement no longer carries their terms, so the next chunk finds the rest), the
-        attachments deleted ones used, and how many were kept."""
-        gone = {term_key(kind, key) for kind in FILED_UNDER for key in erased}
-        deleted: list[str] = []
-        rewritten: dict[str, dict[str, Any]] = {}
-        orphans: set[str] = set()
-        rows = list(
+    def statements_naming(self, keys: list[str], limit: int) -> list[dict[str, Any]]:
+        rows = (
             self._statements.find(
-                {"terms": {"$in": sorted(gone)}, "data": {"$exists": True}},
-                {"terms": 1, "data": 1},
-                session=session,
-            ).limit(_ERASE_CHUNK)
+                {"terms": {"$in": _gone(keys)}, "data": {"$exists": True}}, {"data": 1}
+            )
+            .sort("seq", ASCENDING)
+            .limit(limit)
         )
-        for doc in rows:
-            data = orjson.loads(doc["data"])
-            kept = erase_from_statement(data, erased)
-            if kept is None:
-                self._statements.delete_one({"_id": doc["_id"]}, session=session)
-                deleted.append(doc["_id"])
-                orphans |= attachment_hashes(data)
+        return [orjson.loads(doc["data"]) for doc in rows]
+
+    def redact_statements(self, keys: list[str], redaction: Redaction) -> None:
+        self._transaction(functools.partial(self._redact, keys=keys, redaction=redaction))
+
+    def _redact(self, session: ClientSession, keys: list[str], redaction: Redaction) -> None:
+        gone = set(_gone(keys))
+        if redaction.deleted:
+            self._statements.delete_many({"_id": {"$in": redaction.deleted}}, session=session)
+        for sid, kept in redaction.rewritten.items():
+            doc = self._statements.find_one({"_id": sid}, {"terms": 1}, session=session)
+            if doc is None:
                 continue
             terms = {t for t in doc["terms"] if t not in gone}
-            update: dict[str, Any] = {"terms": sorted(terms)}
-            if kept is not data:
-                terms |= {term_key(kind, value) for kind, value in xs.index_terms(kept)}
-                update = {
-                    "terms": sorted(terms),
-                    "data": Binary(orjson.dumps(kept)),
-                    "learner": xs.learner_key(kept),
-                }
-                rewritten[doc["_id"]] = kept
-            self._statements.update_one({"_id": doc["_id"]}, {"$set": update}, session=session)
-        return deleted, rewritten, orphans, len(rows) - len(deleted)
+            terms |= {term_key(kind, value) for kind, value in xs.index_terms(kept)}
+            update = {
+                "terms": sorted(terms),
+                "data": Binary(orjson.dumps(kept)),
+                "learner": xs.learner_key(kept),
+            }
+            self._statements.update_one({"_id": sid}, {"$set": update}, session=session)
+        if redaction.untouched:
+            self._statements.update_many(
+                {"_id": {"$in": redaction.untouched}},
+                {"$pull": {"terms": {"$in": sorted(gone)}}},
+                session=session,
+            )
+        owed = redaction.owed()
+        self._definitions.replace_one(
+            {"_id": {"kind": REDACTIONS_OWED, "id": redaction.id}},
+            {
+                "_id": {"kind": REDACTIONS_OWED, "id": redaction.id},
+                "kind": REDACTIONS_OWED,
+                "id": redaction.id,
+                "data": Binary(orjson.dumps(owed)),
+            },
+            upsert=True,
+            session=session,
+        )
 
-    def _erase_attachments(self, orphans: set[str]) -> int:
-        """Attachments no remaining statement refers to. No index says which statements use
-        an attachment, so the remaining statements are scanned (only when there are any)."""
-        if not orphans:
-            return 0
-        used: set[str] = set()
-        for doc in self._statements.find({"data": {"$exists": True}}, {"data": 1}):
-            data = bytes(doc["data"])
-            used |= {sha2 for sha2 in orphans if sha2.encode() in data}
-        removed = 0
-        for sha2 in sorted(orphans - used):
-            meta = self._attachments.find_one_and_delete({"_id": sha2})
-            if meta is not None:
-                removed += 1
-                self._chunks.delete_many(
-                    {"_id": {"$in": [f"{sha2}:{n}" for n in range(int(meta["chunks"]))]}}
-                )
-        return removed
+    def redactions_owed(self) -> list[Redaction]:
+        docs = self._definitions.find({"_id.kind": REDACTIONS_OWED}).sort("_id.id", ASCENDING)
+        return [Redaction.from_owed(orjson.loads(doc["data"])) for doc in docs]
+
+    def settle_redactions(self, ids: list[str]) -> None:
+        if ids:
+            self._definitions.delete_many(
+                {"_id": {"$in": [{"kind": REDACTIONS_OWED, "id": i} for i in ids]}}
+            )
+
+    def erase_from_projection(
+        self, reducer: Any, deleted: list[str], rewritten: dict[str, dict[str, Any]]
+    ) -> ErasureReport:
+        return self._transaction(
+            functools.partial(
+                self._erase_projection, reducer=reducer, deleted=deleted, rewritten=rewritten
+            )
+        )
 
     def _erase_projection(
         self,
@@ -143,8 +99,9 @@ class MongoErasure(MongoBase):
         reducer: Any,
         deleted: list[str],
         rewritten: dict[str, dict[str, Any]],
-    ) -> tuple[int, int, int]:
+    ) -> ErasureReport:
         name = reducer.name
+        report = ErasureReport()
         selector = {"projection": name, "statement_id": {"$in": deleted + list(rewritten)}}
         # `distinct` is allowed in a transaction on unsharded collections only (MongoDB 7).
         affected = {
@@ -153,21 +110,23 @@ class MongoErasure(MongoBase):
                 [{"$match": selector}, {"$group": {"_id": "$key"}}], session=session
             )
         }
-        removed = self._contributions.delete_many(selector, session=session).deleted_count
+        report.contributions_deleted = self._contributions.delete_many(
+            selector, session=session
+        ).deleted_count
         changes: list[Contribution | Retraction] = [Retraction(sid) for sid in deleted]
         changes += [Retraction(sid) for sid in rewritten]
         tx = MongoProjection(self, session, name, changes)
         states = rebuild_after_erasure(reducer, tx, deleted, rewritten, affected)
         tx.flush()
         gone = [key for key, state in states.items() if state is None]
-        states_deleted = 0
         if gone:
-            states_deleted = self._states.delete_many(
+            report.states_deleted = self._states.delete_many(
                 {"projection": name, "key": {"$in": gone}}, session=session
             ).deleted_count
         for key, state in states.items():
             if state is None:
                 continue
+            report.states_rebuilt += 1
             index = [
                 {"f": field_name, "v": value}
                 for field_name, values in reducer.index(state).items()
@@ -184,4 +143,47 @@ class MongoErasure(MongoBase):
                 upsert=True,
                 session=session,
             )
-        return removed, states_deleted, len(states) - len(gone)
+        return report
+
+    def delete_unused_attachments(self, sha2s: list[str]) -> int:
+        """No index says which statements use an attachment, so the remaining statements
+        are scanned (only when there are attachments to check)."""
+        if not sha2s:
+            return 0
+        used: set[str] = set()
+        for doc in self._statements.find({"data": {"$exists": True}}, {"data": 1}):
+            data = bytes(doc["data"])
+            used |= {sha2 for sha2 in sha2s if sha2.encode() in data}
+        removed = 0
+        for sha2 in sorted(set(sha2s) - used):
+            meta = self._attachments.find_one_and_delete({"_id": sha2})
+            if meta is not None:
+                removed += 1
+                self._chunks.delete_many(
+                    {"_id": {"$in": [f"{sha2}:{n}" for n in range(int(meta["chunks"]))]}}
+                )
+        return removed
+
+    def documents_naming(self, kinds: tuple[str, ...], key: str) -> list[DocumentRef]:
+        docs = self._documents.find(
+            {"kind": {"$in": list(kinds)}, "scope": {"$regex": re.escape(key)}},
+            {"kind": 1, "scope": 1, "doc_id": 1},
+        )
+        return [DocumentRef(doc["kind"], doc["scope"], doc["doc_id"]) for doc in docs]
+
+    def erase_documents(self, documents: list[DocumentRef]) -> int:
+        removed = 0
+        for doc in documents:
+            removed += self._documents.delete_one(
+                {"kind": doc.kind, "scope": doc.scope, "doc_id": doc.doc_id}
+            ).deleted_count
+        return removed
+
+    def forget_keys(self, keys: list[str]) -> tuple[int, int]:
+        names = self._names.delete_many({"key": {"$in": keys}}).deleted_count
+        links = self._links.delete_many({"_id": {"$in": keys}}).deleted_count
+        return names, links
+
+    def purge_erased(self) -> None:
+        """Nothing to do here: the server reuses freed space (compaction is an operator's
+        `compact`, outside a request)."""

@@ -1,204 +1,163 @@
-"""The erasure port on SQLite: a person's statements, documents, names, links and
-projection contributions, per lrs.xapi.erasure and lrs.ops.projections."""
+"""The erasure port on SQLite: the primitives lrs.ops.erasure loops over.
+
+Every primitive that deletes runs with `secure_delete` on, so freed pages are overwritten,
+and `purge_erased` checkpoints the WALs, so the erased bytes do not linger in the files
+(readers holding old snapshots can delay the checkpoint). Pragmas and checkpoints run under
+each file's write lock: the writer connections are shared with the group commit and the
+processors.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 
-from lrs.adapters.sqlite.base import SQLiteBase, pack_terms, unpack_terms
+from lrs.adapters.sqlite.base import SQLiteBase, pack_terms, pieces, unpack_terms
 from lrs.adapters.sqlite.projections import SQLiteProjection, index_rows
 from lrs.adapters.sqlite.statement_index import indexed_through
-from lrs.domain.records import (
-    Contribution,
-    ErasureReport,
-)
+from lrs.domain.records import Contribution, ErasureReport
 from lrs.ops.projections import rebuild_after_erasure
+from lrs.ports.erasure import REDACTIONS_OWED, DocumentRef, Redaction
 from lrs.xapi import statements as xs
-from lrs.xapi.erasure import (
-    AGENT_DOCUMENT_KINDS,
-    FILED_UNDER,
-    attachment_hashes,
-    document_agent,
-    erase_from_statement,
-)
+from lrs.xapi.redaction import FILED_UNDER
+
+
+def _marks(items: Any) -> str:
+    return ",".join("?" * len(items))
 
 
 class SQLiteErasure(SQLiteBase):
-    def erase(self, keys: list[str], reducers: list[Any]) -> ErasureReport:
-        """Statements, documents, names, links and attachments in one transaction on the
-        statement file, then the projections in one on theirs. `secure_delete` overwrites
-        the freed pages and a WAL checkpoint drops the old page images, so the erased bytes
-        do not linger in the files (readers holding old snapshots can delay the checkpoint).
-        Pragmas and checkpoints run under each file's write lock: the writer connections
-        are shared with the group commit and the processors."""
-        erased = frozenset(keys)
-        report = ErasureReport()
-        with self._transaction() as conn:
-            conn.execute("PRAGMA secure_delete=ON")
-            try:
-                deleted, rewritten = self._erase_statements(conn, erased, report)
-                self._erase_around_statements(conn, erased, report)
-            finally:
-                conn.execute("PRAGMA secure_delete=OFF")
-                # cached term ids may name deleted terms: forget them before anyone writes
-                self._forget_caches()
-        with self._projection_transaction() as conn:
-            conn.execute("PRAGMA secure_delete=ON")
-            try:
-                self._erase_projections(conn, reducers, deleted, rewritten, report)
-            finally:
-                conn.execute("PRAGMA secure_delete=OFF")
-        with self._write_lock:
-            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        with self._projection_lock:
-            self._projection_writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return report
+    @contextmanager
+    def _secure(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        conn.execute("PRAGMA secure_delete=ON")
+        try:
+            yield conn
+        finally:
+            conn.execute("PRAGMA secure_delete=OFF")
 
-    def _erase_statements(
-        self, conn: sqlite3.Connection, erased: frozenset[str], report: ErasureReport
-    ) -> tuple[list[str], dict[str, dict[str, Any]]]:
-        marks = ",".join("?" * len(erased))
-        term_ids = {
+    def _erased_term_ids(self, conn: sqlite3.Connection, keys: list[str]) -> set[int]:
+        rows = conn.execute(f"SELECT id FROM terms WHERE value IN ({_marks(keys)})", keys)
+        return {row[0] for row in rows}
+
+    def statements_naming(self, keys: list[str], limit: int) -> list[dict[str, Any]]:
+        conn = self._reader()
+        term_ids = sorted(self._erased_term_ids(conn, keys))
+        if not term_ids:
+            return []
+        kinds = [int(kind) for kind in FILED_UNDER]
+        seqs = {
             row[0]
-            for row in conn.execute(f"SELECT id FROM terms WHERE value IN ({marks})", list(erased))
+            for row in conn.execute(
+                f"SELECT DISTINCT seq FROM statement_index WHERE kind IN ({_marks(kinds)})"
+                f" AND term IN ({_marks(term_ids)}) ORDER BY seq LIMIT ?",
+                [*kinds, *term_ids, limit],
+            )
         }
         through = indexed_through(conn)
-        seqs: set[int] = set()
-        if term_ids:
-            id_marks = ",".join("?" * len(term_ids))
-            seqs = {
+        if through is not None:  # the tail the deferred index has not reached yet
+            patterns = [orjson.dumps([kind, term]) for kind in kinds for term in term_ids]
+            seqs |= {
                 row[0]
                 for row in conn.execute(
-                    "SELECT DISTINCT seq FROM statement_index"
-                    f" WHERE kind IN ({','.join('?' * len(FILED_UNDER))}) AND term IN ({id_marks})",
-                    [*map(int, FILED_UNDER), *term_ids],
+                    "SELECT seq FROM statements WHERE seq > ? AND ("
+                    + " OR ".join(["instr(terms, ?) > 0"] * len(patterns))
+                    + ") ORDER BY seq LIMIT ?",
+                    [through, *patterns, limit],
                 )
             }
-            if through is not None:  # the tail the deferred index has not reached yet
-                patterns = [
-                    orjson.dumps([int(kind), term]) for kind in FILED_UNDER for term in term_ids
-                ]
-                seqs |= {
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT seq FROM statements WHERE seq > ? AND ("
-                        + " OR ".join(["instr(terms, ?) > 0"] * len(patterns))
-                        + ")",
-                        [through, *patterns],
+        chosen = sorted(seqs)[:limit]
+        found: list[dict[str, Any]] = []
+        for part in pieces(chosen):
+            rows = conn.execute(
+                f"SELECT data FROM statements WHERE seq IN ({_marks(part)}) ORDER BY seq", part
+            )
+            found += [orjson.loads(row[0]) for row in rows]
+        return found
+
+    def redact_statements(self, keys: list[str], redaction: Redaction) -> None:
+        deleted = set(redaction.deleted)
+        try:
+            with self._transaction() as conn, self._secure(conn):
+                term_ids = self._erased_term_ids(conn, keys)
+                through = indexed_through(conn)
+                for sid in [*redaction.deleted, *redaction.rewritten, *redaction.untouched]:
+                    row = conn.execute(
+                        "SELECT seq, terms FROM statements WHERE id = ?", (sid,)
+                    ).fetchone()
+                    if row is None:
+                        continue
+                    seq, packed = row[0], unpack_terms(row[1])
+                    conn.executemany(
+                        "DELETE FROM statement_index WHERE kind = ? AND term = ? AND seq = ?",
+                        [(kind, term, seq) for kind, term in packed],
                     )
-                }
-        deleted: list[str] = []
-        rewritten: dict[str, dict[str, Any]] = {}
-        orphans: set[str] = set()
-        for seq in sorted(seqs):
-            row = conn.execute(
-                "SELECT id, terms, data FROM statements WHERE seq = ?", (seq,)
-            ).fetchone()
-            if row is None:
-                continue
-            sid, packed, data = row[0], unpack_terms(row[1]), orjson.loads(row[2])
-            indexed = through is None or seq <= through  # else the indexer reads `terms` later
-            conn.executemany(
-                "DELETE FROM statement_index WHERE kind = ? AND term = ? AND seq = ?",
-                [(kind, term, seq) for kind, term in packed],
-            )
-            kept = erase_from_statement(data, erased)
-            if kept is None:
-                conn.execute("DELETE FROM statements WHERE seq = ?", (seq,))
-                deleted.append(sid)
-                orphans |= attachment_hashes(data)
-                report.statements_deleted += 1
-                continue
-            terms = {(k, t) for k, t in packed if t not in term_ids}
-            if kept is not data:
-                terms |= {
-                    (int(kind), self._term_id(conn, value)) for kind, value in xs.index_terms(kept)
-                }
-                rewritten[sid] = kept
-                report.statements_pseudonymised += 1
-            conn.execute(
-                "UPDATE statements SET terms = ?, data = ?, learner = ? WHERE seq = ?",
-                (pack_terms(terms), orjson.dumps(kept), xs.learner_key(kept), seq),
-            )
-            if indexed:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
-                    [(kind, term, seq) for kind, term in terms],
-                )
-        if term_ids:
-            conn.execute(
-                f"DELETE FROM terms WHERE id IN ({','.join('?' * len(term_ids))})", list(term_ids)
-            )
-        for sha2 in sorted(orphans):
-            # No index says which statements use an attachment: look for its hash in the rest.
-            if (
+                    if sid in deleted:
+                        conn.execute("DELETE FROM statements WHERE seq = ?", (seq,))
+                        continue
+                    terms = {(k, t) for k, t in packed if t not in term_ids}
+                    kept = redaction.rewritten.get(sid)
+                    if kept is not None:
+                        terms |= {
+                            (int(kind), self._term_id(conn, value))
+                            for kind, value in xs.index_terms(kept)
+                        }
+                        conn.execute(
+                            "UPDATE statements SET terms = ?, data = ?, learner = ? WHERE seq = ?",
+                            (pack_terms(terms), orjson.dumps(kept), xs.learner_key(kept), seq),
+                        )
+                    else:
+                        conn.execute(
+                            "UPDATE statements SET terms = ? WHERE seq = ?",
+                            (pack_terms(terms), seq),
+                        )
+                    if through is None or seq <= through:  # else the indexer reads `terms`
+                        conn.executemany(
+                            "INSERT OR IGNORE INTO statement_index(kind, term, seq) VALUES (?,?,?)",
+                            [(kind, term, seq) for kind, term in terms],
+                        )
                 conn.execute(
-                    "SELECT 1 FROM statements WHERE instr(data, ?) > 0 LIMIT 1", (sha2.encode(),)
-                ).fetchone()
-                is None
-            ):
-                report.attachments_deleted += conn.execute(
-                    "DELETE FROM attachments WHERE sha2 = ?", (sha2,)
-                ).rowcount
-        return deleted, rewritten
+                    "INSERT OR REPLACE INTO definitions(kind, id, data) VALUES (?,?,?)",
+                    (REDACTIONS_OWED, redaction.id, orjson.dumps(redaction.owed())),
+                )
+        finally:
+            # cached term ids may name terms this erasure will delete
+            self._forget_caches()
 
-    def _erase_around_statements(
-        self, conn: sqlite3.Connection, erased: frozenset[str], report: ErasureReport
-    ) -> None:
-        keys = sorted(erased)
-        marks = ",".join("?" * len(keys))
-        report.agent_names_deleted += conn.execute(
-            f"DELETE FROM agent_names WHERE key IN ({marks})", keys
-        ).rowcount
-        report.identity_links_deleted += conn.execute(
-            f"DELETE FROM identity_links WHERE key IN ({marks})", keys
-        ).rowcount
-        documents = {
-            (kind, scope, doc_id)
-            for key in keys
-            for kind, scope, doc_id in conn.execute(
-                f"SELECT kind, scope, doc_id FROM documents"
-                f" WHERE kind IN ({','.join('?' * len(AGENT_DOCUMENT_KINDS))})"
-                " AND instr(scope, ?) > 0",
-                (*AGENT_DOCUMENT_KINDS, key),
-            )
-            if document_agent(kind, scope) in erased
-        }
-        for kind, scope, doc_id in sorted(documents):
-            report.documents_deleted += conn.execute(
-                "DELETE FROM documents WHERE kind = ? AND scope = ? AND doc_id = ?",
-                (kind, scope, doc_id),
-            ).rowcount
+    def redactions_owed(self) -> list[Redaction]:
+        rows = self._reader().execute(
+            "SELECT data FROM definitions WHERE kind = ? ORDER BY id", (REDACTIONS_OWED,)
+        )
+        return [Redaction.from_owed(orjson.loads(row[0])) for row in rows]
 
-    def _erase_projections(
-        self,
-        conn: sqlite3.Connection,
-        reducers: list[Any],
-        deleted: list[str],
-        rewritten: dict[str, dict[str, Any]],
-        report: ErasureReport,
-    ) -> None:
-        ids = deleted + list(rewritten)
-        for reducer in reducers:
-            name = reducer.name
+    def settle_redactions(self, ids: list[str]) -> None:
+        with self._transaction() as conn:
+            for part in pieces(ids):
+                conn.execute(
+                    f"DELETE FROM definitions WHERE kind = ? AND id IN ({_marks(part)})",
+                    [REDACTIONS_OWED, *part],
+                )
+
+    def erase_from_projection(
+        self, reducer: Any, deleted: list[str], rewritten: dict[str, dict[str, Any]]
+    ) -> ErasureReport:
+        name = reducer.name
+        report = ErasureReport()
+        with self._projection_transaction() as conn, self._secure(conn):
             affected: set[str] = set()
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
+            for chunk in pieces(deleted + list(rewritten)):
+                selector = f"projection = ? AND statement_id IN ({_marks(chunk)})"
                 affected.update(
                     row[0]
                     for row in conn.execute(
-                        "SELECT DISTINCT key FROM contributions WHERE projection = ?"
-                        f" AND statement_id IN ({marks})",
-                        [name, *chunk],
+                        f"SELECT DISTINCT key FROM contributions WHERE {selector}", [name, *chunk]
                     )
                 )
                 report.contributions_deleted += conn.execute(
-                    f"DELETE FROM contributions WHERE projection = ? AND statement_id IN ({marks})",
-                    [name, *chunk],
+                    f"DELETE FROM contributions WHERE {selector}", [name, *chunk]
                 ).rowcount
             tx = SQLiteProjection(
                 conn,
@@ -227,3 +186,61 @@ class SQLiteErasure(SQLiteBase):
                     " VALUES (?,?,?,?)",
                     [(name, f, v, key) for f, v in index_rows(reducer, state)],
                 )
+        return report
+
+    def delete_unused_attachments(self, sha2s: list[str]) -> int:
+        removed = 0
+        if not sha2s:
+            return removed
+        with self._transaction() as conn, self._secure(conn):
+            for sha2 in sha2s:
+                # No index says which statements use an attachment: look for its hash.
+                used = conn.execute(
+                    "SELECT 1 FROM statements WHERE instr(data, ?) > 0 LIMIT 1", (sha2.encode(),)
+                ).fetchone()
+                if used is None:
+                    removed += conn.execute(
+                        "DELETE FROM attachments WHERE sha2 = ?", (sha2,)
+                    ).rowcount
+        return removed
+
+    def documents_naming(self, kinds: tuple[str, ...], key: str) -> list[DocumentRef]:
+        rows = self._reader().execute(
+            f"SELECT kind, scope, doc_id FROM documents WHERE kind IN ({_marks(kinds)})"
+            " AND instr(scope, ?) > 0",
+            (*kinds, key),
+        )
+        return [DocumentRef(kind, scope, doc_id) for kind, scope, doc_id in rows]
+
+    def erase_documents(self, documents: list[DocumentRef]) -> int:
+        removed = 0
+        if not documents:
+            return removed
+        with self._transaction() as conn, self._secure(conn):
+            for doc in documents:
+                removed += conn.execute(
+                    "DELETE FROM documents WHERE kind = ? AND scope = ? AND doc_id = ?",
+                    (doc.kind, doc.scope, doc.doc_id),
+                ).rowcount
+        return removed
+
+    def forget_keys(self, keys: list[str]) -> tuple[int, int]:
+        """Also the keys' rows in `terms`: no statement index entry names them any more."""
+        try:
+            with self._transaction() as conn, self._secure(conn):
+                names = conn.execute(
+                    f"DELETE FROM agent_names WHERE key IN ({_marks(keys)})", keys
+                ).rowcount
+                links = conn.execute(
+                    f"DELETE FROM identity_links WHERE key IN ({_marks(keys)})", keys
+                ).rowcount
+                conn.execute(f"DELETE FROM terms WHERE value IN ({_marks(keys)})", keys)
+        finally:
+            self._forget_caches()
+        return names, links
+
+    def purge_erased(self) -> None:
+        with self._write_lock:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._projection_lock:
+            self._projection_writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")

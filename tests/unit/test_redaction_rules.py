@@ -1,11 +1,11 @@
-"""What erasure does to one statement (lrs.xapi.erasure), decided the same in every store."""
+"""What erasure does to one statement (lrs.xapi.redaction), decided the same in every store."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-from lrs.xapi.erasure import (
+from lrs.xapi.redaction import (
     ERASED_AGENT,
     SIGNATURE_USAGE,
     document_agent,

@@ -1,9 +1,9 @@
-"""Erasure on request: remove a person from every store the LRS keeps, then log that it did.
+"""Erasure requests: whom a request reaches, the rosters and person attributes, the log.
 
 Whom: a person (every learner key linked to them) or a learner key (with the other keys of
 the person it is linked to, if any: the request is about a human, not one of their
-accounts). What each statement becomes is decided in `lrs.xapi.erasure`; the store adapters
-apply it everywhere they keep data (`Store.erase`); class rosters, which only this layer
+accounts). Erasing the keys from every capability of the store is `lrs.ops.erasure`'s
+(what each statement becomes: `lrs.xapi.redaction`); class rosters, which only this layer
 knows to be lists of learners, are edited here. The access log records the erasure with
 pseudonyms only (`lrs.audit.record_erasure`).
 """
@@ -15,10 +15,11 @@ from typing import Any
 
 from lrs.audit import pseudonym, record_erasure
 from lrs.domain.records import Credential, ErasureReport
+from lrs.ops.erasure import erase_keys
 from lrs.ports import Store
 from lrs.rosters import GROUP, PERSON
-from lrs.xapi.erasure import erasure_keys
 from lrs.xapi.errors import NotFound, ValidationError
+from lrs.xapi.redaction import erasure_keys
 
 
 @dataclass(frozen=True)
@@ -82,17 +83,14 @@ def erase(
     *,
     person: str | None = None,
     keys: list[str] | tuple[str, ...] = (),
-    reducers: list[Any] | None = None,
+    reducers: list[Any],
 ) -> Erasure:
-    """Erase a person everywhere and record it in the access log. Blocking."""
-    if reducers is None:
-        from consumers.registry import reducers as registered
-
-        reducers = registered(store)
+    """Erase a person everywhere and record it in the access log. Blocking. `reducers`:
+    the projections to rebuild (the caller composes them: consumers.reducers.enabled)."""
     subject, found = keys_to_erase(store, person, keys)
     every = erasure_keys(found)
     persons = {p for key in found if (p := store.person_of(key)) is not None}
-    report = store.erase(every, reducers)
+    report = erase_keys(store, every, reducers)
     report.rosters_updated = _erase_from_rosters(store, set(every))
     # a person's attributes (name, target group, commune: lrs.rosters) go with them
     for erased in sorted(persons | set(every)):
