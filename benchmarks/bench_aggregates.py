@@ -52,9 +52,9 @@ from lrs.competency.aggregates import (  # noqa: E402
 )
 from lrs.competency.reading import as_of_bound  # noqa: E402
 from lrs.competency.registry import find_framework, import_rules  # noqa: E402
+from lrs.ports import Store  # noqa: E402
 from lrs.rosters import class_definition, person_record, save_class, save_person  # noqa: E402
 from lrs.storage import open_store  # noqa: E402
-from lrs.storage.base import Store  # noqa: E402
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"
 D757 = "vn-decision-757-2025"

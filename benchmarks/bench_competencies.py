@@ -63,9 +63,9 @@ if str(REPO) not in sys.path:
 from consumers.reducers.competencies import CompetencyReducer  # noqa: E402
 from consumers.reducers.profiles import REDUCER as PROFILES  # noqa: E402
 from consumers.runtime.local import rebuild  # noqa: E402
+from lrs.adapters.sqlite import SQLiteStore  # noqa: E402
 from lrs.competency.rebuilds import recompute  # noqa: E402
 from lrs.competency.registry import import_rules, rulesets  # noqa: E402
-from lrs.storage.sqlite import SQLiteStore  # noqa: E402
 
 SCHOOL = "https://lms.school.example.edu.vn"
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"

@@ -520,8 +520,8 @@ def load_direct(
     Faster to build a big store, but skips HTTP, auth and validation: its rate is not an
     ingest figure. The server's processors still read every statement from the log.
     """
+    from lrs.adapters.sqlite import SQLiteStore
     from lrs.auth import authority_for
-    from lrs.storage.sqlite import SQLiteStore
 
     store = SQLiteStore(db_path(data))
     try:

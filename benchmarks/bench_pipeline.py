@@ -62,7 +62,7 @@ from consumers.reducers.enabled import reducers  # noqa: E402
 from consumers.runtime.local import process_round  # noqa: E402
 from lrs.competency.registry import import_rules  # noqa: E402
 from lrs.config import Settings  # noqa: E402
-from lrs.storage.base import Store  # noqa: E402
+from lrs.ports import Store  # noqa: E402
 from tests.servers import KafkaBroker  # noqa: E402
 from tests.servers.kafka import KAFKA_VERSION  # noqa: E402
 
@@ -481,7 +481,7 @@ def embedded_throughput(workdir: Path, n: int, population: gen.Population, seed:
 
     Returns the figures, a copy of the statements-only database for the Kafka run, and the
     number of contributions per projection (what the Kafka worker must reach)."""
-    from lrs.storage.sqlite import SQLiteStore
+    from lrs.adapters.sqlite import SQLiteStore
 
     data = workdir / "throughput" / "lrs-data"
     store = SQLiteStore(data / "lrs.db")
@@ -594,7 +594,7 @@ def mongo_throughput(workdir: Path, n: int, population: gen.Population, seed: in
     measures SecantusDB, not MongoDB: it only shows the Mongo adapter path works end to end."""
     from pymongo import MongoClient
 
-    from lrs.storage.mongodb import MongoStore
+    from lrs.adapters.mongodb import MongoStore
     from tests.servers import MongoServer
 
     base = workdir / "mongo-throughput"
@@ -674,7 +674,7 @@ def start_broker(broker: KafkaBroker) -> None:
 
 BROKER_STARTS: list[float] = []
 def embedded_lag(workdir: Path, args: argparse.Namespace, population: gen.Population) -> LagRow:
-    from lrs.storage.sqlite import SQLiteStore
+    from lrs.adapters.sqlite import SQLiteStore
 
     data = workdir / "embedded" / "lrs-data"
     store = SQLiteStore(data / "lrs.db")
@@ -689,7 +689,7 @@ def embedded_lag(workdir: Path, args: argparse.Namespace, population: gen.Popula
 
 
 def kafka_lag(workdir: Path, args: argparse.Namespace, population: gen.Population) -> LagRow:
-    from lrs.storage.sqlite import SQLiteStore
+    from lrs.adapters.sqlite import SQLiteStore
 
     base = workdir / "kafka"
     data = base / "lrs-data"

@@ -96,7 +96,7 @@ def post(server: h.Server, batches: list[tuple[bytes, int]], connections: int) -
 def run_ours(
     mongo: MongoServer, workdir: Path, args: argparse.Namespace, population: gen.Population
 ) -> Row:
-    from lrs.storage.mongodb import MongoStore
+    from lrs.adapters.mongodb import MongoStore
 
     base = workdir / "ours"
     data = base / "lrs-data"

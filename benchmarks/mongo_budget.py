@@ -43,9 +43,9 @@ from pymongo import monitoring  # noqa: E402
 from consumers.reducers.base import changes_of_records  # noqa: E402
 from consumers.reducers.enabled import reducers  # noqa: E402
 from consumers.runtime.local import apply_in_parts  # noqa: E402
+from lrs.adapters.mongodb import MongoStore  # noqa: E402
 from lrs.events.base import Event  # noqa: E402
 from lrs.outbox import OutboxRelay  # noqa: E402
-from lrs.storage.mongodb import MongoStore  # noqa: E402
 from tests.servers import MongoServer  # noqa: E402
 
 AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://127.0.0.1", "name": "bench"}}

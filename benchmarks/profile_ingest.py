@@ -23,11 +23,11 @@ from pathlib import Path
 import orjson
 import statements as gen
 
+from lrs.adapters.sqlite import SQLiteStore
 from lrs.api.limits import parse_limited_json
 from lrs.config import Settings
 from lrs.domain.records import Credential
 from lrs.ops.ingest import Writer, complete_batch, store_batch
-from lrs.storage.sqlite import SQLiteStore
 
 VERSION = "1.0.3"
 

@@ -24,9 +24,9 @@ import bench_pipeline as bp
 
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import process_round
+from lrs.adapters.sqlite import SQLiteStore
 from lrs.competency.registry import import_rules
 from lrs.config import Settings
-from lrs.storage.sqlite import SQLiteStore
 
 
 def pristine(n: int, seed: int, learners: int, cache: Path) -> Path:

@@ -25,8 +25,8 @@ from typing import Any
 
 from connectors import base
 from connectors.sinks import HTTPSink, KafkaSink, PrintSink, SinkRefused, StoreSink
+from lrs.domain.times import format_stored
 from lrs.storage import open_store
-from lrs.storage.base import format_stored
 from lrs.xapi.errors import XAPIError
 from lrs.xapi.time import parse_timestamp
 

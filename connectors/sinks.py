@@ -15,7 +15,7 @@ from connectors.base import Skipped
 from consumers.ingest import connector_writer, ingest, triage
 from lrs.events.base import INBOUND, BusUnavailable, Event
 from lrs.events.kafka import KafkaBus
-from lrs.storage.base import Store
+from lrs.ports import Store
 from lrs.xapi.statements import learner_key
 
 

@@ -44,7 +44,7 @@ import orjson
 
 import lrs
 from connectors.base import LinesReader, MappingError, SourceRecord, fraction, statement_id
-from lrs.storage.base import format_stored
+from lrs.domain.times import format_stored
 from lrs.xapi.errors import XAPIError
 from lrs.xapi.validation import validate_statement
 

@@ -39,10 +39,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrs.ports import Credentials
+from lrs.domain.records import DEFAULT_ORG, Credential, StatementQuery
+from lrs.ports import Credentials, Store
 from lrs.readmodels.memberships import NAME as MEMBERSHIPS
 from lrs.readmodels.memberships import authority_key
-from lrs.storage.base import DEFAULT_ORG, Credential, StatementQuery, Store
 from lrs.xapi.errors import Forbidden, ValidationError
 
 ORG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -19,7 +19,7 @@ from lrs.xapi.errors import XAPIError
 if TYPE_CHECKING:
     from lrs.auth import NewCredential
     from lrs.demo import Summary
-    from lrs.storage.base import Store
+    from lrs.ports import Store
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -354,7 +354,7 @@ def cmd_alignments(args: argparse.Namespace) -> int:
 def cmd_identity(args: argparse.Namespace) -> int:
     import os
 
-    from lrs.identity import DEFAULT_HOME_PAGE, pseudonymise
+    from lrs.national_id import DEFAULT_HOME_PAGE, pseudonymise
     from lrs.ops import identity
     from lrs.xapi.errors import NotFound
 
@@ -503,8 +503,8 @@ def cmd_credentials(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     """`lrs audit verify`: check the whole access log chain; `lrs audit head`: print the head
     to note elsewhere (an anchor for `verify --anchor`)."""
-    from lrs.audit import verify
-    from lrs.storage.base import AccessHead
+    from lrs.domain.records import AccessHead
+    from lrs.ops.audit import verify
 
     store = _open(args, writes=False)
     try:
@@ -536,9 +536,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
     import getpass
 
     from consumers.reducers.enabled import reducers
+    from lrs.domain.records import Credential
     from lrs.erasure_requests import erase, keys_to_erase
-    from lrs.storage.base import Credential
-    from lrs.xapi.identity import agent_key, check_key
+    from lrs.xapi.agent_keys import agent_key, check_key
 
     try:
         keys: list[str] = [check_key(k, "--key") for k in args.key or []]

@@ -25,7 +25,8 @@ from typing import Any
 
 from lrs.competency.aggregates import save_organisation
 from lrs.competency.registry import import_rules
-from lrs.identity import pseudonymise
+from lrs.national_id import pseudonymise
+from lrs.ports import Store
 from lrs.rosters import (
     class_definition,
     note_placement_change,
@@ -33,7 +34,6 @@ from lrs.rosters import (
     save_class,
     save_person,
 )
-from lrs.storage.base import Store
 from lrs.xapi.errors import XAPIError
 
 SITE = "https://hoc.demo-province.gov.vn"

@@ -5,7 +5,7 @@ the person it is linked to, if any: the request is about a human, not one of the
 accounts). Erasing the keys from every capability of the store is `lrs.ops.erasure`'s
 (what each statement becomes: `lrs.xapi.redaction`); class rosters, which only this layer
 knows to be lists of learners, are edited here. The access log records the erasure with
-pseudonyms only (`lrs.audit.record_erasure`).
+pseudonyms only (`lrs.ops.audit.record_erasure`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lrs.audit import pseudonym, record_erasure
 from lrs.domain.records import Credential, ErasureReport
+from lrs.ops.audit import pseudonym, record_erasure
 from lrs.ops.erasure import erase_keys
 from lrs.ports import Store
 from lrs.rosters import GROUP, PERSON

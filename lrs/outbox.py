@@ -21,7 +21,7 @@ import uuid
 
 from lrs.background import BackgroundLoop
 from lrs.events.base import STATEMENTS, BusUnavailable, Event, EventBus
-from lrs.storage.base import Store
+from lrs.ports import Store
 
 log = logging.getLogger("lrs.outbox")
 

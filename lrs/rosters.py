@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lrs.storage.base import Store
+from lrs.ports import Store
 
 GROUP = "group"
 

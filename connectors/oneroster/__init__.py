@@ -39,7 +39,7 @@ from connectors.oneroster.mapping import (
 )
 from connectors.tabular import BadRecord
 from lrs.config import load_settings
-from lrs.identity import DEFAULT_HOME_PAGE
+from lrs.national_id import DEFAULT_HOME_PAGE
 from lrs.rosters import class_members, delete_class, get_class, save_class
 from lrs.storage import open_store
 

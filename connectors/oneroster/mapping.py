@@ -24,10 +24,10 @@ from typing import Any
 from connectors.base import MappingError, statement_id
 from connectors.oneroster.files import Export, Row
 from connectors.tabular import BadRecord, to_number, to_timestamp
-from lrs.identity import DEFAULT_HOME_PAGE, pseudonymise
+from lrs.national_id import DEFAULT_HOME_PAGE, pseudonymise
 from lrs.rosters import class_definition
+from lrs.xapi.agent_keys import agent_key
 from lrs.xapi.errors import XAPIError
-from lrs.xapi.identity import agent_key
 from lrs.xapi.validation import validate_statement
 
 SCORED = "http://adlnet.gov/expapi/verbs/scored"

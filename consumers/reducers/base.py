@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from lrs.storage.base import Contribution, Retraction, format_stored
+from lrs.domain.records import Contribution, Retraction
+from lrs.domain.times import format_stored
 from lrs.xapi.errors import ValidationError
 from lrs.xapi.statements import is_voiding, statement_ref_target
 from lrs.xapi.time import is_normal_form, parse_timestamp

@@ -12,9 +12,9 @@ from typing import Any, cast
 
 from consumers.reducers.base import FoldingReducer, statement_time
 from lrs.competency.alignment import RuleSet, meets
+from lrs.domain.records import Contribution
 from lrs.readmodels.competencies import ACHIEVED, NAME, CompetencyState, fold, state_key
 from lrs.readmodels.profiles import normalised_score
-from lrs.storage.base import Contribution
 from lrs.xapi.statements import learner_key
 
 

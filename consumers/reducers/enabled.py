@@ -8,7 +8,7 @@ from consumers.reducers.memberships import MembershipReducer
 from consumers.reducers.profiles import REDUCER as PROFILES
 from lrs.access import org_resolver
 from lrs.competency.registry import rulesets
-from lrs.storage.base import Store
+from lrs.ports import Store
 
 
 def reducers(store: Store) -> list[Reducer]:

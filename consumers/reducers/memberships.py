@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from consumers.reducers.base import FoldingReducer
+from lrs.domain.records import Contribution
 from lrs.readmodels.memberships import NAME, Membership, authority_key, fold, membership
-from lrs.storage.base import Contribution
 from lrs.xapi.statements import learner_key
 
 

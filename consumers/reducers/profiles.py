@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any, cast
 
 from consumers.reducers.base import FoldingReducer, statement_time
+from lrs.domain.records import Contribution
 from lrs.readmodels.profiles import NAME, Profile, ProfileFacts, fold, normalised_score
-from lrs.storage.base import Contribution
-from lrs.xapi.identity import agent_key
+from lrs.xapi.agent_keys import agent_key
 from lrs.xapi.statements import learner_key
 from lrs.xapi.time import duration_seconds
 

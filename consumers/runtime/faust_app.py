@@ -25,11 +25,11 @@ from consumers.runtime.local import apply_in_parts, gc_paused
 from lrs.competency.aggregates import refresh_changes
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, PROCESSORS_GROUP, STATEMENTS
-from lrs.readmodels import COMPETENCIES
 from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
 from lrs.outbox import OutboxRelay
+from lrs.ports import Store
+from lrs.readmodels import COMPETENCIES
 from lrs.storage import open_store_waiting
-from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.processors")
 

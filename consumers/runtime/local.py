@@ -24,8 +24,8 @@ from lrs.background import BackgroundLoop
 from lrs.competency.aggregates import maintain as maintain_aggregates
 from lrs.forwarding.delivery import Forwarder
 from lrs.memory import release_free_memory, resident_mib
+from lrs.ports import Store
 from lrs.storage import open_store_waiting
-from lrs.storage.base import Store
 
 log = logging.getLogger("lrs.processors")
 AGGREGATE_EVERY = 5.0  # seconds between refreshes of the stored competency aggregates

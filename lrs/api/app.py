@@ -49,9 +49,9 @@ from lrs.forwarding.metrics import forwarding_lines
 from lrs.memory import MemoryReleaser
 from lrs.oidc import BearerVerifier
 from lrs.outbox import OutboxRelay
+from lrs.ports import Store
 from lrs.readmodels import COMPETENCIES
 from lrs.storage import open_store_waiting
-from lrs.storage.base import Store
 from lrs.xapi.errors import XAPIError
 
 log = logging.getLogger("lrs.api")

@@ -26,8 +26,8 @@ from lrs.access import check_may_write
 from lrs.api.limits import parse_limited_json
 from lrs.api.xapi.common import error_response, in_thread, json_response
 from lrs.auth import authority_for, authorize
+from lrs.domain.records import Credential
 from lrs.ops.ingest import Writer, complete_batch, store_batch
-from lrs.storage.base import Credential
 from lrs.xapi.errors import PayloadTooLarge, Unauthorized, ValidationError, XAPIError
 
 XAPI_VERSION = "1.0.3"

@@ -38,6 +38,7 @@ from lrs.competency.reading import directions_into, read_status, status_learners
 from lrs.competency.registry import crosswalk_list, frameworks, rulesets
 from lrs.competency.status import status_view
 from lrs.ops.aggregates import DATED, PERSONS
+from lrs.ports import Store
 from lrs.readmodels.competencies import (
     ACHIEVED,
     IN_PROGRESS,
@@ -48,7 +49,6 @@ from lrs.readmodels.competencies import (
     split_key,
 )
 from lrs.rosters import GROUP, PERSON, PLACEMENT_CHANGE, note_placement_change
-from lrs.storage.base import Store
 from lrs.xapi.errors import ValidationError
 from lrs.xapi.statements import is_voiding, learner_key
 

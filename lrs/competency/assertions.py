@@ -32,7 +32,7 @@ NAMESPACE = uuid.UUID("5b2c3f0e-9a1d-4f6b-8c7e-14a5e0c0ffee")
 
 
 def agent_of(key: str) -> dict[str, Any]:
-    """An xAPI Agent from a learner key (the inverse of `lrs.xapi.identity.agent_key`)."""
+    """An xAPI Agent from a learner key (the inverse of `lrs.xapi.agent_keys.agent_key`)."""
     kind, _, value = key.partition(":")
     if kind == "account":
         home, _, name = value.partition("|")

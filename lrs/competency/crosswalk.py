@@ -21,7 +21,7 @@ from importlib import resources
 from typing import Any
 
 from lrs.competency.framework import Framework
-from lrs.storage.base import Contribution
+from lrs.domain.records import Contribution
 from lrs.xapi.errors import ValidationError
 
 CROSSWALK = "crosswalk"

@@ -1,7 +1,7 @@
 """Confirmed results for exchange with national systems (VNeID), one record per person.
 
 A record carries only what the receiving system needs: the person's pseudonymised e-ID
-account (the HMAC account of `lrs.identity`, never a number), their target group, the
+account (the HMAC account of `lrs.national_id`, never a number), their target group, the
 framework, level, date and the ids of the statements that earned it. Writers implement
 `ResultSink`; JSON lines and CSV are here, and a real national endpoint can be added as
 another sink without touching how records are chosen.
@@ -25,9 +25,9 @@ from lrs.competency.crosswalk import into
 from lrs.competency.framework import Framework
 from lrs.competency.reading import directions_into, read_status, status_learners
 from lrs.competency.registry import crosswalk_list
-from lrs.identity import DEFAULT_HOME_PAGE
+from lrs.national_id import DEFAULT_HOME_PAGE
+from lrs.ports import Store
 from lrs.rosters import get_person
-from lrs.storage.base import Store
 from lrs.xapi.errors import ValidationError
 
 FIELDS = (

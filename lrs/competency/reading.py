@@ -12,9 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 from lrs.competency.crosswalk import Direction, into
 from lrs.competency.framework import Framework
 from lrs.competency.registry import crosswalk_list, frameworks
+from lrs.domain.records import Contribution, StateQuery
+from lrs.domain.times import format_stored
+from lrs.ports import Store
 from lrs.readmodels import COMPETENCIES
 from lrs.readmodels.competencies import CompetencyState, StateChange, fold_timeline, state_key
-from lrs.storage.base import Contribution, StateQuery, Store, format_stored
 from lrs.xapi.errors import ValidationError
 
 

@@ -30,7 +30,7 @@ import orjson
 from lrs.competency.aggregates import refresh
 from lrs.competency.alignment import Rule, RuleSet, load_rules
 from lrs.competency.registry import frameworks
-from lrs.storage.base import Store
+from lrs.ports import Store
 from lrs.xapi.errors import XAPIError
 from lrs.xapi.statements import is_voiding
 

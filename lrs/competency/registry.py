@@ -16,7 +16,7 @@ import orjson
 from lrs.competency.alignment import RuleSet, load_rules
 from lrs.competency.crosswalk import CROSSWALK, Crosswalk, crosswalks, load_crosswalk
 from lrs.competency.framework import Framework, bundled_frameworks, load_framework
-from lrs.storage.base import Store
+from lrs.ports import Store
 from lrs.xapi.errors import Conflict, NotFound, ValidationError
 
 FRAMEWORK = "framework"

@@ -22,7 +22,7 @@ class Match:
     verbs: tuple[str, ...] = ()
     activities: tuple[str, ...] = ()
     activity_prefixes: tuple[str, ...] = ()
-    actors: tuple[str, ...] = ()  # learner keys (lrs.xapi.identity.agent_key)
+    actors: tuple[str, ...] = ()  # learner keys (lrs.xapi.agent_keys.agent_key)
     categories: tuple[str, ...] = ()
 
 

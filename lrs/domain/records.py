@@ -20,7 +20,7 @@ class Attachment:
 
 @dataclass
 class StatementQuery:
-    """One page of a statement query. Agents are learner keys (lrs.xapi.identity.agent_key)."""
+    """One page of a statement query. Agents are learner keys (lrs.xapi.agent_keys.agent_key)."""
 
     agent: str | None = None
     verb: str | None = None
@@ -160,7 +160,7 @@ class Credential:
 class AccessEntry:
     """One entry of the access log: who read (or erased) whose data, when, and how much.
 
-    `learner` is an HMAC pseudonym (lrs.audit.pseudonym), never a learner key in clear, so
+    `learner` is an HMAC pseudonym (lrs.ops.audit.pseudonym), never a learner key in clear, so
     the log can outlive an erasure without keeping the erased identifiers. `prev` is the
     previous entry's `hash` and `hash` = SHA-256(prev + canonical JSON of the rest): see
     `seal_access`. Changing, removing, inserting or reordering entries breaks the chain.

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from lrs.forwarding import rules
-from lrs.storage.base import Store
+from lrs.ports import Store
 from lrs.xapi.errors import XAPIError
 
 SECRET_VARIABLE = "LRS_FORWARD_SECRET"

@@ -37,8 +37,8 @@ from lrs.domain.records import LogRecord
 from lrs.domain.times import format_stored
 from lrs.forwarding.matching import matches
 from lrs.forwarding.signing import sign
+from lrs.ports import Store
 from lrs.readmodels.memberships import authority_key
-from lrs.storage.base import Store
 from lrs.xapi.statements import is_voiding, statement_ref_target
 
 log = logging.getLogger("lrs.forwarding")

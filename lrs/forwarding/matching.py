@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lrs.domain.forwarding import Match
-from lrs.xapi.identity import agent_key
+from lrs.xapi.agent_keys import agent_key
 
 
 def _object_activity(statement: dict[str, Any]) -> str | None:

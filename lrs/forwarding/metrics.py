@@ -4,7 +4,7 @@ does the sending."""
 
 from __future__ import annotations
 
-from lrs.storage.base import Store
+from lrs.ports import Store
 
 _SERIES = (
     ("lrs_forward_delivered_total", "counter", "Statements the destination accepted."),

@@ -19,6 +19,7 @@ import orjson
 from lrs.domain.forwarding import KINDS, DeadLetter, Destination, ForwardRule, ForwardState, Match
 from lrs.domain.times import format_stored
 from lrs.forwarding.signing import new_secret
+from lrs.ports import Store
 from lrs.readmodels.forwarding import (
     DeadLetterPage,
     DeadLetterView,
@@ -27,9 +28,8 @@ from lrs.readmodels.forwarding import (
     ForwardingRule,
     RuleMatch,
 )
-from lrs.storage.base import Store
+from lrs.xapi.agent_keys import normalise_key
 from lrs.xapi.errors import NotFound, ValidationError
-from lrs.xapi.identity import normalise_key
 from lrs.xapi.time import parse_timestamp
 
 MATCH_FIELDS = ("orgs", "verbs", "activities", "activity_prefixes", "actors", "categories")

@@ -13,7 +13,7 @@
 - erasure: the loop that erases learner keys from every capability over the adapters'
   primitives (lrs.ports.erasure), safe to re-run after a crash.
 
-National-ID pseudonyms (lrs.identity) are pure rules.
+National-ID pseudonyms (lrs.national_id) are pure rules.
 
 Whom an erasure request reaches, the rosters and person attributes and its access-log
 entry are a service above this layer (lrs.erasure_requests); what each statement becomes

@@ -2,7 +2,7 @@
 
 Each entry's `hash` = SHA-256(previous hash + canonical JSON of the entry without its
 hash), so changing, removing, inserting or reordering entries breaks the chain
-(lrs.audit.verify finds where). Adapters only append what `seal_access` returns, after the
+(lrs.ops.audit.verify finds where). Adapters only append what `seal_access` returns, after the
 head they read in the same transaction.
 """
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from lrs.ports import Identities
+from lrs.xapi.agent_keys import check_key, normalise_key
 from lrs.xapi.errors import NotFound
-from lrs.xapi.identity import check_key, normalise_key
 
 
 class Visibility(Protocol):

@@ -42,9 +42,9 @@ from lrs.domain.times import format_stored
 from lrs.ops.audit import pseudonym
 from lrs.ports import Store
 from lrs.ports.retention import StoredDocument, StoredStatement
-from lrs.xapi.erasure import SIGNATURE_USAGE, attachment_hashes, document_agent, erasure_keys
+from lrs.xapi.agent_keys import agent_key
 from lrs.xapi.errors import NotFound, ValidationError
-from lrs.xapi.identity import agent_key
+from lrs.xapi.redaction import SIGNATURE_USAGE, attachment_hashes, document_agent, erasure_keys
 
 POLICY_KIND = "retention-policy"
 HOLD_KIND = "legal-hold"

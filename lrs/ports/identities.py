@@ -1,4 +1,4 @@
-"""The identities port: learner keys linked into persons (lrs.identity decides the keys)."""
+"""The identities port: learner keys linked into persons (lrs.national_id decides the keys)."""
 
 from __future__ import annotations
 

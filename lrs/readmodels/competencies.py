@@ -20,8 +20,9 @@ from typing import (
 
 from typing_extensions import TypedDict
 
+from lrs.domain.records import Contribution
+from lrs.ports import Store
 from lrs.readmodels.types import Timestamp
-from lrs.storage.base import Contribution, Store
 
 NAME = "competencies"
 NOT_STARTED: Literal["not_started"] = "not_started"

@@ -11,7 +11,7 @@ from typing import Any
 
 from typing_extensions import TypedDict  # pydantic reads these on 3.11
 
-from lrs.storage.base import Contribution
+from lrs.domain.records import Contribution
 
 NAME = "memberships"
 

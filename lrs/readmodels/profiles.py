@@ -17,8 +17,8 @@ from typing import (
 
 from typing_extensions import TypedDict
 
+from lrs.domain.records import Contribution
 from lrs.readmodels.types import Timestamp
-from lrs.storage.base import Contribution
 
 NAME = "profiles"
 COMPLETED = "http://adlnet.gov/expapi/verbs/completed"

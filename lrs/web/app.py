@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 
 from lrs.api.app import create_app as create_api_app
 from lrs.config import Settings
-from lrs.storage.base import Store
+from lrs.ports import Store
 from lrs.web.pages import routes
 
 

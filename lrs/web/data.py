@@ -3,7 +3,7 @@
 Every read goes through the same functions as the query API (lrs.api.v1: class views,
 next steps, history entries; lrs.competency.aggregates) with the reader's
 `lrs.access.Access`, so a page never shows what the same credential could not read over
-/api/v1. Reads of learner data are logged as the API logs them (lrs.audit.record_read).
+/api/v1. Reads of learner data are logged as the API logs them (lrs.ops.audit.record_read).
 """
 
 from __future__ import annotations
@@ -22,16 +22,17 @@ import orjson
 from lrs.access import Access
 from lrs.api.v1.competencies import group_views, keyed_view, next_steps
 from lrs.api.v1.history import Sources, entry
-from lrs.audit import record_read, verify
 from lrs.competency.aggregates import aggregates
 from lrs.competency.framework import Framework
 from lrs.competency.registry import find_framework, frameworks, rulesets
+from lrs.domain.records import HistoryQuery, StatementQuery
 from lrs.opendata.disclosure import Table, protect_all
+from lrs.ops.audit import record_read, verify
+from lrs.ports import Store
 from lrs.readmodels import PROFILES
 from lrs.rosters import GROUP, get_class, get_person
-from lrs.storage.base import HistoryQuery, StatementQuery, Store
+from lrs.xapi.agent_keys import normalise_key
 from lrs.xapi.errors import NotFound
-from lrs.xapi.identity import normalise_key
 
 STATES = ("not_started", "in_progress", "achieved")
 QUIZ_PAGES = 50  # statements read for item analysis: at most 50 pages of 500

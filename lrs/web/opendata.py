@@ -23,8 +23,9 @@ import orjson
 
 from lrs.competency.aggregates import ORGANISATION, aggregates
 from lrs.competency.framework import Framework
+from lrs.domain.times import format_stored
 from lrs.opendata.disclosure import Table, protect_all, rounded
-from lrs.storage.base import Store, format_stored
+from lrs.ports import Store
 from lrs.web.data import STATES, framework_or_default, release_tables
 from lrs.xapi.errors import ValidationError
 

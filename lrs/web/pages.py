@@ -33,8 +33,10 @@ from lrs.api.v1.audit import CountedReads, logged_stream
 from lrs.api.v1.history import Sources, export
 from lrs.api.v1.permissions import Rule, read_access_log, read_learners
 from lrs.api.xapi.common import access_for, error_response, in_thread
-from lrs.audit import record_read
-from lrs.storage.base import HistoryQuery, Store, format_stored
+from lrs.domain.records import HistoryQuery
+from lrs.domain.times import format_stored
+from lrs.ops.audit import record_read
+from lrs.ports import Store
 from lrs.web import data, i18n, opendata, session
 from lrs.web.figures import figures
 from lrs.xapi.errors import Forbidden, NotFound, Unauthorized, ValidationError, XAPIError

@@ -22,7 +22,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lrs.storage.base import Credential, Store
+from lrs.domain.records import Credential
+from lrs.ports import Store
 
 COOKIE = "lrs_session"
 PRE_COOKIE = "lrs_signin"  # the CSRF token of the sign-in form, before any session

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from lrs.xapi.identity import agent_key
+from lrs.xapi.agent_keys import agent_key
 from lrs.xapi.statements import Term, is_voiding, learner_key
 
 ERASED_HOME_PAGE = "https://lrs.invalid/erased"

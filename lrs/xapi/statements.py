@@ -8,8 +8,8 @@ from collections.abc import Collection, Iterator, Mapping
 from enum import IntEnum
 from typing import Any
 
+from lrs.xapi.agent_keys import agent_key, ifi_only
 from lrs.xapi.errors import Conflict, ValidationError
-from lrs.xapi.identity import agent_key, ifi_only
 
 VOIDED_VERB = "http://adlnet.gov/expapi/verbs/voided"
 # Properties the LRS sets or may rewrite; two statements differing only here are "the same".

@@ -14,9 +14,9 @@ import pytest
 
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import catch_up
-from lrs.audit import pseudonym
 from lrs.auth import create_credential
 from lrs.cli import main as lrs_cli
+from lrs.ops.audit import pseudonym
 from tests.conftest import APIClient, basic_auth
 
 ANN = "mbox:mailto:ann@example.org"

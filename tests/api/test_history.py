@@ -22,9 +22,9 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from lrs.adapters.sqlite import SQLiteStore
 from lrs.api.v1.history import Sources, export
-from lrs.storage.base import HistoryQuery
-from lrs.storage.sqlite import SQLiteStore
+from lrs.domain.records import HistoryQuery
 from tests.conftest import APIClient
 
 LEARNER = "mbox:mailto:an@example.org"

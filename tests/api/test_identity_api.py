@@ -19,7 +19,7 @@ from consumers.reducers.enabled import reducers
 from consumers.runtime.local import catch_up
 from lrs.cli import main as lrs_cli
 from lrs.competency.registry import import_rules
-from lrs.identity import DEFAULT_HOME_PAGE, normalise_national_id, pseudonymise
+from lrs.national_id import DEFAULT_HOME_PAGE, normalise_national_id, pseudonymise
 from lrs.xapi.errors import ValidationError
 from tests.conftest import APIClient, basic_auth
 

@@ -27,8 +27,9 @@ from consumers.runtime.local import catch_up
 from lrs.api.app import create_app
 from lrs.auth import hash_secret
 from lrs.config import load_settings
+from lrs.domain.records import Credential
+from lrs.ports import Store
 from lrs.rosters import class_definition, save_class
-from lrs.storage.base import Credential, Store
 from tests.conftest import basic_auth
 
 DIGCOMP = "digcomp-2.2"
@@ -480,8 +481,8 @@ def test_connector_statements_belong_to_the_default_organisation(worlds: tuple[W
 
 
 def test_organisation_names_are_checked(tmp_path: Path) -> None:
+    from lrs.adapters.sqlite import SQLiteStore
     from lrs.auth import create_credential
-    from lrs.storage.sqlite import SQLiteStore
 
     store = SQLiteStore(tmp_path / "x.db")
     try:
@@ -494,8 +495,8 @@ def test_organisation_names_are_checked(tmp_path: Path) -> None:
 
 
 def test_a_created_credential_keeps_its_name(tmp_path: Path) -> None:
+    from lrs.adapters.sqlite import SQLiteStore
     from lrs.auth import create_credential
-    from lrs.storage.sqlite import SQLiteStore
 
     store = SQLiteStore(tmp_path / "x.db")
     try:

@@ -30,10 +30,11 @@ from consumers.runtime.local import catch_up
 from lrs.api.app import create_app
 from lrs.auth import create_credential
 from lrs.config import load_settings
-from lrs.identity import pseudonymise
+from lrs.domain.records import StatementQuery
+from lrs.national_id import pseudonymise
+from lrs.ports import Store
 from lrs.rosters import class_members
 from lrs.storage import open_store
-from lrs.storage.base import StatementQuery, Store
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIS = "https://sis.thpt-lequydon.edu.vn"

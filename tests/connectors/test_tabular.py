@@ -27,8 +27,8 @@ from connectors.tabular import (
     zone,
 )
 from lrs.config import load_settings
+from lrs.domain.records import StatementQuery
 from lrs.storage import open_store
-from lrs.storage.base import StatementQuery
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIS = "https://sis.example.org"

@@ -9,7 +9,7 @@ import orjson
 
 from lrs.domain.records import StatementQuery
 from lrs.ports import Store
-from lrs.xapi.identity import agent_key
+from lrs.xapi.agent_keys import agent_key
 
 AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k1"}}
 

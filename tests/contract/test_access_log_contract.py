@@ -1,5 +1,5 @@
 """The access log contract: a hash chain every adapter appends to and reads the same way,
-and in which `lrs.audit.verify` finds each kind of tampering done to the stored log."""
+and in which `lrs.ops.audit.verify` finds each kind of tampering done to the stored log."""
 
 from __future__ import annotations
 

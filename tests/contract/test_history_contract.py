@@ -17,7 +17,7 @@ import orjson
 from lrs.domain.records import Credential, HistoryQuery, StatementQuery
 from lrs.domain.times import format_stored
 from lrs.ports import Store
-from lrs.xapi.identity import agent_key
+from lrs.xapi.agent_keys import agent_key
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 COURSE = "http://example.org/course/1"

@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from lrs.storage.sqlite import SQLiteStore
+from lrs.adapters.sqlite import SQLiteStore
 from tests.forwarding.receiver import WebhookReceiver
 from tests.processes import LRSProcess, kafka_settings, wait_until
 

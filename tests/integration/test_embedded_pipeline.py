@@ -14,8 +14,8 @@ import orjson
 from consumers.reducers.base import replay
 from consumers.reducers.profiles import REDUCER
 from consumers.runtime.local import rebuild
-from lrs.storage.base import StateQuery
-from lrs.storage.sqlite import SQLiteStore
+from lrs.adapters.sqlite import SQLiteStore
+from lrs.domain.records import StateQuery
 from tests.processes import LRSProcess, wait_until
 
 VERSION = {"X-Experience-API-Version": "1.0.3"}

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
+from lrs.adapters.sqlite import SQLiteStore
 from lrs.events.base import DLQ, INBOUND
-from lrs.storage.sqlite import SQLiteStore
 from tests.processes import LRSProcess, kafka_settings, wait_until
 
 

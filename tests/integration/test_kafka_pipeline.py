@@ -21,10 +21,10 @@ from kafka.admin import KafkaAdminClient
 from consumers.reducers.base import changes_for, replay
 from consumers.reducers.competencies import CompetencyReducer, state_key
 from consumers.reducers.profiles import REDUCER
+from lrs.adapters.sqlite import SQLiteStore
 from lrs.competency.registry import import_rules, rulesets
+from lrs.domain.records import StateQuery
 from lrs.events.base import STATEMENTS
-from lrs.storage.base import StateQuery
-from lrs.storage.sqlite import SQLiteStore
 from tests.processes import LRSProcess, kafka_settings, wait_until
 from tests.servers import KafkaBroker
 from tests.servers.kafka import kafka_classpath

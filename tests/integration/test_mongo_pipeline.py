@@ -15,8 +15,8 @@ import pytest
 
 from consumers.reducers.base import replay
 from consumers.reducers.profiles import REDUCER
-from lrs.storage.base import StateQuery
-from lrs.storage.mongodb import MongoStore
+from lrs.adapters.mongodb import MongoStore
+from lrs.domain.records import StateQuery
 from tests.processes import LRSProcess, kafka_settings, wait_until
 from tests.servers import MongoServer
 

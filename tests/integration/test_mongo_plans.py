@@ -29,9 +29,9 @@ from pymongo import MongoClient, monitoring
 from consumers.reducers.base import changes_of_records
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import apply_in_parts
+from lrs.adapters.mongodb import MongoStore
 from lrs.events.base import Event
 from lrs.outbox import OutboxRelay
-from lrs.storage.mongodb import MongoStore
 from tests.servers import MongoServer
 
 AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k1"}}

@@ -34,8 +34,8 @@ from lrs.ops.statements import prepare_batch
 from lrs.ports import Store
 from lrs.storage import open_store
 from lrs.xapi import statements as xs
+from lrs.xapi.agent_keys import agent_key
 from lrs.xapi.errors import PreconditionFailed, XAPIError
-from lrs.xapi.identity import agent_key
 from tests.servers import MongoServer
 
 AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k1"}}

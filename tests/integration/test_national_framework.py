@@ -33,7 +33,7 @@ D757 = "https://w3id.org/lrs/frameworks/vn-decision-757/2025"
 COURSE = "https://hoc.example.gov.vn/binh-dan-hoc-vu-so/"
 LMS = "https://hoc.example.gov.vn"
 VNEID = "https://vneid.gov.vn"
-# an HMAC account name as lrs.identity.pseudonymise makes them (the number is not here)
+# an HMAC account name as lrs.national_id.pseudonymise makes them (the number is not here)
 EID = "5f1d0c3a9b7e4d2c8a6f0e1b3c5d7e9f5f1d0c3a9b7e4d2c8a6f0e1b3c5d7e9f"
 IDS = uuid.UUID("0b9f3f0e-2d7c-4c1e-9a55-7e57d757d757")
 VERBS = "http://adlnet.gov/expapi/verbs/"

@@ -13,8 +13,8 @@ from consumers.reducers.base import replay
 from consumers.reducers.enabled import reducers
 from consumers.reducers.profiles import REDUCER
 from consumers.runtime.local import LocalRunner, ProcessRunner, offset_name
-from lrs.storage.base import StateQuery
-from lrs.storage.sqlite import SQLiteStore
+from lrs.adapters.sqlite import SQLiteStore
+from lrs.domain.records import StateQuery
 from tests.integration.test_embedded_pipeline import statement
 from tests.processes import wait_until
 

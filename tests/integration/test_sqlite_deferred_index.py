@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 import pytest
 
-from lrs.storage.base import StatementQuery
-from lrs.storage.sqlite import SQLiteStore
-from lrs.xapi.identity import agent_key
+from lrs.adapters.sqlite import SQLiteStore
+from lrs.domain.records import StatementQuery
+from lrs.xapi.agent_keys import agent_key
 
 AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k1"}}
 VERB = "http://adlnet.gov/expapi/verbs/"

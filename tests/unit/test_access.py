@@ -12,7 +12,7 @@ from lrs.access import (
     readable_orgs,
     statement_scope,
 )
-from lrs.storage.base import Credential
+from lrs.domain.records import Credential
 from lrs.xapi.errors import Forbidden, ValidationError
 
 

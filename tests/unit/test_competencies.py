@@ -18,6 +18,7 @@ from consumers.reducers.competencies import CompetencyReducer
 from lrs.competency.alignment import RuleSet, load_rules
 from lrs.competency.framework import Framework, bundled_frameworks
 from lrs.competency.status import class_matrix_csv, status_view
+from lrs.domain.records import Contribution
 from lrs.readmodels.competencies import (
     ACHIEVED,
     IN_PROGRESS,
@@ -26,7 +27,6 @@ from lrs.readmodels.competencies import (
     fold_contributions,
     state_key,
 )
-from lrs.storage.base import Contribution
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"
 CIRCULAR = "https://w3id.org/lrs/frameworks/vn-circular-02/2025"

@@ -13,8 +13,8 @@ from lrs.competency.crosswalk import bundled_crosswalk_data, crosswalks, into, l
 from lrs.competency.exports import CsvSink, JsonLinesSink, ResultRecord, eid_account
 from lrs.competency.framework import Framework, bundled_frameworks
 from lrs.competency.reading import as_of_bound
+from lrs.domain.records import Contribution
 from lrs.readmodels.competencies import fold_timeline
-from lrs.storage.base import Contribution
 from lrs.xapi.errors import ValidationError
 
 DIGCOMP = "https://w3id.org/lrs/frameworks/digcomp/2.2"

@@ -14,8 +14,8 @@ import pytest
 
 from consumers.runtime import faust_transport
 from consumers.runtime.faust_app import create_faust_app
+from lrs.adapters.sqlite import SQLiteStore
 from lrs.config import Settings
-from lrs.storage.sqlite import SQLiteStore
 
 
 def test_the_worker_uses_the_transport_and_a_short_fetch_wait(tmp_path: Path) -> None:

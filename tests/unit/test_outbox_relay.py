@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from lrs.adapters.sqlite import SQLiteStore
 from lrs.events.base import BusUnavailable, Event
 from lrs.outbox import OutboxRelay
-from lrs.storage.sqlite import SQLiteStore
 
 AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://lrs.test", "name": "k1"}}
 

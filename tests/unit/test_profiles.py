@@ -12,9 +12,9 @@ import pytest
 
 from consumers.reducers import profiles
 from consumers.reducers.profiles import REDUCER, contribution
+from lrs.domain.records import Contribution
 from lrs.readmodels import profiles as profile_model
 from lrs.readmodels.profiles import fold, normalised_score
-from lrs.storage.base import Contribution
 
 VERBS = "http://adlnet.gov/expapi/verbs/"
 LEARNER = "mbox:mailto:ana@example.org"

@@ -8,8 +8,8 @@ import orjson
 
 from consumers.reducers.base import Change, changes_for, changes_of_records, key_parts
 from consumers.reducers.profiles import REDUCER
+from lrs.domain.records import Contribution, Retraction
 from lrs.memory import kept_bytes
-from lrs.storage.base import Contribution, Retraction
 
 
 def c(statement_id: str, key: str) -> Contribution:

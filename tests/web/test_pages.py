@@ -8,8 +8,8 @@ import io
 import re
 from typing import Any
 
-from lrs.audit import verify
-from lrs.storage.base import AccessQuery
+from lrs.domain.records import AccessQuery
+from lrs.ops.audit import verify
 from tests.web.conftest import CLASS, QUIZ, Seeded, sign_in
 
 PERSON = "p-u0001"  # in CLASS

@@ -20,7 +20,7 @@ from lrs.adapters.mongodb.erasure import MongoErasure
 from lrs.domain.records import ErasureReport
 from lrs.ports.retention import StoredDocument, StoredStatement
 from lrs.xapi import statements as xs
-from lrs.xapi.erasure import FILED_UNDER, attachment_hashes
+from lrs.xapi.redaction import FILED_UNDER, attachment_hashes
 
 _CHUNK = 500  # statements per transaction
 _AGENT_TERMS = tuple(f"{int(kind)}:" for kind in FILED_UNDER)
@@ -68,17 +68,10 @@ class MongoRetention(MongoErasure):
         report.agent_names_deleted = self._forget_unused_names(named)
         if reducers is not None and (gone or changed):
             for reducer in reducers:
-                counts = self._transaction(
-                    functools.partial(
-                        self._erase_projection,
-                        reducer=reducer,
-                        deleted=gone + changed,
-                        rewritten={},
-                    )
-                )
-                report.contributions_deleted += counts[0]
-                report.states_deleted += counts[1]
-                report.states_rebuilt += counts[2]
+                counts = self.erase_from_projection(reducer, gone + changed, {})
+                report.contributions_deleted += counts.contributions_deleted
+                report.states_deleted += counts.states_deleted
+                report.states_rebuilt += counts.states_rebuilt
         return report
 
     def _retire(

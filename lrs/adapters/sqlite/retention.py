@@ -20,7 +20,7 @@ from lrs.adapters.sqlite.statement_index import indexed_through
 from lrs.domain.records import ErasureReport
 from lrs.ports.retention import StoredDocument, StoredStatement
 from lrs.xapi import statements as xs
-from lrs.xapi.erasure import attachment_hashes
+from lrs.xapi.redaction import attachment_hashes
 
 
 class SQLiteRetention(SQLiteErasure):
@@ -93,10 +93,13 @@ class SQLiteRetention(SQLiteErasure):
                 conn.execute("PRAGMA secure_delete=OFF")
                 self._forget_caches()  # the names cache may list deleted names
         if reducers is not None and (gone or changed):
-            with self._projection_transaction() as conn:
-                # anonymised statements leave the learner's projections too: retracted, not
-                # refolded (their contributions would pile up under the anonymous agent)
-                self._erase_projections(conn, reducers, gone + changed, {}, report)
+            # anonymised statements leave the learner's projections too: retracted, not
+            # refolded (their contributions would pile up under the anonymous agent)
+            for reducer in reducers:
+                counts = self.erase_from_projection(reducer, gone + changed, {})
+                report.contributions_deleted += counts.contributions_deleted
+                report.states_deleted += counts.states_deleted
+                report.states_rebuilt += counts.states_rebuilt
         self._checkpoint()
         return report
 

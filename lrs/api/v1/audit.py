@@ -12,10 +12,12 @@ from starlette.responses import Response
 
 from lrs.api.v1.permissions import endpoint, read_access_log
 from lrs.api.xapi.common import in_thread, json_response
-from lrs.audit import pseudonym, record_read
-from lrs.storage.base import AccessQuery, Credential, Store, format_stored
+from lrs.domain.records import AccessQuery, Credential
+from lrs.domain.times import format_stored
+from lrs.ops.audit import pseudonym, record_read
+from lrs.ports import Store
+from lrs.xapi.agent_keys import normalise_key
 from lrs.xapi.errors import ValidationError
-from lrs.xapi.identity import normalise_key
 from lrs.xapi.time import parse_timestamp
 
 PARAMS = {"since", "until", "credential", "learner", "person", "after", "limit"}
@@ -35,7 +37,7 @@ async def log_read(
     count: int,
     query: dict[str, Any] | None = None,
 ) -> None:
-    """`lrs.audit.record_read` for a /api/v1 route: call it before answering, so a read
+    """`lrs.ops.audit.record_read` for a /api/v1 route: call it before answering, so a read
     that cannot be logged is refused (the error propagates) instead of answered unlogged."""
     credential = _credential_of(request)
     await in_thread(record_read, request.app.state.store, credential, what, learner, count, query)

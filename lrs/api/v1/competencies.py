@@ -41,6 +41,8 @@ from lrs.competency.registry import (
     save_rules,
 )
 from lrs.competency.status import changes_view, class_matrix_csv, status_view
+from lrs.domain.records import Contribution, StateQuery
+from lrs.ports import Store
 from lrs.readmodels import PROFILES
 from lrs.readmodels.competencies import CompetencyStatus, fold_timeline
 from lrs.rosters import (
@@ -51,9 +53,8 @@ from lrs.rosters import (
     person_record,
     save_person,
 )
-from lrs.storage.base import Contribution, StateQuery, Store
+from lrs.xapi.agent_keys import normalise_key
 from lrs.xapi.errors import NotFound, ValidationError
-from lrs.xapi.identity import normalise_key
 
 MAX_GROUP = 5000
 

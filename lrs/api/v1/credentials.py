@@ -24,8 +24,8 @@ from lrs.auth import (
     revoke_credential,
     rotate_credential,
 )
+from lrs.ports import Store
 from lrs.readmodels.credentials import credential_view, new_credential_view
-from lrs.storage.base import Store
 from lrs.xapi.errors import ValidationError
 
 _CREATE_FIELDS = {"name", "scopes", "org", "role", "audits", "expires"}

@@ -16,7 +16,7 @@ from lrs.api.v1.permissions import endpoint, erase_data
 from lrs.api.v1.persons import keys_from_body
 from lrs.api.xapi.common import in_thread, json_response
 from lrs.erasure_requests import erase
-from lrs.storage.base import Store
+from lrs.ports import Store
 from lrs.xapi.errors import ValidationError
 
 

@@ -15,8 +15,9 @@ from starlette.responses import Response
 from lrs.access import is_admin
 from lrs.api.v1.permissions import endpoint
 from lrs.api.xapi.common import in_thread, json_response
+from lrs.domain.records import Credential
 from lrs.forwarding import rules
-from lrs.storage.base import Credential, Store
+from lrs.ports import Store
 from lrs.xapi.errors import Forbidden, ValidationError
 
 

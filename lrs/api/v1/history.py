@@ -30,14 +30,9 @@ from lrs.api.v1.learners import learner_from
 from lrs.api.v1.permissions import query_endpoint
 from lrs.api.v1.persons import person_keys
 from lrs.api.xapi.common import in_thread, json_response
-from lrs.storage.base import (
-    DEFAULT_ORG,
-    HistoryPage,
-    HistoryQuery,
-    HistoryRecord,
-    Store,
-    format_stored,
-)
+from lrs.domain.records import DEFAULT_ORG, HistoryPage, HistoryQuery, HistoryRecord
+from lrs.domain.times import format_stored
+from lrs.ports import Store
 from lrs.xapi.errors import ValidationError
 from lrs.xapi.statements import is_voiding, statement_ref_target
 from lrs.xapi.time import parse_timestamp

@@ -14,11 +14,13 @@ from lrs.api.limits import INT64_MAX
 from lrs.api.v1.audit import log_read
 from lrs.api.v1.permissions import query_endpoint
 from lrs.api.xapi.common import in_thread, json_response
+from lrs.domain.records import DEFAULT_ORG, StateQuery
+from lrs.domain.times import format_stored
+from lrs.ports import Store
 from lrs.readmodels import MEMBERSHIPS, PROFILES
 from lrs.readmodels.profiles import LearnerPage, Profile, summary
-from lrs.storage.base import DEFAULT_ORG, StateQuery, Store, format_stored
+from lrs.xapi.agent_keys import agent_key, normalise_key
 from lrs.xapi.errors import NotFound, ValidationError
-from lrs.xapi.identity import agent_key, normalise_key
 from lrs.xapi.time import parse_timestamp
 from lrs.xapi.validation import validate_agent
 

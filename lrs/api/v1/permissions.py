@@ -15,7 +15,8 @@ from starlette.responses import Response
 from lrs.access import is_admin, is_auditor, may_write
 from lrs.api.xapi.common import access_for, error_response
 from lrs.auth import authorize
-from lrs.storage.base import Credential, Store
+from lrs.domain.records import Credential
+from lrs.ports import Store
 from lrs.xapi.errors import Forbidden, XAPIError
 
 Handler = Callable[[Request, Store], Awaitable[Response]]

@@ -12,11 +12,11 @@ from lrs.api.v1.learners import learner_from
 from lrs.api.v1.permissions import endpoint, link_identities, query_endpoint
 from lrs.api.xapi.common import in_thread, json_response
 from lrs.ops import identity
+from lrs.ports import Store
 from lrs.readmodels.profiles import NAME as PROFILES
 from lrs.readmodels.profiles import fold_all
-from lrs.storage.base import Store
+from lrs.xapi.agent_keys import agent_key, check_key
 from lrs.xapi.errors import NotFound, ValidationError
-from lrs.xapi.identity import agent_key, check_key
 from lrs.xapi.validation import validate_agent
 
 

@@ -16,8 +16,9 @@ from starlette.responses import Response
 from lrs.access import is_admin, is_auditor
 from lrs.api.v1.permissions import endpoint
 from lrs.api.xapi.common import in_thread, json_response
+from lrs.domain.records import Credential
 from lrs.ops import retention
-from lrs.storage.base import Credential, Store
+from lrs.ports import Store
 from lrs.xapi.errors import Forbidden, ValidationError
 
 

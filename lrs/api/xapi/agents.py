@@ -17,7 +17,7 @@ from lrs.api.xapi.common import (
     xapi_endpoint,
 )
 from lrs.ops.audit import record_read
-from lrs.xapi.identity import IFI_PROPERTIES
+from lrs.xapi.agent_keys import IFI_PROPERTIES
 
 
 async def get_person(ctx: XAPIContext) -> Response:

@@ -20,8 +20,8 @@ from lrs.auth import Authenticator, authorize
 from lrs.domain.records import Credential
 from lrs.domain.times import format_stored, parse_stored
 from lrs.ports import Store
+from lrs.xapi.agent_keys import agent_key
 from lrs.xapi.errors import ValidationError, XAPIError
-from lrs.xapi.identity import agent_key
 from lrs.xapi.time import parse_timestamp
 from lrs.xapi.validation import validate_agent, validate_iri, validate_uuid
 

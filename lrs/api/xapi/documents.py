@@ -67,7 +67,7 @@ AGENT_PROFILE = DocumentResource(DocumentKind.AGENT_PROFILE, ("agent",), (), "pr
 
 async def _log_read(ctx: XAPIContext, resource: DocumentResource, count: int) -> None:
     """State and Agent Profile documents belong to an agent: auditors' and schools' reads
-    of them go to the access log (lrs.audit) like statement reads."""
+    of them go to the access log (lrs.ops.audit) like statement reads."""
     if "agent" in resource.scope_params:
         learner = agent_param(ctx.params)[1]
         what = f"xapi/{resource.kind}"
