@@ -119,7 +119,9 @@ class MongoLog(MongoBase):
         return int(self._statements.count_documents({"seq": {"$gt": after, "$lte": high}}))
 
     def unpublished_count(self) -> int:
-        return int(self._statements.count_documents({"published": False}))
+        """The outbox's entries, and statements stored before it existed still flagged."""
+        waiting = self._outbox.count_documents({})
+        return int(waiting + self._statements.count_documents({"published": False}))
 
     def reset_published(self) -> None:
         """Every stored statement back in the outbox (the bus lost its log)."""
