@@ -24,6 +24,7 @@ from lrs.api.v1.competencies import group_views, keyed_view, next_steps
 from lrs.api.v1.history import Sources, entry
 from lrs.competency.aggregates import aggregates
 from lrs.competency.framework import Framework
+from lrs.competency.reading import as_of_bound
 from lrs.competency.registry import find_framework, frameworks, rulesets
 from lrs.domain.records import HistoryQuery, StatementQuery
 from lrs.opendata.disclosure import Table, protect_all
@@ -279,7 +280,7 @@ def _area_figures(
     measure = str(target.get("measure", "achieved"))
     trend = []
     for moment in month_ends(end, months):
-        until = moment.strftime("%Y-%m-%dT%H:%M:%S.999Z")
+        until = as_of_bound(moment.strftime("%Y-%m-%d"))  # the end of that day: stored counts
         at = aggregates(store, framework, "target_group", until, access)
         # the whole population's share: one figure over many persons, withheld under the minimum
         persons = sum(g["persons"] for g in at)
