@@ -90,7 +90,7 @@ def erase(
     subject, found = keys_to_erase(store, person, keys)
     every = erasure_keys(found)
     persons = {p for key in found if (p := store.person_of(key)) is not None}
-    report = erase_keys(store, every, reducers)
+    report = erase_keys(store, every, reducers, persons)
     report.rosters_updated = _erase_from_rosters(store, set(every))
     # a person's attributes (name, target group, commune: lrs.rosters) go with them
     for erased in sorted(persons | set(every)):
