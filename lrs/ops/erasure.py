@@ -4,7 +4,7 @@ The loop: find a batch of the statements that name the keys, decide per statemen
 (lrs.xapi.redaction: delete, pseudonymise, or only drop the keys' index terms), and have
 the adapter apply the batch; then settle what the batches owe (projection contributions
 and states, attachments only deleted statements used), then the documents, the copies
-forwarding keeps in its dead letters (each decided like a stored statement), the persons'
+forwarding keeps in its dead letters (made what the statements became), the persons'
 stored competency aggregate rows (taken out of the group counts), agent names and
 identity links filed under the keys. Adapters execute primitives (lrs.ports.erasure).
 
@@ -22,9 +22,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
-
 from lrs.domain.records import ErasureReport
+from lrs.ops.forwarding import settle_dead_letters
 from lrs.ports.erasure import Erasure, Redaction
 from lrs.xapi.redaction import (
     AGENT_DOCUMENT_KINDS,
@@ -56,35 +55,6 @@ def plan_redaction(statements: list[dict[str, Any]], keys: frozenset[str]) -> Re
             redaction.untouched.append(statement["id"])
     redaction.attachments = sorted(orphans)
     return redaction
-
-
-def _erase_dead_letters(store: Erasure, erased: frozenset[str], report: ErasureReport) -> None:
-    """A dead letter is a copy of a statement the destination has not had yet: it becomes
-    what the stored statement became (gone, or pseudonymised, so a replay sends that).
-    Found by content (dead letters have no index; there are few), so a second run finds
-    only what the first did not finish."""
-    for rule in store.list_forward_rules():
-        after = 0
-        while letters := store.list_dead_letters(rule.id, after, BATCH):
-            deleted: list[int] = []
-            rewritten: dict[int, bytes] = {}
-            for letter in letters:
-                try:
-                    statement = orjson.loads(letter.data)
-                except orjson.JSONDecodeError:
-                    continue  # not a statement: it names nobody
-                if not isinstance(statement, dict):
-                    continue
-                kept = erase_from_statement(statement, erased)
-                if kept is None:
-                    deleted.append(letter.offset)
-                elif kept is not statement:
-                    rewritten[letter.offset] = orjson.dumps(kept)
-            if deleted or rewritten:
-                store.redact_dead_letters(rule.id, deleted, rewritten)
-                report.dead_letters_deleted += len(deleted)
-                report.dead_letters_pseudonymised += len(rewritten)
-            after = letters[-1].offset
 
 
 def erase_keys(
@@ -132,7 +102,7 @@ def erase_keys(
     report.documents_deleted = store.erase_documents(
         sorted(documents, key=lambda d: (d.kind, d.scope, d.doc_id))
     )
-    _erase_dead_letters(store, erased, report)
+    report.dead_letters_deleted, report.dead_letters_pseudonymised = settle_dead_letters(store)
     # before the links go, as the documents: a run interrupted here is finished by a
     # request for the person, which needs their links to find the keys again
     report.aggregate_rows_deleted = store.erase_aggregate_rows(sorted(erased | set(persons)))

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from lrs.domain.forwarding import Destination, ForwardRule, Match
-from lrs.ports import Store
+from lrs.ports.forwarding import DeadLetterCopies
 
 
 def rule_record(rule: ForwardRule) -> bytes:
@@ -32,10 +32,10 @@ def rule_from_record(data: bytes) -> ForwardRule:
     )
 
 
-def settle_dead_letters(store: Store, batch: int = 500) -> tuple[int, int]:
+def settle_dead_letters(store: DeadLetterCopies, batch: int = 500) -> tuple[int, int]:
     """Make every dead letter what the store holds now: a copy of a statement the store no
-    longer keeps is dropped, one of a statement it changed (anonymised) takes the new
-    bytes, so a replay sends nothing retention removed. A dead letter is the log record's
+    longer keeps is dropped, one of a statement it changed (anonymised, pseudonymised)
+    takes the new bytes, so a replay sends nothing an erasure or retention removed. A dead letter is the log record's
     bytes, which are the stored statement's, so an unchanged one compares equal. Reads
     each letter's statement: run after the statements changed, and again after a crash
     (it finds what is left); (dropped, replaced)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lrs.domain.records import ErasureReport
-from lrs.ports.forwarding import Forwarding
+from lrs.ports.forwarding import DeadLetterCopies
 
 # Where adapters keep owed redactions: a definitions kind no API lists (ids are random).
 REDACTIONS_OWED = "erasure-owed"
@@ -57,10 +57,9 @@ class DocumentRef:
     doc_id: str
 
 
-class Erasure(Forwarding, Protocol):
-    """Forwarding's dead letters are copies of statements: the operation reads them with
-    that port (`list_forward_rules`, `list_dead_letters`) and redacts them with
-    `redact_dead_letters`."""
+class Erasure(DeadLetterCopies, Protocol):
+    """Forwarding's dead letters are copies of statements: the operation settles them
+    with the statements (lrs.ops.forwarding.settle_dead_letters) once those are changed."""
 
     def statements_naming(self, keys: list[str], limit: int) -> list[dict[str, Any]]:
         """Up to `limit` statements indexed under one of `keys` as agent or related agent
@@ -101,14 +100,6 @@ class Erasure(Forwarding, Protocol):
     def forget_keys(self, keys: list[str]) -> tuple[int, int]:
         """Delete the keys' agent names and identity links (and any row the adapter keeps
         per key); (names deleted, links deleted)."""
-        ...
-
-    def redact_dead_letters(
-        self, rule_id: str, deleted: list[int], rewritten: dict[int, bytes]
-    ) -> None:
-        """In one transaction: drop the rule's dead letters at the `deleted` log offsets
-        (the rule's dead count goes down with them) and replace the statement bytes of
-        those at the `rewritten` ones, keeping their attempts, error and replay mark."""
         ...
 
     def erase_aggregate_rows(self, entries: list[str]) -> int:

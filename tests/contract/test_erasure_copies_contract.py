@@ -30,15 +30,25 @@ def _rule(rule_id: str) -> ForwardRule:
     )
 
 
-def _dead(store: Store, rule_id: str, letters: dict[int, dict[str, Any]]) -> None:
+def _dead(store: Store, rule_id: str, offsets: list[int]) -> None:
+    """Dead letters as the forwarder keeps them: the log records' bytes."""
     store.save_forward_rule(_rule(rule_id))
+    records = {r.offset: r for r in store.read_log(0, 100)}
     store.dead_letter(
         rule_id,
         [
-            DeadLetter(rule_id, offset, s["id"], orjson.dumps(s), 3, "HTTP 500", "2026-01-01")
-            for offset, s in letters.items()
+            DeadLetter(
+                rule_id,
+                offset,
+                orjson.loads(records[offset].value)["id"],
+                records[offset].value,
+                3,
+                "HTTP 500",
+                "2026-01-01T00:00:00.000Z",
+            )
+            for offset in offsets
         ],
-        max(letters),
+        max(offsets),
     )
 
 
@@ -51,9 +61,11 @@ def test_erasure_removes_dead_letters_and_aggregate_rows(store: Store) -> None:
     about_e = {**statement("b", "mentored"), "object": {"objectType": "Agent", "mbox": "mailto:e@example.org"}}
     b_plain = statement("b")
     save(store, e_own, about_e, b_plain)
-    _dead(store, "r1", {1: e_own, 2: about_e, 3: b_plain})
-    _dead(store, "r2", {1: e_own})
-    store.mark_dead_letters_for_replay("r1", [2])
+    o = [r.offset for r in store.read_log(0, 100)]
+    _dead(store, "r1", o)
+    _dead(store, "r2", o[:1])
+    b_bytes = store.get_statement(b_plain["id"], voided=False)
+    store.mark_dead_letters_for_replay("r1", [o[1]])
     store.link_keys("person-e", [key("e")])
     store.put_aggregate_rows(
         FRAMEWORK,
@@ -68,10 +80,11 @@ def test_erasure_removes_dead_letters_and_aggregate_rows(store: Store) -> None:
     report = erase_keys(store, erasure_keys([key("e"), key("u")]), [], persons=["person-e"])
 
     r1 = store.list_dead_letters("r1")
-    assert [letter.offset for letter in r1] == [2, 3]
+    assert [letter.offset for letter in r1] == o[1:]
     pseudonymised = orjson.loads(r1[0].data)
     assert pseudonymised["object"] == ERASED_AGENT and r1[0].replay  # still to be sent, redacted
-    assert orjson.loads(r1[1].data) == b_plain
+    assert r1[0].data == store.get_statement(about_e["id"], voided=False)  # as stored now
+    assert r1[1].data == b_bytes
     assert b"e@example.org" not in b"".join(letter.data for letter in r1)
     assert store.list_dead_letters("r2") == []
     assert store.forward_state("r1").dead == 2 and store.forward_state("r2").dead == 0
@@ -92,4 +105,4 @@ def test_erasure_removes_dead_letters_and_aggregate_rows(store: Store) -> None:
 
     again = erase_keys(store, erasure_keys([key("e"), key("u")]), [], persons=["person-e"])
     assert set(again.counts().values()) == {0}
-    assert [letter.offset for letter in store.list_dead_letters("r1")] == [2, 3]
+    assert [letter.offset for letter in store.list_dead_letters("r1")] == o[1:]
