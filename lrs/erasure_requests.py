@@ -90,8 +90,11 @@ def erase(
     subject, found = keys_to_erase(store, person, keys)
     every = erasure_keys(found)
     persons = {p for key in found if (p := store.person_of(key)) is not None}
-    report = erase_keys(store, every, reducers)
-    report.rosters_updated = _erase_from_rosters(store, set(every))
+    # rosters first: a stored aggregate row is kept for anyone on a roster, so a refresh
+    # between the two steps would otherwise file a new row under an erased key
+    rosters_updated = _erase_from_rosters(store, set(every))
+    report = erase_keys(store, every, reducers, persons)
+    report.rosters_updated = rosters_updated
     # a person's attributes (name, target group, commune: lrs.rosters) go with them
     for erased in sorted(persons | set(every)):
         store.delete_definition(PERSON, erased)

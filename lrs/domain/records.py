@@ -235,6 +235,9 @@ class ErasureReport:
     contributions_deleted: int = 0
     states_deleted: int = 0
     states_rebuilt: int = 0
+    dead_letters_deleted: int = 0  # forwarding's undelivered copies of deleted statements
+    dead_letters_pseudonymised: int = 0
+    aggregate_rows_deleted: int = 0  # stored competency aggregates (issue 14)
     rosters_updated: int = 0  # filled by lrs.erasure_requests, which knows what a roster is
 
     def counts(self) -> dict[str, int]:

@@ -3,8 +3,10 @@
 The loop: find a batch of the statements that name the keys, decide per statement
 (lrs.xapi.redaction: delete, pseudonymise, or only drop the keys' index terms), and have
 the adapter apply the batch; then settle what the batches owe (projection contributions
-and states, attachments only deleted statements used), then the documents, agent names
-and identity links filed under the keys. Adapters execute primitives (lrs.ports.erasure).
+and states, attachments only deleted statements used), then the documents, the copies
+forwarding keeps in its dead letters (made what the statements became), the persons'
+stored competency aggregate rows (taken out of the group counts), agent names and
+identity links filed under the keys. Adapters execute primitives (lrs.ports.erasure).
 
 A crash at any point loses nothing that a second run cannot finish: each batch is applied
 in one transaction together with the record of what it owes (`Redaction.owed`), the
@@ -17,9 +19,11 @@ contributions that the projection step then removes (or that the tombstones refu
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from lrs.domain.records import ErasureReport
+from lrs.ops.forwarding import settle_dead_letters
 from lrs.ports.erasure import Erasure, Redaction
 from lrs.xapi.redaction import (
     AGENT_DOCUMENT_KINDS,
@@ -53,13 +57,17 @@ def plan_redaction(statements: list[dict[str, Any]], keys: frozenset[str]) -> Re
     return redaction
 
 
-def erase_keys(store: Erasure, keys: list[str], reducers: list[Any]) -> ErasureReport:
+def erase_keys(
+    store: Erasure, keys: list[str], reducers: list[Any], persons: Iterable[str] = ()
+) -> ErasureReport:
     """Statements filed under `keys` are deleted, others naming them pseudonymised;
     attachments only deleted statements used, their documents, agent names, identity
     links, and projection contributions and states (rebuilt with `reducers`) go too.
     Deleted statements stay retracted in every projection, so a replay or a late batch of
     a processor cannot bring them back. Run it again to finish an interrupted erasure.
-    `keys` are complete (lrs.xapi.redaction.erasure_keys adds the other spellings)."""
+    `keys` are complete (lrs.xapi.redaction.erasure_keys adds the other spellings);
+    `persons`: the persons they are linked to, whose aggregate rows are filed under the
+    person (a key nobody is linked to has its own row)."""
     erased = frozenset(keys)
     ordered = sorted(erased)
     report = ErasureReport()
@@ -94,6 +102,10 @@ def erase_keys(store: Erasure, keys: list[str], reducers: list[Any]) -> ErasureR
     report.documents_deleted = store.erase_documents(
         sorted(documents, key=lambda d: (d.kind, d.scope, d.doc_id))
     )
+    report.dead_letters_deleted, report.dead_letters_pseudonymised = settle_dead_letters(store)
+    # before the links go, as the documents: a run interrupted here is finished by a
+    # request for the person, which needs their links to find the keys again
+    report.aggregate_rows_deleted = store.erase_aggregate_rows(sorted(erased | set(persons)))
     report.agent_names_deleted, report.identity_links_deleted = store.forget_keys(ordered)
     store.settle_redactions([r.id for r in owed])
     store.purge_erased()

@@ -40,6 +40,7 @@ from typing import Any
 from lrs.domain.records import DEFAULT_ORG, AccessQuery, Credential, ErasureReport
 from lrs.domain.times import format_stored
 from lrs.ops.audit import pseudonym
+from lrs.ops.forwarding import settle_dead_letters
 from lrs.ports import Store
 from lrs.ports.retention import StoredDocument, StoredStatement
 from lrs.xapi.agent_keys import agent_key
@@ -362,6 +363,8 @@ class RetentionRun:
     at: str
     outcomes: dict[str, PolicyOutcome] = field(default_factory=dict)
     access_log_entry: int | None = None
+    dead_letters_deleted: int = 0  # forwarding's copies of statements the run removed
+    dead_letters_anonymised: int = 0
 
     def outcome(self, policy: str) -> PolicyOutcome:
         return self.outcomes.setdefault(policy, PolicyOutcome(policy))
@@ -372,6 +375,8 @@ class RetentionRun:
             "at": self.at,
             "policies": [o.as_dict() for _, o in sorted(self.outcomes.items())],
             "access_log_entry": self.access_log_entry,
+            "dead_letters_deleted": self.dead_letters_deleted,
+            "dead_letters_anonymised": self.dead_letters_anonymised,
         }
 
 
@@ -396,9 +401,11 @@ def run_retention(
     _attachments(store, by_class["attachments"], holding, orgs, now, run)
     _documents(store, by_class["documents"], holding, now, run)
     prune = _access_log_cut(store, by_class["access_log"], access_log_min_days, now, run)
+    if not dry_run and by_class["statements"]:
+        run.dead_letters_deleted, run.dead_letters_anonymised = settle_dead_letters(store)
     if dry_run or not any(
         o.deleted or o.anonymised or o.attachments_deleted for o in run.outcomes.values()
-    ):
+    ) and not (run.dead_letters_deleted or run.dead_letters_anonymised):
         return run
     run.access_log_entry = _log(
         store,
@@ -407,6 +414,8 @@ def run_retention(
         {
             "policies": [o.as_dict() for _, o in sorted(run.outcomes.items())],
             **({"access_log_through": prune[0], "access_log_anchor": prune[1]} if prune else {}),
+            "dead_letters_deleted": run.dead_letters_deleted,
+            "dead_letters_anonymised": run.dead_letters_anonymised,
         },
         count=sum(o.deleted + o.anonymised for o in run.outcomes.values()),
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lrs.domain.records import ErasureReport
+from lrs.ports.forwarding import DeadLetterCopies
 
 # Where adapters keep owed redactions: a definitions kind no API lists (ids are random).
 REDACTIONS_OWED = "erasure-owed"
@@ -56,7 +57,10 @@ class DocumentRef:
     doc_id: str
 
 
-class Erasure(Protocol):
+class Erasure(DeadLetterCopies, Protocol):
+    """Forwarding's dead letters are copies of statements: the operation settles them
+    with the statements (lrs.ops.forwarding.settle_dead_letters) once those are changed."""
+
     def statements_naming(self, keys: list[str], limit: int) -> list[dict[str, Any]]:
         """Up to `limit` statements indexed under one of `keys` as agent or related agent
         (lrs.xapi.redaction.FILED_UNDER), oldest first. A statement `redact_statements`
@@ -96,6 +100,12 @@ class Erasure(Protocol):
     def forget_keys(self, keys: list[str]) -> tuple[int, int]:
         """Delete the keys' agent names and identity links (and any row the adapter keeps
         per key); (names deleted, links deleted)."""
+        ...
+
+    def erase_aggregate_rows(self, entries: list[str]) -> int:
+        """Remove these persons' (or unlinked keys') stored aggregate rows in every
+        framework, taking their figures out of the group counts
+        (`put_aggregate_rows(framework, {entry: None})`); how many rows went. Idempotent."""
         ...
 
     def settle_redactions(self, ids: list[str]) -> None:

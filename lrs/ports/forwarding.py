@@ -66,6 +66,15 @@ class Forwarding(Protocol):
         """Forget delivered (replayed) dead letters."""
         ...
 
+    def redact_dead_letters(
+        self, rule_id: str, deleted: list[int], rewritten: dict[int, bytes]
+    ) -> None:
+        """In one transaction: drop the rule's dead letters at the `deleted` log offsets
+        (the rule's dead count goes down with them) and replace the statement bytes of
+        those at the `rewritten` ones, keeping their attempts, error and replay mark
+        (erasure and retention: lrs.ops.forwarding.settle_dead_letters)."""
+        ...
+
     def log_offset_before(self, stored: str) -> int:
         """The offset of the last statement stored before `stored` (a stored-format UTC
         time), 0 when none: where a replay from that time starts."""
@@ -75,3 +84,9 @@ class Forwarding(Protocol):
         """The offset of the last statement in the log (0 when empty): a forwarder's lag is
         this less its offset."""
         ...
+
+
+class DeadLetterCopies(Forwarding, Protocol):
+    """Dead letters beside the statements they copy: what settling them reads."""
+
+    def get_statement(self, statement_id: str, *, voided: bool) -> bytes | None: ...

@@ -148,6 +148,9 @@ def test_erase_removes_or_pseudonymises_everywhere(store: Store) -> None:
         "contributions_deleted": 7,  # e's five, and the two rewritten statements' (re-added)
         "states_deleted": 3,  # e by mbox, by account, by sha1
         "states_rebuilt": 1,  # b
+        "dead_letters_deleted": 0,
+        "dead_letters_pseudonymised": 0,
+        "aggregate_rows_deleted": 0,
         "rosters_updated": 0,
     }
 

@@ -359,3 +359,44 @@ def test_sqlite_files_keep_no_copy_of_retained_out_bytes(tmp_path: Any) -> None:
                 assert trace not in data, (path.name, trace)
     finally:
         store.close()
+
+
+def test_dead_letters_follow_the_statements_retention_removed(store: Store) -> None:
+    """Forwarding's dead letters are copies of statements: what retention deletes or
+    anonymises is not sent on by a later replay."""
+    from lrs.domain.forwarding import DeadLetter, Destination, ForwardRule, Match
+
+    s = _org_world(store)
+    untouched = statement("chi")
+    save(store, untouched)  # the default organisation: no policy
+    store.save_forward_rule(
+        ForwardRule(
+            "r1",
+            "to the district",
+            Match(),
+            Destination("xapi", "http://lrs.test/xapi", "s3cret-password", "user"),
+            max_attempts=3,
+        )
+    )
+    records = store.read_log(0, 100)
+    store.dead_letter(
+        "r1",
+        [
+            DeadLetter("r1", r.offset, orjson.loads(r.value)["id"], r.value, 3, "HTTP 500", "x")
+            for r in records
+        ],
+        records[-1].offset,
+    )
+    _policy(store, org="org-a", data_class="statements", action="anonymise", days=30)
+    _policy(store, org="org-b", data_class="statements", action="delete", days=30)
+    run = retention.run_retention(store, [REDUCER], access_log_min_days=365, now=LATER)
+    assert (run.dead_letters_deleted, run.dead_letters_anonymised) == (1, 3)
+    letters = {orjson.loads(x.data)["id"]: x.data for x in store.list_dead_letters("r1")}
+    assert set(letters) == {s["a_lan"]["id"], s["a_held"]["id"], s["a_names_held"]["id"], untouched["id"]}
+    for statement_id, data in letters.items():
+        assert data == store.get_statement(statement_id, voided=False), statement_id
+    assert b"lan@" not in b"".join(letters.values()) and b"held@" not in b"".join(letters.values())
+    assert orjson.loads(letters[untouched["id"]]) == orjson.loads(records[-1].value)
+    assert store.forward_state("r1").dead == 4
+    again = retention.run_retention(store, [REDUCER], access_log_min_days=365, now=LATER)
+    assert (again.dead_letters_deleted, again.dead_letters_anonymised) == (0, 0)

@@ -138,6 +138,18 @@ class MongoAggregates(MongoBase):
 
         return self._transaction(work)
 
+    def erase_aggregate_rows(self, entries: list[str]) -> int:
+        """Rows are filed as `<framework>|<entry>` (a framework id has no `|`, an entry
+        may): an erasure is rare, so a scan of the row ids is acceptable."""
+        stored_rows, _ = self._aggregate_collections()
+        found: dict[str, dict[str, dict[str, Any] | None]] = {}
+        for entry in entries:
+            pattern = f"^[^|]+\\|{re.escape(entry)}$"
+            for doc in stored_rows.find({"_id": {"$regex": pattern}}, {"_id": 1}):
+                framework = str(doc["_id"]).partition("|")[0]
+                found.setdefault(framework, {})[entry] = None
+        return sum(self.put_aggregate_rows(f, rows) for f, rows in sorted(found.items()))
+
     def get_aggregate_rows(self, framework: str, entries: list[str]) -> dict[str, dict[str, Any]]:
         stored_rows, _ = self._aggregate_collections()
         ids = [f"{framework}|{entry}" for entry in entries]

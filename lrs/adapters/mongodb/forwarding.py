@@ -201,6 +201,28 @@ class MongoForwarding(MongoBase):
                 ],
             )
 
+    def redact_dead_letters(
+        self, rule_id: str, deleted: list[int], rewritten: dict[int, bytes]
+    ) -> None:
+        _, state, dead = self._forwarding()
+
+        def work(session: ClientSession) -> None:
+            removed = dead.delete_many(
+                {"rule_id": rule_id, "position": {"$in": deleted}}, session=session
+            ).deleted_count
+            for offset, data in rewritten.items():
+                dead.update_one(
+                    {"_id": f"{rule_id}:{offset}"}, {"$set": {"data": Binary(data)}}, session=session
+                )
+            if removed:
+                state.update_one(
+                    {"_id": rule_id},
+                    {"$inc": {"dead": -removed}, "$set": {"updated": _now()}},
+                    session=session,
+                )
+
+        self._transaction(work)
+
     def log_offset_before(self, stored: str) -> int:
         doc = self._statements.find_one(
             {"stored": {"$lt": stored}, "seq": {"$exists": True}},

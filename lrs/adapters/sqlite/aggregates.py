@@ -159,6 +159,18 @@ class SQLiteAggregates(SQLiteBase):
             )
         return changed
 
+    def erase_aggregate_rows(self, entries: list[str]) -> int:
+        conn = self._ready_reader()
+        found: dict[str, dict[str, dict[str, Any] | None]] = {}
+        for chunk in pieces(entries):
+            for framework, entry in conn.execute(
+                "SELECT framework, entry FROM aggregate_rows"
+                f" WHERE entry IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found.setdefault(framework, {})[entry] = None
+        return sum(self.put_aggregate_rows(f, rows) for f, rows in sorted(found.items()))
+
     def get_aggregate_rows(self, framework: str, entries: list[str]) -> dict[str, dict[str, Any]]:
         conn = self._ready_reader()
         found: dict[str, dict[str, Any]] = {}

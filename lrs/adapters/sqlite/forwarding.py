@@ -213,6 +213,25 @@ class SQLiteForwarding(SQLiteBase):
             if removed:
                 self._update_state(conn, rule_id, "dead = MAX(dead - ?, 0)", removed)
 
+    def redact_dead_letters(
+        self, rule_id: str, deleted: list[int], rewritten: dict[int, bytes]
+    ) -> None:
+        self._forwarding_tables()
+        with self._projection_transaction() as conn:
+            removed = sum(
+                conn.execute(
+                    "DELETE FROM forward_dead WHERE rule_id = ? AND position = ?",
+                    (rule_id, offset),
+                ).rowcount
+                for offset in deleted
+            )
+            conn.executemany(
+                "UPDATE forward_dead SET data = ? WHERE rule_id = ? AND position = ?",
+                [(data, rule_id, offset) for offset, data in rewritten.items()],
+            )
+            if removed:
+                self._update_state(conn, rule_id, "dead = MAX(dead - ?, 0)", removed)
+
     def log_offset_before(self, stored: str) -> int:
         row = (
             self._reader()
