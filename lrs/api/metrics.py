@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +58,9 @@ class Histogram:
                 self.buckets[i] += 1
 
 
+RATE_WINDOW = 60.0  # seconds the ingest rate is averaged over
+
+
 class Metrics:
     """What this process counts as it serves; `collect` adds what the store and bus say."""
 
@@ -70,6 +73,7 @@ class Metrics:
         self.requests: Counter[tuple[str, int]] = Counter()
         self.latency: dict[tuple[str, str], Histogram] = {}
         self.stored: Counter[str] = Counter()
+        self.recent: deque[tuple[float, int]] = deque()  # (when, how many) within RATE_WINDOW
         self.started = time.time()
         self.consumer_lag = consumer_lag
         self.records_written = records_written
@@ -83,8 +87,23 @@ class Metrics:
 
     def count_stored(self, credential: Credential, statements: int) -> None:
         """Statements this process stored for the credential's organisation."""
+        now = time.time()
         with self._lock:
             self.stored[org_of(credential)] += statements
+            self.recent.append((now, statements))
+            self._forget_before(now - RATE_WINDOW)
+
+    def _forget_before(self, moment: float) -> None:
+        while self.recent and self.recent[0][0] < moment:
+            self.recent.popleft()
+
+    def ingest_rate(self, now: float) -> float:
+        """Statements stored per second over the last RATE_WINDOW seconds (or since start),
+        so the operations page shows a rate without a Prometheus server to derive one."""
+        with self._lock:
+            self._forget_before(now - RATE_WINDOW)
+            stored = sum(count for _, count in self.recent)
+        return stored / max(1.0, min(RATE_WINDOW, now - self.started))
 
 
 @dataclass
@@ -100,6 +119,7 @@ class Figures:
     requests: dict[tuple[str, int], int]
     latency: dict[tuple[str, str], Histogram]
     stored: dict[str, int]
+    ingest_rate: float  # statements per second over the last minute, this process
     projections: list[Projection] | None  # None: the processors consume Kafka (see lag)
     outbox_backlog: int | None  # None: no bus, so no outbox
     dead_letters: int | None  # None: no Kafka (refusals are answered at once)
@@ -159,6 +179,7 @@ def collect(
         requests=requests,
         latency=latency,
         stored=stored,
+        ingest_rate=metrics.ingest_rate(time.time()),
         projections=projections,
         outbox_backlog=outbox,
         dead_letters=dead,
@@ -202,6 +223,9 @@ def render(figures: Figures) -> str:
     )
     for org, count in sorted(figures.stored.items()):
         lines.append(f'lrs_statements_stored_total{{org="{_label(org)}"}} {count}')
+    _family(lines, "lrs_ingest_statements_per_second", "gauge",
+            f"Statements this process stored per second over the last {RATE_WINDOW:.0f} s.")
+    lines.append(f"lrs_ingest_statements_per_second {figures.ingest_rate:.3f}")
     if figures.projections is not None:
         _family(lines, "lrs_projection_backlog", "gauge",
                 "Stored statements a projection has not folded yet.")

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import catch_up
-from lrs.api.metrics import collect
+from lrs.api.metrics import RATE_WINDOW, Metrics, collect
 from lrs.auth import create_credential
+from lrs.domain.records import Credential
 from tests.conftest import APIClient, basic_auth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ def statement() -> dict[str, object]:
 
 def figure(text: str, name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = re.escape(name) + (r"\{" + re.escape(wanted) + r"\}" if labels else "") + r" (\S+)"
+    pattern = r"(?m)^" + re.escape(name) + (r"\{" + re.escape(wanted) + r"\}" if labels else "") + r" (\S+)"
     found = re.search(pattern, text)
     assert found, f"{name} {labels} not in:\n{text}"
     return float(found.group(1))
@@ -48,6 +49,7 @@ def test_metrics_count_per_organisation_route_and_projection(api: APIClient, tmp
     text = api.http.get("/metrics").text
     assert figure(text, "lrs_statements_stored_total", org="default") == 3
     assert figure(text, "lrs_statements_stored_total", org="school-1") == 2
+    assert figure(text, "lrs_ingest_statements_per_second") > 0  # 5 within the last minute
     posts = figure(text, "lrs_http_request_duration_seconds_count", method="POST", route="/xapi/statements")
     assert posts == 4
     assert figure(text, "lrs_http_request_duration_seconds_count", method="GET", route="unmatched") == 1
@@ -91,3 +93,15 @@ def test_collect_gives_the_same_figures_as_plain_data(api: APIClient) -> None:
     assert figures.stored == {"default": 1}
     assert figures.projections is not None and all(p.backlog == 1 for p in figures.projections)
     assert figures.outbox_backlog is None and figures.dead_letters is None
+
+
+def test_the_ingest_rate_counts_the_last_minute_only() -> None:
+    """Pure: what count_stored saw within RATE_WINDOW, per second, from the process start."""
+    metrics = Metrics()
+    metrics.started = 1_000.0
+    platform = Credential("k", "platform", ("all",))
+    metrics.recent.extend([(1_005.0, 30), (1_010.0, 90)])  # as count_stored records them
+    assert metrics.ingest_rate(1_020.0) == 120 / 20  # 20 s since start: over those 20 s
+    assert metrics.ingest_rate(1_000.0 + RATE_WINDOW + 7.0) == 90 / RATE_WINDOW  # 30 fell out
+    metrics.count_stored(platform, 60)  # now: inside any window
+    assert sum(count for _, count in metrics.recent) == 60  # the old ones were dropped
