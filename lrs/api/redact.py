@@ -36,7 +36,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"(?i)\b(authorization|proxy-authorization|x-api-key|cookie|set-cookie)"
-            r"(['\"]?\s*[:=,]\s*\(?\s*(?-i:b)?['\"]?)(?!\[REDACTED\])[^'\"\r\n&]+"
+            r"(['\"]?\s*[:=,]\s*\(?\s*(?:(?-i:b)(?=['\"]))?['\"]?)(?!\[REDACTED\])[^'\"\r\n&]+"
         ),
         r"\1\2" + REDACTED,
     ),
@@ -44,7 +44,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"(?i)\b([a-z_]*(?:secret|password|passwd|token|api[_-]?key))"
-            r"(['\"]?\s*[:=]\s*(?-i:b)?['\"]?)[^'\"\s,&;}]+"
+            r"(['\"]?\s*[:=]\s*(?:(?-i:b)(?=['\"]))?['\"]?)[^'\"\s,&;}]+"
         ),
         r"\1\2" + REDACTED,
     ),

@@ -155,3 +155,18 @@ def test_no_credential_in_the_log_of_a_real_server(tmp_path: Path) -> None:
     assert "Application startup complete" in text  # the log was captured
     for form in forms_of(key, secret):
         assert form not in text, f"{form[:12]}... appears in the server log"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a hex secret that happens to start with "b" is not a bytes literal: nothing kept
+        ("/xapi/about?secret=b0c1d2e3f4", "/xapi/about?secret=[REDACTED]"),
+        ("token=bead5eed", "token=[REDACTED]"),
+        # a real bytes literal keeps its prefix and quote, its content goes
+        ("{'secret': b'xyz123'}", "{'secret': b'[REDACTED]'}"),
+        ("('authorization', b'Basic YWJjOmRlZg==')", "('authorization', b'[REDACTED]')"),
+    ],
+)
+def test_a_value_starting_with_b_is_redacted_whole(text: str, expected: str) -> None:
+    assert redact(text) == expected
