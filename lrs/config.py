@@ -33,7 +33,13 @@ TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
 # `LRS_*` variables read elsewhere (secrets kept out of files and flags), not settings.
 OTHER_VARIABLES = frozenset(
-    {"LRS_CONFIG", "LRS_AUDIT_SECRET", "LRS_IDENTITY_SECRET", "LRS_FORWARD_SECRET"}
+    {
+        "LRS_CONFIG",
+        "LRS_AUDIT_SECRET",
+        "LRS_IDENTITY_SECRET",
+        "LRS_FORWARD_SECRET",
+        "LRS_SESSION_SECRET",
+    }
 )
 
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,30 +32,18 @@ from lrs.domain.records import (
 )
 from lrs.domain.times import format_stored
 from lrs.ops.access_log import access_hash
+from lrs.ops.deployment_secrets import deployment_secret
 from lrs.ports import Store
 from lrs.xapi.statements import learner_key
 
 LOGGED_ROLES = frozenset({"auditor", "school"})
-SECRET_KIND, SECRET_ID = "secret", "access-log-pseudonyms"
-_secrets: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
+SECRET_ID = "access-log-pseudonyms"  # its name among the deployment secrets
 
 
 def audit_secret(store: Store) -> bytes:
     """LRS_AUDIT_SECRET when set (set it wherever several processes share a store);
     otherwise a random secret kept in the store, made on first use."""
-    configured = os.environ.get("LRS_AUDIT_SECRET", "")
-    if configured:
-        return configured.encode()
-    known = _secrets.get(store)
-    if known is not None:
-        return known
-    stored = store.get_definition(SECRET_KIND, SECRET_ID)
-    if stored is None:
-        store.put_definition(SECRET_KIND, SECRET_ID, {"secret": secrets.token_hex(32)})
-        stored = store.get_definition(SECRET_KIND, SECRET_ID) or {}
-    secret = str(stored["secret"]).encode()
-    _secrets[store] = secret
-    return secret
+    return deployment_secret(store, "LRS_AUDIT_SECRET", SECRET_ID)
 
 
 def pseudonym(store: Store, value: str) -> str:

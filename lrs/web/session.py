@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +22,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lrs.domain.records import Credential
+from lrs.ops.deployment_secrets import deployment_secret
 from lrs.ports import Store
 
 COOKIE = "lrs_session"
 PRE_COOKIE = "lrs_signin"  # the CSRF token of the sign-in form, before any session
 MAX_AGE = 8 * 3600  # a working day
-SECRET_KIND, SECRET_ID = "secret", "web-sessions"
+SECRET_ID = "web-sessions"  # its name among the deployment secrets
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_secrets: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -40,19 +39,7 @@ class Session:
 
 
 def _secret(store: Store) -> bytes:
-    configured = os.environ.get("LRS_SESSION_SECRET", "")
-    if configured:
-        return configured.encode()
-    known = _secrets.get(store)
-    if known is not None:
-        return known
-    stored = store.get_definition(SECRET_KIND, SECRET_ID)
-    if stored is None:
-        store.put_definition(SECRET_KIND, SECRET_ID, {"secret": secrets.token_hex(32)})
-        stored = store.get_definition(SECRET_KIND, SECRET_ID) or {}
-    secret = str(stored["secret"]).encode()
-    _secrets[store] = secret
-    return secret
+    return deployment_secret(store, "LRS_SESSION_SECRET", SECRET_ID)
 
 
 def _serializer(store: Store) -> URLSafeTimedSerializer:
