@@ -83,6 +83,8 @@ def test_missing_or_damaged_rows_are_refused_not_crashes() -> None:
 
 
 def _case(case: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not FIXTURES.is_dir():  # a clone outside /work has no ../shared beside it
+        pytest.skip(f"no shared Moodle fixtures at {FIXTURES}")
     return _load(FIXTURES / case, "event.json"), _load(FIXTURES / case, "data.json")
 
 
