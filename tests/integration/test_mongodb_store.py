@@ -268,6 +268,7 @@ def test_every_collection_exists_before_anything_is_written(
         "statements", "counters", "writes", "attachments", "attachment_chunks", "activities",
         "agent_names", "documents", "contributions", "retractions", "states", "offsets",
         "credentials", "definitions", "identity_links", "access_log", "access_head",
+        "outbox", "merges",
     }  # fmt: skip
 
 
@@ -367,6 +368,57 @@ def test_concurrent_writers_get_distinct_seqs_and_publish_each_statement_once(
         processes[turn % 2].mark_published(pending)
     assert sorted(published) == sorted(everything)
     assert processes[1].unpublished(10) == []
+
+
+def _with_definition(name: dict[str, str], learner: str = "a") -> dict[str, Any]:
+    return statement(learner, object={"id": "http://example.org/act/m",
+                                      "definition": {"name": name}})  # fmt: skip
+
+
+def test_definitions_and_names_left_unmerged_by_a_dead_writer_are_merged_by_a_later_one(
+    stores: Callable[..., MongoStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge runs in its own transaction after the batch's: a writer that dies (here:
+    whose merge fails) between the two leaves its marker, and a later writer redoes the
+    merge once the marker is older than the write timeout, under any newer definition."""
+    dying = stores()
+    real_merge = MongoStore._merge
+
+    def fail(self: MongoStore, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the process died here")
+
+    monkeypatch.setattr(MongoStore, "_merge", fail)
+    with pytest.raises(ConnectionError):
+        save(dying, _with_definition({"en-US": "old", "fr": "vieux"}, "zed"))
+    monkeypatch.setattr(MongoStore, "_merge", real_merge)
+    assert dying.get_activity("http://example.org/act/m") is None
+    assert dying._merges.count_documents({}) == 1
+
+    later = stores()  # write_timeout 60 s: the marker is too young to be redone yet
+    save(later, _with_definition({"en-US": "new"}))  # merged at once, over nothing
+    assert later.get_activity("http://example.org/act/m") == {"name": {"en-US": "new"}}
+    assert later.get_agent_names(agent_key({"mbox": "mailto:zed@example.org"})) == []
+    # a minute later: the marker is older than the write timeout, and it is time to look
+    later._merges.update_many({}, {"$set": {"at": time.time() - 61}})
+    later._next_redo = time.monotonic()
+    save(later, statement("b"))  # the first write after that redoes the old merge
+    assert later._merges.count_documents({}) == 0
+    assert later.get_activity("http://example.org/act/m") == {
+        "name": {"en-US": "new", "fr": "vieux"}  # the late merge keeps the newer value
+    }
+    assert later.get_agent_names(agent_key({"mbox": "mailto:zed@example.org"})) == ["ZED"]
+
+
+def test_a_merge_already_redone_is_not_applied_again(stores: Callable[..., MongoStore]) -> None:
+    """The marker's delete is the merge's guard: whoever deletes it merges, the other
+    finds it gone and writes nothing (here the batch's writer comes second)."""
+    store = stores()
+    save(store, _with_definition({"en-US": "first"}))
+    token = ObjectId()
+    store._merges.insert_one({"_id": token, "first": 1, "last": 1, "at": 0.0})
+    store._redo_merges(time.time())
+    store._merge(token, [_with_definition({"en-US": "stale"}) | {"stored": "x"}], late=False)
+    assert store.get_activity("http://example.org/act/m") == {"name": {"en-US": "first"}}
 
 
 def test_a_statement_and_its_voiding_written_at_once_by_two_processes(

@@ -1,9 +1,21 @@
 """Statements, the write path: one transaction per batch, links decided by
 lrs.ops.references, collisions arranged so concurrent writers deciding from each other's
-absence conflict (and one is retried), attachments in chunks."""
+absence conflict (and one is retried), attachments in chunks.
+
+Activity definitions and agent names are merged in a transaction of their own, after the
+batch's: concurrent batches about the same activities otherwise collide on those documents
+(WriteConflict, and the whole batch runs again; benchmarks/MONGO_BUDGET.md), although neither
+is part of what a statement's acknowledgement promises. The batch's transaction records a
+`merges` marker, which the merge deletes in its own transaction, so a merge is done exactly
+once: by the batch's writer right after its commit, or, if that process died or the merge
+failed, by `_redo_merges` in a later writer (a merge redone late never overrides a newer
+definition: see `_merge_activities`).
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Collection as CollectionABC
 from typing import Any
 
@@ -23,6 +35,8 @@ from lrs.xapi import statements as xs
 
 _CHUNK = 8 * 1024 * 1024  # attachment chunk: half the BSON document limit
 
+log = logging.getLogger(__name__)
+
 
 class MongoStatements(MongoBase):
     def save_statements(
@@ -37,22 +51,29 @@ class MongoStatements(MongoBase):
         """Announce, take seqs, then write everything in one transaction (see the module)."""
         if not statements and not attachments:
             return []
+        self._redo_merges_due()
         token, stored = self._begin_write()
         try:
             batch = prepare_batch(statements, stored=stored, authority=authority, version=version)
             first = self._allocate(len(batch.prepared)) if batch.prepared else 0
-            self._transaction(
+            to_merge = self._transaction(
                 lambda session: self._save_batch(
                     session, token, batch, first, credential, attachments
                 )
             )
-            return batch.ids
         except BaseException:
             try:  # a committed batch deleted it already; an unreachable server expires it
                 self._writes.delete_one({"_id": token})
             except PyMongoError:
                 pass
             raise
+        if to_merge:
+            try:
+                self._merge(token, to_merge, late=False)
+            except PyMongoError as exc:  # stored and acknowledged: the marker has the rest
+                log.warning("merging the definitions of batch %s failed (%s); redone later",
+                            token, exc)  # fmt: skip
+        return batch.ids
 
     def _save_batch(
         self,
@@ -62,8 +83,9 @@ class MongoStatements(MongoBase):
         first: int,
         credential: str,
         attachments: list[Attachment],
-    ) -> list[str]:
+    ) -> list[dict[str, Any]]:
         """One attempt at the batch's transaction; may run again after a write conflict.
+        Returns the new statements whose definitions or names are left to merge.
 
         Decisions about other statements (voiding, terms inherited through StatementRefs)
         are made from reads, so each is paired with a write to the document read:
@@ -130,34 +152,68 @@ class MongoStatements(MongoBase):
                 ordered=False,
                 session=session,
             )
-        self._merge_activities(session, new)
-        names = sorted(
-            {
-                (key, agent["name"])
-                for s in new
-                for key, agent in xs.agents_named(s)
-                if isinstance(agent.get("name"), str)
-            }
-        )
-        if names:
-            self._names.bulk_write(
-                [
-                    UpdateOne(
-                        {"key": key, "name": name},
-                        {"$setOnInsert": {"since": prepared[0]["stored"]}},
-                        upsert=True,
-                    )
-                    for key, name in names
-                ],
-                ordered=False,
-                session=session,
-            )
         self._save_attachments(session, attachments)
-        return [s["id"] for s in prepared]
+        to_merge = [s for s in new if _definitions(s) or _names(s)]
+        if to_merge:
+            self._merges.insert_one(
+                {"_id": token, "first": first, "last": first + len(prepared) - 1,
+                 "at": time.time()},
+                session=session,
+            )  # fmt: skip
+        return to_merge
 
-    def _merge_activities(self, session: ClientSession, new: list[dict[str, Any]]) -> None:
-        """Merge every definition in statement order; write only definitions that changed."""
-        definitions = [d for s in new for d in xs.activity_definitions(s)]
+    def _merge(self, token: ObjectId, statements: list[dict[str, Any]], *, late: bool) -> None:
+        """Merge the batch's definitions and names, and delete its marker, in one transaction:
+        a marker already gone means another writer merged this batch, so nothing is done.
+        This process merges one batch at a time, so only other processes' merges collide."""
+        definitions = [d for s in statements for d in _definitions(s)]
+        names = sorted({name for s in statements for name in _names(s)})
+        since = min((s["stored"] for s in statements), default="")
+
+        def work(session: ClientSession) -> None:
+            if not self._merges.delete_one({"_id": token}, session=session).deleted_count:
+                return
+            self._merge_activities(session, definitions, late=late)
+            if names:
+                self._names.bulk_write(
+                    [
+                        UpdateOne(
+                            {"key": key, "name": name},
+                            {"$setOnInsert": {"since": since}},
+                            upsert=True,
+                        )
+                        for key, name in names
+                    ],
+                    ordered=False,
+                    session=session,
+                )
+
+        with self._merge_lock:
+            self._transaction(work)
+
+    def _redo_merges_due(self) -> None:
+        """At most once per `write_timeout`, merge the batches whose writer left their merge
+        undone for longer than that (it died between the two transactions, or its merge
+        failed). A batch still being merged by a live writer is never that old."""
+        now = time.monotonic()
+        if now < self._next_redo:
+            return
+        self._next_redo = now + self._write_timeout
+        self._redo_merges(time.time() - self._write_timeout)
+
+    def _redo_merges(self, before: float) -> None:
+        for marker in list(self._merges.find({"at": {"$lt": before}})):
+            found = self._statements.find(
+                {"seq": {"$gte": marker["first"], "$lte": marker["last"]}}, {"seq": 1, "data": 1}
+            )
+            statements = [orjson.loads(d["data"]) for d in sorted(found, key=lambda d: d["seq"])]
+            self._merge(marker["_id"], statements, late=True)
+
+    def _merge_activities(
+        self, session: ClientSession, definitions: list[tuple[str, dict[str, Any]]], *, late: bool
+    ) -> None:
+        """Merge every definition in statement order; write only definitions that changed.
+        `late`: merged under the current definition, whose values are newer than these."""
         if not definitions:
             return
         current = {
@@ -166,9 +222,12 @@ class MongoStatements(MongoBase):
                 {"_id": {"$in": list({aid for aid, _ in definitions})}}, session=session
             )
         }
-        merged = dict(current)
+        merged: dict[str, dict[str, Any]] = {} if late else dict(current)
         for activity_id, definition in definitions:
             merged[activity_id] = xs.merge_definition(merged.get(activity_id), definition)
+        if late:
+            merged = {aid: xs.merge_definition(d, current[aid]) if aid in current else d
+                      for aid, d in merged.items()}  # fmt: skip
         changed = [aid for aid, d in merged.items() if current.get(aid) != d]
         if changed:
             self._activities.bulk_write(
@@ -218,6 +277,19 @@ class MongoStatements(MongoBase):
                 upsert=True,
                 session=session,
             )
+
+
+def _definitions(statement: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return list(xs.activity_definitions(statement))
+
+
+def _names(statement: dict[str, Any]) -> list[tuple[str, str]]:
+    """(agent key, name) of the named agents the Agents resource reports."""
+    return [
+        (key, agent["name"])
+        for key, agent in xs.agents_named(statement)
+        if isinstance(agent.get("name"), str)
+    ]
 
 
 class MongoGraph:
