@@ -421,6 +421,20 @@ def test_a_merge_already_redone_is_not_applied_again(stores: Callable[..., Mongo
     assert store.get_activity("http://example.org/act/m") == {"name": {"en-US": "first"}}
 
 
+def test_the_same_statement_stored_at_once_by_two_processes_is_stored_once(
+    stores: Callable[..., MongoStore],
+) -> None:
+    """A statement with no placeholder is inserted (not upserted): the writer that finds
+    the id taken by the other one's commit is retried and then sees a repeat."""
+    processes = [stores(), stores()]
+    for _ in range(6):
+        same = statement("twice")
+        ids = _run_together(*(partial(save, p, copy.deepcopy(same)) for p in processes))
+        assert ids == [[same["id"]], [same["id"]]]
+    assert len(log_ids(processes[0])) == len(set(log_ids(processes[0]))) == 6
+    assert len(processes[0].unpublished(100)) == 6
+
+
 def test_a_statement_and_its_voiding_written_at_once_by_two_processes(
     stores: Callable[..., MongoStore],
 ) -> None:

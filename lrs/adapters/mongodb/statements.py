@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 from bson import Binary, ObjectId
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import InsertOne, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
@@ -135,7 +135,16 @@ class MongoStatements(MongoBase):
                 }
                 if target_of[sid] is not None:
                     doc["ref_target"] = target_of[sid]
-                writes.append(ReplaceOne({"_id": sid}, doc, upsert=True))
+                # An insert costs SecantusDB a third less CPU than an upsert (no match, no
+                # update path); only a placeholder, seen by the graph, is replaced.
+                writes.append(
+                    ReplaceOne({"_id": sid}, doc, upsert=True)
+                    if sid in graph.placeholders
+                    else InsertOne({"_id": sid, **doc})
+                )
+            # Inserted ids were absent from this snapshot: another writer storing or
+            # targeting one meanwhile makes this insert a WriteConflict, and the retry sees
+            # its document (a repeat, a conflict or a placeholder). Tested with two writers.
             statements.bulk_write(writes, session=session)
             # New statements only: a repeated one is neither in `new` nor published twice.
             self._outbox.insert_many(
@@ -300,6 +309,7 @@ class MongoGraph:
     def __init__(self, statements: Collection[dict[str, Any]], session: ClientSession) -> None:
         self._statements = statements
         self._session = session
+        self.placeholders: set[str] = set()  # ids that `contents` found with no statement
 
     def _nodes(self, selector: dict[str, Any]) -> list[LinkNode]:
         """Stored statements only: a placeholder has no `seq` (nor `data`). Told apart here
@@ -330,10 +340,10 @@ class MongoGraph:
     def contents(self, ids: CollectionABC[str]) -> dict[str, dict[str, Any]]:
         if not ids:
             return {}
-        return {
-            d["_id"]: orjson.loads(d["data"])
-            for d in self._statements.find(
+        found = list(
+            self._statements.find(
                 {"_id": {"$in": sorted(set(ids))}}, {"data": 1}, session=self._session
             )
-            if "data" in d  # not a placeholder
-        }
+        )
+        self.placeholders.update(d["_id"] for d in found if "data" not in d)
+        return {d["_id"]: orjson.loads(d["data"]) for d in found if "data" in d}
