@@ -257,6 +257,48 @@ def test_statements_stored_before_the_outbox_collection_are_still_published_once
     assert len(store.unpublished(10)) == 2 and store.published_count() == 0
 
 
+def test_outbox_entries_of_one_statement_each_are_still_published_once(
+    stores: Callable[..., MongoStore],
+) -> None:
+    """Before entries were per batch, each unpublished statement had `{_id: seq, seq}`; a
+    store holding those beside batch entries publishes each statement once, in order, by
+    any prefix of what `unpublished` returned, and counts them right meanwhile."""
+    store = stores()
+    old = [statement() for _ in range(3)]
+    save(store, *old)
+    outbox = store._db["outbox"]
+    assert [(d["seq"], d["last"], d["n"]) for d in outbox.find()] == [(1, 3, 3)]
+    outbox.delete_many({})  # as the older version stored them
+    outbox.insert_many([{"_id": seq, "seq": seq} for seq in (1, 2, 3)])
+    repeated, *new = [old[2]] + [statement() for _ in range(3)]
+    save(store, repeated, *new)  # seqs 4-7; 4 is the repeat: a gap in the entry
+    everything = [s["id"] for s in old + new]
+    assert store.unpublished_count() == 6 and store.published_count() == 0
+    waiting = store.unpublished(10)
+    assert [orjson.loads(r.value)["id"] for r in waiting] == everything
+    store.mark_published(waiting[:2])  # a prefix: two of the old entries
+    store.mark_published(store.unpublished(2))  # the third old one, the first of the batch
+    assert [(d["seq"], d["last"], d["n"]) for d in outbox.find()] == [(6, 7, 2)]
+    assert store.unpublished_count() == 2 and store.published_count() == 4
+    rest = store.unpublished(10)
+    assert [orjson.loads(r.value)["id"] for r in rest] == everything[4:]
+    store.mark_published(rest)
+    assert store.unpublished(10) == [] and outbox.count_documents({}) == 0
+    assert store.published_count() == 6
+
+
+def test_an_outbox_entry_whose_statements_were_erased_goes(
+    stores: Callable[..., MongoStore],
+) -> None:
+    store = stores()
+    gone, kept = statement(), statement()
+    save(store, gone)
+    save(store, kept)
+    store._db["statements"].delete_one({"_id": gone["id"]})  # as an erasure does
+    assert [orjson.loads(r.value)["id"] for r in store.unpublished(10)] == [kept["id"]]
+    assert store._db["outbox"].count_documents({}) == 1
+
+
 def test_every_collection_exists_before_anything_is_written(
     stores: Callable[..., MongoStore],
 ) -> None:

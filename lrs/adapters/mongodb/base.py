@@ -53,10 +53,15 @@ contributions   {projection, statement_id, key, data, voided, n}, unique (projec
 retractions     {projection, statement_id}, unique.
 states          {projection, key, state, idx: [{f, v}]}, unique (projection, key);
                 (projection, idx.f, idx.v).
-outbox          {_id: seq, seq}, (seq): a statement not published yet, inserted in its batch's
-                transaction, deleted once the bus has it. A flag in the statement itself
-                (`published`, before) made every publication rewrite the statement's index
-                entries on SecantusDB, which updates every index of a document it changes.
+outbox          {_id: first seq, seq, last, n}, (seq): the statements of seqs seq..last are
+                not published yet (n of them, fewer if some seqs were repeats), inserted in
+                their batch's transaction; `seq` moves past the statements the relay
+                published, and the entry goes with the last of them (log.py). An entry
+                without `last` (written before entries were per batch) holds its one seq. A
+                flag in the statement itself (`published`, before) made every publication
+                rewrite the statement's index entries on SecantusDB, which updates every
+                index of a document it changes; an entry per statement cost an insert and a
+                delete of a document and its index entries for each.
 offsets         {_id: consumer, position}; credentials {_id: key, ...}.
 definitions     {_id: {kind, id}, kind, id, data}; (kind, id).
 access_log      the hash-chained access log: {seq, at, action, credential, name, role, org,

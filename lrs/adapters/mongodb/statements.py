@@ -146,10 +146,10 @@ class MongoStatements(MongoBase):
             # targeting one meanwhile makes this insert a WriteConflict, and the retry sees
             # its document (a repeat, a conflict or a placeholder). Tested with two writers.
             statements.bulk_write(writes, session=session)
-            # New statements only: a repeated one is neither in `new` nor published twice.
-            self._outbox.insert_many(
-                [{"_id": seqs[s["id"]], "seq": seqs[s["id"]]} for s in new],
-                ordered=False,
+            # One entry for the batch's seqs (log.py); a repeated statement took a seq but
+            # is not stored again, so it leaves a gap in the range, never a second record.
+            self._outbox.insert_one(
+                {"_id": first, "seq": first, "last": first + len(prepared) - 1, "n": len(new)},
                 session=session,
             )
         if additions:
