@@ -34,12 +34,7 @@ from lrs.access import Access
 from lrs.competency.confirmation import CONFIRMED, confirmation, confirmation_rule
 from lrs.competency.crosswalk import into
 from lrs.competency.framework import Framework
-from lrs.competency.reading import (
-    directions_into,
-    evidence_of_many,
-    read_status,
-    status_learners,
-)
+from lrs.competency.reading import directions_into, read_status, status_learners
 from lrs.competency.registry import crosswalk_list, frameworks, rulesets
 from lrs.competency.status import status_view
 from lrs.ops.aggregates import DATED, PERSONS
@@ -51,7 +46,6 @@ from lrs.readmodels.competencies import (
     CompetencyState,
     CompetencyStatus,
     StateChange,
-    fold_timeline,
     split_key,
 )
 from lrs.rosters import GROUP, PERSON, PLACEMENT_CHANGE, note_placement_change
@@ -219,9 +213,6 @@ def computed_aggregates(
 OFFSET = "aggregates:competencies"  # how far in the log the rows were refreshed
 PROCESSOR_OFFSET = "processor:competencies"  # the competencies processor's (consumers.runtime)
 _REFRESH_CHUNK = 2000  # persons per transaction
-# Persons whose evidence is read at once: few enough keys for one `$in` (SecantusDB compares
-# each document found with every listed value; lrs/adapters/mongodb/base.py IN_CHUNK).
-_EVIDENCE_CHUNK = 32
 _lock = threading.Lock()
 _rosters: dict[int, dict[str, list[dict[str, Any]]]] = {}  # store -> key -> its classes
 
@@ -354,19 +345,12 @@ def refresh(store: Store, keys: Iterable[str]) -> int:
     changed = 0
     for framework in frameworks(store).values():
         directions = directions_into(store, framework)
-        # The evidence of many persons per read (a batch of the worker re-places dozens):
-        # one query per person was most of the database's reads in benchmarks/bench_scaled.py.
-        evidence: dict[str, list[Any]] = {}
-        names_in_order = sorted(entries)
-        for start in range(0, len(names_in_order), _EVIDENCE_CHUNK):
-            group = {e: entries[e] for e in names_in_order[start : start + _EVIDENCE_CHUNK]}
-            evidence.update(evidence_of_many(store, framework, group, directions))
         rows: dict[str, dict[str, Any] | None] = {}
         for entry, linked in entries.items():
             for key in linked:
                 if key != entry:
                     rows[key] = None  # a key now linked to a person counts as that person
-            state, changes = fold_timeline(evidence[entry], None)
+            state, changes = read_status(store, framework, linked, None, directions)
             on_roster = any(k in placements.classes_of for k in linked)
             if state is None and not on_roster:
                 rows[entry] = None
