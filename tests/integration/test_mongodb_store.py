@@ -257,6 +257,22 @@ def test_statements_stored_before_the_outbox_collection_are_still_published_once
     assert len(store.unpublished(10)) == 2 and store.published_count() == 0
 
 
+def test_a_statement_flagged_by_an_older_process_after_none_was_left_is_still_published(
+    stores: Callable[..., MongoStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay stops looking for flagged statements at every poll once none is left, but
+    looks again after LEGACY_CHECK_EVERY: an older API process may still run (an upgrade)."""
+    monkeypatch.setattr("lrs.adapters.mongodb.log.LEGACY_CHECK_EVERY", 0.3)
+    store = stores()
+    assert store.unpublished(10) == []  # none left: the next look is in 0.3 s
+    flagged = statement()
+    save(store, flagged)
+    store._db["outbox"].delete_many({})  # as the older version stores it: a flag, no entry
+    store._db["statements"].update_one({"_id": flagged["id"]}, {"$set": {"published": False}})
+    time.sleep(0.4)
+    assert [orjson.loads(r.value)["id"] for r in store.unpublished(10)] == [flagged["id"]]
+
+
 def test_outbox_entries_of_one_statement_each_are_still_published_once(
     stores: Callable[..., MongoStore],
 ) -> None:

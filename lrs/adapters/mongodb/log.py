@@ -14,6 +14,11 @@ from lrs.domain.records import LogRecord
 
 DUPLICATE_KEY = 11000
 
+# Statements flagged `published: false` come only from versions before the outbox
+# collection: once none is left, look again this often (seconds), not at every poll of the
+# relay (50 a second when idle), in case an older process still runs during an upgrade.
+LEGACY_CHECK_EVERY = 5.0
+
 
 def runs(seqs: list[int]) -> list[tuple[int, int]]:
     """Sorted distinct seqs as (first, last) runs of consecutive values."""
@@ -32,6 +37,8 @@ def _last(entry: dict[str, Any]) -> int:
 
 
 class MongoLog(MongoBase):
+    _legacy_check_at = 0.0  # time.monotonic() of the next look for flagged statements
+
     def read_log(self, after: int, limit: int) -> list[LogRecord]:
         """Only below the settled watermark, so a consumer's offset never passes a statement
         that commits later."""
@@ -66,13 +73,16 @@ class MongoLog(MongoBase):
             records.update((r.offset, r) for r in found)
         if gone:
             self._outbox.delete_many({"_id": {"$in": gone}})
-        legacy = (
-            self._statements.find({"published": False}, {"seq": 1, "learner": 1, "data": 1})
-            .sort("seq", ASCENDING)
-            .limit(limit)
-        )
-        for r in legacy:
-            records[int(r["seq"])] = LogRecord(int(r["seq"]), r["learner"], bytes(r["data"]))
+        if time.monotonic() >= self._legacy_check_at:
+            legacy = list(
+                self._statements.find({"published": False}, {"seq": 1, "learner": 1, "data": 1})
+                .sort("seq", ASCENDING)
+                .limit(limit)
+            )
+            if not legacy:  # see LEGACY_CHECK_EVERY
+                self._legacy_check_at = time.monotonic() + LEGACY_CHECK_EVERY
+            for r in legacy:
+                records[int(r["seq"])] = LogRecord(int(r["seq"]), r["learner"], bytes(r["data"]))
         return [records[seq] for seq in sorted(records)[:limit]]
 
     def _records_between(self, low: int, high: int, limit: int) -> list[LogRecord]:
