@@ -70,9 +70,11 @@ class Row:
         if self.conflicts is None:
             return ""
         aborts = self.conflicts.get("abortTransaction", 0)
+        commands = {k: v for k, v in self.conflicts.items() if k.startswith("commands")}
         detail = ", ".join(f"{k} {v}" for k, v in sorted(self.conflicts.items())
-                           if k != "abortTransaction")  # fmt: skip
-        return f"; aborted transactions {aborts} ({detail or 'no WriteConflict'})"
+                           if k != "abortTransaction" and k not in commands)  # fmt: skip
+        seen = ", ".join(f"{k} {v:,}" for k, v in sorted(commands.items()))
+        return f"; aborted transactions {aborts} ({detail or 'no WriteConflict'}; {seen})"
 
     def line(self) -> str:
         rate = self.statements / self.ingest_s

@@ -5,8 +5,9 @@
 SecantusDB's serverStatus has no transaction counters, and the API and the worker are
 processes of their own, so bench_scaled.py starts them through this: every MongoClient made
 in the process gets a listener (registered before any is made) that counts each command
-failing with WriteConflict (by command and collection) and each abortTransaction sent (a
-transaction given up, mostly to be retried by `with_transaction`). The counts are written to
+failing with WriteConflict (by command and collection), each abortTransaction sent (a
+transaction given up, mostly to be retried by `with_transaction`) and every command (so a
+count of 0 aborts is seen to come from a listener that was there). The counts are written to
 OUT.json every half second and at exit, for the benchmark to read once the phase ends.
 """
 
@@ -38,6 +39,7 @@ class ConflictCounter(monitoring.CommandListener):
         target = event.command.get(name)
         with self.lock:
             self._names[event.request_id] = f"{name} {target if isinstance(target, str) else '-'}"
+            self.counts["commands"] += 1  # shows that the listener saw the process's traffic
             if name == "abortTransaction":
                 self.counts["abortTransaction"] += 1
 
