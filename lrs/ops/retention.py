@@ -27,6 +27,13 @@ object). Every run that changes something appends one access-log entry with the 
 per policy (no identifiers); a dry run counts and changes nothing. Setting or removing a
 policy and placing or releasing a hold are logged too (held persons and keys as
 pseudonyms).
+
+Every decision is made here; the store carries it out with the erasure primitives
+(lrs.ports.erasure), the one way it deletes or rewrites statements, documents, attachments
+and agent names. Statements go in erasure's batches, each with the record of what it owes
+(`Redaction`: projections, attachments, names no statement carries any more), settled
+after every few batches and again by the next run, so a run cut short anywhere is
+finished by the next one (which no longer finds what was removed).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`lrs forwarding ...`: the forwarding rules from the command line (lrs.forwarding.rules
 does the work, as for the admin API). Registered by lrs.cli, which passes its own helpers
-for the common flags and opening the store.
+for the common flags and opening the store; beside lrs.retention_cli, in the CLI layer.
 
 Secrets stay out of flags (they would show in `ps` and shell history): a destination's
 password or signing secret comes from the environment variable LRS_FORWARD_SECRET, or
