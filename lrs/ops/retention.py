@@ -38,12 +38,13 @@ finished by the next one (which no longer finds what was removed).
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from lrs.domain.records import DEFAULT_ORG, AccessQuery, Credential, ErasureReport
 from lrs.domain.times import format_stored
@@ -75,6 +76,7 @@ ACTIONS = {
 PROJECTIONS = ("recompute", "keep")
 HOLD_SUBJECTS = ("person", "learner", "org")
 EVERY_ORG = "*"  # the access log's policies: the log is one chain for the deployment
+_T = TypeVar("_T")
 _PAGE = 1000
 # statements retired between two settlements of the projections (in transactions of
 # lrs.ops.erasure.BATCH): a first run may find years of them, and a learner's state is
@@ -418,6 +420,35 @@ def _expired(store: Store, before: str) -> Iterable[StoredStatement]:
         after = page[-1].seq
 
 
+def _due(
+    store: Store,
+    by_org: dict[str, dict[str, Any]],
+    holding: Held,
+    orgs: dict[str, str],
+    now: datetime,
+    run: RetentionRun,
+    decide: Callable[[StoredStatement, dict[str, Any]], _T | None],
+) -> Iterator[tuple[StoredStatement, PolicyOutcome, _T]]:
+    """The statements older than their organisation's policy allows that `decide` takes
+    (None: not this policy's business), each counted as matched; those a legal hold
+    covers are counted as held and left out."""
+    cutoffs = {org: cutoff(p["days"], now) for org, p in by_org.items()}
+    for row in _expired(store, max(cutoffs.values())):
+        org = orgs.get(row.credential, DEFAULT_ORG)
+        policy = by_org.get(org)
+        if policy is None or row.stored >= cutoffs[org]:
+            continue
+        decision = decide(row, policy)
+        if decision is None:
+            continue
+        outcome = run.outcome(policy["id"])
+        outcome.matched += 1
+        if org in holding.orgs or _touches_held(row.statement, holding.keys):
+            outcome.held += 1
+            continue
+        yield row, outcome, decision
+
+
 def _statements(
     store: Store,
     reducers: list[Any],
@@ -429,23 +460,10 @@ def _statements(
 ) -> None:
     if not by_org:
         return
-    cutoffs = {org: cutoff(p["days"], now) for org, p in by_org.items()}
     for projections in PROJECTIONS:
+        becomes = functools.partial(_becomes, projections)
         batch: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
-        for row in _expired(store, max(cutoffs.values())):
-            org = orgs.get(row.credential, DEFAULT_ORG)
-            policy = by_org.get(org)
-            if policy is None or policy["projections"] != projections or row.stored >= cutoffs[org]:
-                continue
-            action = policy["action"]
-            kept = anonymise_statement(row.statement) if action == "anonymise" else None
-            if kept is not None and kept == row.statement:
-                continue  # anonymised by an earlier run
-            outcome = run.outcome(policy["id"])
-            outcome.matched += 1
-            if org in holding.orgs or _touches_held(row.statement, holding.keys):
-                outcome.held += 1
-                continue
+        for row, outcome, (kept,) in _due(store, by_org, holding, orgs, now, run, becomes):
             if kept is None:
                 outcome.deleted += 1
             else:
@@ -457,6 +475,19 @@ def _statements(
         _retire(store, reducers, batch, by_org, projections, run)
     if not run.dry_run:  # what an interrupted run still owes
         _spread(settle(store, reducers), by_org, None, run)
+
+
+def _becomes(
+    projections: str, row: StoredStatement, policy: dict[str, Any]
+) -> tuple[dict[str, Any] | None] | None:
+    """(what the statement becomes: None to delete it), or None when this pass over the
+    statements leaves it (another `projections`, or anonymised by an earlier run)."""
+    if policy["projections"] != projections:
+        return None
+    if policy["action"] != "anonymise":
+        return (None,)
+    kept = anonymise_statement(row.statement)
+    return None if kept == row.statement else (kept,)
 
 
 def _retire(
@@ -533,21 +564,15 @@ def _attachments(
 ) -> None:
     if not by_org:
         return
-    cutoffs = {org: cutoff(p["days"], now) for org, p in by_org.items()}
     ids: list[str] = []
     used: set[str] = set()
-    for row in _expired(store, max(cutoffs.values())):
-        org = orgs.get(row.credential, DEFAULT_ORG)
-        policy = by_org.get(org)
-        if policy is None or row.stored >= cutoffs[org] or not attachment_hashes(row.statement):
-            continue
-        outcome = run.outcome(policy["id"])
-        outcome.matched += 1
-        if org in holding.orgs or _touches_held(row.statement, holding.keys):
-            outcome.held += 1
-            continue
+
+    def hashes(row: StoredStatement, policy: dict[str, Any]) -> set[str] | None:
+        return attachment_hashes(row.statement) or None
+
+    for row, _, sha2s in _due(store, by_org, holding, orgs, now, run, hashes):
         ids.append(row.id)
-        used |= attachment_hashes(row.statement)
+        used |= sha2s
     if run.dry_run or not ids:
         return
     removed = store.delete_unused_attachments(sorted(used), besides=ids)
