@@ -124,8 +124,8 @@ class Erasure(DeadLetterCopies, Protocol):
         """Delete the keys' agent names and identity links (and any row the adapter keeps
         per key); (names deleted, links deleted). With `unless_named` (retention: the
         person stays, only old statements went), only the names of the keys no stored
-        statement is filed under any more (FILED_UNDER, checked in the same transaction)
-        go, and nothing else."""
+        statement is filed under any more (FILED_UNDER) go: the links, and any row the
+        adapter keeps per key, stay."""
         ...
 
     def erase_aggregate_rows(self, entries: list[str]) -> int:
