@@ -13,7 +13,6 @@ from consumers.reducers.enabled import reducers
 from consumers.runtime.local import catch_up
 from lrs.api.metrics import RATE_WINDOW, Metrics, collect
 from lrs.auth import create_credential
-from lrs.domain.records import Credential
 from tests.conftest import APIClient, basic_auth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,9 +98,8 @@ def test_the_ingest_rate_counts_the_last_minute_only() -> None:
     """Pure: what count_stored saw within RATE_WINDOW, per second, from the process start."""
     metrics = Metrics()
     metrics.started = 1_000.0
-    platform = Credential("k", "platform", ("all",))
     metrics.recent.extend([(1_005.0, 30), (1_010.0, 90)])  # as count_stored records them
     assert metrics.ingest_rate(1_020.0) == 120 / 20  # 20 s since start: over those 20 s
     assert metrics.ingest_rate(1_000.0 + RATE_WINDOW + 7.0) == 90 / RATE_WINDOW  # 30 fell out
-    metrics.count_stored(platform, 60)  # now: inside any window
+    metrics.count_stored(60)  # now: inside any window
     assert sum(count for _, count in metrics.recent) == 60  # the old ones were dropped
