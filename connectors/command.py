@@ -27,6 +27,7 @@ from typing import Any
 from connectors import base
 from connectors.sinks import HTTPSink, KafkaSink, PrintSink, SinkRefused, StoreSink
 from lrs.domain.times import format_stored
+from lrs.ports import Store
 from lrs.storage import open_store
 from lrs.xapi.errors import XAPIError
 from lrs.xapi.time import parse_timestamp
@@ -197,7 +198,7 @@ def _record(sink: Any, source: str, outcome: str, summary: base.Summary, store_u
         print(f"warning: the run was not counted: {exc}", file=sys.stderr)
 
 
-def _local_store(store_url: str) -> Any:
+def _local_store(store_url: str) -> Store | None:
     """The configured store, if there is one: a MongoDB URL, or an embedded data directory
     that holds a store already (none is made for a run that stores nothing here)."""
     if store_url.startswith("sqlite://") and not Path(store_url.removeprefix("sqlite://")).exists():

@@ -22,7 +22,7 @@ class Sample:
         return ",".join(f'{name}="{escape(value)}"' for name, value in self.labels)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Family:
     name: str
     kind: str  # counter, gauge, histogram
