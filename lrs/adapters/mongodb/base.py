@@ -52,7 +52,9 @@ outbox          {_id: seq, seq}, (seq): a statement not published yet, inserted 
                 transaction, deleted once the bus has it. A flag in the statement itself
                 (`published`, before) made every publication rewrite the statement's index
                 entries on SecantusDB, which updates every index of a document it changes.
-offsets         {_id: consumer, position}; credentials {_id: key, ...}.
+offsets         {_id: consumer, position}; {_id: "tally:stored", position, counts: [{key, n}]}:
+                the statements stored per credential key (stored_counts.py);
+                credentials {_id: key, ...}.
 definitions     {_id: {kind, id}, kind, id, data}; (kind, id).
 access_log      the hash-chained access log: {seq, at, action, credential, name, role, org,
                 what, learner, query, count, prev, hash}, unique (seq); access_head
