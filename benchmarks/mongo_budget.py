@@ -12,7 +12,9 @@ monitoring (`pymongo.monitoring.CommandListener`) on:
   the records (the relay's store work: lease, unpublished, mark_published);
 - **worker**: every enabled projection over the published records, each time
   `--worker-batch` of them are waiting, as the faust agent does (`changes_of_records` +
-  `apply_in_parts`).
+  `apply_in_parts`);
+- **tally**: what /metrics pays to count the statements stored per organisation
+  (`tally_stored`, lrs.ops.stored_counts), here all of them at once, after the rest.
 
 It prints, per part, each (command, collection): commands and documents per statement
 (documents: inserted, updates/deletes sent, or documents returned), the wall time of the
@@ -45,6 +47,7 @@ from consumers.reducers.enabled import reducers  # noqa: E402
 from consumers.runtime.local import apply_in_parts  # noqa: E402
 from lrs.adapters.mongodb import MongoStore  # noqa: E402
 from lrs.events.base import Event  # noqa: E402
+from lrs.ops.stored_counts import TALLY_STEP  # noqa: E402
 from lrs.outbox import OutboxRelay  # noqa: E402
 from tests.servers import MongoServer  # noqa: E402
 
@@ -168,7 +171,7 @@ def main() -> int:
             projections = reducers(store)
             seconds: Counter[str] = Counter()
             cpu_used: dict[str, Counter[str]] = {
-                part: Counter() for part in ("API", "relay", "worker")
+                part: Counter() for part in ("API", "relay", "worker", "tally")
             }
 
             def run(part: str, work: Callable[[], object]) -> None:
@@ -211,7 +214,14 @@ def main() -> int:
             run("relay", relay_all)
             run("worker", fold)
             assert len(bus.records) == n, f"the relay published {len(bus.records)} of {n}"
-            for part in ("API", "relay", "worker"):
+
+            def tally_all() -> None:
+                while store.tally_stored(TALLY_STEP):
+                    pass
+
+            run("tally", tally_all)  # what /metrics pays, once per statement, when it is read
+            assert store.stored_counts() == {"bench": n}
+            for part in ("API", "relay", "worker", "tally"):
                 report(budget, part, n, seconds[part], dict(cpu_used[part]))
             budget.part = None
             store.close()

@@ -18,6 +18,7 @@ import argparse
 import json
 import re
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +27,7 @@ from typing import Any
 from connectors import base
 from connectors.sinks import HTTPSink, KafkaSink, PrintSink, SinkRefused, StoreSink
 from lrs.domain.times import format_stored
+from lrs.ports import Store
 from lrs.storage import open_store
 from lrs.xapi.errors import XAPIError
 from lrs.xapi.time import parse_timestamp
@@ -140,7 +142,7 @@ def connect(module: ModuleType, args: argparse.Namespace, data: Path, store_url:
                 progress=advance, keep=keep, summary=summary,
             )
     except SinkRefused as exc:
-        _record(sink, reader.name, "failed", summary)
+        _record(sink, reader.name, "failed", summary, store_url)
         print_report(summary, report, checkpoint=checkpoints is not None, dry_run=args.dry_run)
         print(
             f"error: {exc}\nthe checkpoint stays before the failed batch: run again to resume",
@@ -148,27 +150,60 @@ def connect(module: ModuleType, args: argparse.Namespace, data: Path, store_url:
         )
         return 1
     else:
-        _record(sink, reader.name, "ok" if summary.ok else "refused", summary)
+        _record(sink, reader.name, "ok" if summary.ok else "refused", summary, store_url)
     finally:
         sink.close()
     print_report(summary, report, checkpoint=checkpoints is not None, dry_run=args.dry_run)
     return 0 if summary.ok else 3
 
 
-def _record(sink: Any, source: str, outcome: str, summary: base.Summary) -> None:
-    """A run into the store is counted there (lrs.ops.connector_runs, read by /metrics);
-    a run to Kafka or another LRS has no store of its own to count in."""
-    store = getattr(sink, "store", None)
-    if store is None:
+def _record(sink: Any, source: str, outcome: str, summary: base.Summary, store_url: str) -> None:
+    """Count the run where the operator sees it (/metrics, the operations page; the rule
+    is lrs.ops.connector_runs'): a run into the store counts there; a run to Kafka sends
+    its summary after its statements, for the worker to count; a run to another LRS, or to
+    a broker that failed, counts in the local store if there is one (LRS_STORE, or the data
+    directory's), else says that it is counted nowhere. A dry run stores nothing and counts
+    nothing. A count that fails is a warning: the statements are delivered already."""
+    if isinstance(sink, PrintSink):
         return
-    from lrs.ops.connector_runs import record_run
+    from lrs.ops.connector_runs import RunSummary, record_summary
 
     counts = {"read": summary.read, "stored": summary.stored, "already": summary.already,
               "refused": len(summary.skipped)}
+    run = RunSummary(source, outcome, counts, uuid.uuid4().hex)
     try:
-        record_run(store, source, outcome, counts)
-    except Exception as exc:  # the statements are stored; a lost run count is no reason to fail
-        print(f"warning: the run was not counted in the store: {exc}", file=sys.stderr)
+        if isinstance(sink, StoreSink):
+            record_summary(sink.store, run)
+            return
+        if isinstance(sink, KafkaSink) and outcome != "failed":
+            try:
+                sink.send_run(run)
+                return
+            except SinkRefused as exc:
+                print(f"warning: the run's summary did not reach Kafka: {exc}", file=sys.stderr)
+        store = _local_store(store_url)
+        if store is None:
+            print(
+                "note: this run is counted in no LRS's /metrics: there is no local store "
+                "(set LRS_STORE, or --data a directory that holds one)",
+                file=sys.stderr,
+            )
+            return
+        try:
+            record_summary(store, run)
+        finally:
+            store.close()
+        print("the run is counted in the local store's /metrics", file=sys.stderr)
+    except Exception as exc:  # the statements are delivered; a lost run count is no reason to fail
+        print(f"warning: the run was not counted: {exc}", file=sys.stderr)
+
+
+def _local_store(store_url: str) -> Store | None:
+    """The configured store, if there is one: a MongoDB URL, or an embedded data directory
+    that holds a store already (none is made for a run that stores nothing here)."""
+    if store_url.startswith("sqlite://") and not Path(store_url.removeprefix("sqlite://")).exists():
+        return None
+    return open_store(store_url)
 
 
 def report_name(source: str) -> str:

@@ -15,6 +15,7 @@ from connectors.base import Skipped
 from consumers.ingest import connector_writer, ingest, triage
 from lrs.events.base import INBOUND, BusUnavailable, Event
 from lrs.events.kafka import KafkaBus
+from lrs.ops.connector_runs import RunSummary, run_record
 from lrs.ports import Store
 from lrs.xapi.statements import learner_key
 
@@ -52,10 +53,20 @@ class KafkaSink:
         self.already: list[str] = []  # the ingest processor stores repeats once, unseen here
 
     def send(self, statements: list[dict[str, Any]]) -> None:
-        events = [
-            Event(learner_key(s).encode(), orjson.dumps(s), [("source", self.source)])
-            for s in statements
-        ]
+        self._publish(
+            [
+                Event(learner_key(s).encode(), orjson.dumps(s), [("source", self.source)])
+                for s in statements
+            ]
+        )
+
+    def send_run(self, summary: RunSummary) -> None:
+        """The run's summary, after its statements: the worker that reads it counts the run
+        in the store (lrs.ops.connector_runs); keyed by source, so one source's summaries
+        keep their order."""
+        self._publish([Event(self.source, run_record(summary), [("source", self.source)])])
+
+    def _publish(self, events: list[Event]) -> None:
         try:
             if not self.topics_made:  # the bus creates none by itself (lrs/events/kafka.py)
                 self.bus.create_topics()

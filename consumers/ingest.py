@@ -2,7 +2,9 @@
 
 Every decision is lrs.ops.ingest's, the same as for HTTP and the connector sinks: this
 module only adapts it to the stream. Refused records go to `xapi.dlq` with the reason and
-the original payload; nothing a connector sends can stop the stream.
+the original payload; nothing a connector sends can stop the stream. The run summary that
+`lrs connect --to kafka://` sends after its statements is no record of this module: the
+worker takes it out first and counts the run (lrs.ops.connector_runs.split_run_records).
 
 `ingest` is the one call to use; `triage`, `store_all` and `connector_authority` keep the
 shape consumers/app.py calls today and are thin wrappers over the same operation.

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from lrs import retention_cli
+from lrs import forwarding_cli, retention_cli
 from lrs.config import SERVE_FLAGS, Settings, SettingsError, load_settings, value_type
 from lrs.xapi.errors import XAPIError
 
@@ -798,9 +798,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (listing, shown, revoke, rotate):
         command.set_defaults(func=cmd_credentials)
     _add_competency_commands(commands)
-    from lrs.forwarding.commands import register as register_forwarding
-
-    register_forwarding(commands, _add_common, _open)  # `lrs forwarding` (issue 18)
+    forwarding_cli.register(commands, _add_common, _open)  # `lrs forwarding` (issue 18)
     return parser
 
 

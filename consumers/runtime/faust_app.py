@@ -26,6 +26,7 @@ from lrs.competency.aggregates import refresh_changes
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, PROCESSORS_GROUP, STATEMENTS
 from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
+from lrs.ops.connector_runs import record_summary, split_run_records
 from lrs.outbox import OutboxRelay
 from lrs.ports import Store
 from lrs.readmodels import COMPETENCIES
@@ -115,6 +116,9 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
         await dlq.send(value=item.payload, headers=headers)
 
     async def ingest_batch(values: list[bytes]) -> None:
+        # `lrs connect --to kafka://` ends each run with its summary on this topic: counted
+        # in the store (for /metrics and the operations page), after the batch's statements.
+        runs, values = split_run_records(values)
         valid, rejected = triage(values)
         for item in rejected:
             await reject(item)
@@ -122,6 +126,8 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
             refused = await _until_done("ingest batch", store_all, store, valid, authority, "kafka")
             for statement, error in refused:
                 await reject(Rejected(orjson.dumps(statement), error.message, error.field))
+        for run in runs:
+            await _until_done("connector run", record_summary, store, run)
 
     @app.agent(inbound, name="lrs.ingest")
     async def ingest(stream: Any) -> None:

@@ -45,7 +45,7 @@ from lrs.auth import Authenticator
 from lrs.config import Settings
 from lrs.events import EventBus, open_bus
 from lrs.forwarding.delivery import Forwarder
-from lrs.forwarding.metrics import forwarding_lines
+from lrs.forwarding.metrics import forwarding_families
 from lrs.memory import MemoryReleaser
 from lrs.oidc import BearerVerifier
 from lrs.outbox import OutboxRelay
@@ -92,7 +92,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     metrics = Metrics(
         getattr(bus, "consumer_lag", None),
         getattr(bus, "records_written", None),
-        forwarding=lambda: forwarding_lines(store),
+        forwarding=lambda: forwarding_families(store),
     )
 
     async def health(request: Request) -> Response:

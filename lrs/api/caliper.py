@@ -88,7 +88,7 @@ async def receive(request: Request) -> Response:
             ids = await in_thread(
                 store_batch, request.app.state.store, batch, writer, XAPI_VERSION
             )
-            request.app.state.metrics.count_stored(credential, len(ids))
+            request.app.state.metrics.count_stored(len(ids))
             for hook in request.app.state.stored_hooks:
                 hook()
     except XAPIError as exc:

@@ -3,10 +3,11 @@
 text format.
 
 Two kinds of figure: those this process counts as it serves (requests, latency per route,
-statements it stored per organisation) are per process, as Prometheus expects (it sums the
-replicas); those read from the store or the broker at collection time (projection backlog and
-lag, outbox backlog, dead letters, connector runs) are the deployment's, the same from every
-replica. Collection reads the store and, scaled out, asks the broker: call it in a thread.
+its ingest rate) are per process, as Prometheus expects (it sums the replicas); those read
+from the store or the broker at collection time (statements stored per organisation by every
+process, projection backlog and lag, outbox backlog, dead letters, connector runs) are the
+deployment's, the same from every replica. Collection reads the store and, scaled out, asks
+the broker: call it in a thread.
 """
 
 from __future__ import annotations
@@ -23,17 +24,19 @@ from typing import Any, Protocol
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lrs.access import org_of
-from lrs.domain.records import Credential
+from lrs.access import org_resolver
+from lrs.domain.metrics import Family, prometheus_lines
 from lrs.domain.times import parse_stored
 from lrs.events.base import DLQ, BusUnavailable
 from lrs.ops.connector_runs import connector_runs
+from lrs.ops.stored_counts import statements_stored
 from lrs.ports import Store
 from lrs.xapi.errors import XAPIError
 
 log = logging.getLogger("lrs.api")
 
 ConsumerLag = Callable[[], dict[str, dict[int, int]]]
+ForwardingFamilies = Callable[[], list[Family]]
 # Seconds: from a cached read (~1 ms) to a slow export; anything above 10 s is one bucket.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "unmatched"  # requests no route took: one label, not one per path sent
@@ -68,28 +71,35 @@ class Metrics:
         self,
         consumer_lag: ConsumerLag | None = None,
         records_written: Callable[[str], int] | None = None,
-        forwarding: Callable[[], list[str]] | None = None,
+        forwarding: ForwardingFamilies | None = None,
     ) -> None:
         self.requests: Counter[tuple[str, int]] = Counter()
         self.latency: dict[tuple[str, str], Histogram] = {}
-        self.stored: Counter[str] = Counter()
         self.recent: deque[tuple[float, int]] = deque()  # (when, how many) within RATE_WINDOW
         self.started = time.time()
         self.consumer_lag = consumer_lag
         self.records_written = records_written
-        self.forwarding = forwarding  # lrs.forwarding.metrics: ready-made Prometheus lines
+        self.forwarding = forwarding  # lrs.forwarding.metrics.forwarding_families
         self._lock = threading.Lock()
+        self._org_of_key: Callable[[str | None], str] | None = None  # cached per store
+
+    def org_of_key(self, store: Store) -> Callable[[str | None], str]:
+        """Credential key -> organisation, cached for this process (an organisation never
+        changes; lrs.access.org_resolver)."""
+        if self._org_of_key is None:
+            self._org_of_key = org_resolver(store)
+        return self._org_of_key
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         with self._lock:
             self.requests[(method, status)] += 1
             self.latency.setdefault((method, route), Histogram()).observe(seconds)
 
-    def count_stored(self, credential: Credential, statements: int) -> None:
-        """Statements this process stored for the credential's organisation."""
+    def count_stored(self, statements: int) -> None:
+        """Statements this process stored, for its ingest rate (the deployment's count per
+        organisation is the store's: lrs.ops.stored_counts)."""
         now = time.time()
         with self._lock:
-            self.stored[org_of(credential)] += statements
             self.recent.append((now, statements))
             self._forget_before(now - RATE_WINDOW)
 
@@ -118,7 +128,7 @@ class Figures:
     uptime_seconds: float
     requests: dict[tuple[str, int], int]
     latency: dict[tuple[str, str], Histogram]
-    stored: dict[str, int]
+    stored: dict[str, int]  # per organisation, by every process of the deployment, ever
     ingest_rate: float  # statements per second over the last minute, this process
     projections: list[Projection] | None  # None: the processors consume Kafka (see lag)
     outbox_backlog: int | None  # None: no bus, so no outbox
@@ -126,7 +136,7 @@ class Figures:
     kafka_up: bool | None
     kafka_lag: dict[str, dict[int, int]]
     connector_runs: list[dict[str, Any]]
-    forwarding: list[str] = field(default_factory=list)  # Prometheus lines per forwarding rule
+    forwarding: list[Family] = field(default_factory=list)  # delivery state per forwarding rule
     problems: list[str] = field(default_factory=list)  # what could not be read, and why
 
 
@@ -150,7 +160,6 @@ def collect(
     with metrics._lock:
         requests = dict(metrics.requests)
         latency = {k: Histogram(list(h.buckets), h.count, h.total) for k, h in metrics.latency.items()}
-        stored = dict(metrics.stored)
     now = datetime.now(UTC)
     projections = None if bus else [_projection(store, r.name, now) for r in reducers]
     outbox = store.unpublished_count() if bus else None
@@ -167,7 +176,7 @@ def collect(
             log.warning("no Kafka figures for /metrics: %s", exc)
             problems.append(str(exc))
             kafka_up = False
-    forwarding: list[str] = []
+    forwarding: list[Family] = []
     if metrics.forwarding is not None:
         try:
             forwarding = metrics.forwarding()
@@ -178,7 +187,7 @@ def collect(
         uptime_seconds=time.time() - metrics.started,
         requests=requests,
         latency=latency,
-        stored=stored,
+        stored=statements_stored(store, metrics.org_of_key(store)),
         ingest_rate=metrics.ingest_rate(time.time()),
         projections=projections,
         outbox_backlog=outbox,
@@ -191,89 +200,89 @@ def collect(
     )
 
 
-def _label(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def families(figures: Figures) -> list[Family]:
+    """Every figure as metric families: what /metrics writes (`render`) and the operations
+    page lists (lrs.web.figures)."""
+    out: list[Family] = []
 
+    def family(name: str, kind: str, text: str) -> Family:
+        out.append(Family(name, kind, text))
+        return out[-1]
 
-def _family(lines: list[str], name: str, kind: str, text: str) -> None:
-    lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-
-
-def render(figures: Figures) -> str:
-    """Prometheus text format (version 0.0.4)."""
-    lines: list[str] = []
-    _family(lines, "lrs_http_requests_total", "counter", "HTTP requests answered, by method and status.")
+    f = family("lrs_http_requests_total", "counter", "HTTP requests answered, by method and status.")
     for (method, status), count in sorted(figures.requests.items()):
-        lines.append(f'lrs_http_requests_total{{method="{method}",status="{status}"}} {count}')
-    _family(
-        lines, "lrs_http_request_duration_seconds", "histogram",
+        f.add(count, method=method, status=status)
+    f = family(
+        "lrs_http_request_duration_seconds", "histogram",
         "Time to answer, by method and route (the route's path template).",
     )
     for (method, route), hist in sorted(figures.latency.items()):
-        labels = f'method="{method}",route="{_label(route)}"'
         for bound, count in zip(LATENCY_BUCKETS, hist.buckets, strict=True):
-            lines.append(f'lrs_http_request_duration_seconds_bucket{{{labels},le="{bound:g}"}} {count}')
-        lines.append(f'lrs_http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {hist.count}')
-        lines.append(f"lrs_http_request_duration_seconds_sum{{{labels}}} {hist.total:.6f}")
-        lines.append(f"lrs_http_request_duration_seconds_count{{{labels}}} {hist.count}")
-    _family(
-        lines, "lrs_statements_stored_total", "counter",
-        "Statements this process stored over xAPI and Caliper, by the organisation of the "
-        "credential that sent them.",
+            f.sample(f"{f.name}_bucket", count, method=method, route=route, le=f"{bound:g}")
+        f.sample(f"{f.name}_bucket", hist.count, method=method, route=route, le="+Inf")
+        f.sample(f"{f.name}_sum", f"{hist.total:.6f}", method=method, route=route)
+        f.sample(f"{f.name}_count", hist.count, method=method, route=route)
+    f = family(
+        "lrs_statements_stored_total", "counter",
+        "Statements stored by every process of the deployment (API, lrs process workers, "
+        "lrs connect into the store), ever, by the organisation of the credential that "
+        "stored them; read from the store, the same from every replica.",
     )
     for org, count in sorted(figures.stored.items()):
-        lines.append(f'lrs_statements_stored_total{{org="{_label(org)}"}} {count}')
-    _family(lines, "lrs_ingest_statements_per_second", "gauge",
-            f"Statements this process stored per second over the last {RATE_WINDOW:.0f} s.")
-    lines.append(f"lrs_ingest_statements_per_second {figures.ingest_rate:.3f}")
+        f.add(count, org=org)
+    f = family("lrs_ingest_statements_per_second", "gauge",
+               f"Statements this process stored per second over the last {RATE_WINDOW:.0f} s.")
+    f.add(f"{figures.ingest_rate:.3f}")
     if figures.projections is not None:
-        _family(lines, "lrs_projection_backlog", "gauge",
-                "Stored statements a projection has not folded yet.")
+        f = family("lrs_projection_backlog", "gauge",
+                   "Stored statements a projection has not folded yet.")
         for p in figures.projections:
-            lines.append(f'lrs_projection_backlog{{projection="{p.name}"}} {p.backlog}')
-        _family(lines, "lrs_projection_lag_seconds", "gauge",
-                "Age of the oldest statement a projection has not folded yet (0: none).")
+            f.add(p.backlog, projection=p.name)
+        f = family("lrs_projection_lag_seconds", "gauge",
+                   "Age of the oldest statement a projection has not folded yet (0: none).")
         for p in figures.projections:
-            lines.append(f'lrs_projection_lag_seconds{{projection="{p.name}"}} {p.lag_seconds:.3f}')
+            f.add(f"{p.lag_seconds:.3f}", projection=p.name)
     if figures.outbox_backlog is not None:
-        _family(lines, "lrs_outbox_backlog", "gauge",
-                "Stored statements the outbox relay has not published to Kafka yet.")
-        lines.append(f"lrs_outbox_backlog {figures.outbox_backlog}")
+        f = family("lrs_outbox_backlog", "gauge",
+                   "Stored statements the outbox relay has not published to Kafka yet.")
+        f.add(figures.outbox_backlog)
     if figures.kafka_up is not None:
-        _family(lines, "lrs_kafka_up", "gauge", "Whether the broker answered the queries for /metrics.")
-        lines.append(f"lrs_kafka_up {int(figures.kafka_up)}")
-        _family(
-            lines, "lrs_kafka_consumer_lag", "gauge",
+        f = family("lrs_kafka_up", "gauge", "Whether the broker answered the queries for /metrics.")
+        f.add(int(figures.kafka_up))
+        f = family(
+            "lrs_kafka_consumer_lag", "gauge",
             "Records the `lrs process` workers have not committed yet: the broker's end "
             "offset less the group's committed offset.",
         )
         for topic, partitions in sorted(figures.kafka_lag.items()):
             for partition, records in sorted(partitions.items()):
-                lines.append(
-                    f'lrs_kafka_consumer_lag{{topic="{topic}",partition="{partition}"}} {records}'
-                )
+                f.add(records, topic=topic, partition=partition)
     if figures.dead_letters is not None:
-        _family(lines, "lrs_dead_letters_total", "counter",
-                "Inbound records refused into the xapi.dlq topic, ever.")
-        lines.append(f"lrs_dead_letters_total {figures.dead_letters}")
-    _family(lines, "lrs_connector_runs_total", "counter",
-            "`lrs connect` runs into the store, by source and outcome (ok, refused, failed).")
+        f = family("lrs_dead_letters_total", "counter",
+                   "Inbound records refused into the xapi.dlq topic, ever.")
+        f.add(figures.dead_letters)
+    f = family(
+        "lrs_connector_runs_total", "counter",
+        "`lrs connect` runs, by source and outcome (ok, refused, failed): into the store, "
+        "to Kafka (counted by the worker that reads the run's summary) and to another LRS "
+        "(counted in the local store when there is one).",
+    )
     for run in figures.connector_runs:
         for outcome, count in sorted(run.get("runs", {}).items()):
-            lines.append(
-                f'lrs_connector_runs_total{{source="{_label(run["id"])}",outcome="{outcome}"}} {count}'
-            )
-    _family(lines, "lrs_connector_last_run_timestamp_seconds", "gauge",
-            "When each source's last run into the store ended (Unix time).")
+            f.add(count, source=run["id"], outcome=outcome)
+    f = family("lrs_connector_last_run_timestamp_seconds", "gauge",
+               "When each source's last run ended (Unix time).")
     for run in figures.connector_runs:
-        moment = parse_stored(run["last_run"]).timestamp()
-        lines.append(
-            f'lrs_connector_last_run_timestamp_seconds{{source="{_label(run["id"])}"}} {moment:.0f}'
-        )
-    lines += figures.forwarding
-    _family(lines, "lrs_uptime_seconds", "gauge", "Seconds since the process started.")
-    lines.append(f"lrs_uptime_seconds {figures.uptime_seconds:.0f}")
-    return "\n".join(lines) + "\n"
+        f.add(f"{parse_stored(run['last_run']).timestamp():.0f}", source=run["id"])
+    out += figures.forwarding
+    f = family("lrs_uptime_seconds", "gauge", "Seconds since the process started.")
+    f.add(f"{figures.uptime_seconds:.0f}")
+    return out
+
+
+def render(figures: Figures) -> str:
+    """Prometheus text format (version 0.0.4)."""
+    return "\n".join(prometheus_lines(families(figures))) + "\n"
 
 
 class CountRequests:

@@ -243,6 +243,11 @@ class ErasureReport:
     def counts(self) -> dict[str, int]:
         return dict(asdict(self))
 
+    def add(self, other: ErasureReport) -> None:
+        """Count what `other` (a step of the same run) removed in this report too."""
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
 
 class DocumentKind:
     STATE = "state"

@@ -1,9 +1,10 @@
-"""Forwarding's delivery state as Prometheus lines, read from the store: /metrics of any
+"""Forwarding's delivery state as metric families, read from the store: /metrics of any
 API process shows it, whichever process (the embedded processors' child, a Kafka worker)
 does the sending."""
 
 from __future__ import annotations
 
+from lrs.domain.metrics import Family
 from lrs.ports import Store
 
 _SERIES = (
@@ -16,27 +17,19 @@ _SERIES = (
 )
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def forwarding_lines(store: Store) -> list[str]:
+def forwarding_families(store: Store) -> list[Family]:
     rules = store.list_forward_rules()
     if not rules:
         return []
     end = store.log_end()
-    values: dict[str, list[tuple[str, int]]] = {name: [] for name, _, _ in _SERIES}
+    families = {name: Family(name, kind, text) for name, kind, text in _SERIES}
     for rule in rules:
         state = store.forward_state(rule.id)
-        labels = f'rule="{rule.id}",name="{_label(rule.name)}",kind="{rule.destination.kind}"'
-        values["lrs_forward_delivered_total"].append((labels, state.delivered))
-        values["lrs_forward_failed_total"].append((labels, state.failed))
-        values["lrs_forward_dead_letters"].append((labels, state.dead))
-        values["lrs_forward_lag"].append((labels, max(end - state.offset, 0)))
-        values["lrs_forward_retrying"].append((labels, state.attempts))
-        values["lrs_forward_paused"].append((labels, int(rule.paused)))
-    lines: list[str] = []
-    for name, kind, text in _SERIES:
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        lines += [f"{name}{{{labels}}} {value}" for labels, value in values[name]]
-    return lines
+        labels = {"rule": rule.id, "name": rule.name, "kind": rule.destination.kind}
+        families["lrs_forward_delivered_total"].add(state.delivered, **labels)
+        families["lrs_forward_failed_total"].add(state.failed, **labels)
+        families["lrs_forward_dead_letters"].add(state.dead, **labels)
+        families["lrs_forward_lag"].add(max(end - state.offset, 0), **labels)
+        families["lrs_forward_retrying"].add(state.attempts, **labels)
+        families["lrs_forward_paused"].add(int(rule.paused), **labels)
+    return list(families.values())

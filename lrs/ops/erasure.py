@@ -24,7 +24,7 @@ from typing import Any
 
 from lrs.domain.records import ErasureReport
 from lrs.ops.forwarding import settle_dead_letters
-from lrs.ports.erasure import Erasure, Redaction
+from lrs.ports.erasure import KEEP, RETRACT, Erasure, Redaction
 from lrs.xapi.redaction import (
     AGENT_DOCUMENT_KINDS,
     attachment_hashes,
@@ -78,20 +78,12 @@ def erase_keys(
             raise ErasureStalled(f"{len(ids)} statements still name the erased keys")
         handled |= ids
         redaction = plan_redaction(batch, erased)
-        store.redact_statements(ordered, redaction)
-        report.statements_deleted += len(redaction.deleted)
-        report.statements_pseudonymised += len(redaction.rewritten)
+        deleted, rewritten = store.redact_statements(ordered, redaction)
+        report.statements_deleted += deleted
+        report.statements_pseudonymised += rewritten
 
     owed = store.redactions_owed()
-    deleted = [sid for r in owed for sid in r.deleted]
-    rewritten = {sid: s for r in owed for sid, s in r.rewritten.items()}
-    for reducer in reducers:
-        counts = store.erase_from_projection(reducer, deleted, rewritten)
-        report.contributions_deleted += counts.contributions_deleted
-        report.states_deleted += counts.states_deleted
-        report.states_rebuilt += counts.states_rebuilt
-    attachments = sorted({sha2 for r in owed for sha2 in r.attachments})
-    report.attachments_deleted = store.delete_unused_attachments(attachments)
+    report.add(settle_owed(store, reducers, owed))
 
     documents = {
         doc
@@ -106,7 +98,35 @@ def erase_keys(
     # before the links go, as the documents: a run interrupted here is finished by a
     # request for the person, which needs their links to find the keys again
     report.aggregate_rows_deleted = store.erase_aggregate_rows(sorted(erased | set(persons)))
-    report.agent_names_deleted, report.identity_links_deleted = store.forget_keys(ordered)
+    names, report.identity_links_deleted = store.forget_keys(ordered)
+    report.agent_names_deleted += names
     store.settle_redactions([r.id for r in owed])
     store.purge_erased()
+    return report
+
+
+def settle_owed(store: Erasure, reducers: list[Any], owed: list[Redaction]) -> ErasureReport:
+    """Do what `owed` redactions (any operation's: each record says how) still owe: their
+    statements leave or are folded again into every projection of `reducers`, attachments
+    only their deleted statements used go, and names no statement carries any more. The
+    caller forgets the records (`settle_redactions`) once nothing else needs them."""
+    report = ErasureReport()
+    deleted: list[str] = []
+    rewritten: dict[str, dict[str, Any]] = {}
+    for redaction in owed:
+        if redaction.projections == KEEP:
+            continue
+        deleted += redaction.deleted
+        if redaction.projections == RETRACT:
+            deleted += list(redaction.rewritten)
+        else:
+            rewritten.update(redaction.rewritten)
+    if deleted or rewritten:
+        for reducer in reducers:
+            report.add(store.erase_from_projection(reducer, deleted, rewritten))
+    attachments = sorted({sha2 for r in owed for sha2 in r.attachments})
+    report.attachments_deleted = store.delete_unused_attachments(attachments)
+    names = sorted({key for r in owed for key in r.names})
+    if names:
+        report.agent_names_deleted = store.forget_keys(names, unless_named=True)[0]
     return report

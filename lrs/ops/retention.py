@@ -27,25 +27,41 @@ object). Every run that changes something appends one access-log entry with the 
 per policy (no identifiers); a dry run counts and changes nothing. Setting or removing a
 policy and placing or releasing a hold are logged too (held persons and keys as
 pseudonyms).
+
+Every decision is made here; the store carries it out with the erasure primitives
+(lrs.ports.erasure), the one way it deletes or rewrites statements, documents, attachments
+and agent names. Statements go in erasure's batches, each with the record of what it owes
+(`Redaction`: projections, attachments, names no statement carries any more), settled
+after every few batches and again by the next run, so a run cut short anywhere is
+finished by the next one (which no longer finds what was removed).
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from lrs.domain.records import DEFAULT_ORG, AccessQuery, Credential, ErasureReport
 from lrs.domain.times import format_stored
 from lrs.ops.audit import pseudonym
+from lrs.ops.erasure import BATCH, settle_owed
 from lrs.ops.forwarding import settle_dead_letters
 from lrs.ports import Store
-from lrs.ports.retention import StoredDocument, StoredStatement
-from lrs.xapi.agent_keys import agent_key
+from lrs.ports.erasure import KEEP, RETRACT, DocumentRef, Redaction
+from lrs.ports.retention import StoredStatement
 from lrs.xapi.errors import NotFound, ValidationError
-from lrs.xapi.redaction import SIGNATURE_USAGE, attachment_hashes, document_agent, erasure_keys
+from lrs.xapi.redaction import (
+    anonymise_statement,
+    attachment_hashes,
+    document_agent,
+    erasure_keys,
+    keys_named,
+)
 
 POLICY_KIND = "retention-policy"
 HOLD_KIND = "legal-hold"
@@ -60,13 +76,12 @@ ACTIONS = {
 PROJECTIONS = ("recompute", "keep")
 HOLD_SUBJECTS = ("person", "learner", "org")
 EVERY_ORG = "*"  # the access log's policies: the log is one chain for the deployment
-ANONYMOUS_AGENT: dict[str, Any] = {
-    "objectType": "Agent",
-    "account": {"homePage": "https://lrs.invalid/anonymised", "name": "anonymised"},
-}
-_IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
+_T = TypeVar("_T")
 _PAGE = 1000
-_BATCH = 5000  # statements removed per store call: a first run may find years of them
+# statements retired between two settlements of the projections (in transactions of
+# lrs.ops.erasure.BATCH): a first run may find years of them, and a learner's state is
+# rebuilt once per settlement
+_BATCH = 5000
 _ORG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # as lrs.access.ORG_NAME
 _NAMESPACE_END = "\x1e"  # lrs.access: an organisation's document namespace ends with it
 # Who a scheduled run is, in the access log.
@@ -263,63 +278,37 @@ def held(store: Store) -> Held:
 # ------------------------------------------------------------------ what a run does (pure)
 
 
-def _is_agent(value: dict[str, Any]) -> bool:
-    return value.get("objectType", "Agent") in ("Agent", "Group") and any(
-        ifi in value for ifi in _IFIS
-    )
-
-
-def agent_keys(value: Any) -> set[str]:
-    """Every identified agent's key anywhere in a statement (authority included)."""
-    if isinstance(value, list):
-        return set().union(*(agent_keys(item) for item in value)) if value else set()
-    if not isinstance(value, dict):
-        return set()
-    key = agent_key(value) if _is_agent(value) else None
-    found = {key} if key else set()
-    for item in value.values():
-        found |= agent_keys(item)
-    return found
-
-
-def _anonymised(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_anonymised(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if _is_agent(value):
-        replaced = dict(ANONYMOUS_AGENT)
-        if value.get("objectType") == "Group":
-            replaced["objectType"] = "Group"
-            if "member" in value:
-                replaced["member"] = _anonymised(value["member"])
-        return replaced
-    return {name: _anonymised(item) for name, item in value.items()}
-
-
-def anonymise_statement(statement: dict[str, Any]) -> dict[str, Any] | None:
-    """The statement with every agent but its authority replaced by one anonymous agent;
-    None when it must be deleted instead (signed: the signature holds the original)."""
-    if any(
-        isinstance(a, dict) and a.get("usageType") == SIGNATURE_USAGE
-        for a in statement.get("attachments") or []
-    ):
-        return None
-    kept = {name: value for name, value in statement.items() if name != "authority"}
-    result: dict[str, Any] = _anonymised(kept)
-    if "authority" in statement:
-        result["authority"] = statement["authority"]
-    return result
-
-
 def _touches_held(statement: dict[str, Any], held_keys: frozenset[str]) -> bool:
     return bool(held_keys) and not held_keys.isdisjoint(
-        agent_keys(statement) - _authority(statement)
+        keys_named(statement) - keys_named(statement.get("authority") or {})
     )
 
 
-def _authority(statement: dict[str, Any]) -> set[str]:
-    return agent_keys(statement.get("authority") or {})
+def plan_retirement(
+    batch: list[tuple[dict[str, Any], dict[str, Any] | None]], projections: str
+) -> tuple[list[str], Redaction]:
+    """What retiring one batch of (statement, what it becomes: None to delete it) does:
+    the redaction the erasure primitives carry out, and the keys whose index terms the
+    rewritten statements lose (every agent they named; their new terms are added back).
+    Anonymised statements leave the projections like deleted ones (`recompute`): folded
+    again, their contributions would pile up under the anonymous agent. Pure."""
+    mode = RETRACT if projections == "recompute" else KEEP
+    redaction = Redaction(uuid.uuid4().hex, projections=mode)
+    named: set[str] = set()
+    renamed: set[str] = set()
+    orphans: set[str] = set()
+    for statement, kept in batch:
+        keys = keys_named(statement)
+        named |= keys
+        if kept is None:
+            redaction.deleted.append(statement["id"])
+            orphans |= attachment_hashes(statement)
+        else:
+            redaction.rewritten[statement["id"]] = kept
+            renamed |= keys
+    redaction.attachments = sorted(orphans)
+    redaction.names = sorted(named)
+    return sorted(renamed), redaction
 
 
 def cutoff(days: int, now: datetime) -> str:
@@ -431,6 +420,35 @@ def _expired(store: Store, before: str) -> Iterable[StoredStatement]:
         after = page[-1].seq
 
 
+def _due(
+    store: Store,
+    by_org: dict[str, dict[str, Any]],
+    holding: Held,
+    orgs: dict[str, str],
+    now: datetime,
+    run: RetentionRun,
+    decide: Callable[[StoredStatement, dict[str, Any]], _T | None],
+) -> Iterator[tuple[StoredStatement, PolicyOutcome, _T]]:
+    """The statements older than their organisation's policy allows that `decide` takes
+    (None: not this policy's business), each counted as matched; those a legal hold
+    covers are counted as held and left out."""
+    cutoffs = {org: cutoff(p["days"], now) for org, p in by_org.items()}
+    for row in _expired(store, max(cutoffs.values())):
+        org = orgs.get(row.credential, DEFAULT_ORG)
+        policy = by_org.get(org)
+        if policy is None or row.stored >= cutoffs[org]:
+            continue
+        decision = decide(row, policy)
+        if decision is None:
+            continue
+        outcome = run.outcome(policy["id"])
+        outcome.matched += 1
+        if org in holding.orgs or _touches_held(row.statement, holding.keys):
+            outcome.held += 1
+            continue
+        yield row, outcome, decision
+
+
 def _statements(
     store: Store,
     reducers: list[Any],
@@ -442,60 +460,94 @@ def _statements(
 ) -> None:
     if not by_org:
         return
-    cutoffs = {org: cutoff(p["days"], now) for org, p in by_org.items()}
     for projections in PROJECTIONS:
-        deleted: list[str] = []
-        rewritten: dict[str, dict[str, Any]] = {}
-        for row in _expired(store, max(cutoffs.values())):
-            org = orgs.get(row.credential, DEFAULT_ORG)
-            policy = by_org.get(org)
-            if policy is None or policy["projections"] != projections or row.stored >= cutoffs[org]:
-                continue
-            action = policy["action"]
-            kept = anonymise_statement(row.statement) if action == "anonymise" else None
-            if kept is not None and kept == row.statement:
-                continue  # anonymised by an earlier run
-            outcome = run.outcome(policy["id"])
-            outcome.matched += 1
-            if org in holding.orgs or _touches_held(row.statement, holding.keys):
-                outcome.held += 1
-                continue
+        becomes = functools.partial(_becomes, projections)
+        batch: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        for row, outcome, (kept,) in _due(store, by_org, holding, orgs, now, run, becomes):
             if kept is None:
-                deleted.append(row.id)
                 outcome.deleted += 1
             else:
-                rewritten[row.id] = kept
                 outcome.anonymised += 1
-            if len(deleted) + len(rewritten) >= _BATCH:
-                _retire(store, reducers, deleted, rewritten, by_org, projections, run)
-                deleted, rewritten = [], {}
-        _retire(store, reducers, deleted, rewritten, by_org, projections, run)
+            batch.append((row.statement, kept))
+            if len(batch) >= _BATCH:
+                _retire(store, reducers, batch, by_org, projections, run)
+                batch = []
+        _retire(store, reducers, batch, by_org, projections, run)
+    if not run.dry_run:  # what an interrupted run still owes
+        _spread(settle(store, reducers), by_org, None, run)
+
+
+def _becomes(
+    projections: str, row: StoredStatement, policy: dict[str, Any]
+) -> tuple[dict[str, Any] | None] | None:
+    """(what the statement becomes: None to delete it), or None when this pass over the
+    statements leaves it (another `projections`, or anonymised by an earlier run)."""
+    if policy["projections"] != projections:
+        return None
+    if policy["action"] != "anonymise":
+        return (None,)
+    kept = anonymise_statement(row.statement)
+    return None if kept == row.statement else (kept,)
 
 
 def _retire(
     store: Store,
     reducers: list[Any],
-    deleted: list[str],
-    rewritten: dict[str, dict[str, Any]],
+    batch: list[tuple[dict[str, Any], dict[str, Any] | None]],
     by_org: dict[str, dict[str, Any]],
     projections: str,
     run: RetentionRun,
 ) -> None:
-    if run.dry_run or not (deleted or rewritten):
+    if run.dry_run or not batch:
         return
-    report = store.retire_statements(
-        deleted, rewritten, reducers if projections == "recompute" else None
-    )
-    _spread(report, by_org, projections, run)
+    _spread(retire(store, reducers, batch, projections=projections), by_org, projections, run)
+
+
+def retire(
+    store: Store,
+    reducers: list[Any],
+    batch: list[tuple[dict[str, Any], dict[str, Any] | None]],
+    *,
+    projections: str = "recompute",
+) -> ErasureReport:
+    """Delete (None) or replace each statement of `batch` with the erasure primitives, a
+    transaction per erasure BATCH, then settle what is owed. `projections`: `recompute`
+    (they leave every projection of `reducers`: retracted, states rebuilt) or `keep` (the
+    states stay as facts). Attachments only the deleted ones used go, and the names of the
+    agents no stored statement names any more. Ids no longer stored are passed over."""
+    report = ErasureReport()
+    for start in range(0, len(batch), BATCH):
+        keys, redaction = plan_retirement(batch[start : start + BATCH], projections)
+        deleted, rewritten = store.redact_statements(keys, redaction)
+        report.statements_deleted += deleted
+        report.statements_pseudonymised += rewritten
+    report.add(settle(store, reducers))
+    return report
+
+
+def settle(store: Store, reducers: list[Any]) -> ErasureReport:
+    """Settle every owed redaction, as each record says (this run's, an interrupted run's
+    or an erasure's: they all need `reducers`, even a `keep` policy's run), then forget
+    them and the freed bytes."""
+    owed = store.redactions_owed()
+    if not owed:
+        return ErasureReport()
+    report = settle_owed(store, reducers, owed)
+    store.settle_redactions([r.id for r in owed])
+    store.purge_erased()
+    return report
 
 
 def _spread(
-    report: ErasureReport, by_org: dict[str, dict[str, Any]], projections: str, run: RetentionRun
+    report: ErasureReport,
+    by_org: dict[str, dict[str, Any]],
+    projections: str | None,
+    run: RetentionRun,
 ) -> None:
     """Attachment and state counts are per store call; put them on one policy of the call
     (the access-log entry keeps totals right; per-policy statement counts are exact)."""
     for _, policy in sorted(by_org.items()):
-        if policy["projections"] == projections and policy["id"] in run.outcomes:
+        if projections in (None, policy["projections"]) and policy["id"] in run.outcomes:
             outcome = run.outcomes[policy["id"]]
             outcome.attachments_deleted += report.attachments_deleted
             outcome.states_rebuilt += report.states_rebuilt
@@ -512,22 +564,19 @@ def _attachments(
 ) -> None:
     if not by_org:
         return
-    cutoffs = {org: cutoff(p["days"], now) for org, p in by_org.items()}
     ids: list[str] = []
-    for row in _expired(store, max(cutoffs.values())):
-        org = orgs.get(row.credential, DEFAULT_ORG)
-        policy = by_org.get(org)
-        if policy is None or row.stored >= cutoffs[org] or not attachment_hashes(row.statement):
-            continue
-        outcome = run.outcome(policy["id"])
-        outcome.matched += 1
-        if org in holding.orgs or _touches_held(row.statement, holding.keys):
-            outcome.held += 1
-            continue
+    used: set[str] = set()
+
+    def hashes(row: StoredStatement, policy: dict[str, Any]) -> set[str] | None:
+        return attachment_hashes(row.statement) or None
+
+    for row, _, sha2s in _due(store, by_org, holding, orgs, now, run, hashes):
         ids.append(row.id)
+        used |= sha2s
     if run.dry_run or not ids:
         return
-    removed = store.delete_statement_attachments(ids)
+    removed = store.delete_unused_attachments(sorted(used), besides=ids)
+    store.purge_erased()
     first = sorted(p["id"] for p in by_org.values() if p["id"] in run.outcomes)[0]
     run.outcomes[first].attachments_deleted += removed
 
@@ -542,11 +591,11 @@ def _documents(
     if not by_org:
         return
     cutoffs = {org: cutoff(p["days"], now) for org, p in by_org.items()}
-    doomed: list[StoredDocument] = []
+    doomed: list[DocumentRef] = []
     for doc in store.documents_updated_before(max(cutoffs.values())):
         org = document_org(doc.scope)
         policy = by_org.get(org)
-        if policy is None or doc.updated >= cutoffs[org]:
+        if policy is None or (doc.updated or "") >= cutoffs[org]:
             continue
         outcome = run.outcome(policy["id"])
         outcome.matched += 1
@@ -556,7 +605,8 @@ def _documents(
         doomed.append(doc)
         outcome.deleted += 1
     if not run.dry_run and doomed:
-        store.delete_expired_documents(doomed)
+        store.erase_documents(doomed)  # each only if not changed since it was found
+        store.purge_erased()
 
 
 def _access_log_cut(

@@ -14,6 +14,7 @@
 | Retention       | retention     | lrs.adapters.*.retention             |
 | Forwarding      | forwarding    | lrs.adapters.*.forwarding            |
 | Aggregates      | aggregates    | lrs.adapters.*.aggregates            |
+| StoredCounts    | stored_counts | lrs.adapters.*.stored_counts         |
 
 `Store` is what `lrs.storage.open_store` returns: one object exposing every port, because
 the adapters of one backend share a connection and transactions (erasure spans all of
@@ -37,6 +38,7 @@ from lrs.ports.log import Log
 from lrs.ports.projections import Projections, ProjectionTransaction
 from lrs.ports.retention import Retention
 from lrs.ports.statements import LinkNode, StatementGraph, Statements
+from lrs.ports.stored_counts import StoredCounts
 
 
 class Store(
@@ -52,6 +54,7 @@ class Store(
     Retention,
     Forwarding,
     Aggregates,
+    StoredCounts,
     Protocol,
 ):
     """Every port of one backend, sharing its connections."""
@@ -76,4 +79,5 @@ __all__ = [
     "StatementGraph",
     "Statements",
     "Store",
+    "StoredCounts",
 ]

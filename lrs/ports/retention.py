@@ -1,9 +1,11 @@
-"""The retention port: what lrs.ops.retention needs from a store to apply retention policies.
+"""The retention port: what lrs.ops.retention needs from a store, besides the erasure port.
 
 The operation decides (which organisation a statement belongs to, whether a legal hold
-covers it, delete or anonymise, what a statement becomes); an adapter only finds and
-writes. Every primitive is idempotent, so a run interrupted anywhere is finished by the
-next one.
+covers it, delete or anonymise, what a statement becomes) and carries its decisions out
+with the erasure port's primitives (lrs.ports.erasure), the one way a store deletes or
+rewrites statements, documents, attachments and names. What is left here finds what is
+old, and cuts the access log. Every primitive is idempotent, so a run interrupted
+anywhere is finished by the next one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lrs.domain.records import ErasureReport
+from lrs.ports.erasure import DocumentRef
 
 
 @dataclass(frozen=True)
@@ -25,14 +27,6 @@ class StoredStatement:
     statement: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class StoredDocument:
-    kind: str  # state, activity_profile or agent_profile
-    scope: str  # with its organisation's namespace (lrs.access.document_namespace)
-    doc_id: str
-    updated: str
-
-
 class Retention(Protocol):
     def statements_stored_before(
         self, before: str, after_seq: int, limit: int
@@ -41,27 +35,10 @@ class Retention(Protocol):
         order (so a caller pages through them with the last seq it saw)."""
         ...
 
-    def retire_statements(
-        self, deleted: list[str], rewritten: dict[str, dict[str, Any]], reducers: list[Any] | None
-    ) -> ErasureReport:
-        """Delete `deleted`, replace `rewritten` (id -> the statement to keep, re-indexed),
-        delete the attachments only deleted statements used. With `reducers`, both kinds
-        leave every projection (contributions removed, states rebuilt, retractions kept so
-        a replay cannot bring them back); None keeps the projections as they are (facts).
-        Ids no longer stored are ignored."""
-        ...
-
-    def delete_statement_attachments(self, ids: list[str]) -> int:
-        """Delete the attachment contents these statements use and no other statement
-        does (the statements keep their attachment metadata); how many were deleted."""
-        ...
-
-    def documents_updated_before(self, before: str) -> list[StoredDocument]:
-        """The documents (every kind and organisation) last changed before `before`."""
-        ...
-
-    def delete_expired_documents(self, documents: list[StoredDocument]) -> int:
-        """Delete these documents unless changed since (`updated` must still match)."""
+    def documents_updated_before(self, before: str) -> list[DocumentRef]:
+        """The documents (every kind and organisation) last changed before `before`, with
+        that time in `updated` (the scope with its organisation's namespace,
+        lrs.access.document_namespace)."""
         ...
 
     def prune_access(self, through: int) -> int:

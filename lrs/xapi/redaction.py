@@ -1,4 +1,5 @@
-"""What erasing a person does to one statement (pure, shared by every store adapter).
+"""What erasing a person, or anonymising by retention, does to one statement (pure, shared
+by every store adapter).
 
 A statement *filed under* the person (its actor, or the first member of an anonymous group
 actor: the key the log and the projections use) is their learning record: it is deleted.
@@ -8,6 +9,10 @@ object of theirs in it is replaced by one anonymous agent, `ERASED_AGENT`. Two e
 a voiding statement of theirs is pseudonymised rather than deleted, so that what it voided
 stays voided after a replay; and a signed statement that names them is deleted, because its
 signature (a JWS attachment) holds the original statement with their identifiers.
+
+Retention's `anonymise` (lrs.ops.retention) replaces every agent but the authority by one
+anonymous agent, `ANONYMOUS_AGENT`, so counts per activity, verb and result survive and
+nobody is named; a signed statement is deleted instead, for the same reason.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ ERASED_AGENT: dict[str, Any] = {
     "account": {"homePage": ERASED_HOME_PAGE, "name": "erased"},
 }
 ERASED_KEY = f"account:{ERASED_HOME_PAGE}|erased"
+ANONYMOUS_AGENT: dict[str, Any] = {
+    "objectType": "Agent",
+    "account": {"homePage": "https://lrs.invalid/anonymised", "name": "anonymised"},
+}
 SIGNATURE_USAGE = "http://adlnet.gov/expapi/attachments/signature"
 _IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
 # Where a store finds a person's statements: filed under their key as actor or object
@@ -52,20 +61,34 @@ def _is_agent(value: dict[str, Any]) -> bool:
     )
 
 
-def _scrub(value: Any, keys: frozenset[str]) -> Any:
-    """`value` with every agent object under one of `keys` replaced by the erased agent."""
+def _scrub(value: Any, keys: frozenset[str] | None, replacement: dict[str, Any]) -> Any:
+    """`value` with every agent object under one of `keys` (None: every agent) replaced by
+    `replacement` (a group stays a group, its members scrubbed in turn)."""
     if isinstance(value, list):
-        return [_scrub(item, keys) for item in value]
+        return [_scrub(item, keys, replacement) for item in value]
     if not isinstance(value, dict):
         return value
-    if _is_agent(value) and agent_key(value) in keys:
-        replaced = dict(ERASED_AGENT)
+    if _is_agent(value) and (keys is None or agent_key(value) in keys):
+        replaced = dict(replacement)
         if value.get("objectType") == "Group":
             replaced["objectType"] = "Group"
             if "member" in value:
-                replaced["member"] = _scrub(value["member"], keys)
+                replaced["member"] = _scrub(value["member"], keys, replacement)
         return replaced
-    return {name: _scrub(item, keys) for name, item in value.items()}
+    return {name: _scrub(item, keys, replacement) for name, item in value.items()}
+
+
+def keys_named(value: Any) -> set[str]:
+    """The key of every identified agent anywhere in `value` (a statement: authority included)."""
+    if isinstance(value, list):
+        return set().union(*(keys_named(item) for item in value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    key = agent_key(value) if _is_agent(value) else None
+    found = {key} if key else set()
+    for item in value.values():
+        found |= keys_named(item)
+    return found
 
 
 def _signed(statement: dict[str, Any]) -> bool:
@@ -82,12 +105,24 @@ def erase_from_statement(
     it does not name them: the caller compares identity to know whether to rewrite)."""
     if learner_key(statement) in keys and not is_voiding(statement):
         return None
-    scrubbed = _scrub(statement, keys)
+    scrubbed = _scrub(statement, keys, ERASED_AGENT)
     if scrubbed == statement:
         return statement
     if _signed(statement):
         return None
     return scrubbed  # type: ignore[no-any-return]
+
+
+def anonymise_statement(statement: dict[str, Any]) -> dict[str, Any] | None:
+    """The statement with every agent but its authority replaced by `ANONYMOUS_AGENT`;
+    None when it must be deleted instead (signed: the signature holds the original)."""
+    if _signed(statement):
+        return None
+    kept = {name: value for name, value in statement.items() if name != "authority"}
+    result: dict[str, Any] = _scrub(kept, None, ANONYMOUS_AGENT)
+    if "authority" in statement:
+        result["authority"] = statement["authority"]
+    return result
 
 
 def attachment_hashes(statement: dict[str, Any]) -> set[str]:

@@ -3,6 +3,7 @@ projection backlog and lag, connector runs; the figures come from one `collect`.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -13,7 +14,6 @@ from consumers.reducers.enabled import reducers
 from consumers.runtime.local import catch_up
 from lrs.api.metrics import RATE_WINDOW, Metrics, collect
 from lrs.auth import create_credential
-from lrs.domain.records import Credential
 from tests.conftest import APIClient, basic_auth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,9 +99,45 @@ def test_the_ingest_rate_counts_the_last_minute_only() -> None:
     """Pure: what count_stored saw within RATE_WINDOW, per second, from the process start."""
     metrics = Metrics()
     metrics.started = 1_000.0
-    platform = Credential("k", "platform", ("all",))
     metrics.recent.extend([(1_005.0, 30), (1_010.0, 90)])  # as count_stored records them
     assert metrics.ingest_rate(1_020.0) == 120 / 20  # 20 s since start: over those 20 s
     assert metrics.ingest_rate(1_000.0 + RATE_WINDOW + 7.0) == 90 / RATE_WINDOW  # 30 fell out
-    metrics.count_stored(platform, 60)  # now: inside any window
+    metrics.count_stored(60)  # now: inside any window
     assert sum(count for _, count in metrics.recent) == 60  # the old ones were dropped
+
+
+def test_a_run_to_another_lrs_is_counted_in_the_local_store(api: APIClient, tmp_path: Path) -> None:
+    """`lrs connect --to URL`: the statements go to the other LRS; the run is counted where
+    this machine's operator looks, the local store (here the API's), when there is one."""
+    from tests.processes import LRSProcess
+
+    other = LRSProcess("other", tmp_path, {"data": str(tmp_path / "other")})
+    key, secret = other.credential()
+    lines = tmp_path / "in.jsonl"
+    lines.write_text(json.dumps(statement()) + "\n")
+    try:
+        other.serve()
+        done = subprocess.run(
+            [sys.executable, "-m", "lrs.cli", "connect", "xapi", "--data", str(tmp_path),
+             "--input", str(lines), "--to", other.url + "/xapi", "--key", key, "--secret", secret,
+             "--no-checkpoint"],
+            capture_output=True, text=True, timeout=120, cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "counted in the local store" in done.stderr
+        nowhere = tmp_path / "no-store"
+        done = subprocess.run(
+            [sys.executable, "-m", "lrs.cli", "connect", "xapi", "--data", str(nowhere),
+             "--input", str(lines), "--to", other.url + "/xapi", "--key", key, "--secret", secret,
+             "--no-checkpoint"],
+            capture_output=True, text=True, timeout=120, cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "counted in no LRS's /metrics" in done.stderr
+        assert not (nowhere / "lrs.db").exists()  # no store is made for a count
+    finally:
+        other.stop()
+    text = api.http.get("/metrics").text
+    source = re.search(r'lrs_connector_runs_total\{source="([^"]+)",outcome="ok"\} 1', text)
+    assert source, text
+    assert "lrs_statements_stored_total{" not in text  # the statement went to the other LRS

@@ -14,7 +14,7 @@ from lrs.domain.records import DocumentKind
 from lrs.ops import erasure as erasure_ops
 from lrs.ops.erasure import erase_keys, plan_redaction
 from lrs.ports import Store
-from lrs.ports.erasure import DocumentRef, Redaction
+from lrs.ports.erasure import KEEP, DocumentRef, Redaction
 from lrs.xapi.redaction import AGENT_DOCUMENT_KINDS, ERASED_AGENT, erasure_keys
 from tests.contract.helpers import AUTHORITY, key, save, statement
 from tests.contract.test_erasure_contract import ACCOUNT, ONLY_E, SHARED, populate
@@ -112,6 +112,30 @@ def test_forget_keys_deletes_names_and_links(store: Store) -> None:
     assert store.get_agent_names(key("e")) == [] and store.keys_of("person-e") == []
     assert store.get_agent_names(key("b")) != []
     assert store.forget_keys([key("e"), ACCOUNT]) == (0, 0)
+
+
+def test_forget_keys_unless_named_forgets_only_names_no_statement_carries(store: Store) -> None:
+    """Retention's use: the person stays (links, terms); a name goes with the last
+    statement that named its agent, not before."""
+    a1, a2, b = statement("a"), statement("a", "passed"), statement("b")
+    save(store, a1, a2, b)
+    store.link_keys("person-a", [key("a")])
+    assert store.forget_keys([key("a"), key("b")], unless_named=True) == (0, 0)
+    store.redact_statements([], Redaction("r1", deleted=[a1["id"]]))
+    assert store.forget_keys([key("a")], unless_named=True) == (0, 0)  # a2 still names a
+    assert store.redact_statements([], Redaction("r2", deleted=[a2["id"], "gone"])) == (1, 0)
+    assert store.forget_keys([key("a"), key("b")], unless_named=True) == (1, 0)
+    assert store.get_agent_names(key("a")) == [] and store.get_agent_names(key("b")) == ["B"]
+    assert store.keys_of("person-a") == [key("a")]
+    later = statement("a")  # the key still indexes what comes later
+    save(store, later)
+    assert _ids(store.statements_naming([key("a")], 10)) == [later["id"]]
+
+
+def test_owed_records_keep_how_they_are_settled(store: Store) -> None:
+    store.redact_statements([], Redaction("r1", projections=KEEP, names=[key("a")]))
+    (owed,) = store.redactions_owed()
+    assert (owed.projections, owed.names) == (KEEP, [key("a")])
 
 
 def test_erase_from_projection_retracts_and_rebuilds(store: Store) -> None:

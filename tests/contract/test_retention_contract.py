@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from consumers.reducers.base import changes_for
 from consumers.reducers.profiles import NAME as PROFILES
@@ -23,9 +24,16 @@ from lrs.domain.documents import Preconditions
 from lrs.domain.records import AccessQuery, Attachment, Credential, DocumentKind
 from lrs.ops import retention
 from lrs.ops.audit import pseudonym, record_read, verify
+from lrs.ops.erasure import erase_keys
 from lrs.ports import Store
-from lrs.ports.retention import StoredDocument
-from tests.contract.helpers import AUTHORITY, key, save, statement
+from lrs.ports.erasure import DocumentRef
+from lrs.xapi.redaction import (
+    ANONYMOUS_AGENT,
+    anonymise_statement,
+    attachment_hashes,
+    erasure_keys,
+)
+from tests.contract.helpers import AUTHORITY, ids, key, save, statement
 
 ESSAY = hashlib.sha256(b"an essay").hexdigest()
 HANDOUT = hashlib.sha256(b"the class handout").hexdigest()
@@ -86,14 +94,15 @@ def test_retire_deletes_rewrites_and_recomputes_projections(store: Store) -> Non
     save(store, gone, kept, other)
     _fold(store)
     assert store.get_state(PROFILES, key("a")) is not None
-    anonymous = retention.anonymise_statement(kept)
+    anonymous = anonymise_statement(kept)
     assert anonymous is not None
     assert store.get_agent_names(key("a")) == ["A"]
-    report = store.retire_statements([gone["id"]], {kept["id"]: anonymous}, [REDUCER])
+    report = retention.retire(store, [REDUCER], [(gone, None), (kept, anonymous)])
     assert (report.statements_deleted, report.statements_pseudonymised) == (1, 1)
     assert _get(store, gone["id"]) is None
     rewritten = _get(store, kept["id"])
-    assert rewritten is not None and rewritten["actor"] == retention.ANONYMOUS_AGENT
+    assert rewritten is not None and rewritten["actor"] == ANONYMOUS_AGENT
+    assert store.statements_naming([key("a")], 10) == []  # nor found under their key
     assert rewritten["verb"] == kept["verb"]
     # their last statements gone, so is their name (the Agents resource); others keep theirs
     assert store.get_agent_names(key("a")) == []
@@ -103,8 +112,9 @@ def test_retire_deletes_rewrites_and_recomputes_projections(store: Store) -> Non
     assert store.get_state(PROFILES, key("b")) is not None
     rebuild(store, REDUCER)  # a replay brings nothing back
     assert store.get_state(PROFILES, key("a")) is None
-    again = store.retire_statements([gone["id"]], {}, [REDUCER])  # idempotent
+    again = retention.retire(store, [REDUCER], [(gone, None)])  # idempotent
     assert again.statements_deleted == 0
+    assert store.redactions_owed() == []
 
 
 def test_retire_without_reducers_keeps_projections_as_facts(store: Store) -> None:
@@ -112,7 +122,7 @@ def test_retire_without_reducers_keeps_projections_as_facts(store: Store) -> Non
     save(store, gone)
     _fold(store)
     before = store.get_state(PROFILES, key("a"))
-    store.retire_statements([gone["id"]], {}, None)
+    retention.retire(store, [REDUCER], [(gone, None)], projections="keep")
     assert _get(store, gone["id"]) is None
     assert store.get_state(PROFILES, key("a")) == before
 
@@ -130,12 +140,13 @@ def test_attachments_go_with_their_last_statement_only(store: Store) -> None:
             Attachment(HANDOUT, "text/plain", b"the class handout"),
         ],
     )
-    assert store.delete_statement_attachments([mine["id"]]) == 1
+    used = sorted(attachment_hashes(mine))
+    assert store.delete_unused_attachments(used, besides=[mine["id"]]) == 1
     assert [a.sha2 for a in store.get_attachments([ESSAY, HANDOUT])] == [HANDOUT]
     assert _get(store, mine["id"]) is not None  # the statement keeps its metadata
-    report = store.retire_statements([theirs["id"]], {}, None)
+    report = retention.retire(store, [REDUCER], [(theirs, None)], projections="keep")
     assert report.attachments_deleted == 0  # `mine` still refers to the handout
-    assert store.delete_statement_attachments([mine["id"]]) == 1
+    assert store.delete_unused_attachments(used, besides=[mine["id"]]) == 1
     assert store.get_attachments([ESSAY, HANDOUT]) == []
 
 
@@ -150,11 +161,11 @@ def test_documents_updated_before_and_their_deletion(store: Store) -> None:
         ]
     )
     assert store.documents_updated_before(min(d.updated for d in found)) == []
-    changed = StoredDocument(
+    changed = DocumentRef(
         found[0].kind, found[0].scope, found[0].doc_id, "2000-01-01T00:00:00.000Z"
     )
-    assert store.delete_expired_documents([changed]) == 0  # changed since it was found
-    assert store.delete_expired_documents(found) == 2
+    assert store.erase_documents([changed]) == 0  # changed since it was found
+    assert store.erase_documents(found) == 2
     assert store.documents_updated_before(FAR) == []
 
 
@@ -265,7 +276,7 @@ def test_an_org_hold_and_anonymise_with_projections_kept(store: Store) -> None:
     assert run.outcomes["org-b/statements"].held == 1
     assert _get(store, s["b_binh"]["id"]) is not None
     anonymous = _get(store, s["a_lan"]["id"])
-    assert anonymous is not None and anonymous["actor"] == retention.ANONYMOUS_AGENT
+    assert anonymous is not None and anonymous["actor"] == ANONYMOUS_AGENT
     assert anonymous["authority"] == AUTHORITY
     assert store.get_state(PROFILES, key("lan")) == profile  # kept as a fact
     # a second run finds them anonymised already: nothing more to do, no new evidence
@@ -335,7 +346,7 @@ def test_the_access_log_is_cut_past_the_legal_minimum_and_still_verifies(store: 
 def test_sqlite_files_keep_no_copy_of_retained_out_bytes(tmp_path: Any) -> None:
     """Deleted and anonymised statements leave no copy of their content, nor the learner's
     name, in any file of the embedded store (secure_delete, then a WAL checkpoint). The
-    terms dictionary keeps the learner key (see SQLiteRetention._forget_unused_terms)."""
+    terms dictionary keeps the learner key (see SQLiteErasure.forget_keys, `unless_named`)."""
     from lrs.adapters.sqlite import SQLiteStore
 
     store = SQLiteStore(tmp_path / "lrs.db")
@@ -346,9 +357,9 @@ def test_sqlite_files_keep_no_copy_of_retained_out_bytes(tmp_path: Any) -> None:
         _fold(store)
         store.index_now()
         assert store.get_agent_names(key("gone")) == ["GONE"]
-        kept = retention.anonymise_statement(anonymised)
+        kept = anonymise_statement(anonymised)
         assert kept is not None
-        report = store.retire_statements([gone["id"]], {anonymised["id"]: kept}, [REDUCER])
+        report = retention.retire(store, [REDUCER], [(gone, None), (anonymised, kept)])
         assert report.agent_names_deleted == 2
         assert store.get_agent_names(key("gone")) == []
         files = [p for p in tmp_path.iterdir() if p.is_file()]
@@ -400,3 +411,77 @@ def test_dead_letters_follow_the_statements_retention_removed(store: Store) -> N
     assert store.forward_state("r1").dead == 4
     again = retention.run_retention(store, [REDUCER], access_log_min_days=365, now=LATER)
     assert (again.dead_letters_deleted, again.dead_letters_anonymised) == (0, 0)
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash(*args: Any, **kwargs: Any) -> Any:
+    raise Crash()
+
+
+def test_a_run_cut_short_before_the_projections_is_finished_by_the_next(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statements go first, with the record of what they owe (the erasure primitives'
+    `Redaction`): the next run no longer finds them, yet settles the projections, the
+    names and the records."""
+    s = _org_world(store)
+    _policy(store, org="org-a", data_class="statements", action="delete", days=30)
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "erase_from_projection", _crash)
+        with pytest.raises(Crash):
+            retention.run_retention(store, [REDUCER], access_log_min_days=365, now=LATER)
+    assert _get(store, s["a_lan"]["id"]) is None
+    assert store.get_state(PROFILES, key("lan")) is not None  # still owed
+    assert store.redactions_owed() != []
+    retention.run_retention(store, [REDUCER], access_log_min_days=365, now=LATER)
+    assert store.get_state(PROFILES, key("lan")) is None
+    assert store.get_agent_names(key("lan")) == []
+    assert store.get_agent_names(key("binh")) == ["BINH"]
+    assert store.redactions_owed() == []
+
+
+def test_a_keep_run_settles_what_an_interrupted_erasure_owes_as_the_erasure_would(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Erasure and retention share the owed records: each says how its projections are
+    settled, so a run whose policy keeps the projections still retracts the erased
+    statements (and keeps its own as facts)."""
+    _org_world(store)
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "redactions_owed", _crash)  # after the erasure's statements
+        with pytest.raises(Crash):
+            erase_keys(store, erasure_keys([key("binh")]), [REDUCER])
+    assert store.get_state(PROFILES, key("binh")) is not None
+    _policy(
+        store, org="org-a", data_class="statements", action="anonymise", days=30, projections="keep"
+    )
+    lan = store.get_state(PROFILES, key("lan"))
+    run = retention.run_retention(store, [REDUCER], access_log_min_days=365, now=LATER)
+    assert run.outcomes["org-a/statements"].anonymised == 3
+    assert store.get_state(PROFILES, key("binh")) is None  # the erasure's: retracted
+    assert store.get_state(PROFILES, key("lan")) == lan  # the policy's: kept as facts
+    assert store.redactions_owed() == []
+
+
+def test_an_anonymised_statement_is_still_found_through_the_statement_it_targets(
+    store: Store,
+) -> None:
+    """A statement is found by the filters its StatementRef target matches (xAPI): after
+    anonymising, it loses the terms of the agents it named, not those it inherited."""
+    store.save_credential(Credential("ka", "A", ("all",), "org-a", "", "platform"))
+    target = statement("kim")
+    about = {**statement("lan"), "object": {"objectType": "StatementRef", "id": target["id"]}}
+    save(store, target, about, credential="ka")  # references hold within an organisation
+    assert about["id"] in ids(store, agent=key("kim"))
+    retention.put_hold(  # kim's statement stays; `about` does not name kim
+        store, retention.check_hold({"subject_type": "learner", "subject": key("kim")}), ADMIN
+    )
+    _policy(store, org="org-a", data_class="statements", action="anonymise", days=30)
+    run = retention.run_retention(store, [REDUCER], access_log_min_days=365, now=LATER)
+    outcome = run.outcomes["org-a/statements"]
+    assert (outcome.matched, outcome.held, outcome.anonymised) == (2, 1, 1)
+    assert about["id"] in ids(store, agent=key("kim"))
+    assert about["id"] not in ids(store, agent=key("lan"))

@@ -13,10 +13,11 @@ import orjson
 import pytest
 
 from lrs.adapters.sqlite import SQLiteStore
+from lrs.domain.metrics import prometheus_lines
 from lrs.domain.records import AccessQuery
 from lrs.forwarding import rules
 from lrs.forwarding.delivery import Forwarder
-from lrs.forwarding.metrics import forwarding_lines
+from lrs.forwarding.metrics import forwarding_families
 from lrs.ports import Store
 from tests.contract.helpers import save, statement
 from tests.forwarding.receiver import WebhookReceiver
@@ -290,12 +291,12 @@ def test_rules_match_by_organisation_actor_activity_and_category(
 def test_metrics_show_delivery_state_per_rule(store: Store, receiver: WebhookReceiver) -> None:
     rule_id = webhook_rule(store, receiver)
     save(store, *some_statements(4))
-    text = "\n".join(forwarding_lines(store))
+    text = "\n".join(prometheus_lines(forwarding_families(store)))
     assert f'lrs_forward_lag{{rule="{rule_id}",name="hook",kind="webhook"}} 4' in text
     sender = forwarder(store)
     drain(sender)
     sender.stop()
-    text = "\n".join(forwarding_lines(store))
+    text = "\n".join(prometheus_lines(forwarding_families(store)))
     assert f'lrs_forward_delivered_total{{rule="{rule_id}",name="hook",kind="webhook"}} 4' in text
     assert f'lrs_forward_lag{{rule="{rule_id}",name="hook",kind="webhook"}} 0' in text
     assert f'lrs_forward_dead_letters{{rule="{rule_id}",name="hook",kind="webhook"}} 0' in text

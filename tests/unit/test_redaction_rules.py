@@ -1,4 +1,5 @@
-"""What erasure does to one statement (lrs.xapi.redaction), decided the same in every store."""
+"""What erasure, or retention's anonymisation, does to one statement (lrs.xapi.redaction),
+decided the same in every store."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import hashlib
 from typing import Any
 
 from lrs.xapi.redaction import (
+    ANONYMOUS_AGENT,
     ERASED_AGENT,
     SIGNATURE_USAGE,
+    anonymise_statement,
     document_agent,
     erase_from_statement,
     erasure_keys,
+    keys_named,
 )
 
 E = {"mbox": "mailto:e@example.org", "name": "E"}
@@ -83,3 +87,35 @@ def test_document_scopes_name_their_agent() -> None:
         "mbox:mailto:e@example.org"
     )
     assert document_agent("activity_profile", "http://x/a") == ""
+
+
+def test_anonymising_replaces_every_agent_but_the_authority() -> None:
+    authority = {"account": {"homePage": "https://lms.example.org", "name": "platform"}}
+    group = {"objectType": "Group", "mbox": "mailto:team@example.org", "member": [E, B]}
+    statement = stmt(E, context={"instructor": B, "team": group}, authority=authority)
+    assert keys_named(statement) == {
+        "mbox:mailto:e@example.org",
+        "mbox:mailto:b@example.org",
+        "mbox:mailto:team@example.org",
+        "account:https://lms.example.org|platform",
+    }
+    anonymous = anonymise_statement(statement)
+    assert anonymous is not None
+    assert anonymous["actor"] == ANONYMOUS_AGENT
+    assert anonymous["context"]["instructor"] == ANONYMOUS_AGENT
+    assert anonymous["context"]["team"] == {
+        **ANONYMOUS_AGENT,
+        "objectType": "Group",
+        "member": [ANONYMOUS_AGENT, ANONYMOUS_AGENT],
+    }
+    assert anonymous["authority"] == authority and anonymous["verb"] == VERB
+    assert keys_named(anonymous) == {
+        "account:https://lrs.invalid/anonymised|anonymised",
+        "account:https://lms.example.org|platform",
+    }
+    assert anonymise_statement(anonymous) == anonymous  # a second run changes nothing
+
+
+def test_a_signed_statement_is_deleted_rather_than_anonymised() -> None:
+    signed = stmt(E, attachments=[{"usageType": SIGNATURE_USAGE, "sha2": "ab" * 32}])
+    assert anonymise_statement(signed) is None

@@ -93,7 +93,10 @@ def test_admin_sees_every_page(browse: Any) -> None:
     assert page.status_code == 200
     assert 'id="heatmap"' in page.text and "s-achieved" in page.text
     assert admin.get("/ops").status_code == 200
-    assert "lrs_http_requests_total" in admin.get("/ops").text
+    ops = admin.get("/ops").text
+    assert "lrs_http_requests_total" in ops and "lrs_http_request_duration_seconds_bucket" in ops
+    # the demo's statements, stored before the page was asked, counted from the store
+    assert re.search(r"<code>lrs_statements_stored_total</code></th><td><small>org=&#34;", ops)
     assert admin.get("/audit").status_code == 200
 
 

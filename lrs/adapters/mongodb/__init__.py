@@ -18,6 +18,7 @@ The rules are not here: lrs.ops decides, these modules execute.
 | Erasure      | erasure                             |
 | Retention    | retention                           |
 | Forwarding   | forwarding                          |
+| StoredCounts | stored_counts                       |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from lrs.adapters.mongodb.projections import MongoProjections
 from lrs.adapters.mongodb.queries import MongoStatementReads
 from lrs.adapters.mongodb.retention import MongoRetention
 from lrs.adapters.mongodb.statements import MongoStatements
+from lrs.adapters.mongodb.stored_counts import MongoStoredCounts
 from lrs.adapters.unavailable import unavailable_as_503
 
 
@@ -54,6 +56,7 @@ class MongoStore(
     MongoRetention,
     MongoErasure,
     MongoForwarding,
+    MongoStoredCounts,
     MongoBase,
 ):
     """Every port on one MongoDB database. `url` is a connection string naming it.

@@ -62,7 +62,9 @@ outbox          {_id: first seq, seq, last, n}, (seq): the statements of seqs se
                 rewrite the statement's index entries on SecantusDB, which updates every
                 index of a document it changes; an entry per statement cost an insert and a
                 delete of a document and its index entries for each.
-offsets         {_id: consumer, position}; credentials {_id: key, ...}.
+offsets         {_id: consumer, position}; {_id: "tally:stored", position, counts: [{key, n}]}:
+                the statements stored per credential key (stored_counts.py);
+                credentials {_id: key, ...}.
 definitions     {_id: {kind, id}, kind, id, data}; (kind, id).
 access_log      the hash-chained access log: {seq, at, action, credential, name, role, org,
                 what, learner, query, count, prev, hash}, unique (seq); access_head

@@ -1,10 +1,11 @@
-"""The erasure port on MongoDB: the primitives lrs.ops.erasure loops over, each batch of
-statements and each projection in one transaction."""
+"""The erasure port on MongoDB: the primitives lrs.ops.erasure and lrs.ops.retention use,
+each batch of statements and each projection in one transaction."""
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -25,28 +26,36 @@ def _gone(keys: list[str]) -> list[str]:
     return sorted({term_key(kind, key) for kind in FILED_UNDER for key in keys})
 
 
+def _naming(keys: list[str]) -> dict[str, Any]:
+    """The statements filed under one of `keys` as agent or related agent."""
+    return {"terms": {"$in": _gone(keys)}, "data": {"$exists": True}}
+
+
 class MongoErasure(MongoBase):
     def statements_naming(self, keys: list[str], limit: int) -> list[dict[str, Any]]:
-        rows = (
-            self._statements.find(
-                {"terms": {"$in": _gone(keys)}, "data": {"$exists": True}}, {"data": 1}
-            )
-            .sort("seq", ASCENDING)
-            .limit(limit)
-        )
+        rows = self._statements.find(_naming(keys), {"data": 1}).sort("seq", ASCENDING).limit(limit)
         return [orjson.loads(doc["data"]) for doc in rows]
 
-    def redact_statements(self, keys: list[str], redaction: Redaction) -> None:
-        self._transaction(functools.partial(self._redact, keys=keys, redaction=redaction))
+    def redact_statements(self, keys: list[str], redaction: Redaction) -> tuple[int, int]:
+        result: tuple[int, int] = self._transaction(
+            functools.partial(self._redact, keys=keys, redaction=redaction)
+        )
+        return result
 
-    def _redact(self, session: ClientSession, keys: list[str], redaction: Redaction) -> None:
+    def _redact(
+        self, session: ClientSession, keys: list[str], redaction: Redaction
+    ) -> tuple[int, int]:
         gone = set(_gone(keys))
+        deleted = rewritten = 0
         if redaction.deleted:
-            self._statements.delete_many({"_id": {"$in": redaction.deleted}}, session=session)
+            deleted = self._statements.delete_many(
+                {"_id": {"$in": redaction.deleted}}, session=session
+            ).deleted_count
         for sid, kept in redaction.rewritten.items():
             doc = self._statements.find_one({"_id": sid}, {"terms": 1}, session=session)
             if doc is None:
                 continue
+            rewritten += 1
             terms = {t for t in doc["terms"] if t not in gone}
             terms |= {term_key(kind, value) for kind, value in xs.index_terms(kept)}
             update = {
@@ -73,6 +82,7 @@ class MongoErasure(MongoBase):
             upsert=True,
             session=session,
         )
+        return deleted, rewritten
 
     def redactions_owed(self) -> list[Redaction]:
         docs = self._definitions.find({"_id.kind": REDACTIONS_OWED}).sort("_id.id", ASCENDING)
@@ -145,13 +155,16 @@ class MongoErasure(MongoBase):
             )
         return report
 
-    def delete_unused_attachments(self, sha2s: list[str]) -> int:
+    def delete_unused_attachments(self, sha2s: list[str], besides: Iterable[str] = ()) -> int:
         """No index says which statements use an attachment, so the remaining statements
         are scanned (only when there are attachments to check)."""
         if not sha2s:
             return 0
+        aside = set(besides)
         used: set[str] = set()
         for doc in self._statements.find({"data": {"$exists": True}}, {"data": 1}):
+            if doc["_id"] in aside:
+                continue
             data = bytes(doc["data"])
             used |= {sha2 for sha2 in sha2s if sha2.encode() in data}
         removed = 0
@@ -174,12 +187,18 @@ class MongoErasure(MongoBase):
     def erase_documents(self, documents: list[DocumentRef]) -> int:
         removed = 0
         for doc in documents:
-            removed += self._documents.delete_one(
-                {"kind": doc.kind, "scope": doc.scope, "doc_id": doc.doc_id}
-            ).deleted_count
+            selector = {"kind": doc.kind, "scope": doc.scope, "doc_id": doc.doc_id}
+            if doc.updated is not None:
+                selector["updated"] = doc.updated
+            removed += self._documents.delete_one(selector).deleted_count
         return removed
 
-    def forget_keys(self, keys: list[str]) -> tuple[int, int]:
+    def forget_keys(self, keys: list[str], *, unless_named: bool = False) -> tuple[int, int]:
+        if unless_named:
+            unused = [k for k in keys if self._statements.find_one(_naming([k]), {"_id": 1}) is None]
+            if not unused:
+                return 0, 0
+            return self._names.delete_many({"key": {"$in": unused}}).deleted_count, 0
         names = self._names.delete_many({"key": {"$in": keys}}).deleted_count
         links = self._links.delete_many({"_id": {"$in": keys}}).deleted_count
         return names, links

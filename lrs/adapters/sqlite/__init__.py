@@ -17,6 +17,7 @@ port (lrs.ports.Store). The rules are not here: lrs.ops decides, these modules e
 | Erasure      | erasure                                              |
 | Retention    | retention                                            |
 | Forwarding   | forwarding                                           |
+| StoredCounts | stored_counts                                        |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from lrs.adapters.sqlite.queries import SQLiteStatementReads
 from lrs.adapters.sqlite.retention import SQLiteRetention
 from lrs.adapters.sqlite.statement_index import SQLiteStatementIndex
 from lrs.adapters.sqlite.statements import SQLiteStatements
+from lrs.adapters.sqlite.stored_counts import SQLiteStoredCounts
 from lrs.adapters.unavailable import unavailable_as_503
 
 
@@ -55,6 +57,7 @@ class SQLiteStore(
     SQLiteRetention,
     SQLiteErasure,
     SQLiteForwarding,
+    SQLiteStoredCounts,
     SQLiteBase,
 ):
     """Every port on one SQLite file set (`path`, and its -projections and -audit files)."""

@@ -1,4 +1,4 @@
-"""The erasure port on SQLite: the primitives lrs.ops.erasure loops over.
+"""The erasure port on SQLite: the primitives lrs.ops.erasure and lrs.ops.retention use.
 
 Every primitive that deletes runs with `secure_delete` on, so freed pages are overwritten,
 and `purge_erased` checkpoints the WALs, so the erased bytes do not linger in the files
@@ -10,7 +10,7 @@ processors.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,12 +40,15 @@ class SQLiteErasure(SQLiteBase):
             conn.execute("PRAGMA secure_delete=OFF")
 
     def _erased_term_ids(self, conn: sqlite3.Connection, keys: list[str]) -> set[int]:
+        if not keys:
+            return set()
         rows = conn.execute(f"SELECT id FROM terms WHERE value IN ({_marks(keys)})", keys)
         return {row[0] for row in rows}
 
-    def statements_naming(self, keys: list[str], limit: int) -> list[dict[str, Any]]:
-        conn = self._reader()
-        term_ids = sorted(self._erased_term_ids(conn, keys))
+    def _naming(self, conn: sqlite3.Connection, term_ids: list[int], limit: int) -> list[int]:
+        """The seqs of up to `limit` statements indexed under one of `term_ids` as agent or
+        related agent, oldest first: the index, and the tail the deferred index has not
+        reached yet (read from each statement's `terms`)."""
         if not term_ids:
             return []
         kinds = [int(kind) for kind in FILED_UNDER]
@@ -58,7 +61,7 @@ class SQLiteErasure(SQLiteBase):
             )
         }
         through = indexed_through(conn)
-        if through is not None:  # the tail the deferred index has not reached yet
+        if through is not None:
             patterns = [orjson.dumps([kind, term]) for kind in kinds for term in term_ids]
             seqs |= {
                 row[0]
@@ -69,7 +72,11 @@ class SQLiteErasure(SQLiteBase):
                     [through, *patterns, limit],
                 )
             }
-        chosen = sorted(seqs)[:limit]
+        return sorted(seqs)[:limit]
+
+    def statements_naming(self, keys: list[str], limit: int) -> list[dict[str, Any]]:
+        conn = self._reader()
+        chosen = self._naming(conn, sorted(self._erased_term_ids(conn, keys)), limit)
         found: list[dict[str, Any]] = []
         for part in pieces(chosen):
             rows = conn.execute(
@@ -78,8 +85,9 @@ class SQLiteErasure(SQLiteBase):
             found += [orjson.loads(row[0]) for row in rows]
         return found
 
-    def redact_statements(self, keys: list[str], redaction: Redaction) -> None:
+    def redact_statements(self, keys: list[str], redaction: Redaction) -> tuple[int, int]:
         deleted = set(redaction.deleted)
+        counts = [0, 0]
         try:
             with self._transaction() as conn, self._secure(conn):
                 term_ids = self._erased_term_ids(conn, keys)
@@ -97,10 +105,12 @@ class SQLiteErasure(SQLiteBase):
                     )
                     if sid in deleted:
                         conn.execute("DELETE FROM statements WHERE seq = ?", (seq,))
+                        counts[0] += 1
                         continue
                     terms = {(k, t) for k, t in packed if t not in term_ids}
                     kept = redaction.rewritten.get(sid)
                     if kept is not None:
+                        counts[1] += 1
                         terms |= {
                             (int(kind), self._term_id(conn, value))
                             for kind, value in xs.index_terms(kept)
@@ -126,6 +136,7 @@ class SQLiteErasure(SQLiteBase):
         finally:
             # cached term ids may name terms this erasure will delete
             self._forget_caches()
+        return counts[0], counts[1]
 
     def redactions_owed(self) -> list[Redaction]:
         rows = self._reader().execute(
@@ -134,7 +145,8 @@ class SQLiteErasure(SQLiteBase):
         return [Redaction.from_owed(orjson.loads(row[0])) for row in rows]
 
     def settle_redactions(self, ids: list[str]) -> None:
-        with self._transaction() as conn:
+        """Securely: a retention run's records name agent keys (`Redaction.names`)."""
+        with self._transaction() as conn, self._secure(conn):
             for part in pieces(ids):
                 conn.execute(
                     f"DELETE FROM definitions WHERE kind = ? AND id IN ({_marks(part)})",
@@ -188,17 +200,18 @@ class SQLiteErasure(SQLiteBase):
                 )
         return report
 
-    def delete_unused_attachments(self, sha2s: list[str]) -> int:
+    def delete_unused_attachments(self, sha2s: list[str], besides: Iterable[str] = ()) -> int:
         removed = 0
         if not sha2s:
             return removed
+        aside = set(besides)
         with self._transaction() as conn, self._secure(conn):
-            for sha2 in sha2s:
+            for sha2 in sorted(set(sha2s)):
                 # No index says which statements use an attachment: look for its hash.
-                used = conn.execute(
-                    "SELECT 1 FROM statements WHERE instr(data, ?) > 0 LIMIT 1", (sha2.encode(),)
-                ).fetchone()
-                if used is None:
+                users = conn.execute(
+                    "SELECT id FROM statements WHERE instr(data, ?) > 0", (sha2.encode(),)
+                )
+                if not any(row[0] not in aside for row in users):
                     removed += conn.execute(
                         "DELETE FROM attachments WHERE sha2 = ?", (sha2,)
                     ).rowcount
@@ -219,15 +232,31 @@ class SQLiteErasure(SQLiteBase):
         with self._transaction() as conn, self._secure(conn):
             for doc in documents:
                 removed += conn.execute(
-                    "DELETE FROM documents WHERE kind = ? AND scope = ? AND doc_id = ?",
-                    (doc.kind, doc.scope, doc.doc_id),
+                    "DELETE FROM documents WHERE kind = ? AND scope = ? AND doc_id = ?"
+                    " AND (? IS NULL OR updated = ?)",
+                    (doc.kind, doc.scope, doc.doc_id, doc.updated, doc.updated),
                 ).rowcount
         return removed
 
-    def forget_keys(self, keys: list[str]) -> tuple[int, int]:
-        """Also the keys' rows in `terms`: no statement index entry names them any more."""
+    def forget_keys(self, keys: list[str], *, unless_named: bool = False) -> tuple[int, int]:
+        """Also the keys' rows in `terms` (no statement index entry names them any more),
+        but not `unless_named`: another process's statement writer (`lrs serve` while the
+        processors' child or `lrs retention run` retires) caches term ids, and would index
+        new statements under a deleted one."""
         try:
             with self._transaction() as conn, self._secure(conn):
+                if unless_named:
+                    unused = [
+                        key
+                        for key in keys
+                        if not self._naming(conn, sorted(self._erased_term_ids(conn, [key])), 1)
+                    ]
+                    names = 0
+                    for part in pieces(unused):
+                        names += conn.execute(
+                            f"DELETE FROM agent_names WHERE key IN ({_marks(part)})", part
+                        ).rowcount
+                    return names, 0
                 names = conn.execute(
                     f"DELETE FROM agent_names WHERE key IN ({_marks(keys)})", keys
                 ).rowcount
@@ -236,7 +265,7 @@ class SQLiteErasure(SQLiteBase):
                 ).rowcount
                 conn.execute(f"DELETE FROM terms WHERE value IN ({_marks(keys)})", keys)
         finally:
-            self._forget_caches()
+            self._forget_caches()  # cached term ids and names may name deleted ones
         return names, links
 
     def purge_erased(self) -> None:

@@ -97,7 +97,7 @@ async def _save(
 ) -> list[str]:
     writer = Writer(ctx.credential, authority_for(ctx.credential, ctx.settings.public_url))
     ids = await in_thread(store_batch, ctx.store, batch, writer, ctx.version, attachments)
-    ctx.request.app.state.metrics.count_stored(ctx.credential, len(ids))
+    ctx.request.app.state.metrics.count_stored(len(ids))
     for hook in ctx.request.app.state.stored_hooks:
         hook()
     return ids

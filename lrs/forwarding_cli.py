@@ -1,6 +1,6 @@
 """`lrs forwarding ...`: the forwarding rules from the command line (lrs.forwarding.rules
 does the work, as for the admin API). Registered by lrs.cli, which passes its own helpers
-for the common flags and opening the store.
+for the common flags and opening the store; beside lrs.retention_cli, in the CLI layer.
 
 Secrets stay out of flags (they would show in `ps` and shell history): a destination's
 password or signing secret comes from the environment variable LRS_FORWARD_SECRET, or
@@ -19,7 +19,6 @@ import orjson
 
 from lrs.forwarding import rules
 from lrs.ports import Store
-from lrs.xapi.errors import XAPIError
 
 SECRET_VARIABLE = "LRS_FORWARD_SECRET"
 OpenStore = Callable[[argparse.Namespace], Store]
@@ -85,11 +84,7 @@ def run(args: argparse.Namespace, open_store: OpenStore) -> int:
             _print(rules.dead_letter_page(store, args.rule, args.after, args.limit))
         elif action == "replay-dead-letters":
             _print(rules.replay_dead_letters(store, args.rule, args.offset or None))
-    except XAPIError as exc:
-        where = f" (at {exc.field})" if exc.field else ""
-        print(f"error: {exc.message}{where}", file=sys.stderr)
-        return 2
-    finally:
+    finally:  # a refused input (XAPIError) is said by lrs.cli.main, as for every command
         store.close()
     return 0
 
