@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,8 +153,10 @@ def lrs_env(settings: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start_lrs(data: Path, settings: dict[str, str], log_name: str = "lrs-serve.log") -> h.Server:
-    """`lrs serve` on a free loopback port with an `all` credential (fresh data directory)."""
+def start_lrs(data: Path, settings: dict[str, str], log_name: str = "lrs-serve.log",
+              launcher: Sequence[str] = ("-m", "lrs.cli")) -> h.Server:  # fmt: skip
+    """`lrs serve` on a free loopback port with an `all` credential (fresh data directory).
+    `launcher`: what runs `lrs` (bench_scaled.py counts conflicts through count_conflicts.py)."""
     lrs = [sys.executable, "-m", "lrs.cli"]
     env = lrs_env(settings)
     created = subprocess.run(
@@ -165,7 +167,7 @@ def start_lrs(data: Path, settings: dict[str, str], log_name: str = "lrs-serve.l
     port = h.free_port()
     return h.start_server(
         "lrs",
-        [*lrs, "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, *launcher, "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         base_url=f"http://127.0.0.1:{port}/xapi",
         ready_path="/health",
         authorization=h.basic_auth(credential["key"], credential["secret"]),
@@ -178,11 +180,12 @@ def start_lrs(data: Path, settings: dict[str, str], log_name: str = "lrs-serve.l
 class Worker:
     """One `lrs process` faust worker, in its own session, stopped by PID."""
 
-    def __init__(self, settings: dict[str, str], log_path: Path) -> None:
+    def __init__(self, settings: dict[str, str], log_path: Path,
+                 launcher: Sequence[str] = ("-m", "lrs.cli")) -> None:  # fmt: skip
         self.log_path = log_path
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lrs.cli", "process"],
+                [sys.executable, *launcher, "process"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=lrs_env(settings),
                 start_new_session=True,
             )  # fmt: skip

@@ -64,6 +64,17 @@ class Row:
     cpu: dict[str, float]  # process -> CPU seconds over the measured phase
     errors: int
     load: str
+    conflicts: dict[str, int] | None = None  # ours: aborted transactions, WriteConflicts
+
+    def conflict_text(self) -> str:
+        if self.conflicts is None:
+            return ""
+        aborts = self.conflicts.get("abortTransaction", 0)
+        commands = {k: v for k, v in self.conflicts.items() if k.startswith("commands")}
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(self.conflicts.items())
+                           if k != "abortTransaction" and k not in commands)  # fmt: skip
+        seen = ", ".join(f"{k} {v:,}" for k, v in sorted(commands.items()))
+        return f"; aborted transactions {aborts} ({detail or 'no WriteConflict'}; {seen})"
 
     def line(self) -> str:
         rate = self.statements / self.ingest_s
@@ -71,7 +82,8 @@ class Row:
         if self.done_s is not None:
             text += f", end to end (every projection folded) {self.statements / self.done_s:,.0f}/s"
         per = ", ".join(f"{k} {1000 * v / self.statements:.2f}" for k, v in self.cpu.items())
-        return f"{text}; CPU-s per 1,000 statements: {per}; errors {self.errors}; load {self.load}"
+        return (f"{text}; CPU-s per 1,000 statements: {per}; errors {self.errors}; load {self.load}"
+                + self.conflict_text())  # fmt: skip
 
 
 def loadavg() -> str:
@@ -113,8 +125,11 @@ def run_ours(
         store.close()
         settings = {"bus": f"kafka://{broker.bootstrap}", "store": url, "data": str(data),
                     "kafka_processing_guarantee": GUARANTEE}  # fmt: skip
-        server = start_lrs(data, settings)
-        worker = Worker(settings, base / "lrs-process.log")
+        counting = str(HERE / "count_conflicts.py")
+        counts = {"api": base / "api-conflicts.json", "worker": base / "worker-conflicts.json"}
+        server = start_lrs(data, settings, launcher=(counting, str(counts["api"])))
+        worker = Worker(settings, base / "lrs-process.log",
+                        launcher=(counting, str(counts["worker"])))  # fmt: skip
         contributions = client.get_default_database()["contributions"]
 
         def folded(ids: list[str]) -> bool:
@@ -148,6 +163,7 @@ def run_ours(
         assert mongo.process is not None
         pids = {"api": server.pid, "worker": worker.process.pid, "database": mongo.process.pid}
         cpu0 = {name: h.tree_cpu_seconds(pid) for name, pid in pids.items()}
+        conflicts0 = read_conflicts(counts)
         ops0 = opcounters(client)
         load = loadavg()
         t0 = time.perf_counter()
@@ -167,6 +183,8 @@ def run_ours(
             )
         done = time.perf_counter() - t0
         cpu = {name: h.tree_cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        time.sleep(0.6)  # the counters are written every half second
+        conflicts = {k: v - conflicts0.get(k, 0) for k, v in read_conflicts(counts).items()}
         ops = {k: v - ops0.get(k, 0) for k, v in opcounters(client).items()}
         print(
             "  database commands per statement (serverStatus opcounters, this benchmark's polls "
@@ -177,7 +195,7 @@ def run_ours(
             db.command("profile", 0)
             print_profile(db, args.statements)
         return Row("this LRS, scaled out (lrs serve + lrs process, Kafka)", result.statements, ingest, done, cpu,
-                   result.errors, load)  # fmt: skip
+                   result.errors, load, {k: v for k, v in conflicts.items() if v})  # fmt: skip
     finally:
         client.close()
         if worker is not None:
@@ -187,21 +205,33 @@ def run_ours(
         broker.stop()
 
 
+def read_conflicts(paths: dict[str, Path]) -> dict[str, int]:
+    """Aborted transactions and WriteConflicts so far, per process (count_conflicts.py)."""
+    import json
+
+    total: dict[str, int] = {}
+    for process, path in paths.items():
+        for key, value in json.loads(path.read_text()).items():
+            name = key if process == "api" else f"{key} (worker)"
+            total[name] = total.get(name, 0) + int(value)
+    return total
+
+
 def print_profile(db: Any, n: int) -> None:
     """The database's own account of the measured phase (profiling level 2): per command
     and collection, how many and the milliseconds it reported, per statement."""
     from collections import Counter
 
     count: Counter[str] = Counter()
-    millis: Counter[str] = Counter()
+    millis: dict[str, float] = {}
     for doc in db["system.profile"].find({}, {"ns": 1, "command": 1, "millis": 1, "op": 1}):
         command = doc.get("command") or {}
         name = next(iter(command), doc.get("op", "?"))
         key = f"{name} {doc.get('ns', '?').split('.', 1)[-1]}"
         count[key] += 1
-        millis[key] += float(doc.get("millis") or 0)
+        millis[key] = millis.get(key, 0.0) + float(doc.get("millis") or 0)
     print("  database profile (per statement: commands, reported ms):")
-    for key, ms in millis.most_common(20):
+    for key, ms in sorted(millis.items(), key=lambda item: -item[1])[:20]:
         print(f"    {key:<40} {count[key] / n:8.3f} {ms / n:8.3f}")
 
 

@@ -157,6 +157,9 @@ def test_the_write_path_relay_and_worker_send_no_filter_that_scans(server: Mongo
                 projections, changes_of_records(projections, values), strict=True
             ):
                 apply_in_parts(store, reducer, changes)
+        # The Kafka worker's competency refresh (refresh_changes) reads each person's
+        # evidence so; no rules are loaded here, so it is asked directly.
+        store.get_contributions("competencies", ["f|mailto:p1@example.org", "g|p1"])
         sent = list(recorder.commands)
     finally:
         store.close()

@@ -257,6 +257,64 @@ def test_statements_stored_before_the_outbox_collection_are_still_published_once
     assert len(store.unpublished(10)) == 2 and store.published_count() == 0
 
 
+def test_a_statement_flagged_by_an_older_process_after_none_was_left_is_still_published(
+    stores: Callable[..., MongoStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay stops looking for flagged statements at every poll once none is left, but
+    looks again after LEGACY_CHECK_EVERY: an older API process may still run (an upgrade)."""
+    monkeypatch.setattr("lrs.adapters.mongodb.log.LEGACY_CHECK_EVERY", 0.3)
+    store = stores()
+    assert store.unpublished(10) == []  # none left: the next look is in 0.3 s
+    flagged = statement()
+    save(store, flagged)
+    store._db["outbox"].delete_many({})  # as the older version stores it: a flag, no entry
+    store._db["statements"].update_one({"_id": flagged["id"]}, {"$set": {"published": False}})
+    time.sleep(0.4)
+    assert [orjson.loads(r.value)["id"] for r in store.unpublished(10)] == [flagged["id"]]
+
+
+def test_outbox_entries_of_one_statement_each_are_still_published_once(
+    stores: Callable[..., MongoStore],
+) -> None:
+    """Before entries were per batch, each unpublished statement had `{_id: seq, seq}`; a
+    store holding those beside batch entries publishes each statement once, in order, by
+    any prefix of what `unpublished` returned, and counts them right meanwhile."""
+    store = stores()
+    old = [statement() for _ in range(3)]
+    save(store, *old)
+    outbox = store._db["outbox"]
+    assert [(d["seq"], d["last"], d["n"]) for d in outbox.find()] == [(1, 3, 3)]
+    outbox.delete_many({})  # as the older version stored them
+    outbox.insert_many([{"_id": seq, "seq": seq} for seq in (1, 2, 3)])
+    repeated, *new = [old[2]] + [statement() for _ in range(3)]
+    save(store, repeated, *new)  # seqs 4-7; 4 is the repeat: a gap in the entry
+    everything = [s["id"] for s in old + new]
+    assert store.unpublished_count() == 6 and store.published_count() == 0
+    waiting = store.unpublished(10)
+    assert [orjson.loads(r.value)["id"] for r in waiting] == everything
+    store.mark_published(waiting[:2])  # a prefix: two of the old entries
+    store.mark_published(store.unpublished(2))  # the third old one, the first of the batch
+    assert [(d["seq"], d["last"], d["n"]) for d in outbox.find()] == [(6, 7, 2)]
+    assert store.unpublished_count() == 2 and store.published_count() == 4
+    rest = store.unpublished(10)
+    assert [orjson.loads(r.value)["id"] for r in rest] == everything[4:]
+    store.mark_published(rest)
+    assert store.unpublished(10) == [] and outbox.count_documents({}) == 0
+    assert store.published_count() == 6
+
+
+def test_an_outbox_entry_whose_statements_were_erased_goes(
+    stores: Callable[..., MongoStore],
+) -> None:
+    store = stores()
+    gone, kept = statement(), statement()
+    save(store, gone)
+    save(store, kept)
+    store._db["statements"].delete_one({"_id": gone["id"]})  # as an erasure does
+    assert [orjson.loads(r.value)["id"] for r in store.unpublished(10)] == [kept["id"]]
+    assert store._db["outbox"].count_documents({}) == 1
+
+
 def test_every_collection_exists_before_anything_is_written(
     stores: Callable[..., MongoStore],
 ) -> None:
@@ -268,6 +326,7 @@ def test_every_collection_exists_before_anything_is_written(
         "statements", "counters", "writes", "attachments", "attachment_chunks", "activities",
         "agent_names", "documents", "contributions", "retractions", "states", "offsets",
         "credentials", "definitions", "identity_links", "access_log", "access_head",
+        "outbox", "merges",
     }  # fmt: skip
 
 
@@ -367,6 +426,71 @@ def test_concurrent_writers_get_distinct_seqs_and_publish_each_statement_once(
         processes[turn % 2].mark_published(pending)
     assert sorted(published) == sorted(everything)
     assert processes[1].unpublished(10) == []
+
+
+def _with_definition(name: dict[str, str], learner: str = "a") -> dict[str, Any]:
+    return statement(learner, object={"id": "http://example.org/act/m",
+                                      "definition": {"name": name}})  # fmt: skip
+
+
+def test_definitions_and_names_left_unmerged_by_a_dead_writer_are_merged_by_a_later_one(
+    stores: Callable[..., MongoStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge runs in its own transaction after the batch's: a writer that dies (here:
+    whose merge fails) between the two leaves its marker, and a later writer redoes the
+    merge once the marker is older than the write timeout, under any newer definition."""
+    dying = stores()
+    real_merge = MongoStore._merge
+
+    def fail(self: MongoStore, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the process died here")
+
+    monkeypatch.setattr(MongoStore, "_merge", fail)
+    with pytest.raises(ConnectionError):
+        save(dying, _with_definition({"en-US": "old", "fr": "vieux"}, "zed"))
+    monkeypatch.setattr(MongoStore, "_merge", real_merge)
+    assert dying.get_activity("http://example.org/act/m") is None
+    assert dying._merges.count_documents({}) == 1
+
+    later = stores()  # write_timeout 60 s: the marker is too young to be redone yet
+    save(later, _with_definition({"en-US": "new"}))  # merged at once, over nothing
+    assert later.get_activity("http://example.org/act/m") == {"name": {"en-US": "new"}}
+    assert later.get_agent_names(agent_key({"mbox": "mailto:zed@example.org"})) == []
+    # a minute later: the marker is older than the write timeout, and it is time to look
+    later._merges.update_many({}, {"$set": {"at": time.time() - 61}})
+    later._next_redo = time.monotonic()
+    save(later, statement("b"))  # the first write after that redoes the old merge
+    assert later._merges.count_documents({}) == 0
+    assert later.get_activity("http://example.org/act/m") == {
+        "name": {"en-US": "new", "fr": "vieux"}  # the late merge keeps the newer value
+    }
+    assert later.get_agent_names(agent_key({"mbox": "mailto:zed@example.org"})) == ["ZED"]
+
+
+def test_a_merge_already_redone_is_not_applied_again(stores: Callable[..., MongoStore]) -> None:
+    """The marker's delete is the merge's guard: whoever deletes it merges, the other
+    finds it gone and writes nothing (here the batch's writer comes second)."""
+    store = stores()
+    save(store, _with_definition({"en-US": "first"}))
+    token = ObjectId()
+    store._merges.insert_one({"_id": token, "first": 1, "last": 1, "at": 0.0})
+    store._redo_merges(time.time())
+    store._merge(token, [_with_definition({"en-US": "stale"}) | {"stored": "x"}], late=False)
+    assert store.get_activity("http://example.org/act/m") == {"name": {"en-US": "first"}}
+
+
+def test_the_same_statement_stored_at_once_by_two_processes_is_stored_once(
+    stores: Callable[..., MongoStore],
+) -> None:
+    """A statement with no placeholder is inserted (not upserted): the writer that finds
+    the id taken by the other one's commit is retried and then sees a repeat."""
+    processes = [stores(), stores()]
+    for _ in range(6):
+        same = statement("twice")
+        ids = _run_together(*(partial(save, p, copy.deepcopy(same)) for p in processes))
+        assert ids == [[same["id"]], [same["id"]]]
+    assert len(log_ids(processes[0])) == len(set(log_ids(processes[0]))) == 6
+    assert len(processes[0].unpublished(100)) == 6
 
 
 def test_a_statement_and_its_voiding_written_at_once_by_two_processes(

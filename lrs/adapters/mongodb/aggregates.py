@@ -10,12 +10,12 @@ from typing import Any
 
 import orjson
 from bson import Binary
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, DeleteOne, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
-from lrs.adapters.mongodb.base import NAMESPACE_EXISTS, MongoBase
+from lrs.adapters.mongodb.base import NAMESPACE_EXISTS, MongoBase, in_chunks
 from lrs.adapters.mongodb.projections import MongoProjection
 from lrs.ops.aggregates import NOW, recontributed_states, row_deltas
 
@@ -89,10 +89,13 @@ class MongoAggregates(MongoBase):
             ids = [f"{framework}|{entry}" for entry in entries]
             old = {
                 d["_id"].partition("|")[2]: orjson.loads(bytes(d["row"]))
-                for d in stored_rows.find({"_id": {"$in": ids}}, session=session)
+                for chunk in in_chunks(ids)
+                for d in stored_rows.find({"_id": {"$in": chunk}}, session=session)
             }
             totals: dict[tuple[str, str, str, str], int] = {}
             changed = 0
+            # One command for the rows (one each was a round trip per person re-placed).
+            row_writes: list[DeleteOne | ReplaceOne[dict[str, Any]]] = []
             for entry in entries:
                 new = rows[entry]
                 if new == old.get(entry):
@@ -100,15 +103,18 @@ class MongoAggregates(MongoBase):
                 changed += 1
                 for key, n in row_deltas(old.get(entry), new).items():
                     totals[key] = totals.get(key, 0) + n
-                if new is None:
-                    stored_rows.delete_one({"_id": f"{framework}|{entry}"}, session=session)
-                else:
-                    stored_rows.replace_one(
-                        {"_id": f"{framework}|{entry}"},
-                        {"_id": f"{framework}|{entry}", "row": Binary(orjson.dumps(new))},
+                row_id = f"{framework}|{entry}"
+                row_writes.append(
+                    DeleteOne({"_id": row_id})
+                    if new is None
+                    else ReplaceOne(
+                        {"_id": row_id},
+                        {"_id": row_id, "row": Binary(orjson.dumps(new))},
                         upsert=True,
-                        session=session,
                     )
+                )
+            if row_writes:
+                stored_rows.bulk_write(row_writes, ordered=False, session=session)
             touched = ["|".join((framework, *key)) for key, n in totals.items() if n]
             updates = [
                 UpdateOne(

@@ -39,6 +39,11 @@ attachments     {_id: sha2, content_type, length, chunks} and attachment_chunks
                 cannot be), in chunks well under the 16 MiB document limit.
 activities      {_id: activity id, definition (JSON bytes)}: the merged canonical definition.
 agent_names     {key, name, since}, unique (key, name).
+merges          {_id: the batch's token, first, last, at}, (at): a batch whose activity
+                definitions and agent names are not merged yet. Inserted in the batch's
+                transaction, deleted by the merge's own transaction right after it; one left
+                behind (the process died in between) is redone by the next writer
+                (statements.py, `_redo_merges`).
 documents       {kind, scope, doc_id, content, content_type, etag, updated}, unique
                 (kind, scope, doc_id).
 contributions   {projection, statement_id, key, data, voided, n}, unique (projection,
@@ -48,10 +53,15 @@ contributions   {projection, statement_id, key, data, voided, n}, unique (projec
 retractions     {projection, statement_id}, unique.
 states          {projection, key, state, idx: [{f, v}]}, unique (projection, key);
                 (projection, idx.f, idx.v).
-outbox          {_id: seq, seq}, (seq): a statement not published yet, inserted in its batch's
-                transaction, deleted once the bus has it. A flag in the statement itself
-                (`published`, before) made every publication rewrite the statement's index
-                entries on SecantusDB, which updates every index of a document it changes.
+outbox          {_id: first seq, seq, last, n}, (seq): the statements of seqs seq..last are
+                not published yet (n of them, fewer if some seqs were repeats), inserted in
+                their batch's transaction; `seq` moves past the statements the relay
+                published, and the entry goes with the last of them (log.py). An entry
+                without `last` (written before entries were per batch) holds its one seq. A
+                flag in the statement itself (`published`, before) made every publication
+                rewrite the statement's index entries on SecantusDB, which updates every
+                index of a document it changes; an entry per statement cost an insert and a
+                delete of a document and its index entries for each.
 offsets         {_id: consumer, position}; {_id: "tally:stored", position, counts: [{key, n}]}:
                 the statements stored per credential key (stored_counts.py);
                 credentials {_id: key, ...}.
@@ -178,10 +188,13 @@ class MongoBase:
         self._access_log: Collection[dict[str, Any]] = db["access_log"]
         self._access_head: Collection[dict[str, Any]] = db["access_head"]
         self._outbox: Collection[dict[str, Any]] = db["outbox"]
+        self._merges: Collection[dict[str, Any]] = db["merges"]
         self._clock_skew = clock_skew
         self._write_timeout = write_timeout
         self._lock = threading.Lock()
         self._access_lock = threading.Lock()
+        self._merge_lock = threading.Lock()  # this process's merges, one at a time
+        self._next_redo = 0.0  # time.monotonic() of the next look for merges left behind
         self._last_stored = ""
         self._seq_mark = 0  # every seq at or below it is committed or abandoned
         self._stored_mark = ""  # the last consistent_through this process answered
@@ -220,6 +233,7 @@ class MongoBase:
             self._access_log,
             self._access_head,
             self._outbox,
+            self._merges,
         ):
             try:
                 self._db.create_collection(collection.name, check_exists=False)
@@ -264,6 +278,7 @@ class MongoBase:
         self._links.create_index([("person", ASCENDING)])
         # SecantusDB answers a range on `_id` by scanning; on `seq`, from this index
         self._outbox.create_index([("seq", ASCENDING)], name="seq")
+        self._merges.create_index([("at", ASCENDING)], name="at")
         # list_definitions, for the competency processor's rules on every batch
         self._definitions.create_index([("kind", ASCENDING), ("id", ASCENDING)], name="kind_id")
         # Two appenders that read the same head both try the next seq: one of them fails.

@@ -6,14 +6,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pymongo import ASCENDING, DeleteMany, InsertOne, UpdateMany
-from pymongo.collection import Collection
+from pymongo import ASCENDING, DeleteOne, InsertOne, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from lrs.adapters.mongodb.base import MongoBase
 from lrs.domain.records import LogRecord
 
 DUPLICATE_KEY = 11000
+
+# Statements flagged `published: false` come only from versions before the outbox
+# collection: once none is left, look again this often (seconds), not at every poll of the
+# relay (50 a second when idle), in case an older process still runs during an upgrade.
+LEGACY_CHECK_EVERY = 5.0
 
 
 def runs(seqs: list[int]) -> list[tuple[int, int]]:
@@ -27,7 +31,14 @@ def runs(seqs: list[int]) -> list[tuple[int, int]]:
     return [(low, high) for low, high in found]
 
 
+def _last(entry: dict[str, Any]) -> int:
+    """An outbox entry's last seq; one written before entries were per batch has one."""
+    return int(entry.get("last", entry["seq"]))
+
+
 class MongoLog(MongoBase):
+    _legacy_check_at = 0.0  # time.monotonic() of the next look for flagged statements
+
     def read_log(self, after: int, limit: int) -> list[LogRecord]:
         """Only below the settled watermark, so a consumer's offset never passes a statement
         that commits later."""
@@ -42,57 +53,79 @@ class MongoLog(MongoBase):
         return [LogRecord(int(r["seq"]), r["learner"], bytes(r["data"])) for r in rows]
 
     def unpublished(self, limit: int) -> list[LogRecord]:
-        """The outbox's first seqs (a document per unpublished statement, not a high-water
-        mark: seqs commit out of order here), read back from the statements by runs of
-        consecutive seqs; then statements stored before the outbox existed, by their flag.
+        """The outbox's first entries (a range of seqs per batch, not a high-water mark:
+        seqs commit out of order here), each read back from the statements by its range;
+        then statements stored before the outbox existed, by their flag.
 
-        An outbox seq whose statement is gone was erased before it was published: there is
-        nothing to publish, so its entry goes (its statement committed with it, and was
-        read after it, so it is not merely in flight)."""
-        seqs = [
-            int(d["seq"])
-            for d in self._outbox.find({"seq": {"$gte": 0}}, {"seq": 1}).sort("seq", 1).limit(limit)
-        ]
-        records = {r.offset: r for r in self._statements_in_runs(seqs)}
-        gone = [seq for seq in seqs if seq not in records]
+        An entry whose range holds no statement was erased before it was published: there
+        is nothing to publish, so it goes (its statements committed with it, and were read
+        after it, so they are not merely in flight)."""
+        records: dict[int, LogRecord] = {}
+        gone: list[int] = []
+        for entry in self._outbox.find({"seq": {"$gte": 0}}).sort("seq", 1).limit(limit):
+            if len(records) >= limit:
+                break
+            found = self._records_between(
+                int(entry["seq"]), _last(entry), limit - len(records)
+            )
+            if not found:
+                gone.append(entry["_id"])
+            records.update((r.offset, r) for r in found)
         if gone:
-            self._delete_runs(self._outbox, "seq", gone)
-        legacy = (
-            self._statements.find({"published": False}, {"seq": 1, "learner": 1, "data": 1})
+            self._outbox.delete_many({"_id": {"$in": gone}})
+        if time.monotonic() >= self._legacy_check_at:
+            legacy = list(
+                self._statements.find({"published": False}, {"seq": 1, "learner": 1, "data": 1})
+                .sort("seq", ASCENDING)
+                .limit(limit)
+            )
+            if not legacy:  # see LEGACY_CHECK_EVERY
+                self._legacy_check_at = time.monotonic() + LEGACY_CHECK_EVERY
+            for r in legacy:
+                records[int(r["seq"])] = LogRecord(int(r["seq"]), r["learner"], bytes(r["data"]))
+        return [records[seq] for seq in sorted(records)[:limit]]
+
+    def _records_between(self, low: int, high: int, limit: int) -> list[LogRecord]:
+        rows = (
+            self._statements.find(
+                {"seq": {"$gte": low, "$lte": high}}, {"seq": 1, "learner": 1, "data": 1}
+            )
             .sort("seq", ASCENDING)
             .limit(limit)
         )
-        for r in legacy:
-            records[int(r["seq"])] = LogRecord(int(r["seq"]), r["learner"], bytes(r["data"]))
-        return [records[seq] for seq in sorted(records)[:limit]]
-
-    def _statements_in_runs(self, seqs: list[int]) -> list[LogRecord]:
-        found: list[LogRecord] = []
-        for low, high in runs(seqs):
-            for r in self._statements.find(
-                {"seq": {"$gte": low, "$lte": high}}, {"seq": 1, "learner": 1, "data": 1}
-            ):
-                found.append(LogRecord(int(r["seq"]), r["learner"], bytes(r["data"])))
-        return found
-
-    def _delete_runs(
-        self, collection: Collection[dict[str, Any]], field: str, seqs: list[int]
-    ) -> None:
-        collection.bulk_write(
-            [DeleteMany({field: {"$gte": low, "$lte": high}}) for low, high in runs(seqs)],
-            ordered=False,
-        )
+        return [LogRecord(int(r["seq"]), r["learner"], bytes(r["data"])) for r in rows]
 
     def mark_published(self, records: list[LogRecord]) -> None:
-        """Delete the records' outbox entries, a range per run of consecutive seqs (a batch
-        takes consecutive seqs). A run is exactly its records: seqs are unique, so no other
-        entry sits inside it, even one committed after `unpublished` read. Not one
-        `$in`: SecantusDB compares each candidate with every listed value
-        (benchmarks/MONGO_BUDGET.md). Statements stored before the outbox get their flag."""
+        """Move each outbox entry the records fall in past the last of them, or delete it
+        when that was its last seq. The records are what `unpublished` returned, or the
+        first of them: within an entry, every statement below the last published one was
+        published too (an entry commits with all its statements, so none appears below
+        them later). Entries are found by range on the seq index: the one at or below the
+        first record, and those starting up to the last. Statements stored before the
+        outbox get their flag."""
         if not records:
             return
-        seqs = [r.offset for r in records]
-        self._delete_runs(self._outbox, "seq", seqs)
+        seqs = sorted(r.offset for r in records)
+        below = list(self._outbox.find({"seq": {"$lte": seqs[0]}}).sort("seq", -1).limit(1))
+        within = self._outbox.find({"seq": {"$gt": seqs[0], "$lte": seqs[-1]}})
+        writes: list[Any] = []
+        for entry in below + list(within):
+            start, last = int(entry["seq"]), _last(entry)
+            published = [seq for seq in seqs if start <= seq <= last]
+            if not published:
+                continue
+            if published[-1] >= last:
+                writes.append(DeleteOne({"_id": entry["_id"]}))
+            else:
+                writes.append(
+                    UpdateOne(
+                        {"_id": entry["_id"]},
+                        {"$set": {"seq": published[-1] + 1},
+                         "$inc": {"n": -len(published)}},
+                    )
+                )  # fmt: skip
+        if writes:
+            self._outbox.bulk_write(writes, ordered=False)
         self._statements.bulk_write(
             [
                 UpdateMany(
@@ -104,13 +137,26 @@ class MongoLog(MongoBase):
             ordered=False,
         )
 
+    def _waiting(self) -> int:
+        """Statements the outbox entries hold (an entry without `n` holds one seq)."""
+        found = list(
+            self._outbox.aggregate(
+                [
+                    {"$match": {"seq": {"$gte": 0}}},
+                    {"$group": {"_id": None, "n": {"$sum": {"$ifNull": ["$n", 1]}}}},
+                ]
+            )
+        )
+        return int(found[0]["n"]) if found else 0
+
     def published_count(self) -> int:
         """Stored statements (the seq index) less the unpublished ones (the outbox, and the
         flag of statements stored before it). Counted in that order, a statement stored
         between the counts makes the answer smaller, never larger: the relay can only
-        under-count, never see a loss that is not one."""
+        under-count, never see a loss that is not one (an erased statement still counted
+        in its entry also makes it smaller)."""
         stored = self._statements.count_documents({"seq": {"$gte": 0}})
-        waiting = self._outbox.count_documents({"seq": {"$gte": 0}})
+        waiting = self._waiting()
         legacy = self._statements.count_documents({"published": False})
         return int(stored - waiting - legacy)
 
@@ -120,8 +166,7 @@ class MongoLog(MongoBase):
 
     def unpublished_count(self) -> int:
         """The outbox's entries, and statements stored before it existed still flagged."""
-        waiting = self._outbox.count_documents({})
-        return int(waiting + self._statements.count_documents({"published": False}))
+        return self._waiting() + int(self._statements.count_documents({"published": False}))
 
     def reset_published(self) -> None:
         """Every stored statement back in the outbox (the bus lost its log)."""

@@ -143,10 +143,19 @@ class MongoProjections(MongoBase):
         self._transaction(work)
 
     def get_contributions(self, projection: str, keys: list[str]) -> list[Contribution]:
-        rows = self._contributions.find(
-            {"projection": projection, "key": {"$in": keys}, "voided": False},
-            {"statement_id": 1, "key": 1, "data": 1},
-        ).sort("n", ASCENDING)
+        """`voided` is checked here, not in the filter: SecantusDB answers `key: {$in}`
+        beside `voided` by scanning every contribution (tests/integration/test_mongo_plans.py),
+        and the worker's competency refresh asks this for every person of every batch."""
+        rows = [
+            r
+            for chunk in in_chunks(keys)
+            for r in self._contributions.find(
+                {"projection": projection, "key": {"$in": chunk}},
+                {"statement_id": 1, "key": 1, "data": 1, "voided": 1, "n": 1},
+            )
+            if not r["voided"]
+        ]
+        rows.sort(key=lambda r: r["n"])
         return [Contribution(r["statement_id"], r["key"], orjson.loads(r["data"])) for r in rows]
 
 
