@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,8 @@ from consumers.ingest import Rejected, connector_authority, store_all, triage
 from consumers.reducers.base import Change, Reducer, changes_of_records
 from consumers.reducers.enabled import reducers
 from consumers.runtime import faust_transport
-from consumers.runtime.local import apply_in_parts, gc_paused
-from lrs.competency.aggregates import refresh_changes
+from consumers.runtime.local import AGGREGATE_EVERY, apply_in_parts, gc_paused
+from lrs.competency.aggregates import changed_learners, refresh
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, PROCESSORS_GROUP, STATEMENTS
 from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
@@ -77,11 +78,21 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     projections = reducers(store)
     first, *rest = projections
 
+    # Learners whose stored competency aggregates (lrs.competency.aggregates) wait for a
+    # refresh, and the records applied since the last one: those are acknowledged only once
+    # it is done, so a crash before it delivers them again (and names the learners again).
+    # Refreshing reads each learner's whole evidence, so under a backlog it runs every
+    # AGGREGATE_EVERY seconds (as the embedded runner's), not after every batch; a worker
+    # that has caught up refreshes after each batch.
+    learners: set[str] = set()
+    held: list[Any] = []
+    refreshed = [time.monotonic()]
+
     def apply(reducer: Reducer, changes: list[Change]) -> None:
         with gc_paused():
             apply_in_parts(store, reducer, changes)
-        if reducer.name == COMPETENCIES:  # the stored competency aggregates follow
-            refresh_changes(store, changes)
+        if reducer.name == COMPETENCIES:
+            learners.update(changed_learners(store, changes))
 
     def decode_and_apply_first(values: list[bytes]) -> list[list[Change]]:
         with gc_paused():
@@ -97,6 +108,11 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
                 for r, changes in zip(rest, later, strict=True)
             )
         )
+        now = time.monotonic()
+        if learners and (not projector.pending or now - refreshed[0] >= AGGREGATE_EVERY):
+            await _until_done("aggregates refresh", refresh, store, set(learners))
+            learners.clear()
+            refreshed[0] = now
 
     # One batcher for every projection, fed by the transport's drain loop directly (no
     # faust stream, event or agent per record: faust_transport.Transport.sinks): each batch
@@ -106,12 +122,18 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     # on them), then the others side by side, each in its own thread, so one waiting on the
     # store (MongoDB's round trips) does not hold the rest up.
     async def ack_applied(messages: list[Any]) -> None:
+        for message in messages:
+            message.value = None  # applied: what is held until the refresh stays small
+        held.extend(messages)
+        if learners:
+            return  # acknowledged with the refresh that covers them
         # Records read before a rebalance are not acknowledged: faust seeks every assigned
         # partition back to its committed offset then, and whoever owns it reads them again.
         consumer, generation = app.consumer, app.consumer_generation_id
-        for message in messages:
+        for message in held:
             if message.generation_id == generation:
                 consumer.ack(message)
+        held.clear()
 
     projector = Batcher(batch, within, project_batch, ack_applied)
     app.topics.add(statements)  # subscribed without an agent: the transport feeds projector
