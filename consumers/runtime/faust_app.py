@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -78,41 +78,28 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     projections = reducers(store)
     first, *rest = projections
 
-    # Learners whose stored competency aggregates (lrs.competency.aggregates) wait for a
-    # refresh, and the records applied since the last one: those are acknowledged only once
-    # it is done, so a crash before it delivers them again (and names the learners again).
-    # Refreshing reads each learner's whole evidence, so under a backlog it runs every
-    # AGGREGATE_EVERY seconds (as the embedded runner's), not after every batch; a worker
-    # that has caught up refreshes after each batch.
-    learners: set[str] = set()
+    # The stored competency aggregates (lrs.competency.aggregates) follow in a task of their
+    # own: the learners the competencies batches named since the last refresh, and the
+    # records applied since then, acknowledged only once a refresh covering them is done
+    # (a crash before it delivers them again, and they name their learners again). A
+    # refresh reads each learner's whole evidence, so a worker with records waiting
+    # refreshes every AGGREGATE_EVERY seconds (as the embedded runner does), one that has
+    # caught up at once; batches go on being applied meanwhile.
+    named = _Learners()
     held: list[Any] = []
-    refreshed = [time.monotonic()]
+    applied = asyncio.Event()  # held is not empty
 
     def apply(reducer: Reducer, changes: list[Change]) -> None:
         with gc_paused():
             apply_in_parts(store, reducer, changes)
         if reducer.name == COMPETENCIES:
-            learners.update(changed_learners(store, changes))
+            named.add(changed_learners(store, changes))
 
     def decode_and_apply_first(values: list[bytes]) -> list[list[Change]]:
         with gc_paused():
             changes = changes_of_records(projections, values)
         apply(first, changes[0])
         return changes[1:]
-
-    async def project_batch(values: list[bytes]) -> None:
-        later = await _until_done(f"{first.name} batch", decode_and_apply_first, values)
-        await asyncio.gather(
-            *(
-                _until_done(f"{r.name} batch", apply, r, changes)
-                for r, changes in zip(rest, later, strict=True)
-            )
-        )
-        now = time.monotonic()
-        if learners and (not projector.pending or now - refreshed[0] >= AGGREGATE_EVERY):
-            await _until_done("aggregates refresh", refresh, store, set(learners))
-            learners.clear()
-            refreshed[0] = now
 
     # One batcher for every projection, fed by the transport's drain loop directly (no
     # faust stream, event or agent per record: faust_transport.Transport.sinks): each batch
@@ -121,26 +108,50 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     # time, as the embedded runner does (bounded memory); memberships first (the views rely
     # on them), then the others side by side, each in its own thread, so one waiting on the
     # store (MongoDB's round trips) does not hold the rest up.
-    async def ack_applied(messages: list[Any]) -> None:
+    async def project_batch(values: list[bytes]) -> None:
+        later = await _until_done(f"{first.name} batch", decode_and_apply_first, values)
+        await asyncio.gather(
+            *(
+                _until_done(f"{r.name} batch", apply, r, changes)
+                for r, changes in zip(rest, later, strict=True)
+            )
+        )
+
+    async def hold_applied(messages: list[Any]) -> None:
         for message in messages:
             message.value = None  # applied: what is held until the refresh stays small
         held.extend(messages)
-        if learners:
-            return  # acknowledged with the refresh that covers them
-        # Records read before a rebalance are not acknowledged: faust seeks every assigned
-        # partition back to its committed offset then, and whoever owns it reads them again.
-        consumer, generation = app.consumer, app.consumer_generation_id
-        for message in held:
-            if message.generation_id == generation:
-                consumer.ack(message)
-        held.clear()
+        applied.set()
 
-    projector = Batcher(batch, within, project_batch, ack_applied)
+    async def refresh_and_ack() -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await applied.wait()
+            wait = last + AGGREGATE_EVERY - loop.time()
+            if wait > 0 and projector.pending:
+                await asyncio.sleep(wait)  # more learners per refresh while busy
+            applied.clear()
+            # every record held now had its learners named before it was held
+            messages, held[:] = held[:], []
+            learners = named.take()
+            if learners:
+                await _until_done("aggregates refresh", refresh, store, learners)
+                last = loop.time()
+            # Records read before a rebalance are not acknowledged: faust seeks every
+            # assigned partition back to its committed offset then, and whoever owns it
+            # reads them again.
+            consumer, generation = app.consumer, app.consumer_generation_id
+            for message in messages:
+                if message.generation_id == generation:
+                    consumer.ack(message)
+
+    projector = Batcher(batch, within, project_batch, hold_applied)
     app.topics.add(statements)  # subscribed without an agent: the transport feeds projector
     app.transport.sinks[statements.get_topic_name()] = projector
 
     async def project() -> None:
-        await projector.run()
+        await asyncio.gather(projector.run(), refresh_and_ack())
 
     app.task(project)  # started with the worker, cancelled when it stops
 
@@ -261,6 +272,23 @@ async def in_batches(
                 waiting.cancel()
     finally:
         task.cancel()
+
+
+class _Learners:
+    """Learner keys named by the worker's threads, taken whole by the refresher."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, keys: set[str]) -> None:
+        with self._lock:
+            self._keys |= keys
+
+    def take(self) -> set[str]:
+        with self._lock:
+            keys, self._keys = self._keys, set()
+        return keys
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:
