@@ -33,6 +33,8 @@ from lrs.readmodels import COMPETENCIES
 from lrs.storage import open_store_waiting
 
 log = logging.getLogger("lrs.processors")
+# Learners per aggregates refresh call in the worker (see refresh_and_ack).
+REFRESH_PART = 200
 
 
 def processors_datadir(settings: Settings) -> Path:
@@ -134,9 +136,18 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
             applied.clear()
             # every record held now had its learners named before it was held
             messages, held[:] = held[:], []
-            learners = named.take()
+            learners = sorted(named.take())
+            began = loop.time()
+            for start in range(0, len(learners), REFRESH_PART):
+                # A part at a time, between batches: a refresh is mostly Python, and beside a
+                # batch it would take half the GIL for seconds. Under a backlog (no pause
+                # between batches) the parts wait AGGREGATE_EVERY at most, then go on beside.
+                if (patience := began + AGGREGATE_EVERY - loop.time()) > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(projector.idle.wait(), patience)
+                part = set(learners[start : start + REFRESH_PART])
+                await _until_done("aggregates refresh", refresh, store, part)
             if learners:
-                await _until_done("aggregates refresh", refresh, store, learners)
                 last = loop.time()
             # Records read before a rebalance are not acknowledged: faust seeks every
             # assigned partition back to its committed offset then, and whoever owns it
@@ -208,6 +219,8 @@ class Batcher:
         self.arrived = asyncio.Event()  # pending is not empty
         self.full = asyncio.Event()  # pending holds `size` records: apply now
         self.taken = asyncio.Event()  # the applier took what was pending
+        self.idle = asyncio.Event()  # no batch is being applied
+        self.idle.set()
 
     def add(self, record: Any) -> bool:
         """Take one record (its `value` is applied); True when the feeder must wait."""
@@ -237,8 +250,12 @@ class Batcher:
             self.arrived.clear()
             self.full.clear()
             self.taken.set()
-            await self.apply_batch([record.value for record in records])
-            await self.ack(records)
+            self.idle.clear()
+            try:
+                await self.apply_batch([record.value for record in records])
+                await self.ack(records)
+            finally:
+                self.idle.set()
 
 
 async def in_batches(
