@@ -769,6 +769,8 @@ def main() -> int:
     parser.add_argument("--no-mongo", action="store_true", help="skip the SecantusDB run")
     parser.add_argument("--mongo-only", action="store_true", help="only the SecantusDB throughput run")
     parser.add_argument("--kafka-lag-only", action="store_true", help="only the Kafka lag run")
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="no paced runs: the embedded and Kafka throughput runs only")  # fmt: skip
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="wait for the processors after a paced run")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", help="keep the data here instead of a temporary directory")
@@ -796,16 +798,18 @@ def main() -> int:
             throughputs.append(mongo_throughput(workdir, mongo_backlog, population, args.seed, 900))
             summary(lag_rows, throughputs)
             return 0
-        row = embedded_lag(workdir, args, population)
-        print_lag(row)
-        lag_rows.append(row)
+        if not args.throughput_only:
+            row = embedded_lag(workdir, args, population)
+            print_lag(row)
+            lag_rows.append(row)
         t, pristine, expected = embedded_throughput(workdir, backlog, population, args.seed)
         throughputs.append(t)
         console.print(f"load average {loadavg()}")
         if not args.no_kafka:
-            row = kafka_lag(workdir, args, population)
-            print_lag(row)
-            lag_rows.append(row)
+            if not args.throughput_only:
+                row = kafka_lag(workdir, args, population)
+                print_lag(row)
+                lag_rows.append(row)
             throughputs.append(kafka_throughput(workdir, pristine, backlog, expected, 900))
             console.print(f"load average {loadavg()}")
             if not args.no_mongo:

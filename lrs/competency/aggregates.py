@@ -422,6 +422,12 @@ def refresh_changes(store: Store, changes: Iterable[Any]) -> int:
     """The Kafka worker's way (it has no position in the store's log to follow): re-place
     the persons of a batch of competencies changes just applied. A batch the worker
     retries after a crash is delivered again, so nothing is missed."""
+    return refresh(store, changed_learners(store, changes))
+
+
+def changed_learners(store: Store, changes: Iterable[Any]) -> set[str]:
+    """The learner keys whose rows a run of competencies changes may move (`refresh` them;
+    the worker gathers several batches' before it does)."""
     keys: set[str] = set()
     for change in changes:
         key = getattr(change, "key", None)
@@ -431,7 +437,7 @@ def refresh_changes(store: Store, changes: Iterable[Any]) -> int:
         raw = store.get_statement(str(change.statement_id), voided=True)  # a retraction
         if raw is not None:
             keys.add(learner_key(orjson.loads(raw)))
-    return refresh(store, keys)
+    return keys
 
 
 def _org_members(store: Store, org: str) -> set[str]:
