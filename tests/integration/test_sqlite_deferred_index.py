@@ -229,3 +229,19 @@ def test_a_read_only_store_finds_an_old_unindexed_tail(tmp_path: Path) -> None:
         assert page_through(store, True, agent=key, verb=VERB + "completed") == bob
     finally:
         store.close()
+
+
+def test_retiring_keeps_the_name_of_an_agent_still_named_in_the_unindexed_tail(
+    store: SQLiteStore,
+) -> None:
+    gone, kept = make(1, "ann", "completed"), make(2, "ann", "failed")
+    named = {"mbox": "mailto:ann@example.org", "name": "Ann"}
+    gone["actor"], kept["actor"] = named, named
+    save(store, gone, kept)
+    assert indexed_through(store) == 0  # both in the tail: found by their packed terms
+    key = agent_key(named)
+    assert store.get_agent_names(key) == ["Ann"]
+    store.retire_statements([gone["id"]], {}, [])
+    assert store.get_agent_names(key) == ["Ann"]
+    store.retire_statements([kept["id"]], {}, [])
+    assert store.get_agent_names(key) == []

@@ -32,6 +32,7 @@ from lrs.domain.records import Attachment
 from lrs.domain.times import format_stored
 from lrs.memory import kept_bytes
 from lrs.ops.orgs import CredentialOrgs
+from lrs.xapi.statements import Term
 
 WAL_CHECKPOINT_PAGES = 16_384
 
@@ -90,6 +91,11 @@ def term_needles(kind: int, term: int) -> tuple[bytes, bytes]:
     """What `instr` looks for in a row's packed terms: the term as encoded now, and as a
     [kind, term] pair of the old encoding (a read-only store may hold an unindexed old tail)."""
     return orjson.dumps(kind * TERM_SPAN + term), orjson.dumps([kind, term])
+
+
+def term_needles_any_kind(term: int) -> list[bytes]:
+    """What `instr` looks for to find a term under any kind, in either encoding."""
+    return [orjson.dumps(int(kind) * TERM_SPAN + term) for kind in Term] + [f",{term}]".encode()]
 
 
 @dataclass

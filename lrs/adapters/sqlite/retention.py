@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from lrs.adapters.sqlite.base import pack_terms, unpack_terms
+from lrs.adapters.sqlite.base import pack_terms, term_needles_any_kind, unpack_terms
 from lrs.adapters.sqlite.erasure import SQLiteErasure
 from lrs.adapters.sqlite.statement_index import indexed_through
 from lrs.domain.records import ErasureReport
@@ -116,11 +116,14 @@ class SQLiteRetention(SQLiteErasure):
                 "SELECT 1 FROM statement_index WHERE term = ? LIMIT 1", (term,)
             ).fetchone():
                 continue
+            needles = term_needles_any_kind(term)
             if (
                 through is not None
                 and conn.execute(  # the tail not indexed yet
-                    "SELECT 1 FROM statements WHERE seq > ? AND instr(terms, ?) > 0 LIMIT 1",
-                    (through, f",{term}]".encode()),
+                    "SELECT 1 FROM statements WHERE seq > ? AND ("
+                    + " OR ".join(["instr(terms, ?) > 0"] * len(needles))
+                    + ") LIMIT 1",
+                    (through, *needles),
                 ).fetchone()
             ):
                 continue
