@@ -178,21 +178,29 @@ def _old_format_directory(tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
     return path, statements
 
 
-def test_a_directory_with_old_term_lists_is_upgraded_at_open(tmp_path: Path) -> None:
+def test_a_directory_with_old_term_lists_is_read_and_indexed(tmp_path: Path) -> None:
     path, statements = _old_format_directory(tmp_path)
     store = SQLiteStore(path, synchronous="OFF")
     try:
-        assert indexed_through(store) == 20  # the old tail was indexed when the store opened
         ann = [s["id"] for s in statements if "ann" in s["actor"]["mbox"]]
         key = agent_key({"mbox": "mailto:ann@example.org"})
-        assert page_through(store, True, agent=key, verb=VERB + "completed") == ann
-        # New statements are packed as integers; their tail and the old rows are found alike.
+        # Old rows indexed, an old unindexed tail, and new rows packed as integers behind it.
         later = [make(n, "ann", "completed") for n in range(20, 25)]
         save(store, *later)
-        assert indexed_through(store) == 20
+        assert indexed_through(store) == 10
         expected = ann + [s["id"] for s in later]
         assert page_through(store, True, agent=key, verb=VERB + "completed") == expected
         assert page_through(store, False, agent=key, verb=VERB + "completed") == expected[::-1]
+        store.index_now()  # both encodings in one indexed range
+        assert indexed_through(store) == 25
+        terms = store._reader().execute("SELECT terms FROM statements ORDER BY seq").fetchall()
+        assert terms[0][0].startswith(b"[[") and terms[-1][0][:2] != b"[["
+        bad = "SELECT count(*) FROM statement_index WHERE kind NOT BETWEEN 1 AND 6 OR term < 1"
+        assert store._reader().execute(bad).fetchone()[0] == 0
+        assert page_through(store, True, agent=key, verb=VERB + "completed") == expected
+        assert page_through(store, True, activity="http://example.org/act/2") == [
+            s["id"] for s in statements + later if s["object"]["id"].endswith("/2")
+        ]
         # Links read an old row's terms: a reference to it inherits them, a voiding voids it.
         referrer = {
             **make(30, "cid", "liked"),

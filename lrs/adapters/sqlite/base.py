@@ -25,7 +25,6 @@ from lrs.adapters.sqlite.schema import (
     PROJECTION_SCHEMA,
     SCHEMA,
     add_missing_columns,
-    index_old_format_tail,
 )
 from lrs.domain.errors import StoreUnavailable
 from lrs.domain.records import Attachment
@@ -72,7 +71,8 @@ def pieces(items: list[Any]) -> Iterator[list[Any]]:
 # kind * TERM_SPAN + term id: the bulk indexer splits them with integer arithmetic instead of
 # two json_extract calls per pair, and with kinds 1-6 and term ids below 10**12 every one is
 # exactly 13 digits, so `instr` finds one in a row's list exactly (no digit run is a part of
-# another). Rows written before this encoding hold [kind, term] pairs; both are read.
+# another). Rows written before this encoding hold [kind, term] pairs; every reader (this
+# module's `unpack_terms` and `term_needles`, the indexer's INDEX_TERMS) takes both.
 TERM_SPAN = 10**12
 
 
@@ -162,7 +162,6 @@ class SQLiteBase:
                 "INSERT OR IGNORE INTO index_progress(id, through)"
                 " SELECT 0, coalesce(max(seq), 0) FROM statements"
             )
-            index_old_format_tail(self._writer)
         self._indexed_through: int = self._writer.execute(
             "SELECT through FROM index_progress"
         ).fetchone()[0]

@@ -60,45 +60,20 @@ CREATE TABLE IF NOT EXISTS credentials_version (
 
 
 # The deferred indexer's one statement: every (kind, term) of the statements in a seq range,
-# from each row's packed term list (lrs.adapters.sqlite.base.pack_terms: integers, kind *
-# 10**12 + term id), in index-key order so that rows sharing an index page are written together.
+# from each row's packed term list, in index-key order so that rows sharing an index page are
+# written together. A list holds integers, kind * 10**12 + term id (lrs.adapters.sqlite.base
+# .pack_terms), split with integer arithmetic; or, in a row a version before that encoding
+# stored, [kind, term] pairs: read too, so that a directory written by the old version (or by
+# one still running beside a new one) is indexed right whatever its tail holds.
 INDEX_TERMS = (
-    "INSERT OR IGNORE INTO statement_index(kind, term, seq)"
-    " SELECT j.value / 1000000000000, j.value % 1000000000000, s.seq"
-    " FROM statements s, json_each(CAST(s.terms AS TEXT)) j"
+    "INSERT OR IGNORE INTO statement_index(kind, term, seq) SELECT"
+    " CASE WHEN j.type = 'integer' THEN j.value / 1000000000000"
+    " ELSE json_extract(j.value, '$[0]') END,"
+    " CASE WHEN j.type = 'integer' THEN j.value % 1000000000000"
+    " ELSE json_extract(j.value, '$[1]') END,"
+    " s.seq FROM statements s, json_each(CAST(s.terms AS TEXT)) j"
     " WHERE s.seq > ? AND s.seq <= ? ORDER BY 1, 2, 3"
 )
-
-
-# The same for rows packed as [kind, term] pairs, as every row was before the integer encoding.
-_INDEX_PAIRS = (
-    "INSERT OR IGNORE INTO statement_index(kind, term, seq)"
-    " SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), s.seq"
-    " FROM statements s, json_each(CAST(s.terms AS TEXT)) j"
-    " WHERE s.seq > ? AND s.seq <= ? AND j.type = 'array' ORDER BY 1, 2, 3"
-)
-
-
-def index_old_format_tail(conn: sqlite3.Connection) -> None:
-    """Index, at open, the unindexed statements a previous version stored with [kind, term]
-    pairs, which `INDEX_TERMS` cannot read: afterwards the tail holds only integer-packed
-    term lists. Already indexed rows keep their pairs; `unpack_terms` reads both."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        through = conn.execute("SELECT through FROM index_progress").fetchone()[0]
-        last_old = conn.execute(
-            "SELECT max(seq) FROM statements WHERE seq > ? AND substr(terms, 1, 2) = X'5B5B'",
-            (through,),
-        ).fetchone()[0]
-        if last_old is not None:
-            conn.execute(_INDEX_PAIRS, (through, last_old))
-            integers = INDEX_TERMS.replace(" ORDER BY", " AND j.type = 'integer' ORDER BY")
-            conn.execute(integers, (through, last_old))
-            conn.execute("UPDATE index_progress SET through = max(through, ?)", (last_old,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 # Columns added after the first release, so data directories made before them still open.
