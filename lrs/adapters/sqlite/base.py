@@ -31,6 +31,7 @@ from lrs.domain.records import Attachment
 from lrs.domain.times import format_stored
 from lrs.memory import kept_bytes
 from lrs.ops.orgs import CredentialOrgs
+from lrs.xapi.statements import Term
 
 WAL_CHECKPOINT_PAGES = 16_384
 
@@ -66,13 +67,35 @@ def pieces(items: list[Any]) -> Iterator[list[Any]]:
         start += size
 
 
+# A statement's index terms are stored as one sorted JSON list of integers, each
+# kind * TERM_SPAN + term id: the bulk indexer splits them with integer arithmetic instead of
+# two json_extract calls per pair, and with kinds 1-6 and term ids below 10**12 every one is
+# exactly 13 digits, so `instr` finds one in a row's list exactly (no digit run is a part of
+# another). Rows written before this encoding hold [kind, term] pairs; every reader (this
+# module's `unpack_terms` and `term_needles`, the indexer's INDEX_TERMS) takes both.
+TERM_SPAN = 10**12
+
+
 def pack_terms(terms: Iterable[tuple[int, int]]) -> bytes:
-    unique = terms if isinstance(terms, set | frozenset) else set(terms)
-    return kept_bytes(orjson.dumps(sorted(unique)))
+    return kept_bytes(orjson.dumps(sorted({kind * TERM_SPAN + term for kind, term in terms})))
 
 
 def unpack_terms(blob: bytes) -> list[tuple[int, int]]:
-    return [(k, t) for k, t in orjson.loads(blob)]
+    return [
+        divmod(item, TERM_SPAN) if type(item) is int else (item[0], item[1])
+        for item in orjson.loads(blob)
+    ]
+
+
+def term_needles(kind: int, term: int) -> tuple[bytes, bytes]:
+    """What `instr` looks for in a row's packed terms: the term as encoded now, and as a
+    [kind, term] pair of the old encoding (a read-only store may hold an unindexed old tail)."""
+    return orjson.dumps(kind * TERM_SPAN + term), orjson.dumps([kind, term])
+
+
+def term_needles_any_kind(term: int) -> list[bytes]:
+    """What `instr` looks for to find a term under any kind, in either encoding."""
+    return [orjson.dumps(int(kind) * TERM_SPAN + term) for kind in Term] + [f",{term}]".encode()]
 
 
 @dataclass

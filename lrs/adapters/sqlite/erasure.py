@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from lrs.adapters.sqlite.base import SQLiteBase, pack_terms, pieces, unpack_terms
+from lrs.adapters.sqlite.base import SQLiteBase, pack_terms, pieces, term_needles, unpack_terms
 from lrs.adapters.sqlite.projections import SQLiteProjection, index_rows
 from lrs.adapters.sqlite.statement_index import indexed_through
 from lrs.domain.records import Contribution, ErasureReport
@@ -61,8 +61,10 @@ class SQLiteErasure(SQLiteBase):
             )
         }
         through = indexed_through(conn)
-        if through is not None:
-            patterns = [orjson.dumps([kind, term]) for kind in kinds for term in term_ids]
+        if through is not None:  # the tail the deferred index has not reached yet
+            patterns = [
+                needle for kind in kinds for term in term_ids for needle in term_needles(kind, term)
+            ]
             seqs |= {
                 row[0]
                 for row in conn.execute(

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from lrs.adapters.sqlite.base import SQLiteBase
+from lrs.adapters.sqlite.base import SQLiteBase, term_needles
 from lrs.domain.queries import history_terms, in_course, query_terms
 from lrs.domain.records import (
     Attachment,
@@ -274,8 +274,8 @@ def _tail_rows(
     sql = "SELECT s.seq, s.data FROM statements s WHERE s.seq BETWEEN ? AND ?"
     params: list[Any] = [low, high]
     for kind, term in filters.terms:
-        # `terms` is the JSON list of [kind,term] pairs: the brackets delimit exactly.
-        sql += " AND instr(s.terms, ?) > 0"
-        params.append(orjson.dumps([kind, term]))
+        # Exact in either encoding of a row's term list (lrs.adapters.sqlite.base.pack_terms).
+        sql += " AND (instr(s.terms, ?) > 0 OR instr(s.terms, ?) > 0)"
+        params += term_needles(kind, term)
     sql += f" AND {filters.where} ORDER BY s.seq {filters.order} LIMIT ?"
     return conn.execute(sql, [*params, *filters.params, limit]).fetchall()

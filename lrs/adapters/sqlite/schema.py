@@ -59,6 +59,23 @@ CREATE TABLE IF NOT EXISTS credentials_version (
 """
 
 
+# The deferred indexer's one statement: every (kind, term) of the statements in a seq range,
+# from each row's packed term list, in index-key order so that rows sharing an index page are
+# written together. A list holds integers, kind * 10**12 + term id (lrs.adapters.sqlite.base
+# .pack_terms), split with integer arithmetic; or, in a row a version before that encoding
+# stored, [kind, term] pairs: read too, so that a directory written by the old version (or by
+# one still running beside a new one) is indexed right whatever its tail holds.
+INDEX_TERMS = (
+    "INSERT OR IGNORE INTO statement_index(kind, term, seq) SELECT"
+    " CASE WHEN j.type = 'integer' THEN j.value / 1000000000000"
+    " ELSE json_extract(j.value, '$[0]') END,"
+    " CASE WHEN j.type = 'integer' THEN j.value % 1000000000000"
+    " ELSE json_extract(j.value, '$[1]') END,"
+    " s.seq FROM statements s, json_each(CAST(s.terms AS TEXT)) j"
+    " WHERE s.seq > ? AND s.seq <= ? ORDER BY 1, 2, 3"
+)
+
+
 # Columns added after the first release, so data directories made before them still open.
 CREDENTIAL_COLUMNS_ADDED = {
     "role": "TEXT NOT NULL DEFAULT 'platform'",

@@ -7,6 +7,7 @@ import sqlite3
 import time
 
 from lrs.adapters.sqlite.base import INDEX_AT, INDEX_CHUNK, SQLiteBase
+from lrs.adapters.sqlite.schema import INDEX_TERMS
 
 
 class SQLiteStatementIndex(SQLiteBase):
@@ -59,13 +60,7 @@ class SQLiteStatementIndex(SQLiteBase):
                     # All in SQL (JSON1 reads each row's term list; its sorter orders the
                     # rows by index key): no Python per row, and the GIL stays free for
                     # the requests being answered meanwhile.
-                    conn.execute(
-                        "INSERT OR IGNORE INTO statement_index(kind, term, seq)"
-                        " SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'),"
-                        " s.seq FROM statements s, json_each(CAST(s.terms AS TEXT)) j"
-                        " WHERE s.seq > ? AND s.seq <= ? ORDER BY 1, 2, 3",
-                        (self._indexed_through, through),
-                    )
+                    conn.execute(INDEX_TERMS, (self._indexed_through, through))
                     conn.execute("UPDATE index_progress SET through = max(through, ?)", (through,))
                 conn.execute("COMMIT")
             except BaseException:

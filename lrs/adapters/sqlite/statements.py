@@ -21,7 +21,7 @@ from lrs.adapters.sqlite.base import (
 from lrs.domain.records import Attachment
 from lrs.memory import kept_bytes
 from lrs.ops.references import plan_links
-from lrs.ops.statements import new_statements, prepare_batch
+from lrs.ops.statements import PreparedBatch, new_statements, prepare_batch
 from lrs.ports.statements import LinkNode
 from lrs.xapi import statements as xs
 
@@ -54,20 +54,69 @@ class SQLiteStatements(SQLiteBase):
         return write.ids
 
     def _commit_group(self, group: list[PendingWrite]) -> None:
+        """One transaction for the group; each request in its own savepoint.
+
+        What the requests share is done once for the group, outside their savepoints: the
+        term ids of all their statements (a term row of a request refused later is harmless:
+        an unused dictionary entry, as after an erasure), and the agent names of those that
+        were stored. Single-statement requests arrive as groups of several, and each SQL
+        call is a hand-over of the GIL by the one writer every request waits for.
+        """
         conn = self._writer
         try:
             conn.execute("BEGIN IMMEDIATE")
             stored = self._now_stored()
             self._writing_since = stored
+            batches: list[PreparedBatch | Exception] = []
+            # Per request: two requests of a group may hold one statement id (a resend), as
+            # prepared for different authorities.
+            extracted: list[dict[str, list[tuple[int, str]]]] = []
             for write in group:
+                try:
+                    batch = prepare_batch(
+                        write.statements,
+                        stored=stored,
+                        authority=write.authority,
+                        version=write.version,
+                    )
+                    terms = {
+                        s["id"]: [(int(kind), value) for kind, value in xs.index_terms(s)]
+                        for s in batch.prepared
+                    }
+                except Exception as exc:
+                    batches.append(exc)
+                    extracted.append({})
+                else:
+                    batches.append(batch)
+                    extracted.append(terms)
+            term_ids = self._term_ids(
+                conn,
+                {value for terms in extracted for pairs in terms.values() for _, value in pairs},
+            )
+            names: list[tuple[str, str]] = []
+            for write, prepared, own_terms in zip(group, batches, extracted, strict=True):
+                if isinstance(prepared, Exception):
+                    write.error = prepared
+                    continue
                 conn.execute("SAVEPOINT request")
                 try:
-                    write.ids = self._save_request(conn, write, stored)
+                    graph = SQLiteGraph(conn)
+                    new = new_statements(prepared, graph)
+                    own = _OwnTerms({s["id"]: own_terms[s["id"]] for s in new}, term_ids)
+                    names += self._insert(conn, graph, new, own, stored, write.credential)
+                    for attachment in write.attachments:
+                        conn.execute(
+                            "INSERT OR IGNORE INTO attachments(sha2, content_type, data)"
+                            " VALUES (?,?,?)",
+                            (attachment.sha2, attachment.content_type, attachment.data),
+                        )
+                    write.ids = prepared.ids
                 except Exception as exc:
                     conn.execute("ROLLBACK TO request")
                     self._forget_caches()
                     write.error = exc
                 conn.execute("RELEASE request")
+            self._insert_names(conn, names)
             conn.execute("COMMIT")
             self._last_commit = time.monotonic()
             if self._last_seq - self._indexed_through >= INDEX_AT:
@@ -85,30 +134,17 @@ class SQLiteStatements(SQLiteBase):
             for write in group:
                 write.done = True
 
-    def _save_request(
-        self, conn: sqlite3.Connection, write: PendingWrite, stored: str
-    ) -> list[str]:
-        batch = prepare_batch(
-            write.statements, stored=stored, authority=write.authority, version=write.version
-        )
-        graph = SQLiteGraph(conn)
-        self._insert(conn, graph, new_statements(batch, graph), stored, write.credential)
-        for attachment in write.attachments:
-            conn.execute(
-                "INSERT OR IGNORE INTO attachments(sha2, content_type, data) VALUES (?,?,?)",
-                (attachment.sha2, attachment.content_type, attachment.data),
-            )
-        return batch.ids
-
     def _insert(
         self,
         conn: sqlite3.Connection,
         graph: SQLiteGraph,
         statements: list[dict[str, Any]],
+        own: _OwnTerms,
         stored: str,
         credential: str,
-    ) -> None:
-        """Insert a request's new statements in a few multi-row statements.
+    ) -> list[tuple[str, str]]:
+        """Insert a request's new statements in a few multi-row statements; return the agent
+        names they bring that are not known yet (`_insert_names` writes the group's).
 
         Voiding and inherited terms are decided by lrs.ops.references for the whole batch
         (one query for the usual batch, which references nothing); this only writes the
@@ -117,14 +153,7 @@ class SQLiteStatements(SQLiteBase):
         and validating the next requests.
         """
         if not statements:
-            return
-        extracted = {
-            s["id"]: [(int(kind), value) for kind, value in xs.index_terms(s)] for s in statements
-        }
-        term_ids = self._term_ids(
-            conn, {value for terms in extracted.values() for _, value in terms}
-        )
-        own = _OwnTerms(extracted, term_ids)
+            return []
         plan = plan_links(statements, own, credential, graph, self._orgs.orgs)
         terms, voided, targets = plan.terms, plan.voided, plan.targets
         linked = bool(voided) or any(target is not None for target in targets.values())
@@ -172,15 +201,19 @@ class SQLiteStatements(SQLiteBase):
                 index_rows,
             )
         names: list[tuple[str, str]] = []
+        known = self._known_names
         for s in statements:
             for activity_id, definition in xs.activity_definitions(s):
                 self._merge_activity(conn, activity_id, definition)
             for key, agent in xs.agents_named(s):
                 name = agent.get("name")
-                if isinstance(name, str) and (key, name) not in self._known_names:
+                if isinstance(name, str) and (key, name) not in known:
                     names.append((key, name))
-                    self._known_names.add((key, name))
-        for chunk in pieces(names):
+        return names
+
+    def _insert_names(self, conn: sqlite3.Connection, names: list[tuple[str, str]]) -> None:
+        unique = list(dict.fromkeys(names))
+        for chunk in pieces(unique):
             conn.execute(
                 "INSERT OR IGNORE INTO agent_names(key, name) VALUES "
                 + ",".join(["(?,?)"] * len(chunk)),
@@ -188,6 +221,7 @@ class SQLiteStatements(SQLiteBase):
             )
         if len(self._known_names) > 100_000:
             self._known_names.clear()
+        self._known_names.update(unique)
 
     def _term_ids(self, conn: sqlite3.Connection, values: set[str]) -> dict[str, int]:
         """The term id of every value, new ones inserted, in a few statements in all."""
