@@ -19,7 +19,7 @@ import lrs.adapters.sqlite.base as sqlite_base
 from lrs.api.app import create_app
 from lrs.auth import create_credential
 from lrs.config import load_settings
-from lrs.domain.records import AccessQuery
+from lrs.domain.records import AccessEntry, AccessQuery
 from lrs.ops import retention
 from lrs.ops.audit import verify
 from lrs.storage import open_store
@@ -58,8 +58,13 @@ def test_an_lrs_process_worker_applies_the_policies_on_its_own(
             "the worker's scheduled retention run to remove the 40-day-old statement",
         )
         assert reader.get_statement(recent["id"], voided=False) is not None
-        runs = [e for e in reader.read_access(AccessQuery()) if e.what == "retention/run"]
-        assert runs and runs[0].credential == "lrs-retention"
+
+        def runs() -> list[AccessEntry]:
+            return [e for e in reader.read_access(AccessQuery()) if e.what == "retention/run"]
+
+        # the run removes the statement first and writes its access-log entry after
+        wait_until(lambda: bool(runs()), 30, "the retention run's access-log entry")
+        assert runs()[0].credential == "lrs-retention"
         assert verify(reader)[1] is None
     finally:
         worker.stop()
