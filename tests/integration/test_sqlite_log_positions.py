@@ -129,9 +129,9 @@ def test_a_long_upgrade_says_so_on_stderr(
     save(store, statement("a"), statement("b"))
     store.close()
     as_before_the_upgrade(path)
-    monkeypatch.setattr(log_positions, "ANNOUNCE_ROWS", 2)
+    monkeypatch.setattr(log_positions, "ANNOUNCE_POSITIONS", 2)
     SQLiteStore(path).close()
     err = capsys.readouterr().err
-    assert "upgrading 2 statements" in err and "upgraded in" in err
+    assert "upgrading the statements table (2 log positions)" in err and "upgraded in" in err
     SQLiteStore(path).close()  # once: already upgraded
     assert capsys.readouterr().err == ""

@@ -20,9 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-# Statements a rebuild copies before it says so on stderr (about 3 s on this machine:
+# Log positions past which a rebuild says what it does on stderr (about 7 s on this machine:
 # benchmarks/README.md, "Figures behind the SQLite adapter").
-ANNOUNCE_ROWS = 200_000
+ANNOUNCE_POSITIONS = 200_000
 
 _PLAIN_KEY = re.compile(r"\bseq\s+INTEGER\s+PRIMARY\s+KEY\b(?!\s+AUTOINCREMENT)", re.IGNORECASE)
 _TABLE_NAME = re.compile(
@@ -57,40 +57,74 @@ def never_reuse_positions(conn: sqlite3.Connection, projections: Path) -> None:
     conn.execute("COMMIT")
 
 
+class _Progress:
+    """What a long upgrade is doing, on stderr, so that whoever waits for `lrs serve` to
+    start sees it working: each step as it starts, and every 10 s within one."""
+
+    def __init__(self, conn: sqlite3.Connection, positions: int) -> None:
+        self.conn, self.shown = conn, positions >= ANNOUNCE_POSITIONS
+        self.started = self.ticked = time.monotonic()
+        self.doing = ""
+        if self.shown:
+            self._say(
+                f"upgrading the statements table ({positions:,} log positions) so that erased"
+                " statements' positions are never handed out again; once, at open"
+            )
+            conn.set_progress_handler(self._tick, 100_000)
+
+    def _say(self, line: str) -> None:
+        print(f"lrs: {line}", file=sys.stderr, flush=True)
+
+    def _tick(self) -> int:
+        now = time.monotonic()
+        if now - self.ticked >= 10:
+            self.ticked = now
+            self._say(f"  still {self.doing} ({now - self.started:.0f} s)")
+        return 0  # never interrupt
+
+    def step(self, doing: str) -> None:
+        self.doing = doing
+        if self.shown:
+            self._say(f"  {doing} ({time.monotonic() - self.started:.0f} s)")
+
+    def done(self) -> None:
+        if self.shown:
+            self.conn.set_progress_handler(None, 0)
+            self._say(f"upgraded in {time.monotonic() - self.started:.1f} s")
+
+
 def _rebuild(conn: sqlite3.Connection, ddl: str, projections: Path) -> None:
-    rows = conn.execute("SELECT count(*) FROM statements").fetchone()[0]
-    started = time.monotonic()
-    if rows >= ANNOUNCE_ROWS:
-        print(
-            f"lrs: upgrading {rows:,} statements so that erased statements' log positions are"
-            " never reused (once, at open)...",
-            file=sys.stderr,
-            flush=True,
+    (positions,) = conn.execute("SELECT coalesce(max(seq), 0) FROM statements").fetchone()
+    progress = _Progress(conn, positions)
+    try:
+        indexes = [
+            sql
+            for (sql,) in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'statements'"
+                " AND sql IS NOT NULL"
+            )
+        ]
+        new = _TABLE_NAME.sub(
+            "CREATE TABLE statements_upgrade",
+            _PLAIN_KEY.sub("seq INTEGER PRIMARY KEY AUTOINCREMENT", ddl, count=1),
+            count=1,
         )
-    indexes = [
-        sql
-        for (sql,) in conn.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'statements'"
-            " AND sql IS NOT NULL"
-        )
-    ]
-    new = _TABLE_NAME.sub(
-        "CREATE TABLE statements_upgrade",
-        _PLAIN_KEY.sub("seq INTEGER PRIMARY KEY AUTOINCREMENT", ddl, count=1),
-        count=1,
-    )
-    conn.execute(new)
-    # Same columns in the same order: SQLite copies the records without decoding them.
-    conn.execute("INSERT INTO statements_upgrade SELECT * FROM statements")
-    conn.execute("DROP TABLE statements")
-    conn.execute("ALTER TABLE statements_upgrade RENAME TO statements")
-    for sql in indexes:
-        conn.execute(sql)
-    high = max(_recorded_positions(conn, projections))
-    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'statements'")
-    conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('statements', ?)", (high,))
-    if rows >= ANNOUNCE_ROWS:
-        print(f"lrs: upgraded in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+        conn.execute(new)
+        progress.step("copying the statements")
+        # Same columns in the same order: SQLite copies the records without decoding them.
+        conn.execute("INSERT INTO statements_upgrade SELECT * FROM statements")
+        progress.step("dropping the old table")
+        conn.execute("DROP TABLE statements")
+        conn.execute("ALTER TABLE statements_upgrade RENAME TO statements")
+        progress.step("indexing")
+        for sql in indexes:
+            conn.execute(sql)
+        high = max(_recorded_positions(conn, projections))
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'statements'")
+        conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('statements', ?)", (high,))
+        progress.step("committing")
+    finally:
+        progress.done()
 
 
 def _recorded_positions(conn: sqlite3.Connection, projections: Path) -> list[int]:
