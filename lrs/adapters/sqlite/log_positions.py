@@ -47,14 +47,22 @@ def never_reuse_positions(conn: sqlite3.Connection, projections: Path) -> None:
     if not _PLAIN_KEY.search(_statements_ddl(conn)):
         return
     conn.execute("BEGIN IMMEDIATE")
+    progress: _Progress | None = None
     try:
         ddl = _statements_ddl(conn)  # another process may have upgraded it meanwhile
         if _PLAIN_KEY.search(ddl):
-            _rebuild(conn, ddl, projections)
+            (positions,) = conn.execute("SELECT coalesce(max(seq), 0) FROM statements").fetchone()
+            progress = _Progress(conn, positions)
+            _rebuild(conn, ddl, projections, progress)
+            progress.step("committing")
     except BaseException:
+        if progress is not None:
+            progress.done("not upgraded: the table is as it was")
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    if progress is not None:
+        progress.done("upgraded")
 
 
 class _Progress:
@@ -83,48 +91,42 @@ class _Progress:
         return 0  # never interrupt
 
     def step(self, doing: str) -> None:
-        self.doing = doing
+        self.doing, self.ticked = doing, time.monotonic()
         if self.shown:
             self._say(f"  {doing} ({time.monotonic() - self.started:.0f} s)")
 
-    def done(self) -> None:
+    def done(self, outcome: str) -> None:
         if self.shown:
             self.conn.set_progress_handler(None, 0)
-            self._say(f"upgraded in {time.monotonic() - self.started:.1f} s")
+            self._say(f"{outcome} ({time.monotonic() - self.started:.1f} s)")
 
 
-def _rebuild(conn: sqlite3.Connection, ddl: str, projections: Path) -> None:
-    (positions,) = conn.execute("SELECT coalesce(max(seq), 0) FROM statements").fetchone()
-    progress = _Progress(conn, positions)
-    try:
-        indexes = [
-            sql
-            for (sql,) in conn.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'statements'"
-                " AND sql IS NOT NULL"
-            )
-        ]
-        new = _TABLE_NAME.sub(
-            "CREATE TABLE statements_upgrade",
-            _PLAIN_KEY.sub("seq INTEGER PRIMARY KEY AUTOINCREMENT", ddl, count=1),
-            count=1,
+def _rebuild(conn: sqlite3.Connection, ddl: str, projections: Path, progress: _Progress) -> None:
+    indexes = [
+        sql
+        for (sql,) in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'statements'"
+            " AND sql IS NOT NULL"
         )
-        conn.execute(new)
-        progress.step("copying the statements")
-        # Same columns in the same order: SQLite copies the records without decoding them.
-        conn.execute("INSERT INTO statements_upgrade SELECT * FROM statements")
-        progress.step("dropping the old table")
-        conn.execute("DROP TABLE statements")
-        conn.execute("ALTER TABLE statements_upgrade RENAME TO statements")
-        progress.step("indexing")
-        for sql in indexes:
-            conn.execute(sql)
-        high = max(_recorded_positions(conn, projections))
-        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'statements'")
-        conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('statements', ?)", (high,))
-        progress.step("committing")
-    finally:
-        progress.done()
+    ]
+    new = _TABLE_NAME.sub(
+        "CREATE TABLE statements_upgrade",
+        _PLAIN_KEY.sub("seq INTEGER PRIMARY KEY AUTOINCREMENT", ddl, count=1),
+        count=1,
+    )
+    conn.execute(new)
+    progress.step("copying the statements")
+    # Same columns in the same order: SQLite copies the records without decoding them.
+    conn.execute("INSERT INTO statements_upgrade SELECT * FROM statements")
+    progress.step("dropping the old table")
+    conn.execute("DROP TABLE statements")
+    conn.execute("ALTER TABLE statements_upgrade RENAME TO statements")
+    progress.step("indexing")
+    for sql in indexes:
+        conn.execute(sql)
+    high = max(_recorded_positions(conn, projections))
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'statements'")
+    conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('statements', ?)", (high,))
 
 
 def _recorded_positions(conn: sqlite3.Connection, projections: Path) -> list[int]:
