@@ -212,11 +212,11 @@ def test_a_statement_stored_after_the_newest_is_erased_is_folded_published_and_c
     save(store, statement("b"))
     catch_up(store, [REDUCER])
     store.mark_published(store.unpublished(10))
-    assert statements_stored(store, lambda key: key) == {"k1": 2}
+    assert statements_stored(store, lambda k: k) == {"k1": 2}
     erase_keys(store, erasure_keys([key("b")]), [REDUCER])
     late = statement("c")
     save(store, late)
     catch_up(store, [REDUCER])
     assert store.get_state(PROFILES, key("c")) is not None
     assert [orjson.loads(r.value)["id"] for r in store.unpublished(10)] == [late["id"]]
-    assert statements_stored(store, lambda key: key) == {"k1": 3}
+    assert statements_stored(store, lambda k: k) == {"k1": 3}
