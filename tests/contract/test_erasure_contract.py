@@ -12,13 +12,14 @@ import orjson
 from consumers.reducers.base import changes_for
 from consumers.reducers.profiles import NAME as PROFILES
 from consumers.reducers.profiles import REDUCER
-from consumers.runtime.local import rebuild
+from consumers.runtime.local import catch_up, rebuild
 from lrs.domain.documents import Preconditions
 from lrs.domain.records import Attachment, DocumentKind, StatementQuery
 from lrs.ops.erasure import erase_keys
+from lrs.ops.stored_counts import statements_stored
 from lrs.ports import Store
 from lrs.xapi.redaction import ERASED_AGENT, ERASED_KEY, erasure_keys
-from tests.contract.helpers import AUTHORITY, VOIDED, key, statement
+from tests.contract.helpers import AUTHORITY, VOIDED, key, save, statement
 
 ERASED = "mailto:e@example.org"
 SHA1 = hashlib.sha1(ERASED.encode()).hexdigest()
@@ -200,3 +201,22 @@ def test_sqlite_files_keep_no_copy_of_the_erased_bytes(tmp_path: Any) -> None:
             assert b"e@example.org" not in path.read_bytes(), path.name
     finally:
         store.close()
+
+
+def test_a_statement_stored_after_the_newest_is_erased_is_folded_published_and_counted(
+    store: Store,
+) -> None:
+    """The embedded processors, the outbox relay and the stored tally all passed the erased
+    statement's log position; the next statement must still reach every one of them."""
+    save(store, statement("a"))
+    save(store, statement("b"))
+    catch_up(store, [REDUCER])
+    store.mark_published(store.unpublished(10))
+    assert statements_stored(store, lambda k: k) == {"k1": 2}
+    erase_keys(store, erasure_keys([key("b")]), [REDUCER])
+    late = statement("c")
+    save(store, late)
+    catch_up(store, [REDUCER])
+    assert store.get_state(PROFILES, key("c")) is not None
+    assert [orjson.loads(r.value)["id"] for r in store.unpublished(10)] == [late["id"]]
+    assert statements_stored(store, lambda k: k) == {"k1": 3}

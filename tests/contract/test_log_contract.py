@@ -6,7 +6,10 @@ import time
 
 import orjson
 
+from consumers.reducers.profiles import REDUCER
+from lrs.ops.erasure import erase_keys
 from lrs.ports import Store
+from lrs.xapi.redaction import erasure_keys
 from tests.contract.helpers import key, save, statement
 
 
@@ -75,3 +78,26 @@ def test_backlogs_count_what_is_left_to_read_and_to_publish(store: Store) -> Non
     assert store.unpublished_count() == 3
     store.mark_published(store.unpublished(2))
     assert store.unpublished_count() == 1
+
+
+def test_erasing_the_newest_statements_never_makes_a_later_statement_reuse_their_log_position(
+    store: Store,
+) -> None:
+    """Every consumer (processors, outbox relay, forwarding, the stored tally) has passed the
+    positions it read: a later statement that took an erased one's would never reach them."""
+    save(store, statement("a"))
+    save(store, statement("b"))
+    handed = [r.offset for r in store.read_log(0, 10)]
+    erase_keys(store, erasure_keys([key("b")]), [REDUCER])
+    assert [r.offset for r in store.read_log(0, 10)] == handed[:1]
+    for learner in ("c", "d"):
+        save(store, statement(learner))
+        newest = store.read_log(0, 10)[-1]
+        assert orjson.loads(newest.value)["actor"]["name"] == learner.upper()
+        assert newest.offset > max(handed)
+        handed.append(newest.offset)
+    # the two newest at once (d, then c's only other copy): the next is still past them all
+    erase_keys(store, erasure_keys([key("c"), key("d")]), [REDUCER])
+    save(store, statement("e"))
+    offsets = [r.offset for r in store.read_log(0, 10)]
+    assert offsets == sorted(offsets) and offsets[-1] > max(handed)

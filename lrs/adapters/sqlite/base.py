@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import orjson
 
+from lrs.adapters.sqlite.log_positions import never_reuse_positions
 from lrs.adapters.sqlite.schema import (
     CREDENTIAL_COLUMNS_ADDED,
     PROJECTION_SCHEMA,
@@ -153,9 +154,13 @@ class SQLiteBase:
         self._write_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[PendingWrite] = []
+        self.projections_path = self.path.with_name(
+            f"{self.path.stem}-projections{self.path.suffix}"
+        )
         self._writer = self._connect(self.path)
         if not read_only:
             self._writer.executescript(SCHEMA)
+            never_reuse_positions(self._writer, self.projections_path)
             # A store from before the deferred index had every statement indexed as it was
             # stored.
             self._writer.execute(
@@ -177,9 +182,6 @@ class SQLiteBase:
         if not read_only:
             self._indexer.start()
             add_missing_columns(self._writer, "credentials", CREDENTIAL_COLUMNS_ADDED)
-        self.projections_path = self.path.with_name(
-            f"{self.path.stem}-projections{self.path.suffix}"
-        )
         self._projection_lock = threading.Lock()
         # Derived state can always be rebuilt from the log, and its offsets commit with it, so
         # it needs no fsync per batch (NORMAL in WAL mode is still safe against crashes).
