@@ -125,8 +125,11 @@ class KafkaBroker:
         )
         (self.directory / "log4j.properties").write_text(_LOG4J)
         # A cluster id is 16 random bytes in URL-safe base64 (what `StorageTool random-uuid`
-        # prints, without a second JVM start).
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        # prints, without a second JVM start). Like Kafka's own Uuid.randomUuid, never one
+        # that starts with "-": StorageTool would read it as an option (1 start in 64 failed).
+        cluster = "-"
+        while cluster.startswith("-"):
+            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         done = subprocess.run(
             ["java", "-cp", classpath, "kafka.tools.StorageTool", "format",
              "-t", cluster, "-c", str(properties)],
