@@ -10,30 +10,25 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from lrs.adapters.sqlite import SQLiteStore
+from tests.integration.test_kafka_ingest import statement
 from tests.processes import LRSProcess, kafka_settings, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def statement(n: int) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "actor": {"account": {"homePage": "https://sis.example.org", "name": f"s{n}"}},
-        "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
-        "object": {"id": f"https://lms.example.org/unit/{n}"},
-    }
-
-
 def figure(text: str, name: str, **labels: str) -> float | None:
     wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = r"(?m)^" + re.escape(name) + (r"\{" + re.escape(wanted) + r"\}" if labels else "") + r" (\S+)$"
+    pattern = (
+        r"(?m)^"
+        + re.escape(name)
+        + (r"\{" + re.escape(wanted) + r"\}" if labels else "")
+        + r" (\S+)$"
+    )
     found = re.search(pattern, text)
     return float(found.group(1)) if found else None
 
@@ -42,13 +37,31 @@ def metrics(api: LRSProcess) -> str:
     return httpx.get(api.url + "/metrics", timeout=30).text
 
 
-def connect(lines: Path, tmp_path: Path, bootstrap: str, prefix: str) -> subprocess.CompletedProcess[str]:
+def connect(
+    lines: Path, tmp_path: Path, bootstrap: str, prefix: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LRS_")}
     env["LRS_KAFKA_TOPIC_PREFIX"] = prefix
     return subprocess.run(
-        [sys.executable, "-m", "lrs.cli", "connect", "xapi", "--input", str(lines),
-         "--to", f"kafka://{bootstrap}", "--no-checkpoint", "--data", str(tmp_path / "connector")],
-        capture_output=True, text=True, timeout=180, cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "lrs.cli",
+            "connect",
+            "xapi",
+            "--input",
+            str(lines),
+            "--to",
+            f"kafka://{bootstrap}",
+            "--no-checkpoint",
+            "--data",
+            str(tmp_path / "connector"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+        env=env,
     )
 
 
@@ -68,8 +81,11 @@ def test_the_worker_s_statements_and_the_kafka_connector_run_are_in_metrics(
         worker.process()
         posted = [statement(100 + n) for n in range(2)]
         response = httpx.post(
-            api.url + "/xapi/statements", json=posted, auth=auth,
-            headers={"X-Experience-API-Version": "1.0.3"}, timeout=30,
+            api.url + "/xapi/statements",
+            json=posted,
+            auth=auth,
+            headers={"X-Experience-API-Version": "1.0.3"},
+            timeout=30,
         )
         assert response.status_code == 200, response.text
         done = connect(lines, tmp_path, kafka_bootstrap, kafka_prefix)
@@ -78,29 +94,38 @@ def test_the_worker_s_statements_and_the_kafka_connector_run_are_in_metrics(
         store = SQLiteStore(tmp_path / "data" / "lrs.db")
         wait_until(
             lambda: all(store.get_statement(s["id"], voided=False) for s in sent),
-            90, "the worker to store what the connector sent",
+            90,
+            "the worker to store what the connector sent",
         )
         # 2 through the API, 5 by the worker from Kafka; the credential has no organisation
         wait_until(
             lambda: figure(metrics(api), "lrs_statements_stored_total", org="default") == 7,
-            30, "/metrics to count the worker's statements",
+            30,
+            "/metrics to count the worker's statements",
         )
         ran = r'lrs_connector_runs_total\{source="([^"]+)",outcome="ok"\} 1$'
         source = wait_until(
             lambda: re.search(ran, metrics(api), re.MULTILINE),
-            60, "the worker to record the connector's run",
+            60,
+            "the worker to record the connector's run",
         )
         text = metrics(api)
-        assert figure(text, "lrs_connector_runs_total", source=source.group(1), outcome="failed") == 0
+        assert (
+            figure(text, "lrs_connector_runs_total", source=source.group(1), outcome="failed") == 0
+        )
         assert figure(text, "lrs_dead_letters_total") == 0  # the run's summary is no statement
         # Run again: the same deterministic ids, stored once; one more run counted.
         again = connect(lines, tmp_path, kafka_bootstrap, kafka_prefix)
         assert again.returncode == 0, again.stderr
         wait_until(
-            lambda: figure(
-                metrics(api), "lrs_connector_runs_total", source=source.group(1), outcome="ok"
-            ) == 2,
-            60, "the second run to be counted",
+            lambda: (
+                figure(
+                    metrics(api), "lrs_connector_runs_total", source=source.group(1), outcome="ok"
+                )
+                == 2
+            ),
+            60,
+            "the second run to be counted",
         )
         # A fresh API process (a restart, or another replica) reads the same figures.
         api.stop()
