@@ -40,6 +40,7 @@ from urllib.parse import quote
 import harness as h
 import orjson
 import peer_ralph
+import profile_ingest
 import statements as gen
 from rich.console import Console
 from rich.progress import (
@@ -123,6 +124,7 @@ class Report:
     peak_rss_mib: float = 0.0
     db_mib: float = 0.0
     ralph: dict[str, Any] = field(default_factory=dict)
+    floor: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -755,6 +757,24 @@ def run_ralph(plan: Plan, population: gen.Population, args: argparse.Namespace, 
         servers.remove(server)
 
 
+def run_floor(plan: Plan, population: gen.Population, args: argparse.Namespace, workdir: Path,
+              report: Report) -> None:  # fmt: skip
+    """The floor beside the figures of the same run: phase 1's batch-of-100 bodies parsed and
+    validated by our code, then one executemany into one table, FULL, in this process."""
+    console.rule("[bold]5. Floor: parse + validate + one executemany into one table (FULL), in-process")
+    if 100 not in plan.batch_totals:
+        return
+    total = plan.batch_totals[100]
+    first = 200 + sum(t for s, t in plan.batch_totals.items() if s < 100)  # phase 1's ids
+    sent = [body for body, _ in bodies(first, total, 100, population, args.seed)]
+    wall_rate, cpu_rate, cpu_per_1000 = profile_ingest.floor(sent, workdir / "floor.db")
+    report.floor = {"statements": total, "rate": wall_rate, "cpu_rate": cpu_rate, "cpu_s_per_1000": cpu_per_1000}
+    console.print(
+        f"{total:,} statements in batches of 100, one thread: {wall_rate:,.0f} statements/s wall, "
+        f"{cpu_per_1000:.3f} CPU-s per 1,000 ({cpu_rate:,.0f}/s per CPU-second)"
+    )
+
+
 def summary(report: Report, plan: Plan) -> None:
     console.rule("[bold]Summary")
     table = Table("what", "figure")
@@ -771,6 +791,11 @@ def summary(report: Report, plan: Plan) -> None:
         table.add_row("Ralph, batches of 100", "not measured: " + report.ralph.get("unavailable", "?")[:80])
     else:
         table.add_row("Ralph, batches of 100", f"not measured (use --peer-ralph); quoted {PEER_RALPH_QUOTED:.0f}/s")
+    if report.floor:
+        table.add_row(
+            "floor, batches of 100 (same run, in-process)",
+            f"{report.floor['rate']:,.0f} statements/s, {report.floor['cpu_s_per_1000']:.3f} CPU-s per 1,000",
+        )
     if report.load:
         table.add_row(f"load to {plan.statements:,} ({report.load['via']})", f"{report.load.get('rate', 0):,.0f} statements/s")
     for kind, row in report.queries.items():
@@ -843,6 +868,7 @@ def main() -> int:
             servers.remove(server)
             if args.peer_ralph:
                 run_ralph(plan, population, args, workdir, report, servers)
+            run_floor(plan, population, args, workdir, report)
             console.print(f"Total time {time.perf_counter() - started:,.0f} s.")
             if args.json:
                 Path(args.json).write_text(json.dumps(report.__dict__, indent=2, default=str))
@@ -857,6 +883,7 @@ def main() -> int:
         servers.remove(server)
         if args.peer_ralph:
             run_ralph(plan, population, args, workdir, report, servers)
+        run_floor(plan, population, args, workdir, report)
         summary(report, plan)
         console.print(f"Total time {time.perf_counter() - started:,.0f} s.")
         if args.json:
