@@ -14,7 +14,6 @@ import orjson
 from connectors.base import Skipped
 from consumers.ingest import connector_writer, ingest, triage
 from lrs.events.base import INBOUND, BusUnavailable, Event
-from lrs.events.kafka import KafkaBus
 from lrs.ops.connector_runs import RunSummary, run_record
 from lrs.ports import Store
 from lrs.xapi.statements import learner_key
@@ -45,6 +44,9 @@ class KafkaSink:
     """Emits to `xapi.inbound`, keyed by learner; the ingest processor validates and stores."""
 
     def __init__(self, bootstrap: str, source: str, topic_prefix: str = "") -> None:
+        # kafka-python is the `kafka` extra: `lrs` must start without it (scripts/serve
+        # installs the bare package), so it is imported when a run sends to Kafka
+        from lrs.events.kafka import KafkaBus
 
         self.bus = KafkaBus(bootstrap, prefix=topic_prefix)
         self.topics_made = False

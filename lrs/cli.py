@@ -1063,6 +1063,14 @@ def _add_competency_commands(commands: Any) -> None:
     export.set_defaults(func=cmd_results)
 
 
+# The optional dependencies (pyproject.toml) by the modules they bring: the bare package
+# (what ./scripts/serve installs) runs every command that needs none of them.
+_EXTRA_OF = {
+    "kafka": "kafka", "faust": "kafka", "mode": "kafka", "aiokafka": "kafka",
+    "pymongo": "mongodb", "bson": "mongodb", "pymysql": "moodle", "psycopg": "moodle",
+}  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0 done, 1 what the command met (an unreachable store, a read-only directory),
     2 how it was called (argparse's own usage errors too). Nothing a user can do ends in a
@@ -1087,6 +1095,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BusUnavailable as exc:
         print(f"error: the event bus is not reachable: {exc}; check LRS_BUS/--bus and that "
               "the broker is running", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        extra = _EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"error: this command needs the `{extra}` extra ({exc.name} is not installed):"
+              f" pip install 'lrs[{extra}]' (a checkout: .venv/bin/pip install -e '.[{extra}]')",
+              file=sys.stderr)  # fmt: skip
         return 1
     except BrokenPipeError:
         # The reader of our output (head, less) has gone: stop quietly, as Unix tools do.
