@@ -13,7 +13,10 @@ client (`--connections` keep-alive connections), after an uncounted warm-up batc
    folded every statement (end to end);
 2. **Ralph 5.1, as installed**: its async MongoDB backend (it creates no index, and checks
    every posted id with a query on `_source.id`);
-3. **Ralph 5.1, indexed**: the same with an index on `_source.id` made beforehand.
+3. **Ralph 5.1, indexed**: the same with an index on `_source.id` made beforehand;
+
+and the floor (always, also with `--no-ralph`): the same statements inserted by this process
+as plain documents into one collection with only its `_id` index.
 
 For each: statements/s, and CPU seconds per 1,000 statements of each process (the API, the
 worker, the database) from /proc, so figures stay comparable on a busy machine. SecantusDB
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import harness as h
+import orjson
 import statements as gen
 
 HERE = Path(__file__).resolve().parent
@@ -284,6 +288,31 @@ def run_ralph(mongo: MongoServer, python: Path, workdir: Path, args: argparse.Na
             server.stop()
 
 
+def run_floor(mongo: MongoServer, args: argparse.Namespace, population: gen.Population) -> Row:
+    """The floor on this server, same run: the very statements our run posted, parsed here and
+    inserted as plain documents into one collection with only its `_id` index (insert_many,
+    a batch per call, from this process, no HTTP, no transaction): what storing them costs the
+    database before anything makes them queryable or folds them."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo.url("floor"))
+    try:
+        collection = client["floor"]["statements"]
+        batches = [orjson.loads(body) for body, _ in bodies(0, args.statements, args.batch, population, args.seed)]
+        assert mongo.process is not None
+        cpu0 = {"client": time.process_time(), "database": h.tree_cpu_seconds(mongo.process.pid)}
+        load = loadavg()
+        t0 = time.perf_counter()
+        for batch in batches:
+            collection.insert_many([{"_id": s["id"], "statement": s} for s in batch], ordered=False)
+        elapsed = time.perf_counter() - t0
+        cpu = {"client": time.process_time() - cpu0["client"],
+               "database": h.tree_cpu_seconds(mongo.process.pid) - cpu0["database"]}  # fmt: skip
+        count = sum(len(batch) for batch in batches)
+        name = "floor: the same statements as plain documents, one collection, _id only (insert_many, no HTTP)"
+        return Row(name, count, elapsed, None, cpu, 0, load)
+    finally:
+        client.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -320,6 +349,8 @@ def main() -> int:
     try:
         mongo.start()
         rows.append(run_ours(mongo, workdir, args, population))
+        print(rows[-1].line(), flush=True)
+        rows.append(run_floor(mongo, args, population))
         print(rows[-1].line(), flush=True)
         if not args.no_ralph:
             try:
