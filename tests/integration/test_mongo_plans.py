@@ -190,11 +190,12 @@ def test_the_write_path_relay_and_worker_send_no_filter_that_scans(server: Mongo
     assert not scans, "\n".join(scans)
 
 
-def test_a_batch_s_state_writes_go_in_commands_of_in_chunk_states(server: MongoServer) -> None:
+def test_worker_batches_go_in_commands_of_in_chunk_documents(server: MongoServer) -> None:
     """SecantusDB runs no other client's transaction statement (nor retryable write) while one
-    runs, so a worker's batch of state upserts in one command held the API's batches back for
-    as long as the whole batch took (benchmarks/PIPELINE.md); in commands of IN_CHUNK states
-    the API's statements get in between. All of them still commit together."""
+    runs, so a worker's batch of state upserts (or contributions) in one command held the
+    API's batches back for as long as the whole batch took (benchmarks/PIPELINE.md); in
+    commands of IN_CHUNK documents the API's statements get in between. All of them still
+    commit together."""
     recorder = Recorder()
     url = server.url("chunks")
     store = MongoStore(url, client_options={"event_listeners": [recorder]})
@@ -217,8 +218,16 @@ def test_a_batch_s_state_writes_go_in_commands_of_in_chunk_states(server: MongoS
             for _database, command in recorder.commands
             if command.get("update") == "states"
         ]
+        contribution_writes = [
+            len(command["documents"])
+            for _database, command in recorder.commands
+            if command.get("insert") == "contributions"
+        ]
         stored = store._states.count_documents({"projection": "profiles"})
+        recorded = store._contributions.count_documents({"projection": "profiles"})
     finally:
         store.close()
     assert sum(state_writes) == learners == stored
     assert max(state_writes) <= IN_CHUNK, state_writes
+    assert sum(contribution_writes) == learners == recorded
+    assert max(contribution_writes) <= IN_CHUNK, contribution_writes

@@ -218,7 +218,8 @@ class MongoProjection:
             first = allocate_contributions(self.store, self.name, len(self.pending))
             for number, doc in enumerate(self.pending, first):
                 doc["n"] = number
-            self.store._contributions.insert_many(self.pending, session=self.session)
+            for chunk in in_chunks(self.pending):  # as the states: see `apply_changes`
+                self.store._contributions.insert_many(chunk, session=self.session)
             self.pending = []
 
     def load_state(self, key: str) -> dict[str, Any] | None:
