@@ -76,7 +76,8 @@ class Row:
         aborts = self.conflicts.get("abortTransaction", 0)
         commands = {k: v for k, v in self.conflicts.items() if k.startswith("commands")}
         detail = ", ".join(f"{k} {v}" for k, v in sorted(self.conflicts.items())
-                           if k != "abortTransaction" and k not in commands)  # fmt: skip
+                           if k != "abortTransaction" and k not in commands
+                           and "ms " not in k)  # fmt: skip
         seen = ", ".join(f"{k} {v:,}" for k, v in sorted(commands.items()))
         return f"; aborted transactions {aborts} ({detail or 'no WriteConflict'}; {seen})"
 
@@ -173,6 +174,10 @@ def run_ours(
         t0 = time.perf_counter()
         result = post(server, batches, args.connections)
         ingest = time.perf_counter() - t0
+        if result.errors:
+            print(f"  failed POSTs: {result.errors}, e.g. {result.error_samples}", flush=True)
+        if result.latencies:
+            print("  POST latencies (s): " + " ".join(f"{x:.1f}" for x in result.latencies), flush=True)
         if not h_wait(lambda: folded(last), 1800, every=0.5):
             raise RuntimeError("the worker did not fold the last statements within 30 min")
         # partitions are folded independently: then every statement (a few queries a poll)
@@ -190,6 +195,12 @@ def run_ours(
         time.sleep(0.6)  # the counters are written every half second
         conflicts = {k: v - conflicts0.get(k, 0) for k, v in read_conflicts(counts).items()}
         ops = {k: v - ops0.get(k, 0) for k, v in opcounters(client).items()}
+        waits = sorted(((v, k) for k, v in conflicts.items() if k.startswith("ms ")), reverse=True)
+        print("  where the processes waited on the database (client-side seconds per command "
+              "and collection, the longest single one):", flush=True)
+        for total, key in waits[:12]:
+            longest = read_max(counts, key)
+            print(f"    {key[3:]:<48} {total / 1000:8.1f} s  (longest {longest / 1000:.1f} s)", flush=True)
         print(
             "  database commands per statement (serverStatus opcounters, this benchmark's polls "
             "included): " + ", ".join(f"{k} {v / args.statements:.3f}" for k, v in ops.items()),
@@ -219,6 +230,16 @@ def read_conflicts(paths: dict[str, Path]) -> dict[str, int]:
             name = key if process == "api" else f"{key} (worker)"
             total[name] = total.get(name, 0) + int(value)
     return total
+
+
+def read_max(paths: dict[str, Path], key: str) -> int:
+    """The longest single command of `key` (as read_conflicts names it), in ms."""
+    import json
+
+    worker = key.endswith(" (worker)")
+    name = "max " + (key[: -len(" (worker)")] if worker else key)
+    path = paths["worker" if worker else "api"]
+    return int(json.loads(Path(path).read_text()).get(name, 0))
 
 
 def print_profile(db: Any, n: int) -> None:

@@ -6,8 +6,10 @@ SecantusDB's serverStatus has no transaction counters, and the API and the worke
 processes of their own, so bench_scaled.py starts them through this: every MongoClient made
 in the process gets a listener (registered before any is made) that counts each command
 failing with WriteConflict (by command and collection), each abortTransaction sent (a
-transaction given up, mostly to be retried by `with_transaction`) and every command (so a
-count of 0 aborts is seen to come from a listener that was there). The counts are written to
+transaction given up, mostly to be retried by `with_transaction`), every command (so a
+count of 0 aborts is seen to come from a listener that was there) and the milliseconds each
+kind of command took as the client saw them (`ms <command> <collection>`, and the longest
+one, `max ms ...`): where a process waits on the database. The counts are written to
 OUT.json every half second and at exit, for the benchmark to read once the phase ends.
 """
 
@@ -45,12 +47,18 @@ class ConflictCounter(monitoring.CommandListener):
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         with self.lock:
-            self._names.pop(event.request_id, None)
+            key = self._names.pop(event.request_id, None)
+            if key is not None:  # client-side wall time per command: where a process waits
+                self.counts[f"ms {key}"] += event.duration_micros // 1000
+                self.counts[f"max ms {key}"] = max(
+                    self.counts[f"max ms {key}"], event.duration_micros // 1000
+                )
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         failure: Any = event.failure
         with self.lock:
             key = self._names.pop(event.request_id, "?")
+            self.counts[f"ms {key}"] += event.duration_micros // 1000
             if isinstance(failure, dict) and failure.get("code") == WRITE_CONFLICT:
                 self.counts[f"WriteConflict {key}"] += 1
 

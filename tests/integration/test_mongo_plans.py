@@ -30,6 +30,7 @@ from consumers.reducers.base import changes_of_records
 from consumers.reducers.enabled import reducers
 from consumers.runtime.local import apply_in_parts
 from lrs.adapters.mongodb import MongoStore
+from lrs.adapters.mongodb.base import IN_CHUNK
 from lrs.events.base import Event
 from lrs.outbox import OutboxRelay
 from tests.servers import MongoServer
@@ -187,3 +188,46 @@ def test_the_write_path_relay_and_worker_send_no_filter_that_scans(server: Mongo
         client.close()
     assert len(seen) >= 15, sorted(seen)  # the exercise reached the statements, relay, worker
     assert not scans, "\n".join(scans)
+
+
+def test_worker_batches_go_in_commands_of_in_chunk_documents(server: MongoServer) -> None:
+    """SecantusDB runs no other client's transaction statement (nor retryable write) while one
+    runs, so a worker's batch of state upserts (or contributions) in one command held the
+    API's batches back for as long as the whole batch took (benchmarks/PIPELINE.md); in
+    commands of IN_CHUNK documents the API's statements get in between. All of them still
+    commit together."""
+    recorder = Recorder()
+    url = server.url("chunks")
+    store = MongoStore(url, client_options={"event_listeners": [recorder]})
+    try:
+        learners = 2 * IN_CHUNK + 5
+        store.save_statements(
+            [statement(f"c{n}") for n in range(learners)],
+            authority=AUTHORITY, credential="k1", version="1.0.3", attachments=[],
+        )  # fmt: skip
+        bus = KeptEvents()
+        relay = OutboxRelay(store, bus)
+        while relay.step():
+            pass
+        profiles = next(r for r in reducers(store) if r.name == "profiles")
+        (changes,) = changes_of_records([profiles], [event.value for event in bus.records])
+        recorder.commands.clear()
+        apply_in_parts(store, profiles, changes)
+        state_writes = [
+            len(command["updates"])
+            for _database, command in recorder.commands
+            if command.get("update") == "states"
+        ]
+        contribution_writes = [
+            len(command["documents"])
+            for _database, command in recorder.commands
+            if command.get("insert") == "contributions"
+        ]
+        stored = store._states.count_documents({"projection": "profiles"})
+        recorded = store._contributions.count_documents({"projection": "profiles"})
+    finally:
+        store.close()
+    assert sum(state_writes) == learners == stored
+    assert max(state_writes) <= IN_CHUNK, state_writes
+    assert sum(contribution_writes) == learners == recorded
+    assert max(contribution_writes) <= IN_CHUNK, contribution_writes

@@ -101,8 +101,14 @@ class MongoProjections(MongoBase):
                 self._states.delete_many(
                     {"projection": name, "key": {"$in": gone}}, session=session
                 )
-            if writes:
-                self._states.bulk_write(writes, ordered=False, session=session)
+            # In commands of IN_CHUNK states, not one per batch: SecantusDB lets no other
+            # client's transaction statement or retryable write run while one transaction
+            # statement runs (its transaction registry), and a batch's state upserts in one
+            # command kept the API's batches waiting up to 26 s behind the worker
+            # (benchmarks/PIPELINE.md, "where the scaled-out path waits"). Still one
+            # transaction: all of them commit, or none.
+            for chunk in in_chunks(writes):
+                self._states.bulk_write(chunk, ordered=False, session=session)
             if offset is not None:
                 self._offsets.update_one(
                     {"_id": offset[0]},
@@ -212,7 +218,8 @@ class MongoProjection:
             first = allocate_contributions(self.store, self.name, len(self.pending))
             for number, doc in enumerate(self.pending, first):
                 doc["n"] = number
-            self.store._contributions.insert_many(self.pending, session=self.session)
+            for chunk in in_chunks(self.pending):  # as the states: see `apply_changes`
+                self.store._contributions.insert_many(chunk, session=self.session)
             self.pending = []
 
     def load_state(self, key: str) -> dict[str, Any] | None:
