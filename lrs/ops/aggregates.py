@@ -58,6 +58,23 @@ def row_deltas(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[C
     return {key: n for key, n in delta.items() if n}
 
 
+
+def replaced_rows(
+    old: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any] | None]
+) -> tuple[dict[str, dict[str, Any] | None], dict[CountKey, int]]:
+    """What storing `rows` over `old` changes, whatever the store: the entries whose row
+    differs (in entry order; None: delete it) and the counts' summed changes, zeros dropped."""
+    changed: dict[str, dict[str, Any] | None] = {}
+    totals: dict[CountKey, int] = {}
+    for entry in sorted(rows):
+        new = rows[entry]
+        if new == old.get(entry):
+            continue
+        changed[entry] = new
+        for key, n in row_deltas(old.get(entry), new).items():
+            totals[key] = totals.get(key, 0) + n
+    return changed, {key: n for key, n in totals.items() if n}
+
 def recontributed_states(
     reducer: Any,
     tx: ProjectionTransaction,

@@ -17,7 +17,7 @@ from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongodb.base import NAMESPACE_EXISTS, MongoBase, in_chunks
 from lrs.adapters.mongodb.projections import MongoProjection
-from lrs.ops.aggregates import NOW, recontributed_states, row_deltas
+from lrs.ops.aggregates import NOW, recontributed_states, replaced_rows
 
 
 class MongoAggregates(MongoBase):
@@ -92,17 +92,10 @@ class MongoAggregates(MongoBase):
                 for chunk in in_chunks(ids)
                 for d in stored_rows.find({"_id": {"$in": chunk}}, session=session)
             }
-            totals: dict[tuple[str, str, str, str], int] = {}
-            changed = 0
+            replaced, totals = replaced_rows(old, rows)
             # One command for the rows (one each was a round trip per person re-placed).
             row_writes: list[DeleteOne | ReplaceOne[dict[str, Any]]] = []
-            for entry in entries:
-                new = rows[entry]
-                if new == old.get(entry):
-                    continue
-                changed += 1
-                for key, n in row_deltas(old.get(entry), new).items():
-                    totals[key] = totals.get(key, 0) + n
+            for entry, new in replaced.items():
                 row_id = f"{framework}|{entry}"
                 row_writes.append(
                     DeleteOne({"_id": row_id})
@@ -140,7 +133,7 @@ class MongoAggregates(MongoBase):
                     {"_id": {"$in": touched}, "n": 0},
                     session=session,
                 )
-            return changed
+            return len(replaced)
 
         return self._transaction(work)
 

@@ -10,7 +10,7 @@ import orjson
 
 from lrs.adapters.sqlite.base import SQLiteBase, pieces
 from lrs.adapters.sqlite.projections import SQLiteProjection, index_rows
-from lrs.ops.aggregates import NOW, recontributed_states, row_deltas
+from lrs.ops.aggregates import NOW, recontributed_states, replaced_rows
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS aggregate_rows (
@@ -110,10 +110,8 @@ class SQLiteAggregates(SQLiteBase):
         )
 
     def put_aggregate_rows(self, framework: str, rows: dict[str, dict[str, Any] | None]) -> int:
-        changed = 0
         with self._projection_transaction() as conn:
             self._aggregate_tables(conn)
-            totals: dict[tuple[str, str, str, str], int] = {}
             entries = sorted(rows)
             old: dict[str, dict[str, Any]] = {}
             for start in range(0, len(entries), 500):
@@ -128,13 +126,9 @@ class SQLiteAggregates(SQLiteBase):
                 )
             writes: list[tuple[str, str, bytes]] = []
             removes: list[tuple[str, str]] = []
-            for entry in entries:
-                new = rows[entry]
-                if new == old.get(entry):
-                    continue
-                changed += 1
-                for key, n in row_deltas(old.get(entry), new).items():
-                    totals[key] = totals.get(key, 0) + n
+            replaced, totals = replaced_rows(old, rows)
+            changed = len(replaced)
+            for entry, new in replaced.items():
                 if new is None:
                     removes.append((framework, entry))
                 else:
