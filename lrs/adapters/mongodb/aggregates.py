@@ -16,7 +16,7 @@ from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 from lrs.adapters.mongodb.base import NAMESPACE_EXISTS, MongoBase, in_chunks
-from lrs.adapters.mongodb.projections import MongoProjection
+from lrs.adapters.mongodb.projections import MongoProjection, state_document
 from lrs.ops.aggregates import NOW, recontributed_states, replaced_rows
 
 
@@ -66,14 +66,9 @@ class MongoAggregates(MongoBase):
             for key, state in states.items():
                 if state is None:
                     continue
-                index = [
-                    {"f": field_name, "v": value}
-                    for field_name, values in reducer.index(state).items()
-                    for value in values
-                ]
                 self._states.replace_one(
                     {"projection": name, "key": key},
-                    {"projection": name, "key": key, "state": Binary(orjson.dumps(state)), "idx": index},
+                    state_document(reducer, name, key, state),
                     upsert=True,
                     session=session,
                 )

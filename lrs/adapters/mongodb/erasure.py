@@ -14,7 +14,7 @@ from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
 
 from lrs.adapters.mongodb.base import MongoBase, term_key
-from lrs.adapters.mongodb.projections import MongoProjection
+from lrs.adapters.mongodb.projections import MongoProjection, state_document
 from lrs.domain.records import Contribution, ErasureReport, Retraction
 from lrs.ops.projections import rebuild_after_erasure
 from lrs.ports.erasure import REDACTIONS_OWED, DocumentRef, Redaction
@@ -137,19 +137,9 @@ class MongoErasure(MongoBase):
             if state is None:
                 continue
             report.states_rebuilt += 1
-            index = [
-                {"f": field_name, "v": value}
-                for field_name, values in reducer.index(state).items()
-                for value in values
-            ]
             self._states.replace_one(
                 {"projection": name, "key": key},
-                {
-                    "projection": name,
-                    "key": key,
-                    "state": Binary(orjson.dumps(state)),
-                    "idx": index,
-                },
+                state_document(reducer, name, key, state),
                 upsert=True,
                 session=session,
             )

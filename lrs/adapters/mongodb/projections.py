@@ -56,6 +56,23 @@ def allocate_contributions(store: MongoBase, projection: str, count: int) -> int
     raise RuntimeError(f"cannot create the contribution counter of {projection!r}")
 
 
+
+def state_document(
+    reducer: Any, name: str, key: str, state: dict[str, Any], encoded: bytes | None = None
+) -> dict[str, Any]:
+    """A projection state as stored: the encoded state and its `idx` entries (the reducer's
+    index fields, what the state queries filter on). `encoded`: the state already encoded."""
+    return {
+        "projection": name,
+        "key": key,
+        "state": Binary(encoded if encoded is not None else orjson.dumps(state)),
+        "idx": [
+            {"f": field_name, "v": value}
+            for field_name, values in reducer.index(state).items()
+            for value in values
+        ],
+    }
+
 class MongoProjections(MongoBase):
     def apply_changes(
         self,
@@ -80,20 +97,10 @@ class MongoProjections(MongoBase):
                     # Folded into the same state (a competency no rule matched, a known
                     # membership): rewriting it would cost the database its index entries.
                     continue
-                index = [
-                    {"f": field_name, "v": value}
-                    for field_name, values in reducer.index(state).items()
-                    for value in values
-                ]
                 writes.append(
                     ReplaceOne(
                         {"projection": name, "key": key},
-                        {
-                            "projection": name,
-                            "key": key,
-                            "state": Binary(encoded),
-                            "idx": index,
-                        },
+                        state_document(reducer, name, key, state, encoded),
                         upsert=True,
                     )
                 )
