@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from consumers.ingest import Rejected, connector_authority, store_all, triage
 from consumers.reducers.base import Change, Reducer, changes_of_records
 from consumers.reducers.enabled import reducers
 from consumers.runtime import faust_transport
-from consumers.runtime.local import AGGREGATE_EVERY, apply_in_parts, gc_paused
-from lrs.competency.aggregates import changed_learners, refresh
+from consumers.runtime.local import apply_in_parts, gc_paused
+from lrs.competency.aggregates import refresh_changes
 from lrs.config import Settings
 from lrs.events.base import DLQ, INBOUND, PROCESSORS_GROUP, STATEMENTS
 from lrs.events.kafka import KafkaBus, LagLogger, ensure_topics
@@ -34,8 +33,6 @@ from lrs.readmodels import COMPETENCIES
 from lrs.storage import open_store_waiting
 
 log = logging.getLogger("lrs.processors")
-# Learners per aggregates refresh call in the worker (see refresh_and_ack).
-REFRESH_PART = 200
 
 
 def processors_datadir(settings: Settings) -> Path:
@@ -81,22 +78,11 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     projections = reducers(store)
     first, *rest = projections
 
-    # The stored competency aggregates (lrs.competency.aggregates) follow in a task of their
-    # own: the learners the competencies batches named since the last refresh, and the
-    # records applied since then, acknowledged only once a refresh covering them is done
-    # (a crash before it delivers them again, and they name their learners again). A
-    # refresh reads each learner's whole evidence, so a worker with records waiting
-    # refreshes every AGGREGATE_EVERY seconds (as the embedded runner does), one that has
-    # caught up at once; batches go on being applied meanwhile.
-    named = _Learners()
-    held: list[Any] = []
-    applied = asyncio.Event()  # held is not empty
-
     def apply(reducer: Reducer, changes: list[Change]) -> None:
         with gc_paused():
             apply_in_parts(store, reducer, changes)
-        if reducer.name == COMPETENCIES:
-            named.add(changed_learners(store, changes))
+        if reducer.name == COMPETENCIES:  # the stored competency aggregates follow
+            refresh_changes(store, changes)
 
     def decode_and_apply_first(values: list[bytes]) -> list[list[Change]]:
         with gc_paused():
@@ -104,13 +90,6 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
         apply(first, changes[0])
         return changes[1:]
 
-    # One batcher for every projection, fed by the transport's drain loop directly (no
-    # faust stream, event or agent per record: faust_transport.Transport.sinks): each batch
-    # is decoded once (in the worker thread, so the event loop keeps taking records
-    # meanwhile) into each projection's changes, and applied a few thousand learners at a
-    # time, as the embedded runner does (bounded memory); memberships first (the views rely
-    # on them), then the others side by side, each in its own thread, so one waiting on the
-    # store (MongoDB's round trips) does not hold the rest up.
     async def project_batch(values: list[bytes]) -> None:
         later = await _until_done(f"{first.name} batch", decode_and_apply_first, values)
         await asyncio.gather(
@@ -120,52 +99,15 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
             )
         )
 
-    async def hold_applied(messages: list[Any]) -> None:
-        for message in messages:
-            message.value = None  # applied: what is held until the refresh stays small
-        held.extend(messages)
-        applied.set()
-
-    async def refresh_and_ack() -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        while True:
-            await applied.wait()
-            wait = last + AGGREGATE_EVERY - loop.time()
-            if wait > 0 and projector.pending:
-                await asyncio.sleep(wait)  # more learners per refresh while busy
-            applied.clear()
-            # every record held now had its learners named before it was held
-            messages, held[:] = held[:], []
-            learners = sorted(named.take())
-            began = loop.time()
-            for start in range(0, len(learners), REFRESH_PART):
-                # A part at a time, between batches: a refresh is mostly Python, and beside a
-                # batch it would take half the GIL for seconds. Under a backlog (no pause
-                # between batches) the parts wait AGGREGATE_EVERY at most, then go on beside.
-                if (patience := began + AGGREGATE_EVERY - loop.time()) > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(projector.idle.wait(), patience)
-                part = set(learners[start : start + REFRESH_PART])
-                await _until_done("aggregates refresh", refresh, store, part)
-            if learners:
-                last = loop.time()
-            # Records read before a rebalance are not acknowledged: faust seeks every
-            # assigned partition back to its committed offset then, and whoever owns it
-            # reads them again.
-            consumer, generation = app.consumer, app.consumer_generation_id
-            for message in messages:
-                if message.generation_id == generation:
-                    consumer.ack(message)
-
-    projector = Batcher(batch, within, project_batch, hold_applied)
-    app.topics.add(statements)  # subscribed without an agent: the transport feeds projector
-    app.transport.sinks[statements.get_topic_name()] = projector
-
-    async def project() -> None:
-        await asyncio.gather(projector.run(), refresh_and_ack())
-
-    app.task(project)  # started with the worker, cancelled when it stops
+    # One agent for every projection: each batch is decoded once (in the worker thread, so
+    # the event loop keeps taking records meanwhile) into each projection's changes, and
+    # applied a few thousand learners at a time, as the embedded runner does (bounded
+    # memory); memberships first (the views rely on them), then the others side by side,
+    # each in its own thread, so one waiting on the store (MongoDB's round trips) does not
+    # hold the rest up.
+    @app.agent(statements, name="lrs.projections")
+    async def project(stream: Any) -> None:
+        await in_batches(stream, batch, within, project_batch)
 
     authority = connector_authority("kafka", settings.public_url)
 
@@ -195,123 +137,68 @@ def create_faust_app(settings: Settings, store: Store | None = None) -> faust.Ap
     return app
 
 
-class Batcher:
-    """Records in, batches applied one at a time, each record acknowledged after its batch.
-
-    Fed all the time, also while a batch is being applied (in a thread); what arrived
-    meanwhile is the next batch. A batch is applied once it holds `size` records or its
-    oldest record has waited `within` seconds, so a backlog is folded in large batches back
-    to back and a trickle waits at most `within`. (faust's `take()` stopped reading while
-    the agent worked, then waited `within` again for every batch.) `add` says when the
-    batch is full: the feeder then waits (`wait_taken`) until the applier took it, so at
-    most two batches are held.
-
-    `ack` is called with a batch's records only after `apply_batch` returned: a worker that
-    dies mid-batch has acknowledged, hence committed, nothing of it, and the next owner of
-    the partition reads it again (the idempotent store makes that harmless).
-    """
-
-    def __init__(
-        self,
-        size: int,
-        within: float,
-        apply_batch: Callable[[list[bytes]], Awaitable[None]],
-        ack: Callable[[list[Any]], Awaitable[None]],
-    ) -> None:
-        self.size, self.within = size, within
-        self.apply_batch, self.ack = apply_batch, ack
-        self.pending: list[Any] = []  # records read, not handed to the applier yet
-        self.oldest = 0.0  # when the first of them arrived (loop time)
-        self.arrived = asyncio.Event()  # pending is not empty
-        self.full = asyncio.Event()  # pending holds `size` records: apply now
-        self.taken = asyncio.Event()  # the applier took what was pending
-        self.idle = asyncio.Event()  # no batch is being applied
-        self.idle.set()
-
-    def add(self, record: Any) -> bool:
-        """Take one record (its `value` is applied); True when the feeder must wait."""
-        if not self.pending:
-            self.oldest = asyncio.get_running_loop().time()
-        self.pending.append(record)
-        self.arrived.set()
-        if len(self.pending) >= self.size:
-            self.taken.clear()
-            self.full.set()
-            return True
-        return False
-
-    async def wait_taken(self) -> None:
-        await self.taken.wait()
-
-    async def run(self) -> None:
-        """Apply batches until cancelled."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await self.arrived.wait()
-            wait = self.oldest + self.within - loop.time()
-            if wait > 0 and not self.full.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.full.wait(), wait)
-            records, self.pending = self.pending, []
-            self.arrived.clear()
-            self.full.clear()
-            self.taken.set()
-            self.idle.clear()
-            try:
-                await self.apply_batch([record.value for record in records])
-                await self.ack(records)
-            finally:
-                self.idle.set()
-
-
 async def in_batches(
     stream: Any,
     size: int,
     within: float,
     apply_batch: Callable[[list[Any]], Awaitable[None]],
 ) -> None:
-    """Apply a faust stream in batches (`Batcher`), acknowledging each event after its batch.
+    """Apply a stream in batches, acknowledging each record only after its batch is applied.
+
+    The stream is read all the time, also while a batch is being applied (in a thread);
+    what arrived meanwhile is the next batch. A batch is applied once it holds `size`
+    records or its oldest record has waited `within` seconds, so a backlog is folded in
+    large batches back to back and a trickle waits at most `within`. (faust's `take()`
+    stopped reading while the agent worked, then waited `within` again for every batch.)
 
     Acks are manual (`noack()`): faust commits an offset only once every record before it
-    was acknowledged. One batch is applied at a time, in the order the records arrived.
+    was acknowledged, so a worker that dies mid-batch has committed nothing of that batch,
+    and the next owner of the partition gets it again (the idempotent store makes that
+    harmless). One batch is applied at a time, in the order the records arrived.
     """
+    loop = asyncio.get_running_loop()
     manual = stream.noack()
+    pending: list[Any] = []  # events read, not handed to the applier yet
+    oldest = 0.0  # when the first of them arrived (loop time)
+    arrived = asyncio.Event()  # pending is not empty
+    full = asyncio.Event()  # pending holds `size` events: apply now, read no more
+    taken = asyncio.Event()  # the applier took what was pending
 
-    async def ack(events: list[Any]) -> None:
-        for event in events:
-            await manual.ack(event)
+    async def applier() -> None:
+        nonlocal pending
+        while True:
+            await arrived.wait()
+            wait = oldest + within - loop.time()
+            if wait > 0 and not full.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(full.wait(), wait)
+            events, pending = pending, []
+            arrived.clear()
+            full.clear()
+            taken.set()
+            await apply_batch([event.value for event in events])
+            for event in events:
+                await manual.ack(event)
 
-    batcher = Batcher(size, within, apply_batch, ack)
-    task = asyncio.ensure_future(batcher.run())
+    task = asyncio.ensure_future(applier())
     task.add_done_callback(_log_failure)
     try:
         async for event in manual.events():
             if task.done():  # the applier never gives up; if it stopped, say why
                 task.result()
                 raise RuntimeError("the batch applier stopped")
-            if batcher.add(event):
-                waiting = asyncio.ensure_future(batcher.wait_taken())
+            if not pending:
+                oldest = loop.time()
+            pending.append(event)
+            arrived.set()
+            if len(pending) >= size:
+                taken.clear()
+                full.set()
+                waiting = asyncio.ensure_future(taken.wait())
                 await asyncio.wait([waiting, task], return_when=asyncio.FIRST_COMPLETED)
                 waiting.cancel()
     finally:
         task.cancel()
-
-
-class _Learners:
-    """Learner keys named by the worker's threads, taken whole by the refresher."""
-
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, keys: set[str]) -> None:
-        with self._lock:
-            self._keys |= keys
-
-    def take(self) -> set[str]:
-        with self._lock:
-            keys, self._keys = self._keys, set()
-        return keys
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

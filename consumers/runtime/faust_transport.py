@@ -31,8 +31,7 @@ workers splitting the partitions) run through this transport.
 from __future__ import annotations
 
 import asyncio
-from time import monotonic
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as driver
@@ -48,22 +47,6 @@ FETCH_MAX_WAIT_MS = 250
 # once it drained, but a `getmany` already waiting does not see that: it waited out its
 # whole timeout, and a worker with a backlog idled up to 1 s after every full buffer.
 GETMANY_TIMEOUT = 0.1
-
-
-class BatchSink(Protocol):
-    """Where the records of one topic go instead of faust's streams (`Transport.sinks`).
-
-    It acknowledges each record with `Consumer.ack` once its batch is applied, so offsets
-    are committed by faust's own machinery, only up to what was applied.
-    """
-
-    def add(self, record: Any) -> bool:
-        """Take one record; True when it holds a full batch (then `wait_taken`)."""
-        ...
-
-    async def wait_taken(self) -> None:
-        """Until the full batch was taken by the applier."""
-        ...
 
 
 class ConsumerThread(driver.AIOKafkaConsumerThread):
@@ -97,8 +80,6 @@ class Consumer(driver.Consumer):
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
         suspended = self.suspend_flow.is_set
-        sinks = cast(Transport, self.transport).sinks  # added
-        inbound_time = self.app.monitor.stream_inbound_time  # added
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -122,16 +103,8 @@ class Consumer(driver.Consumer):
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
-                            sink = sinks.get(tp.topic)  # added: a topic read in batches
-                            if sink is not None:
-                                # faust's livelock check reads this (streams set it)
-                                inbound_time[tp] = monotonic()
-                                if sink.add(message):
-                                    await self.wait_first(
-                                        sink.wait_taken(), self.suspend_flow.wait()
-                                    )
                             # Changed: no race (and no tasks) unless a rebalance is under way.
-                            elif suspended():
+                            if suspended():
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
                             else:
                                 await callback(message)
@@ -155,16 +128,6 @@ class Consumer(driver.Consumer):
 
 
 class Transport(driver.Transport):
-    """faust's aiokafka transport with the consumer above.
-
-    `sinks` (topic name -> BatchSink): topics whose records skip faust's conductor,
-    streams and events (the per-record cost that remained, benchmarks/PIPELINE.md): the
-    drain loop hands each record to its sink as aiokafka returned it. Such a topic must be
-    subscribed with `app.topics.add(topic)` and have no agent.
-    """
+    """faust's aiokafka transport with the consumer above."""
 
     Consumer = Consumer
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sinks: dict[str, BatchSink] = {}

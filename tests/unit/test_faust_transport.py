@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from consumers.runtime import faust_transport
-from consumers.runtime.faust_app import Batcher, create_faust_app
+from consumers.runtime.faust_app import create_faust_app
 from lrs.adapters.sqlite import SQLiteStore
 from lrs.config import Settings
 
@@ -62,25 +62,3 @@ def test_the_worker_makes_its_directories_under_the_data_directory(
     asyncio.run(scenario())
     assert list(cwd.iterdir()) == []
     assert (data / "t1.lrs-processors-data" / "v1").is_dir()
-
-
-def test_the_statements_topic_is_read_in_batches_without_an_agent(tmp_path: Path) -> None:
-    """Its records go from the drain loop straight to one Batcher (no faust event per
-    record): the topic is subscribed, has a sink, and no agent reads it."""
-
-    async def scenario() -> None:
-        store = SQLiteStore(tmp_path / "lrs.db")
-        try:
-            settings = Settings(bus="kafka://127.0.0.1:9", kafka_topic_prefix="t2.")
-            app = create_faust_app(settings, store)
-            sinks = app.transport.sinks
-            assert list(sinks) == ["t2.xapi.statements"]
-            assert isinstance(sinks["t2.xapi.statements"], Batcher)
-            subscribed = {name for topic in app.topics for name in topic.topics}
-            assert "t2.xapi.statements" in subscribed
-            agents = {name for agent in app.agents.values() for name in agent.channel.topics}
-            assert agents == {"t2.xapi.inbound"}
-        finally:
-            store.close()
-
-    asyncio.run(scenario())
